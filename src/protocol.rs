@@ -1,0 +1,1116 @@
+//! The kiosk ↔ clinic-server wire types, `/api/v1`, and their hand-written
+//! conversions to and from [`crate::domain`].
+//!
+//! **Architecture invariant:** these are the only types that derive
+//! `Serialize` for the wire. Requests a kiosk sends are strict (unknown
+//! fields are refused); replies a kiosk reads are lenient, so a newer server
+//! can add fields without breaking older kiosks.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{
+    self, Address, Appointment, AppointmentId, AppointmentStatus, ClinicId, CoPayChoice, Coverage,
+    CoverageUpdate, Currency, Demographics, DomainEvent, EmergencyContact, LocationId, Money,
+    Patient, PatientId, ReasonCode, SubscriberRelation,
+};
+
+/// The path prefix of every kiosk endpoint.
+pub const KIOSK_API: &str = "/api/v1/kiosk";
+/// The path prefix of every staff endpoint.
+pub const STAFF_API: &str = "/api/v1/staff";
+
+/// Why a wire value could not become a domain value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// A field held a value outside its allowed set.
+    #[error("{field}: {value:?} is not a valid value")]
+    BadValue {
+        /// The field's name.
+        field: &'static str,
+        /// The value received.
+        value: String,
+    },
+    /// A field that must not be empty was empty.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    /// An appointment ends before it starts.
+    #[error("appointment {0} ends before it starts")]
+    EndsBeforeStart(String),
+}
+
+fn bad(field: &'static str, value: impl Into<String>) -> ProtocolError {
+    ProtocolError::BadValue {
+        field,
+        value: value.into(),
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+/// The body of every error reply, kiosk and staff alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine code, for example `"bad_request"`.
+    pub error: String,
+    /// A human explanation, never containing internals or PHI.
+    pub message: String,
+}
+
+// ---------------------------------------------------------------- enrollment
+
+/// `POST /api/v1/kiosk/enroll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The one-time code staff created.
+    pub code: String,
+    /// A name IT gives the kiosk, shown in the fleet view.
+    pub kiosk_name: String,
+    /// The kiosk's app version.
+    pub app_version: String,
+}
+
+/// The settings a kiosk takes from its clinic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicSettings {
+    /// The clinic's id.
+    pub clinic_id: String,
+    /// The name shown on Welcome.
+    pub name: String,
+    /// IANA time zone, for example `"America/Los_Angeles"`.
+    pub time_zone: String,
+    /// ISO 4217 currency of co-pays.
+    pub currency: String,
+    /// The clinic's location ids.
+    pub locations: Vec<String>,
+    /// Payment link template with `{reference}`, if the clinic offers phone payment.
+    pub payment_link: Option<String>,
+    /// Whether "Bill me later" is offered.
+    pub allow_bill_later: bool,
+}
+
+/// The reply to a successful enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The new kiosk's id.
+    pub kiosk_id: String,
+    /// The bearer token for every later request; shown once.
+    pub device_token: String,
+    /// The clinic's settings.
+    pub clinic: ClinicSettings,
+    /// The server's Ed25519 pass-verification key, base64url without padding.
+    pub pass_public_key: String,
+    /// The server's clock, so a kiosk can notice a wrong clock.
+    pub server_time: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- schedule
+
+/// An address on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AddressWire {
+    /// Street and number.
+    pub line1: String,
+    /// Unit.
+    pub line2: String,
+    /// City.
+    pub city: String,
+    /// Region.
+    pub region: String,
+    /// Postal code.
+    pub postal_code: String,
+}
+
+/// An emergency contact on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EmergencyContactWire {
+    /// Name.
+    pub name: String,
+    /// Relation to the patient.
+    pub relation: String,
+    /// Phone.
+    pub phone: String,
+}
+
+/// Demographics on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DemographicsWire {
+    /// Home address.
+    pub address: AddressWire,
+    /// Phone.
+    pub phone: String,
+    /// Email.
+    pub email: String,
+    /// Emergency contact.
+    pub emergency_contact: Option<EmergencyContactWire>,
+}
+
+/// A patient on the wire, with only what check-in needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientWire {
+    /// Patient id.
+    pub id: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub date_of_birth: NaiveDate,
+    /// Contact details.
+    #[serde(default)]
+    pub demographics: DemographicsWire,
+    /// When demographics were last confirmed.
+    #[serde(default)]
+    pub demographics_confirmed_at: Option<DateTime<Utc>>,
+}
+
+/// Coverage on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageWire {
+    /// Insurer.
+    pub payer: String,
+    /// Plan.
+    #[serde(default)]
+    pub plan: String,
+    /// Member ID.
+    pub member_id: String,
+    /// Group.
+    #[serde(default)]
+    pub group: String,
+    /// `self`, `spouse`, `child` or `other`.
+    pub subscriber_relation: String,
+    /// First day in force.
+    #[serde(default)]
+    pub valid_from: Option<NaiveDate>,
+    /// Last day in force.
+    #[serde(default)]
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// An appointment on the wire, with its patient and coverage snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppointmentWire {
+    /// Appointment id.
+    pub id: String,
+    /// Clinic id.
+    pub clinic_id: String,
+    /// Location id.
+    pub location_id: String,
+    /// Start instant.
+    pub start: DateTime<Utc>,
+    /// End instant.
+    pub end: DateTime<Utc>,
+    /// IANA zone the times are shown in.
+    pub time_zone: String,
+    /// Clinician display name.
+    pub clinician: String,
+    /// `booked`, `arrived`, `checked_in`, `cancelled` or `no_show`.
+    pub status: String,
+    /// Expected co-pay in cents.
+    pub expected_copay_cents: i64,
+    /// Prior balance in cents.
+    pub prior_balance_cents: i64,
+    /// Currency of both amounts.
+    pub currency: String,
+    /// The patient.
+    pub patient: PatientWire,
+    /// Coverage on file, if any.
+    pub coverage: Option<CoverageWire>,
+}
+
+/// `GET /api/v1/kiosk/schedule?since=CURSOR`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleResponse {
+    /// The cursor to send next time.
+    pub cursor: String,
+    /// True when `upserts` is the whole window and the kiosk must drop
+    /// everything else; false for a delta.
+    pub full: bool,
+    /// First day of the window, in the clinic's zone.
+    pub window_from: NaiveDate,
+    /// Last day of the window, inclusive.
+    pub window_to: NaiveDate,
+    /// Appointments added or changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upserts: Vec<AppointmentWire>,
+    /// Ids of appointments removed from the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removals: Vec<String>,
+}
+
+// ---------------------------------------------------------------- events
+
+/// One event a kiosk sends, identified by a UUID the kiosk generated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventEnvelope {
+    /// Client-generated id; a replay with the same id has no second effect.
+    pub id: Uuid,
+    /// When the event happened on the kiosk.
+    pub occurred_at: DateTime<Utc>,
+    /// The appointment, where one is known.
+    #[serde(default)]
+    pub appointment_id: Option<String>,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// What happened, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventBody {
+    /// The patient was identified.
+    Arrived,
+    /// The patient finished check-in.
+    CheckedIn,
+    /// A flag for the staff queue.
+    Flag {
+        /// A reason code from PRODUCT.md, for example `"too_early"`.
+        code: String,
+        /// The step the patient was on.
+        step: String,
+        /// A short human text without PHI.
+        text: String,
+    },
+    /// The patient confirmed their demographics.
+    DemographicsConfirmed {
+        /// The patient.
+        patient_id: String,
+    },
+    /// The patient proposed new demographics.
+    DemographicsProposed {
+        /// The patient.
+        patient_id: String,
+        /// The proposed details.
+        demographics: DemographicsWire,
+    },
+    /// The patient proposed new coverage, or none (`coverage: null`).
+    CoverageProposed {
+        /// The patient.
+        patient_id: String,
+        /// The new coverage, or `null` for "I have no insurance".
+        coverage: Option<CoverageUpdateWire>,
+    },
+    /// The patient chose how to pay.
+    CopayChosen {
+        /// `front_desk`, `phone` or `bill_later`.
+        choice: String,
+        /// The amount due, in cents.
+        amount_cents: i64,
+        /// The currency.
+        currency: String,
+    },
+    /// A kiosk screen showed PHI; an audit entry, without the PHI.
+    PhiViewed {
+        /// `identity`, `demographics`, `coverage` or `copay`.
+        what: String,
+    },
+}
+
+/// New coverage typed at the kiosk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageUpdateWire {
+    /// Insurer.
+    pub payer: String,
+    /// Member ID.
+    pub member_id: String,
+    /// Group; may be empty.
+    #[serde(default)]
+    pub group: String,
+}
+
+/// `POST /api/v1/kiosk/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    /// The events, oldest first.
+    pub events: Vec<EventEnvelope>,
+}
+
+/// What the server did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    /// Stored and applied now.
+    Accepted,
+    /// Seen before; nothing was done again.
+    Duplicate,
+    /// Refused for good; `reason` says why. The kiosk must not retry it.
+    Rejected,
+}
+
+/// The per-event result of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventResult {
+    /// The event's id.
+    pub id: Uuid,
+    /// What happened to it.
+    pub status: EventStatus,
+    /// Why it was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The reply to an event batch, one result per event in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventBatchResponse {
+    /// One result per event, in the batch's order.
+    pub results: Vec<EventResult>,
+}
+
+// ---------------------------------------------------------------- heartbeat
+
+/// `POST /api/v1/kiosk/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The kiosk's app version.
+    pub app_version: String,
+    /// Undelivered events in the outbox.
+    pub outbox_depth: u64,
+    /// Age in seconds of the oldest undelivered event.
+    #[serde(default)]
+    pub outbox_oldest_age_secs: Option<u64>,
+    /// The last successful sync with the server.
+    #[serde(default)]
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Whether the kiosk thinks it is online.
+    pub online: bool,
+}
+
+/// The reply to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// The server's clock.
+    pub server_time: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- conversions
+
+impl From<&Address> for AddressWire {
+    fn from(a: &Address) -> Self {
+        Self {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            region: a.region.clone(),
+            postal_code: a.postal_code.clone(),
+        }
+    }
+}
+
+impl From<AddressWire> for Address {
+    fn from(a: AddressWire) -> Self {
+        Self {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+        }
+    }
+}
+
+impl From<&Demographics> for DemographicsWire {
+    fn from(d: &Demographics) -> Self {
+        Self {
+            address: (&d.address).into(),
+            phone: d.phone.clone(),
+            email: d.email.clone(),
+            emergency_contact: d.emergency_contact.as_ref().map(|c| EmergencyContactWire {
+                name: c.name.clone(),
+                relation: c.relation.clone(),
+                phone: c.phone.clone(),
+            }),
+        }
+    }
+}
+
+impl From<DemographicsWire> for Demographics {
+    fn from(d: DemographicsWire) -> Self {
+        Self {
+            address: d.address.into(),
+            phone: d.phone,
+            email: d.email,
+            emergency_contact: d.emergency_contact.map(|c| EmergencyContact {
+                name: c.name,
+                relation: c.relation,
+                phone: c.phone,
+            }),
+        }
+    }
+}
+
+impl From<&Coverage> for CoverageWire {
+    fn from(c: &Coverage) -> Self {
+        Self {
+            payer: c.payer.clone(),
+            plan: c.plan.clone(),
+            member_id: c.member_id.clone(),
+            group: c.group.clone(),
+            subscriber_relation: c.subscriber_relation.as_str().to_string(),
+            valid_from: c.valid_from,
+            valid_to: c.valid_to,
+        }
+    }
+}
+
+impl TryFrom<CoverageWire> for Coverage {
+    type Error = ProtocolError;
+
+    fn try_from(c: CoverageWire) -> Result<Self, Self::Error> {
+        let subscriber_relation = SubscriberRelation::parse(&c.subscriber_relation)
+            .ok_or_else(|| bad("subscriber_relation", &c.subscriber_relation))?;
+        Ok(Self {
+            payer: c.payer,
+            plan: c.plan,
+            member_id: c.member_id,
+            group: c.group,
+            subscriber_relation,
+            valid_from: c.valid_from,
+            valid_to: c.valid_to,
+        })
+    }
+}
+
+impl From<&CoverageUpdate> for CoverageUpdateWire {
+    fn from(c: &CoverageUpdate) -> Self {
+        Self {
+            payer: c.payer.clone(),
+            member_id: c.member_id.clone(),
+            group: c.group.clone(),
+        }
+    }
+}
+
+impl From<CoverageUpdateWire> for CoverageUpdate {
+    fn from(c: CoverageUpdateWire) -> Self {
+        Self {
+            payer: c.payer,
+            member_id: c.member_id,
+            group: c.group,
+        }
+    }
+}
+
+impl From<&Appointment> for AppointmentWire {
+    fn from(a: &Appointment) -> Self {
+        Self {
+            id: a.id.0.clone(),
+            clinic_id: a.clinic_id.0.clone(),
+            location_id: a.location_id.0.clone(),
+            start: a.start.with_timezone(&Utc),
+            end: a.end.with_timezone(&Utc),
+            time_zone: a.start.timezone().name().to_string(),
+            clinician: a.clinician.clone(),
+            status: a.status.as_str().to_string(),
+            expected_copay_cents: a.expected_copay.cents,
+            prior_balance_cents: a.prior_balance.cents,
+            currency: a.expected_copay.currency.code().to_string(),
+            patient: PatientWire {
+                id: a.patient.id.0.clone(),
+                first_name: a.patient.first_name.clone(),
+                last_name: a.patient.last_name.clone(),
+                date_of_birth: a.patient.date_of_birth,
+                demographics: (&a.patient.demographics).into(),
+                demographics_confirmed_at: a.patient.demographics_confirmed_at,
+            },
+            coverage: a.coverage.as_ref().map(CoverageWire::from),
+        }
+    }
+}
+
+impl TryFrom<AppointmentWire> for Appointment {
+    type Error = ProtocolError;
+
+    fn try_from(w: AppointmentWire) -> Result<Self, Self::Error> {
+        if w.id.trim().is_empty() {
+            return Err(ProtocolError::Empty("id"));
+        }
+        let tz: Tz = w
+            .time_zone
+            .parse()
+            .map_err(|_| bad("time_zone", &w.time_zone))?;
+        let status = AppointmentStatus::parse(&w.status).ok_or_else(|| bad("status", &w.status))?;
+        let currency: Currency = w
+            .currency
+            .parse()
+            .map_err(|_| bad("currency", &w.currency))?;
+        if w.end < w.start {
+            return Err(ProtocolError::EndsBeforeStart(w.id));
+        }
+        let coverage = w.coverage.map(Coverage::try_from).transpose()?;
+        Ok(Self {
+            id: AppointmentId(w.id),
+            clinic_id: ClinicId(w.clinic_id),
+            location_id: LocationId(w.location_id),
+            start: w.start.with_timezone(&tz),
+            end: w.end.with_timezone(&tz),
+            clinician: w.clinician,
+            status,
+            expected_copay: Money::new(w.expected_copay_cents, currency),
+            prior_balance: Money::new(w.prior_balance_cents, currency),
+            patient: Patient {
+                id: PatientId(w.patient.id),
+                first_name: w.patient.first_name,
+                last_name: w.patient.last_name,
+                date_of_birth: w.patient.date_of_birth,
+                demographics: w.patient.demographics.into(),
+                demographics_confirmed_at: w.patient.demographics_confirmed_at,
+            },
+            coverage,
+        })
+    }
+}
+
+impl EventEnvelope {
+    /// The wire form of a domain event, with a fresh client UUID.
+    pub fn from_domain(event: &DomainEvent) -> Self {
+        Self::from_domain_with_id(event, Uuid::new_v4())
+    }
+
+    /// The wire form of a domain event with a given id.
+    pub fn from_domain_with_id(event: &DomainEvent, id: Uuid) -> Self {
+        let (appointment_id, occurred_at, body) = match event {
+            DomainEvent::Arrived { appointment_id, at } => {
+                (Some(appointment_id), *at, EventBody::Arrived)
+            }
+            DomainEvent::CheckedIn { appointment_id, at } => {
+                (Some(appointment_id), *at, EventBody::CheckedIn)
+            }
+            DomainEvent::Flag(f) => (
+                f.appointment_id.as_ref(),
+                f.at,
+                EventBody::Flag {
+                    code: f.code.as_str().to_string(),
+                    step: f.step.as_str().to_string(),
+                    text: f.text.clone(),
+                },
+            ),
+            DomainEvent::DemographicsConfirmed {
+                appointment_id,
+                patient_id,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                EventBody::DemographicsConfirmed {
+                    patient_id: patient_id.0.clone(),
+                },
+            ),
+            DomainEvent::DemographicsProposed {
+                appointment_id,
+                patient_id,
+                proposed,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                EventBody::DemographicsProposed {
+                    patient_id: patient_id.0.clone(),
+                    demographics: proposed.into(),
+                },
+            ),
+            DomainEvent::CoverageProposed {
+                appointment_id,
+                patient_id,
+                proposed,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                EventBody::CoverageProposed {
+                    patient_id: patient_id.0.clone(),
+                    coverage: proposed.as_ref().map(CoverageUpdateWire::from),
+                },
+            ),
+            DomainEvent::CoPayChosen {
+                appointment_id,
+                choice,
+                amount,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                EventBody::CopayChosen {
+                    choice: choice.as_str().to_string(),
+                    amount_cents: amount.cents,
+                    currency: amount.currency.code().to_string(),
+                },
+            ),
+            DomainEvent::PhiShown {
+                appointment_id,
+                what,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                EventBody::PhiViewed {
+                    what: what.as_str().to_string(),
+                },
+            ),
+        };
+        Self {
+            id,
+            occurred_at,
+            appointment_id: appointment_id.map(|a| a.0.clone()),
+            body,
+        }
+    }
+}
+
+impl EventBody {
+    /// The event's kind, as in the `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Arrived => "arrived",
+            Self::CheckedIn => "checked_in",
+            Self::Flag { .. } => "flag",
+            Self::DemographicsConfirmed { .. } => "demographics_confirmed",
+            Self::DemographicsProposed { .. } => "demographics_proposed",
+            Self::CoverageProposed { .. } => "coverage_proposed",
+            Self::CopayChosen { .. } => "copay_chosen",
+            Self::PhiViewed { .. } => "phi_viewed",
+        }
+    }
+
+    /// Checks the values a serde type cannot: reason codes, steps, choices,
+    /// currencies and amounts. The server rejects an event that fails here.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        match self {
+            Self::Flag { code, step, text } => {
+                ReasonCode::parse(code).ok_or_else(|| bad("code", code))?;
+                if step.trim().is_empty() {
+                    return Err(ProtocolError::Empty("step"));
+                }
+                if text.chars().count() > 500 {
+                    return Err(bad("text", "longer than 500 characters"));
+                }
+            }
+            Self::CopayChosen {
+                choice,
+                amount_cents,
+                currency,
+            } => {
+                CoPayChoice::parse(choice).ok_or_else(|| bad("choice", choice))?;
+                currency
+                    .parse::<Currency>()
+                    .map_err(|_| bad("currency", currency))?;
+                if *amount_cents < 0 {
+                    return Err(bad("amount_cents", amount_cents.to_string()));
+                }
+            }
+            Self::PhiViewed { what } => {
+                if !["identity", "demographics", "coverage", "copay"].contains(&what.as_str()) {
+                    return Err(bad("what", what));
+                }
+            }
+            Self::DemographicsConfirmed { patient_id }
+            | Self::DemographicsProposed { patient_id, .. } => {
+                if patient_id.trim().is_empty() {
+                    return Err(ProtocolError::Empty("patient_id"));
+                }
+            }
+            Self::CoverageProposed {
+                patient_id,
+                coverage,
+            } => {
+                if patient_id.trim().is_empty() {
+                    return Err(ProtocolError::Empty("patient_id"));
+                }
+                if let Some(c) = coverage {
+                    if c.payer.trim().is_empty() {
+                        return Err(ProtocolError::Empty("coverage.payer"));
+                    }
+                    if c.member_id.trim().is_empty() {
+                        return Err(ProtocolError::Empty("coverage.member_id"));
+                    }
+                }
+            }
+            Self::Arrived | Self::CheckedIn => {}
+        }
+        Ok(())
+    }
+}
+
+/// Parses a reason code from the wire.
+pub fn parse_reason(code: &str) -> Result<domain::ReasonCode, ProtocolError> {
+    ReasonCode::parse(code).ok_or_else(|| bad("code", code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::testkit::appointment;
+    use crate::domain::{FlagRaised, Step};
+
+    #[test]
+    fn appointments_round_trip_through_the_wire() {
+        let mut a = appointment("a1", "Inés", "Núñez", (1980, 5, 17), 10, 30);
+        a.prior_balance = Money::new(4200, Currency::USD);
+        let json = serde_json::to_string(&AppointmentWire::from(&a)).unwrap();
+        let back: AppointmentWire = serde_json::from_str(&json).unwrap();
+        let back = Appointment::try_from(back).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.start.timezone(), chrono_tz::America::Los_Angeles);
+    }
+
+    #[test]
+    fn bad_wire_appointments_are_refused() {
+        let a = appointment("a1", "Ana", "Diaz", (1980, 5, 17), 10, 30);
+        let mut w = AppointmentWire::from(&a);
+        w.status = "maybe".into();
+        assert_eq!(
+            Appointment::try_from(w.clone()),
+            Err(bad("status", "maybe"))
+        );
+        let mut w2 = AppointmentWire::from(&a);
+        w2.time_zone = "Mars/Olympus".into();
+        assert!(Appointment::try_from(w2).is_err());
+        let mut w3 = AppointmentWire::from(&a);
+        w3.end = w3.start - chrono::Duration::minutes(1);
+        assert!(matches!(
+            Appointment::try_from(w3),
+            Err(ProtocolError::EndsBeforeStart(_))
+        ));
+    }
+
+    #[test]
+    fn events_carry_their_type_tag_and_refuse_unknown_fields() {
+        let at = Utc::now();
+        let ev = DomainEvent::Flag(FlagRaised {
+            code: ReasonCode::TooEarly,
+            appointment_id: Some(AppointmentId("a1".into())),
+            step: Step::Welcome,
+            at,
+            text: "Patient arrived early".into(),
+        });
+        let env = EventEnvelope::from_domain(&ev);
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(json["body"]["type"], "flag");
+        assert_eq!(json["body"]["code"], "too_early");
+        assert_eq!(json["appointment_id"], "a1");
+        let mut extra = json.clone();
+        extra["body"]["surprise"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<EventEnvelope>(extra).is_err());
+        let mut unknown = json;
+        unknown["body"]["type"] = serde_json::json!("teleported");
+        assert!(serde_json::from_value::<EventEnvelope>(unknown).is_err());
+    }
+
+    #[test]
+    fn event_validation_catches_bad_codes_and_amounts() {
+        let flag = EventBody::Flag {
+            code: "bored".into(),
+            step: "welcome".into(),
+            text: String::new(),
+        };
+        assert_eq!(flag.validate(), Err(bad("code", "bored")));
+        let pay = EventBody::CopayChosen {
+            choice: "front_desk".into(),
+            amount_cents: -1,
+            currency: "USD".into(),
+        };
+        assert!(pay.validate().is_err());
+        let pay = EventBody::CopayChosen {
+            choice: "barter".into(),
+            amount_cents: 100,
+            currency: "USD".into(),
+        };
+        assert!(pay.validate().is_err());
+        let ok = EventBody::CopayChosen {
+            choice: "phone".into(),
+            amount_cents: 2500,
+            currency: "usd".into(),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        for code in ReasonCode::ALL {
+            let f = EventBody::Flag {
+                code: code.as_str().into(),
+                step: "insurance".into(),
+                text: code.staff_text().into(),
+            };
+            assert_eq!(f.validate(), Ok(()), "{code}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------- staff API
+//
+// The staff console's wire types, `/api/v1/staff/`. Read by the console in
+// the browser; requests are strict like the kiosk's.
+
+/// `POST /api/v1/staff/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffLoginRequest {
+    /// The staff user's name.
+    pub username: String,
+    /// The password; checked against an Argon2id hash, never stored or logged.
+    pub password: String,
+}
+
+/// A clinic a staff user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffClinic {
+    /// The clinic's id, used in every staff path.
+    pub id: String,
+    /// The clinic's name.
+    pub name: String,
+    /// IANA zone the clinic's day is laid out in.
+    pub time_zone: String,
+}
+
+/// Who is logged in, and which clinics they may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMe {
+    /// The staff user's name.
+    pub username: String,
+    /// The clinics the user belongs to.
+    pub clinics: Vec<StaffClinic>,
+}
+
+/// One of today's appointments, as the front desk sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffAppointment {
+    /// Appointment id.
+    pub id: String,
+    /// Start instant.
+    pub start: DateTime<Utc>,
+    /// End instant.
+    pub end: DateTime<Utc>,
+    /// Clinician display name.
+    pub clinician: String,
+    /// Location id.
+    pub location_id: String,
+    /// `booked`, `arrived`, `checked_in`, `cancelled` or `no_show`.
+    pub status: String,
+    /// Patient id.
+    pub patient_id: String,
+    /// Given name; staff see full names.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Date of birth.
+    pub date_of_birth: NaiveDate,
+    /// Expected co-pay in cents.
+    pub expected_copay_cents: i64,
+    /// Prior balance in cents.
+    pub prior_balance_cents: i64,
+    /// Currency of both amounts.
+    pub currency: String,
+    /// Unresolved flags on this appointment.
+    pub open_flags: u32,
+}
+
+/// `GET /api/v1/staff/clinics/{clinic}/appointments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffAppointments {
+    /// The clinic.
+    pub clinic_id: String,
+    /// The day listed, in the clinic's zone.
+    pub day: NaiveDate,
+    /// The day's appointments, by start time.
+    pub appointments: Vec<StaffAppointment>,
+}
+
+/// A flag in the staff queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffFlag {
+    /// Flag id, used to resolve it.
+    pub id: i64,
+    /// Reason code, for example `too_early`.
+    pub code: String,
+    /// The step the patient was on.
+    pub step: String,
+    /// A short human text without PHI.
+    pub text: String,
+    /// The kiosk that raised it, if a kiosk did.
+    pub kiosk_id: Option<String>,
+    /// The appointment, where known.
+    pub appointment_id: Option<String>,
+    /// When it was raised on the kiosk.
+    pub raised_at: DateTime<Utc>,
+    /// When staff resolved it.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Who resolved it.
+    pub resolved_by: Option<String>,
+    /// The resolution note.
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/staff/clinics/{clinic}/flags/{id}/resolve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveFlagRequest {
+    /// What staff did about it; 1 to 1000 characters.
+    pub note: String,
+}
+
+/// Where a co-pay queue item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopayStatus {
+    /// Waiting at the front desk.
+    Pending,
+    /// Paid at the desk.
+    Collected,
+    /// Forgiven by staff.
+    Waived,
+}
+
+impl CopayStatus {
+    /// The wire and storage name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Collected => "collected",
+            Self::Waived => "waived",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Collected, Self::Waived]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// An item in the co-pay queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopayItem {
+    /// Item id.
+    pub id: i64,
+    /// The appointment.
+    pub appointment_id: String,
+    /// Amount in cents.
+    pub amount_cents: i64,
+    /// Currency.
+    pub currency: String,
+    /// Where it stands.
+    pub status: CopayStatus,
+    /// When the patient chose to pay at the desk.
+    pub created_at: DateTime<Utc>,
+    /// When staff settled it.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who settled it.
+    pub decided_by: Option<String>,
+}
+
+/// `POST /api/v1/staff/clinics/{clinic}/copays/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopayDecision {
+    /// `collected` or `waived`.
+    pub status: CopayStatus,
+}
+
+/// What a proposed change would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeProposal {
+    /// New demographics, in full.
+    Demographics {
+        /// The proposed details.
+        demographics: DemographicsWire,
+    },
+    /// New coverage, or `null` for "I have no insurance".
+    Coverage {
+        /// The proposed coverage.
+        coverage: Option<CoverageUpdateWire>,
+    },
+}
+
+/// A change a patient proposed at a kiosk, for staff to verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposedChange {
+    /// Change id.
+    pub id: i64,
+    /// The appointment during which it was proposed.
+    pub appointment_id: String,
+    /// The patient.
+    pub patient_id: String,
+    /// The kiosk.
+    pub kiosk_id: String,
+    /// When it was proposed.
+    pub proposed_at: DateTime<Utc>,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// What it would change.
+    #[serde(flatten)]
+    pub proposal: ChangeProposal,
+}
+
+/// `POST .../changes/{id}/approve` and `.../reject`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDecision {
+    /// An optional note for the audit trail.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One kiosk in the fleet view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetKiosk {
+    /// Kiosk id.
+    pub id: String,
+    /// The name IT gave it.
+    pub name: String,
+    /// Its app version.
+    pub app_version: String,
+    /// When it enrolled.
+    pub enrolled_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Its last request of any kind.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Its last successful sync, as it reported.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Undelivered events it reported.
+    pub outbox_depth: u64,
+    /// Age of its oldest undelivered event.
+    pub outbox_oldest_age_secs: Option<u64>,
+    /// Seen within the allowed number of missed heartbeats, and not revoked.
+    pub online: bool,
+}
+
+/// `POST /api/v1/staff/clinics/{clinic}/enrollment-codes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentCodeResponse {
+    /// The one-time code to type on the kiosk.
+    pub code: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/staff/clinics/{clinic}/appointments/{id}/pass`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassResponse {
+    /// The appointment.
+    pub appointment_id: String,
+    /// The pass text, `CK1.<payload>.<signature>`.
+    pub pass: String,
+    /// When the pass stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One server-sent event on the staff stream: something changed, with ids
+/// only; the console refetches what it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeNotice {
+    /// The clinic.
+    pub clinic_id: String,
+    /// What changed: `appointment`, `flag`, `copay`, `change` or `kiosk`.
+    pub kind: String,
+    /// The id of what changed.
+    pub id: String,
+}
