@@ -8,7 +8,15 @@
 //!   and their conversions to and from `domain`.
 //! - [`config`]: kiosk and clinic-server configuration, parsed in two stages
 //!   with errors that name the file, the key and what was expected.
+//! - [`pass`]: signed QR check-in passes (`CK1.<payload>.<signature>`): the
+//!   server's signer and key file, and the verifier kiosks use offline.
+//! - `server` (feature `server`): the clinic server: kiosk and staff APIs,
+//!   its SQLite store, schedule import, the demo clinic and operations
+//!   endpoints.
 
 pub mod config;
 pub mod domain;
+pub mod pass;
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod server;

@@ -1,9 +1,18 @@
 //! The `clinic-server` binary: parses the command line and calls into the library.
 
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
+use checkin_kiosk::config::{self, ServerConfig};
+use checkin_kiosk::domain::ClinicId;
+use checkin_kiosk::server::{self, AppState, demo, import, staff};
 use clap::{Parser, Subcommand};
+
+/// Where the packaged server keeps its configuration.
+const DEFAULT_CONFIG: &str = "/etc/clinic-server/clinic-server.toml";
 
 /// The clinic server that check-in kiosks sync with.
 #[derive(Parser)]
@@ -20,12 +29,62 @@ enum Command {
         /// The config file, for example /etc/clinic-server/clinic-server.toml.
         path: PathBuf,
     },
+    /// Run the server.
+    Serve {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Run the server on 127.0.0.1 with a deterministic demo clinic for today.
+    Demo {
+        /// The port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Where to keep the demo's database and key; a fresh temporary
+        /// directory when absent.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Add a staff user to a clinic (or reset their password). The password
+    /// is read from a prompt, or from the first line of standard input.
+    AddStaff {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The clinic id.
+        #[arg(long)]
+        clinic: String,
+        /// The user name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Print a one-time kiosk enrollment code that expires after 24 h.
+    EnrollmentCode {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The clinic id.
+        #[arg(long)]
+        clinic: String,
+    },
+    /// Import a day's schedule from JSON or CSV. Every row is validated
+    /// first; a bad row is reported with its line and nothing is imported.
+    Import {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The clinic id.
+        #[arg(long)]
+        clinic: String,
+        /// The schedule file (.json or .csv).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::CheckConfig { path } => match checkin_kiosk::config::load_server(&path) {
+    if let Command::CheckConfig { path } = &cli.command {
+        return match config::load_server(path) {
             Ok(config) => {
                 println!("ok");
                 println!("{}", config.summary());
@@ -35,6 +94,212 @@ fn main() -> ExitCode {
                 eprintln!("{err}");
                 ExitCode::FAILURE
             }
-        },
+        };
     }
+    init_logging();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::CheckConfig { .. } => Ok(()),
+        Command::Serve { config } => {
+            let config = load(&config)?;
+            tracing::info!("{}", config.summary());
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(config.server.listen)
+                    .await
+                    .with_context(|| format!("binding {}", config.server.listen))?;
+                server::run(listener, config, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+        Command::Demo { port, data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("clinic-server-demo-{}", std::process::id()))
+            });
+            let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let config = ServerConfig::demo(data_dir, listen);
+            let (db, signer) = server::open_data_dir(&config)?;
+            let login = demo::prepare(&db, &config, chrono::Utc::now())?;
+            println!("demo clinic: {}", config.server.data_dir.display());
+            println!("sample patients (date of birth, last name):");
+            let now = chrono::Utc::now();
+            let today = config.clinics.first().map_or(now.date_naive(), |c| {
+                now.with_timezone(&c.time_zone).date_naive()
+            });
+            for s in demo::SAMPLES {
+                println!(
+                    "  {}  {} {}: {}",
+                    s.date_of_birth(today),
+                    s.first_name,
+                    s.last_name,
+                    s.label
+                );
+            }
+            println!("staff login: {} {}", login.username, login.password);
+            println!("enrollment code: {}", login.enrollment_code);
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding {listen}"))?;
+                let addr = listener.local_addr()?;
+                println!("listening: http://{addr}");
+                std::io::stdout().flush()?;
+                let state = AppState::new(config, db, signer);
+                server::serve(listener, state, shutdown_signal()).await?;
+                Ok(())
+            })
+        }
+        Command::AddStaff {
+            config,
+            clinic,
+            user,
+        } => {
+            let config = load(&config)?;
+            let clinic = known_clinic(&config, &clinic)?;
+            if !staff::valid_username(&user) {
+                bail!(staff::StaffError::BadUsername);
+            }
+            let password = read_password()?;
+            let (db, _) = server::open_data_dir(&config)?;
+            let added = db
+                .blocking(|c| {
+                    Ok(staff::add_staff(
+                        c,
+                        &clinic,
+                        &user,
+                        &password,
+                        chrono::Utc::now(),
+                    ))
+                })?
+                .map_err(anyhow::Error::from)?;
+            if added {
+                println!("added {user} to clinic {clinic}");
+            } else {
+                println!("updated the password of {user}");
+            }
+            Ok(())
+        }
+        Command::EnrollmentCode { config, clinic } => {
+            let config = load(&config)?;
+            let clinic = known_clinic(&config, &clinic)?;
+            let (db, _) = server::open_data_dir(&config)?;
+            let (code, expires) =
+                db.blocking(|c| staff::create_enrollment_code(c, &clinic, chrono::Utc::now()))?;
+            println!("enrollment code: {code}");
+            println!("expires: {}", expires.to_rfc3339());
+            Ok(())
+        }
+        Command::Import {
+            config,
+            clinic,
+            file,
+        } => {
+            let config = load(&config)?;
+            let clinic_id = known_clinic(&config, &clinic)?;
+            let settings = config
+                .clinic(&clinic_id)
+                .context("the clinic vanished from the configuration")?;
+            let (db, _) = server::open_data_dir(&config)?;
+            let summary = import::import_file(&db, settings, &file)?;
+            println!(
+                "imported {}: {} added or changed, {} unchanged, {} removed",
+                file.display(),
+                summary.upserted,
+                summary.unchanged,
+                summary.removed
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<ServerConfig> {
+    Ok(config::load_server(path)?)
+}
+
+fn known_clinic(config: &ServerConfig, clinic: &str) -> anyhow::Result<ClinicId> {
+    let id = ClinicId(clinic.to_string());
+    if config.clinic(&id).is_none() {
+        bail!(staff::StaffError::UnknownClinic(clinic.to_string()));
+    }
+    Ok(id)
+}
+
+/// Reads a password: prompted twice without echo on a terminal, otherwise
+/// the first line of standard input.
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = prompt_hidden("password: ")?;
+    let second = prompt_hidden("again: ")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}
+
+fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let echo_off = std::process::Command::new("stty")
+        .arg("-echo")
+        .stdin(std::process::Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if echo_off {
+        let _ = std::process::Command::new("stty")
+            .arg("echo")
+            .stdin(std::process::Stdio::inherit())
+            .status();
+        eprintln!();
+    }
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
 }

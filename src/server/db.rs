@@ -1,0 +1,259 @@
+//! The server's SQLite connection: opening it (WAL, `synchronous=FULL`,
+//! migrations), running work on it off the async runtime, and the small
+//! helpers every query module shares (times, hashes, the change sequence).
+//!
+//! One connection serves every request. Work runs on tokio's blocking pool,
+//! so the async runtime never waits on SQLite; requests queue on the
+//! connection's mutex, which is also what SQLite would do with a single
+//! writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use crate::domain::ClinicId;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused or failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The schema could not be brought up to date.
+    #[error("migrating {path}: {source}")]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        source: rusqlite_migration::Error,
+    },
+    /// A stored JSON column could not be read back.
+    #[error("stored JSON in {column}: {source}")]
+    Json {
+        /// The column.
+        column: &'static str,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// A stored value is not what the schema promises.
+    #[error("stored value in {0} is invalid")]
+    Corrupt(&'static str),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle on the server's database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    /// The one connection, behind a mutex because rusqlite's is not `Sync`.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, switches it to
+    /// WAL with `synchronous=FULL`, and migrates it to the latest schema.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::prepare(conn, path)
+    }
+
+    /// An in-memory database, for unit tests only.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory()?, Path::new(":memory:"))
+    }
+
+    fn prepare(mut conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        super::schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migration {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` on the connection on this thread; for the command line,
+    /// which has no runtime.
+    pub fn blocking<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// Milliseconds since the epoch, as stored.
+pub fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A stored millisecond time; out-of-range values become the epoch rather
+/// than failing a whole listing.
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// SHA-256 of a high-entropy secret (device token, session token,
+/// enrollment code), hex. A fast hash is right for random secrets; Argon2
+/// is for passwords people choose.
+pub fn secret_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// `n` random bytes from the OS, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    use base64::Engine;
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The clinic's change sequence and the epoch that makes cursors from
+/// another database unrecognisable, creating both on first use.
+pub fn cursor_state(conn: &Connection, clinic: &ClinicId) -> Result<(String, i64), StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = ?1",
+            [clinic.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some(state) = found {
+        return Ok(state);
+    }
+    let epoch = random_token(6);
+    conn.execute(
+        "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES (?1, ?2, 0)",
+        params![clinic.as_str(), epoch],
+    )?;
+    Ok((epoch, 0))
+}
+
+/// Advances the clinic's change sequence and returns the new value; every
+/// schedule row changed in the same transaction is stamped with it.
+pub fn next_seq(conn: &Connection, clinic: &ClinicId) -> Result<i64, StoreError> {
+    cursor_state(conn, clinic)?;
+    Ok(conn.query_row(
+        "UPDATE clinic_cursor SET seq = seq + 1 WHERE clinic_id = ?1 RETURNING seq",
+        [clinic.as_str()],
+        |r| r.get(0),
+    )?)
+}
+
+/// Appends an audit row: who (or which kiosk) did what, to which record, when.
+#[allow(clippy::too_many_arguments)]
+pub fn audit(
+    conn: &Connection,
+    clinic: &ClinicId,
+    at: DateTime<Utc>,
+    actor_kind: &str,
+    actor_id: &str,
+    action: &str,
+    appointment_id: Option<&str>,
+    patient_id: Option<&str>,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            clinic.as_str(),
+            to_ms(at),
+            actor_kind,
+            actor_id,
+            action,
+            appointment_id,
+            patient_id,
+            detail
+        ],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_database_is_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("server.db")).unwrap();
+        db.blocking(|c| {
+            let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+            let sync: i64 = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+            assert_eq!(mode.to_lowercase(), "wal");
+            assert_eq!(sync, 2, "FULL");
+            Ok(())
+        })
+        .unwrap();
+        // Reopening an up-to-date database is a no-op.
+        drop(db);
+        Db::open(&dir.path().join("server.db")).unwrap();
+    }
+
+    #[test]
+    fn the_change_sequence_advances_per_clinic() {
+        let db = Db::open_in_memory().unwrap();
+        db.blocking(|c| {
+            let a = ClinicId("a".into());
+            let b = ClinicId("b".into());
+            assert_eq!(next_seq(c, &a)?, 1);
+            assert_eq!(next_seq(c, &a)?, 2);
+            assert_eq!(next_seq(c, &b)?, 1);
+            let (epoch_a, seq_a) = cursor_state(c, &a)?;
+            assert_eq!(seq_a, 2);
+            assert_ne!(epoch_a, cursor_state(c, &b)?.0);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn secrets_hash_to_hex_sha256() {
+        assert_eq!(
+            secret_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(random_token(32), random_token(32));
+        assert_eq!(random_token(32).len(), 43);
+    }
+}

@@ -1,0 +1,564 @@
+//! Schedule import from CSV or JSON, validated in full before anything is
+//! stored: a file with any bad row is reported row by row, with its line,
+//! and imports nothing.
+//!
+//! Both formats carry the same columns. CSV has a header row; JSON is an
+//! array of objects whose keys are the column names (values may be strings
+//! or numbers). Unknown columns are refused, so a typo is not silently
+//! dropped.
+//!
+//! | column | required | format |
+//! |---|---|---|
+//! | `appointment_id`, `patient_id`, `first_name`, `last_name`, `clinician` | yes | text |
+//! | `date_of_birth` | yes | `YYYY-MM-DD` |
+//! | `start` | yes | RFC 3339 (`2026-03-02T09:00:00-05:00`) or clinic-local `YYYY-MM-DD HH:MM` |
+//! | `duration_minutes` | no (20) | 1 to 720 |
+//! | `location_id` | no (the clinic's first) | one of the clinic's locations |
+//! | `status` | no (`booked`) | `booked`, `arrived`, `checked_in`, `cancelled`, `no_show` |
+//! | `expected_copay_cents`, `prior_balance_cents` | no (0) | whole cents, ≥ 0 |
+//! | `phone`, `email`, `address_line1`, `address_line2`, `city`, `region`, `postal_code` | no | text |
+//! | `emergency_name`, `emergency_relation`, `emergency_phone` | no | text (name needs phone) |
+//! | `demographics_confirmed_at` | no | RFC 3339 |
+//! | `payer`, `plan`, `member_id`, `group` | no (payer needs member_id) | text |
+//! | `subscriber_relation` | no (`self`) | `self`, `spouse`, `child`, `other` |
+//! | `coverage_valid_from`, `coverage_valid_to` | no | `YYYY-MM-DD` |
+//!
+//! Importing replaces the whole schedule of each day the file covers:
+//! appointments on those days that the file no longer lists are removed
+//! (and kiosks are told so in their next delta).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone};
+use serde_json::value::RawValue;
+
+use super::db::{Db, StoreError};
+use super::schedule::{self, UpsertSummary};
+use crate::config::ClinicSettings;
+use crate::domain::{
+    Address, Appointment, AppointmentId, AppointmentStatus, Coverage, Demographics,
+    EmergencyContact, Money, Patient, PatientId, SubscriberRelation,
+};
+
+/// Rows beyond this are refused: a day's schedule is far smaller.
+pub const MAX_ROWS: usize = 20_000;
+
+const COLUMNS: &[&str] = &[
+    "appointment_id",
+    "patient_id",
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "start",
+    "duration_minutes",
+    "location_id",
+    "clinician",
+    "status",
+    "expected_copay_cents",
+    "prior_balance_cents",
+    "phone",
+    "email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "emergency_name",
+    "emergency_relation",
+    "emergency_phone",
+    "demographics_confirmed_at",
+    "payer",
+    "plan",
+    "member_id",
+    "group",
+    "subscriber_relation",
+    "coverage_valid_from",
+    "coverage_valid_to",
+];
+
+/// One problem with one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The 1-based line of the file the row starts on.
+    pub line: u64,
+    /// What is wrong, naming the column; no cell values, which may be PHI.
+    pub message: String,
+}
+
+/// Why an import was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The file is not CSV or JSON of the expected overall shape.
+    #[error("{0}")]
+    Format(String),
+    /// One or more rows are invalid; nothing was imported.
+    #[error("{} invalid row(s); nothing was imported:\n{}", .0.len(), .0.iter().map(|e| format!("  line {}: {}", e.line, e.message)).collect::<Vec<_>>().join("\n"))]
+    Rows(Vec<RowError>),
+    /// Storing the schedule failed; nothing was imported.
+    #[error("storing the schedule: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header row.
+    Csv,
+    /// An array of objects.
+    Json,
+}
+
+impl Format {
+    /// By extension, or by the first character when the extension says nothing.
+    pub fn detect(path: &Path, text: &str) -> Self {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(e) if e == "json" => Self::Json,
+            Some(e) if e == "csv" => Self::Csv,
+            _ if text.trim_start().starts_with('[') => Self::Json,
+            _ => Self::Csv,
+        }
+    }
+}
+
+/// Reads, validates and stores a schedule file for `clinic`.
+pub fn import_file(
+    db: &Db,
+    clinic: &ClinicSettings,
+    path: &Path,
+) -> Result<UpsertSummary, ImportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let appointments = parse(&text, Format::detect(path, &text), clinic)?;
+    Ok(db.blocking(|c| schedule::upsert(c, &clinic.id, &appointments, true))?)
+}
+
+/// Parses and validates a whole file; every bad row is reported.
+pub fn parse(
+    text: &str,
+    format: Format,
+    clinic: &ClinicSettings,
+) -> Result<Vec<Appointment>, ImportError> {
+    let rows = match format {
+        Format::Csv => csv_rows(text)?,
+        Format::Json => json_rows(text)?,
+    };
+    if rows.len() > MAX_ROWS {
+        return Err(ImportError::Format(format!(
+            "the file has {} rows; at most {MAX_ROWS} are allowed",
+            rows.len()
+        )));
+    }
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    let mut ids: HashMap<String, u64> = HashMap::new();
+    let mut patients: HashMap<String, (u64, String, String, NaiveDate)> = HashMap::new();
+    for (line, row) in rows {
+        match row.and_then(|r| validate_row(&r, clinic)) {
+            Ok(a) => {
+                if let Some(first) = ids.insert(a.id.0.clone(), line) {
+                    errors.push(RowError {
+                        line,
+                        message: format!("appointment_id repeats the row on line {first}"),
+                    });
+                    continue;
+                }
+                let p = &a.patient;
+                let key = (p.first_name.clone(), p.last_name.clone(), p.date_of_birth);
+                match patients.get(&p.id.0) {
+                    Some((first, f, l, d)) if (f, l, d) != (&key.0, &key.1, &key.2) => {
+                        errors.push(RowError {
+                            line,
+                            message: format!("patient_id has a different name or date_of_birth than on line {first}"),
+                        });
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        patients.insert(p.id.0.clone(), (line, key.0, key.1, key.2));
+                    }
+                }
+                out.push(a);
+            }
+            Err(messages) => errors.extend(
+                messages
+                    .into_iter()
+                    .map(|message| RowError { line, message }),
+            ),
+        }
+    }
+    if out.is_empty() && errors.is_empty() {
+        return Err(ImportError::Format("the file has no rows".into()));
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Rows(errors));
+    }
+    Ok(out)
+}
+
+/// A row's cells by column, or the row's problems.
+type Row = Result<BTreeMap<String, String>, Vec<String>>;
+
+fn csv_rows(text: &str) -> Result<Vec<(u64, Row)>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ImportError::Format(format!("the CSV header cannot be read: {e}")))?
+        .clone();
+    let mut unknown = Vec::new();
+    for h in &headers {
+        if !COLUMNS.contains(&h) {
+            unknown.push(h.to_string());
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ImportError::Format(format!(
+            "line 1: unknown column(s) {}; the columns are {}",
+            unknown.join(", "),
+            COLUMNS.join(", ")
+        )));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                rows.push((
+                    line,
+                    Err(vec![format!(
+                        "the row cannot be read as CSV: {}",
+                        csv_kind(&e)
+                    )]),
+                ));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if record.len() != headers.len() {
+            rows.push((
+                line,
+                Err(vec![format!(
+                    "the row has {} cells; the header has {}",
+                    record.len(),
+                    headers.len()
+                )]),
+            ));
+            continue;
+        }
+        let map = headers
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        rows.push((line, Ok(map)));
+    }
+    Ok(rows)
+}
+
+fn csv_kind(e: &csv::Error) -> &'static str {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "it is not UTF-8",
+        csv::ErrorKind::UnequalLengths { .. } => "its cell count differs from the header",
+        _ => "malformed quoting",
+    }
+}
+
+fn json_rows(text: &str) -> Result<Vec<(u64, Row)>, ImportError> {
+    let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| {
+        ImportError::Format(format!(
+            "line {}: the JSON must be an array of objects: {e}",
+            e.line()
+        ))
+    })?;
+    let base = text.as_ptr() as usize;
+    let mut rows = Vec::new();
+    for item in items {
+        let offset = (item.get().as_ptr() as usize).saturating_sub(base);
+        let line = 1 + text.get(..offset).map_or(0, |s| s.matches('\n').count()) as u64;
+        let row = match serde_json::from_str::<BTreeMap<String, serde_json::Value>>(item.get()) {
+            Err(_) => Err(vec!["the row is not a JSON object".to_string()]),
+            Ok(obj) => {
+                let mut map = BTreeMap::new();
+                let mut problems = Vec::new();
+                for (k, v) in obj {
+                    if !COLUMNS.contains(&k.as_str()) {
+                        problems.push(format!("unknown column {k:?}"));
+                        continue;
+                    }
+                    match v {
+                        serde_json::Value::Null => {}
+                        serde_json::Value::String(s) if s.trim().is_empty() => {}
+                        serde_json::Value::String(s) => {
+                            map.insert(k, s.trim().to_string());
+                        }
+                        serde_json::Value::Number(n) => {
+                            map.insert(k, n.to_string());
+                        }
+                        _ => problems.push(format!("{k} must be text or a number")),
+                    }
+                }
+                if problems.is_empty() {
+                    Ok(map)
+                } else {
+                    Err(problems)
+                }
+            }
+        };
+        rows.push((line, row));
+    }
+    Ok(rows)
+}
+
+/// Turns one row into an appointment, or lists everything wrong with it.
+fn validate_row(
+    r: &BTreeMap<String, String>,
+    clinic: &ClinicSettings,
+) -> Result<Appointment, Vec<String>> {
+    let mut errs = Vec::new();
+    let get = |k: &str| r.get(k).map(String::as_str);
+    let required = |k: &'static str, errs: &mut Vec<String>| -> String {
+        match get(k) {
+            Some(v) if v.chars().count() <= 200 => v.to_string(),
+            Some(_) => {
+                errs.push(format!("{k} is longer than 200 characters"));
+                String::new()
+            }
+            None => {
+                errs.push(format!("{k} is required"));
+                String::new()
+            }
+        }
+    };
+    let appointment_id = required("appointment_id", &mut errs);
+    let patient_id = required("patient_id", &mut errs);
+    let first_name = required("first_name", &mut errs);
+    let last_name = required("last_name", &mut errs);
+    let clinician = required("clinician", &mut errs);
+    for (k, v) in [
+        ("appointment_id", &appointment_id),
+        ("patient_id", &patient_id),
+    ] {
+        if v.len() > crate::pass::MAX_ID_LEN || v.chars().any(|c| c.is_control() || c == '.') {
+            errs.push(format!(
+                "{k} must be at most {} bytes, without dots or control characters",
+                crate::pass::MAX_ID_LEN
+            ));
+        }
+    }
+    let tz = clinic.time_zone;
+    let today_guard = NaiveDate::from_ymd_opt(1900, 1, 1);
+    let date = |k: &'static str, errs: &mut Vec<String>| -> Option<NaiveDate> {
+        let v = get(k)?;
+        match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+            Ok(d) if Some(d) >= today_guard => Some(d),
+            _ => {
+                errs.push(format!("{k} must be a date YYYY-MM-DD after 1900"));
+                None
+            }
+        }
+    };
+    let dob = date("date_of_birth", &mut errs);
+    if dob.is_none() && get("date_of_birth").is_none() {
+        errs.push("date_of_birth is required".into());
+    }
+    let start = match get("start") {
+        None => {
+            errs.push("start is required".into());
+            None
+        }
+        Some(v) => match parse_start(v, tz) {
+            Some(s) => Some(s),
+            None => {
+                errs.push("start must be RFC 3339 with an offset, or YYYY-MM-DD HH:MM in the clinic's time zone".into());
+                None
+            }
+        },
+    };
+    if let (Some(d), Some(s)) = (dob, start)
+        && d > s.date_naive()
+    {
+        errs.push("date_of_birth is after the appointment".into());
+    }
+    let int = |k: &'static str, min: i64, max: i64, default: i64, errs: &mut Vec<String>| -> i64 {
+        match get(k) {
+            None => default,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    errs.push(format!("{k} must be a whole number from {min} to {max}"));
+                    default
+                }
+            },
+        }
+    };
+    let duration = int("duration_minutes", 1, 720, 20, &mut errs);
+    let copay = int("expected_copay_cents", 0, 100_000_000, 0, &mut errs);
+    let balance = int("prior_balance_cents", 0, 100_000_000, 0, &mut errs);
+    let location = match get("location_id") {
+        None => clinic.locations.first().cloned(),
+        Some(l) => {
+            let found = clinic.locations.iter().find(|x| x.as_str() == l).cloned();
+            if found.is_none() {
+                errs.push("location_id is not one of the clinic's locations".into());
+            }
+            found
+        }
+    };
+    let status = match get("status") {
+        None => AppointmentStatus::Booked,
+        Some(s) => AppointmentStatus::parse(s).unwrap_or_else(|| {
+            errs.push("status must be booked, arrived, checked_in, cancelled or no_show".into());
+            AppointmentStatus::Booked
+        }),
+    };
+    let text = |k: &str| get(k).unwrap_or("").to_string();
+    let emergency_contact = match (get("emergency_name"), get("emergency_phone")) {
+        (None, None) => None,
+        (Some(name), Some(phone)) => Some(EmergencyContact {
+            name: name.to_string(),
+            relation: text("emergency_relation"),
+            phone: phone.to_string(),
+        }),
+        _ => {
+            errs.push("emergency_name and emergency_phone go together".into());
+            None
+        }
+    };
+    if let Some(email) = get("email")
+        && (!email.contains('@') || email.contains(char::is_whitespace))
+    {
+        errs.push("email is not an email address".into());
+    }
+    let confirmed =
+        get("demographics_confirmed_at").and_then(|v| match DateTime::parse_from_rfc3339(v) {
+            Ok(t) => Some(t.to_utc()),
+            Err(_) => {
+                errs.push("demographics_confirmed_at must be RFC 3339".into());
+                None
+            }
+        });
+    let valid_from = date("coverage_valid_from", &mut errs);
+    let valid_to = date("coverage_valid_to", &mut errs);
+    if let (Some(f), Some(t)) = (valid_from, valid_to)
+        && f > t
+    {
+        errs.push("coverage_valid_from is after coverage_valid_to".into());
+    }
+    let coverage = match (get("payer"), get("member_id")) {
+        (None, None) => {
+            if get("plan").is_some() || get("group").is_some() {
+                errs.push("plan and group need a payer and member_id".into());
+            }
+            None
+        }
+        (Some(payer), Some(member)) => {
+            let relation = match get("subscriber_relation") {
+                None => SubscriberRelation::Own,
+                Some(s) => SubscriberRelation::parse(s).unwrap_or_else(|| {
+                    errs.push("subscriber_relation must be self, spouse, child or other".into());
+                    SubscriberRelation::Own
+                }),
+            };
+            Some(Coverage {
+                payer: payer.to_string(),
+                plan: text("plan"),
+                member_id: member.to_string(),
+                group: text("group"),
+                subscriber_relation: relation,
+                valid_from,
+                valid_to,
+            })
+        }
+        _ => {
+            errs.push("payer and member_id go together".into());
+            None
+        }
+    };
+    let (Some(dob), Some(start), Some(location), true) = (dob, start, location, errs.is_empty())
+    else {
+        return Err(errs);
+    };
+    Ok(Appointment {
+        id: AppointmentId(appointment_id),
+        clinic_id: clinic.id.clone(),
+        location_id: location,
+        start,
+        end: start + Duration::minutes(duration),
+        clinician,
+        status,
+        expected_copay: Money::new(copay, clinic.currency),
+        prior_balance: Money::new(balance, clinic.currency),
+        patient: Patient {
+            id: PatientId(patient_id),
+            first_name,
+            last_name,
+            date_of_birth: dob,
+            demographics: Demographics {
+                address: Address {
+                    line1: text("address_line1"),
+                    line2: text("address_line2"),
+                    city: text("city"),
+                    region: text("region"),
+                    postal_code: text("postal_code"),
+                },
+                phone: text("phone"),
+                email: text("email"),
+                emergency_contact,
+            },
+            demographics_confirmed_at: confirmed,
+        },
+        coverage,
+    })
+}
+
+fn parse_start(v: &str, tz: chrono_tz::Tz) -> Option<DateTime<chrono_tz::Tz>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Some(t.with_timezone(&tz));
+    }
+    let naive = NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M"))
+        .ok()?;
+    // An ambiguous local time (the autumn change) takes the earlier instant;
+    // a skipped one (spring) is refused.
+    tz.from_local_datetime(&naive).earliest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_and_offset_starts_parse() {
+        let tz = chrono_tz::America::New_York;
+        let a = parse_start("2026-03-02 09:30", tz).unwrap();
+        let b = parse_start("2026-03-02T09:30:00-05:00", tz).unwrap();
+        assert_eq!(a, b);
+        assert!(
+            parse_start("2026-03-08 02:30", tz).is_none(),
+            "skipped by DST"
+        );
+        assert!(parse_start("9:30", tz).is_none());
+    }
+}

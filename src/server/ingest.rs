@@ -1,0 +1,364 @@
+//! Applying a kiosk's event batch: idempotent by the client's event UUID,
+//! all in one transaction, each event accepted, duplicate or rejected on
+//! its own.
+//!
+//! Effects: appointment status (arrived, checked in), staff flags, proposed
+//! demographics and coverage changes, co-pay queue items, demographics
+//! confirmations, and audit rows (PHI views, co-pay choices, proposals).
+//! A rejected event changes nothing and is not remembered, so a replay of
+//! it is judged again (and rejected again).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::db::{StoreError, audit, next_seq, to_ms};
+use crate::config::ClinicSettings;
+use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice};
+use crate::protocol::{
+    ChangeNotice, ChangeProposal, EventBody, EventEnvelope, EventResult, EventStatus,
+};
+
+/// What a batch did: one result per event, and the notices to publish once
+/// the transaction has committed.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// One result per event, in the batch's order.
+    pub results: Vec<EventResult>,
+    /// Changes for the staff console's live stream.
+    pub notices: Vec<ChangeNotice>,
+}
+
+/// Applies `events` from `kiosk_id` of `clinic`, received at `now`.
+pub fn apply_batch(
+    conn: &mut Connection,
+    clinic: &ClinicSettings,
+    kiosk_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    events: &[EventEnvelope],
+) -> Result<BatchOutcome, StoreError> {
+    let tx = conn.transaction()?;
+    let mut ctx = Ctx {
+        tx: &tx,
+        clinic,
+        kiosk_id,
+        now_ms: to_ms(now),
+        seq: None,
+        notices: Vec::new(),
+    };
+    let mut results = Vec::with_capacity(events.len());
+    for ev in events {
+        let status = ctx.apply(ev)?;
+        let (status, reason) = match status {
+            Ok(s) => (s, None),
+            Err(reason) => (EventStatus::Rejected, Some(reason)),
+        };
+        results.push(EventResult {
+            id: ev.id,
+            status,
+            reason,
+        });
+    }
+    let notices = std::mem::take(&mut ctx.notices);
+    drop(ctx);
+    tx.commit()?;
+    Ok(BatchOutcome { results, notices })
+}
+
+/// The state of one batch's transaction.
+struct Ctx<'a> {
+    /// The open transaction.
+    tx: &'a Connection,
+    /// The kiosk's clinic.
+    clinic: &'a ClinicSettings,
+    /// The sending kiosk.
+    kiosk_id: &'a str,
+    /// When the batch arrived.
+    now_ms: i64,
+    /// The change sequence stamped on schedule rows this batch changed,
+    /// taken on first need.
+    seq: Option<i64>,
+    /// Changes to announce after commit.
+    notices: Vec<ChangeNotice>,
+}
+
+/// The appointment an event refers to.
+struct Target {
+    /// Its id.
+    id: String,
+    /// Its patient.
+    patient_id: String,
+    /// Its status.
+    status: String,
+    /// The currency of its amounts.
+    currency: String,
+}
+
+impl Ctx<'_> {
+    fn clinic_id(&self) -> &ClinicId {
+        &self.clinic.id
+    }
+
+    fn notice(&mut self, kind: &str, id: impl Into<String>) {
+        self.notices.push(ChangeNotice {
+            clinic_id: self.clinic.id.as_str().to_string(),
+            kind: kind.to_string(),
+            id: id.into(),
+        });
+    }
+
+    fn seq(&mut self) -> Result<i64, StoreError> {
+        if let Some(s) = self.seq {
+            return Ok(s);
+        }
+        let s = next_seq(self.tx, &self.clinic.id)?;
+        self.seq = Some(s);
+        Ok(s)
+    }
+
+    /// `Ok(Ok(status))` for accepted or duplicate, `Ok(Err(reason))` for
+    /// rejected, `Err` for a storage failure that aborts the batch.
+    fn apply(&mut self, ev: &EventEnvelope) -> Result<Result<EventStatus, String>, StoreError> {
+        let id = ev.id.to_string();
+        let seen = self
+            .tx
+            .prepare_cached("SELECT 1 FROM events WHERE clinic_id = ?1 AND event_id = ?2")?
+            .exists(params![self.clinic_id().as_str(), id])?;
+        if seen {
+            return Ok(Ok(EventStatus::Duplicate));
+        }
+        if let Err(e) = ev.body.validate() {
+            return Ok(Err(e.to_string()));
+        }
+        let target = match (&ev.body, ev.appointment_id.as_deref()) {
+            (EventBody::Flag { .. }, None) => None,
+            (_, None) => return Ok(Err("appointment_id is required for this event".into())),
+            (EventBody::Flag { .. }, Some(a)) => self.target(a)?,
+            (_, Some(a)) => match self.target(a)? {
+                Some(t) => Some(t),
+                None => return Ok(Err(format!("unknown appointment {a}"))),
+            },
+        };
+        if let Err(reason) = self.check(&ev.body, target.as_ref()) {
+            return Ok(Err(reason));
+        }
+        self.effects(ev, target.as_ref())?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (clinic_id, event_id, kiosk_id, kind, appointment_id, occurred_ms, received_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                self.clinic_id().as_str(),
+                id,
+                self.kiosk_id,
+                ev.body.kind(),
+                ev.appointment_id,
+                to_ms(ev.occurred_at),
+                self.now_ms
+            ])?;
+        Ok(Ok(EventStatus::Accepted))
+    }
+
+    fn target(&self, appointment_id: &str) -> Result<Option<Target>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT appointment_id, patient_id, status, currency FROM appointments
+                 WHERE clinic_id = ?1 AND appointment_id = ?2",
+            )?
+            .query_row(params![self.clinic_id().as_str(), appointment_id], |r| {
+                Ok(Target {
+                    id: r.get(0)?,
+                    patient_id: r.get(1)?,
+                    status: r.get(2)?,
+                    currency: r.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The checks that need the stored appointment.
+    fn check(&self, body: &EventBody, target: Option<&Target>) -> Result<(), String> {
+        let Some(t) = target else { return Ok(()) };
+        match body {
+            EventBody::DemographicsConfirmed { patient_id }
+            | EventBody::DemographicsProposed { patient_id, .. }
+            | EventBody::CoverageProposed { patient_id, .. }
+                if patient_id != &t.patient_id =>
+            {
+                Err("patient_id is not the appointment's patient".into())
+            }
+            EventBody::CopayChosen { currency, .. }
+                if !currency.eq_ignore_ascii_case(&t.currency) =>
+            {
+                Err(format!(
+                    "currency {currency} is not the appointment's {}",
+                    t.currency
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn audit(
+        &self,
+        action: &str,
+        t: Option<&Target>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        audit(
+            self.tx,
+            self.clinic_id(),
+            chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default(),
+            "kiosk",
+            self.kiosk_id,
+            action,
+            t.map(|t| t.id.as_str()),
+            t.map(|t| t.patient_id.as_str()),
+            detail,
+        )
+    }
+
+    fn set_status(&mut self, t: &Target, to: AppointmentStatus) -> Result<(), StoreError> {
+        let s = self.seq()?;
+        self.tx
+            .prepare_cached(
+                "UPDATE appointments SET status = ?3, change_seq = ?4
+                 WHERE clinic_id = ?1 AND appointment_id = ?2",
+            )?
+            .execute(params![self.clinic_id().as_str(), t.id, to.as_str(), s])?;
+        self.notice("appointment", t.id.clone());
+        Ok(())
+    }
+
+    fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
+        let occurred_ms = to_ms(ev.occurred_at);
+        match (&ev.body, t) {
+            (EventBody::Arrived, Some(t)) => {
+                if matches!(t.status.as_str(), "booked" | "no_show") {
+                    self.set_status(t, AppointmentStatus::Arrived)?;
+                }
+            }
+            (EventBody::CheckedIn, Some(t)) => {
+                if matches!(t.status.as_str(), "booked" | "no_show" | "arrived") {
+                    self.set_status(t, AppointmentStatus::CheckedIn)?;
+                }
+            }
+            (EventBody::Flag { code, step, text }, _) => {
+                let flag_id: i64 = self
+                    .tx
+                    .prepare_cached(
+                        "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING flag_id",
+                    )?
+                    .query_row(
+                        params![
+                            self.clinic_id().as_str(),
+                            ev.id.to_string(),
+                            self.kiosk_id,
+                            ev.appointment_id,
+                            code,
+                            step,
+                            text,
+                            occurred_ms
+                        ],
+                        |r| r.get(0),
+                    )?;
+                self.notice("flag", flag_id.to_string());
+            }
+            (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
+                self.tx.execute(
+                    "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
+                     WHERE clinic_id = ?1 AND patient_id = ?2",
+                    params![self.clinic_id().as_str(), patient_id, occurred_ms],
+                )?;
+                let s = self.seq()?;
+                self.tx.execute(
+                    "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
+                    params![self.clinic_id().as_str(), patient_id, s],
+                )?;
+                self.audit("demographics_confirmed", Some(t), None)?;
+                self.notice("appointment", t.id.clone());
+            }
+            (EventBody::DemographicsProposed { demographics, .. }, Some(t)) => {
+                let proposal = ChangeProposal::Demographics {
+                    demographics: demographics.clone(),
+                };
+                self.propose(ev, t, "demographics", &proposal)?;
+            }
+            (EventBody::CoverageProposed { coverage, .. }, Some(t)) => {
+                let proposal = ChangeProposal::Coverage {
+                    coverage: coverage.clone(),
+                };
+                self.propose(ev, t, "coverage", &proposal)?;
+            }
+            (
+                EventBody::CopayChosen {
+                    choice,
+                    amount_cents,
+                    currency,
+                },
+                Some(t),
+            ) => {
+                self.audit("copay_chosen", Some(t), Some(choice))?;
+                if CoPayChoice::parse(choice) == Some(CoPayChoice::FrontDesk) {
+                    let item_id: i64 = self
+                        .tx
+                        .prepare_cached(
+                            "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING item_id",
+                        )?
+                        .query_row(
+                            params![
+                                self.clinic_id().as_str(),
+                                ev.id.to_string(),
+                                self.kiosk_id,
+                                t.id,
+                                amount_cents,
+                                currency.to_ascii_uppercase(),
+                                occurred_ms
+                            ],
+                            |r| r.get(0),
+                        )?;
+                    self.notice("copay", item_id.to_string());
+                }
+            }
+            (EventBody::PhiViewed { what }, Some(t)) => {
+                self.audit("phi_viewed", Some(t), Some(what))?;
+            }
+            // Every other body needs a target, which `apply` guaranteed.
+            (_, None) => {}
+        }
+        Ok(())
+    }
+
+    fn propose(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        kind: &str,
+        proposal: &ChangeProposal,
+    ) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(proposal).map_err(|source| StoreError::Json {
+            column: "proposed_changes.payload",
+            source,
+        })?;
+        let change_id: i64 = self.tx.query_row(
+            "INSERT INTO proposed_changes (clinic_id, event_id, kiosk_id, appointment_id, patient_id, kind, payload, proposed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING change_id",
+            params![
+                self.clinic_id().as_str(),
+                ev.id.to_string(),
+                self.kiosk_id,
+                t.id,
+                t.patient_id,
+                kind,
+                payload,
+                to_ms(ev.occurred_at)
+            ],
+            |r| r.get(0),
+        )?;
+        self.audit(&format!("{kind}_proposed"), Some(t), None)?;
+        self.notice("change", change_id.to_string());
+        Ok(())
+    }
+}

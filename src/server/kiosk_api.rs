@@ -1,0 +1,300 @@
+//! The kiosk API, `/api/v1/kiosk/`: enrollment with a one-time code,
+//! device-token authentication, the schedule pull, event ingest and
+//! heartbeats.
+//!
+//! Device tokens are 32 random bytes, shown once at enrollment and stored
+//! as SHA-256 hashes. A kiosk sees only its own clinic.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use rusqlite::{OptionalExtension, params};
+use serde::Deserialize;
+
+use super::AppState;
+use super::db::{random_token, secret_hash, to_ms};
+use super::error::{ApiError, ApiJson, ApiQuery};
+use super::{ingest, schedule, staff};
+use crate::config::ClinicSettings;
+use crate::domain::ClinicId;
+use crate::protocol::{
+    self, EnrollRequest, EnrollResponse, EventBatch, EventBatchResponse, Heartbeat,
+    HeartbeatResponse, ScheduleResponse,
+};
+
+/// An authenticated kiosk, from its `Authorization: Bearer` device token.
+#[derive(Debug, Clone)]
+pub struct KioskAuth {
+    /// The kiosk.
+    pub kiosk_id: String,
+    /// Its clinic: the only clinic whose data it may see.
+    pub clinic_id: ClinicId,
+}
+
+impl KioskAuth {
+    /// The kiosk's clinic settings; 403 if the clinic was removed from the
+    /// configuration since the kiosk enrolled.
+    pub fn clinic<'s>(&self, state: &'s AppState) -> Result<&'s ClinicSettings, ApiError> {
+        state.clinic(&self.clinic_id).ok_or(ApiError::Forbidden {
+            code: "clinic_not_served",
+            message: "this kiosk's clinic is no longer served by this server",
+        })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= 128).then_some(token)
+}
+
+impl FromRequestParts<AppState> for KioskAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized(
+            "send the device token as Authorization: Bearer <token>",
+        ))?;
+        let hash = secret_hash(token);
+        let auth = state
+            .db()
+            .call(move |c| {
+                let row: Option<(String, String, Option<i64>)> = c
+                    .prepare_cached(
+                        "SELECT kiosk_id, clinic_id, revoked_ms FROM kiosks WHERE token_hash = ?1",
+                    )?
+                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
+                match row {
+                    None => Err(ApiError::Unauthorized("unknown device token")),
+                    Some((_, _, Some(_))) => Err(ApiError::Unauthorized(
+                        "this kiosk has been revoked; enroll it again",
+                    )),
+                    Some((kiosk_id, clinic_id, None)) => Ok(KioskAuth {
+                        kiosk_id,
+                        clinic_id: ClinicId(clinic_id),
+                    }),
+                }
+            })
+            .await?;
+        state.touch_kiosk(&auth.kiosk_id);
+        Ok(auth)
+    }
+}
+
+/// The settings a kiosk takes from its clinic.
+pub fn clinic_settings_wire(c: &ClinicSettings) -> protocol::ClinicSettings {
+    protocol::ClinicSettings {
+        clinic_id: c.id.as_str().to_string(),
+        name: c.name.clone(),
+        time_zone: c.time_zone.name().to_string(),
+        currency: c.currency.code().to_string(),
+        locations: c.locations.iter().map(|l| l.as_str().to_string()).collect(),
+        payment_link: c.payment_link.as_ref().map(|l| l.as_str().to_string()),
+        allow_bill_later: c.allow_bill_later,
+    }
+}
+
+/// `POST /api/v1/kiosk/enroll`: exchanges a one-time code for a device token.
+pub async fn enroll(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let name = req.kiosk_name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("kiosk_name must be 1 to 100 characters"));
+    }
+    let version = req.app_version.trim().to_string();
+    if version.is_empty() || version.len() > 64 {
+        return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
+    }
+    let code_hash = secret_hash(&staff::normalize_code(&req.code));
+    let now = state.now();
+    let token = random_token(32);
+    let token_hash = secret_hash(&token);
+    let kiosk_id = format!("k-{}", random_token(9));
+    let kid = kiosk_id.clone();
+    let clinic_id = state
+        .db()
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let row: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT clinic_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let clinic = match row {
+                Some((clinic, expires, None)) if expires > to_ms(now) => clinic,
+                _ => {
+                    return Err(ApiError::Unauthorized(
+                        "the enrollment code is unknown, used or expired; ask staff for a new one",
+                    ));
+                }
+            };
+            tx.execute(
+                "UPDATE enrollment_codes SET used_ms = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
+                params![code_hash, to_ms(now), kid],
+            )?;
+            tx.execute(
+                "INSERT INTO kiosks (clinic_id, kiosk_id, name, token_hash, enrolled_ms, app_version, last_seen_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
+                params![clinic, kid, name, token_hash, to_ms(now), version],
+            )?;
+            super::db::audit(&tx, &ClinicId(clinic.clone()), now, "kiosk", &kid, "enrolled", None, None, None)?;
+            tx.commit()?;
+            Ok(ClinicId(clinic))
+        })
+        .await?;
+    let clinic = state.clinic(&clinic_id).ok_or(ApiError::Forbidden {
+        code: "clinic_not_served",
+        message: "the code's clinic is no longer served by this server",
+    })?;
+    tracing::info!(kiosk_id = %kiosk_id, clinic_id = %clinic_id, "kiosk enrolled");
+    state.touch_kiosk(&kiosk_id);
+    state.publish([protocol::ChangeNotice {
+        clinic_id: clinic_id.as_str().to_string(),
+        kind: "kiosk".into(),
+        id: kiosk_id.clone(),
+    }]);
+    Ok(Json(EnrollResponse {
+        kiosk_id,
+        device_token: token,
+        clinic: clinic_settings_wire(clinic),
+        pass_public_key: state.signer().public_key_b64(),
+        server_time: now,
+    }))
+}
+
+/// The schedule pull's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleQuery {
+    /// The cursor of the kiosk's last pull, if any.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// The clinic asked for; must be the kiosk's own if given.
+    #[serde(default)]
+    pub clinic: Option<String>,
+}
+
+/// `GET /api/v1/kiosk/schedule?since=CURSOR`.
+pub async fn schedule(
+    State(state): State<AppState>,
+    auth: KioskAuth,
+    ApiQuery(q): ApiQuery<ScheduleQuery>,
+) -> Result<Json<ScheduleResponse>, ApiError> {
+    if q.clinic
+        .as_deref()
+        .is_some_and(|c| c != auth.clinic_id.as_str())
+    {
+        return Err(ApiError::other_clinic());
+    }
+    if q.since.as_ref().is_some_and(|s| s.len() > 200) {
+        return Err(ApiError::bad_request(
+            "since is not a cursor this server issued",
+        ));
+    }
+    let clinic = auth.clinic(&state)?;
+    let today = state.today(clinic);
+    let clinic_id = auth.clinic_id.clone();
+    let response = state
+        .db()
+        .call(move |c| Ok(schedule::pull(c, &clinic_id, today, q.since.as_deref())?))
+        .await?;
+    Ok(Json(response))
+}
+
+/// `POST /api/v1/kiosk/events`: an idempotent batch.
+pub async fn events(
+    State(state): State<AppState>,
+    auth: KioskAuth,
+    ApiJson(batch): ApiJson<EventBatch>,
+) -> Result<Json<EventBatchResponse>, ApiError> {
+    let max = state.config().server.max_events_per_batch;
+    if batch.events.len() > max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch holds at most {max} events; this one has {}",
+            batch.events.len()
+        )));
+    }
+    let clinic = auth.clinic(&state)?.clone();
+    let now = state.now();
+    let kiosk_id = auth.kiosk_id.clone();
+    let outcome = state
+        .db()
+        .call(move |c| {
+            Ok(ingest::apply_batch(
+                c,
+                &clinic,
+                &kiosk_id,
+                now,
+                &batch.events,
+            )?)
+        })
+        .await?;
+    let mut counts = [0usize; 3];
+    for r in &outcome.results {
+        state.count_event(r.status);
+        counts[r.status as usize] += 1;
+    }
+    tracing::info!(
+        kiosk_id = %auth.kiosk_id,
+        accepted = counts[0],
+        duplicate = counts[1],
+        rejected = counts[2],
+        "event batch"
+    );
+    state.publish(outcome.notices);
+    Ok(Json(EventBatchResponse {
+        results: outcome.results,
+    }))
+}
+
+/// `POST /api/v1/kiosk/heartbeat`.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    auth: KioskAuth,
+    ApiJson(hb): ApiJson<Heartbeat>,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    if hb.app_version.trim().is_empty() || hb.app_version.len() > 64 {
+        return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
+    }
+    let now = state.now();
+    let kiosk_id = auth.kiosk_id.clone();
+    let clinic_id = auth.clinic_id.clone();
+    state
+        .db()
+        .call(move |c| {
+            c.execute(
+                "UPDATE kiosks SET app_version = ?3, outbox_depth = ?4, outbox_oldest_age_secs = ?5,
+                     last_sync_ms = ?6, last_seen_ms = ?7, reported_online = ?8
+                 WHERE clinic_id = ?1 AND kiosk_id = ?2",
+                params![
+                    clinic_id.as_str(),
+                    kiosk_id,
+                    hb.app_version.trim(),
+                    i64::try_from(hb.outbox_depth).unwrap_or(i64::MAX),
+                    hb.outbox_oldest_age_secs
+                        .map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
+                    hb.last_sync_at.map(to_ms),
+                    to_ms(now),
+                    hb.online
+                ],
+            )?;
+            Ok(())
+        })
+        .await?;
+    state.publish([protocol::ChangeNotice {
+        clinic_id: auth.clinic_id.as_str().to_string(),
+        kind: "kiosk".into(),
+        id: auth.kiosk_id.clone(),
+    }]);
+    Ok(Json(HeartbeatResponse { server_time: now }))
+}

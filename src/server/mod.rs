@@ -1,0 +1,307 @@
+//! The clinic server: the kiosk API, the staff API, QR passes, schedule
+//! import, the demo clinic and the operations endpoints, over one SQLite
+//! database.
+//!
+//! # Layout
+//! - [`routes`]: the one table of routes; it builds the router *and* the
+//!   OpenAPI document, so the two cannot drift.
+//! - [`error`]: [`ApiError`], the one error type every handler returns, and
+//!   the extractors that keep rejections in its `{error, message}` shape.
+//! - [`db`] and [`schema`]: the SQLite connection and migrations.
+//! - [`schedule`]: appointments and patients: upserts with a per-clinic
+//!   change sequence, and the kiosk's snapshot or delta pull.
+//! - [`kiosk_api`] and [`ingest`]: enrollment, device-token auth, schedule,
+//!   heartbeat, and the idempotent event ingest.
+//! - [`staff`] and [`staff_api`]: staff users, sessions, CSRF and login
+//!   throttling; the front-desk endpoints and the live change stream.
+//! - [`passes`]: signing passes for appointments and rendering them as PNG
+//!   and SVG.
+//! - [`import`]: validated CSV and JSON schedule import.
+//! - [`demo`]: the deterministic demo clinic.
+//! - [`ops`]: request ids and logging, `/healthz`, `/metrics`.
+//!
+//! **Architecture invariants:** handlers never block the runtime on SQLite
+//! (see [`db::Db::call`]); logs carry ids, never names, dates of birth,
+//! addresses or member ids; every query is scoped by clinic id.
+
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod import;
+pub mod ingest;
+pub mod kiosk_api;
+pub mod ops;
+pub mod passes;
+pub mod routes;
+pub mod schedule;
+pub mod schema;
+pub mod staff;
+pub mod staff_api;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+use crate::config::{ClinicSettings, ServerConfig};
+use crate::domain::{ClinicId, Clock, SystemClock};
+use crate::pass::{PassKeyError, PassSigner};
+use crate::protocol::ChangeNotice;
+
+pub use db::Db;
+pub use error::ApiError;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "clinic-server.db";
+/// The pass-signing key file inside the data directory.
+pub const KEY_FILE: &str = "pass-signing.key";
+
+/// Why the server could not start or keep serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] db::StoreError),
+    /// The pass-signing key could not be loaded or created.
+    #[error("{0}")]
+    Key(#[from] PassKeyError),
+    /// `[tls]` is configured, but this build serves plain HTTP only.
+    #[error(
+        "[tls] is configured, but this server serves plain HTTP only; terminate TLS in a proxy in front of it and remove [tls]"
+    )]
+    TlsUnsupported,
+    /// Accepting or serving connections failed.
+    #[error("serving: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Counters behind `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Every HTTP request answered.
+    pub requests: AtomicU64,
+    /// Requests answered with a 5xx.
+    pub server_errors: AtomicU64,
+    /// Kiosk events stored and applied.
+    pub events_accepted: AtomicU64,
+    /// Kiosk events acknowledged as replays.
+    pub events_duplicate: AtomicU64,
+    /// Kiosk events refused.
+    pub events_rejected: AtomicU64,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Shared so every clone sees one database, one key, one bus.
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    /// The checked configuration the server runs on.
+    config: ServerConfig,
+    /// The database.
+    db: Db,
+    /// The pass-signing key.
+    signer: PassSigner,
+    /// The source of "now"; fixed in tests.
+    clock: Arc<dyn Clock>,
+    /// Change notices for the staff console's live stream.
+    changes: broadcast::Sender<ChangeNotice>,
+    /// Request and ingest counters.
+    metrics: Metrics,
+    /// When each kiosk was last heard from, kept in memory so that
+    /// authenticating a request costs no write.
+    last_seen: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Failed staff logins by user name.
+    login_throttle: staff::LoginThrottle,
+}
+
+impl AppState {
+    /// State over an opened database and key, with the wall clock.
+    pub fn new(config: ServerConfig, db: Db, signer: PassSigner) -> Self {
+        Self::with_clock(config, db, signer, Arc::new(SystemClock))
+    }
+
+    /// State with a given clock, for tests.
+    pub fn with_clock(
+        config: ServerConfig,
+        db: Db,
+        signer: PassSigner,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(StateInner {
+                config,
+                db,
+                signer,
+                clock,
+                changes,
+                metrics: Metrics::default(),
+                last_seen: Mutex::new(HashMap::new()),
+                login_throttle: staff::LoginThrottle::default(),
+            }),
+        }
+    }
+
+    /// Opens the database and key in the configured data directory,
+    /// creating the directory (mode 0700) and the key on first start.
+    pub fn open(config: ServerConfig) -> Result<Self, ServerError> {
+        let (db, signer) = open_data_dir(&config)?;
+        Ok(Self::new(config, db, signer))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The pass signer.
+    pub fn signer(&self) -> &PassSigner {
+        &self.inner.signer
+    }
+
+    /// The current instant.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The request and ingest counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The configured clinic `id`, if this server holds it.
+    pub fn clinic(&self, id: &ClinicId) -> Option<&ClinicSettings> {
+        self.inner.config.clinic(id)
+    }
+
+    /// Today's date in `clinic`'s time zone.
+    pub fn today(&self, clinic: &ClinicSettings) -> NaiveDate {
+        self.now().with_timezone(&clinic.time_zone).date_naive()
+    }
+
+    /// Announces changes to every open staff stream. Nobody listening is fine.
+    pub fn publish(&self, notices: impl IntoIterator<Item = ChangeNotice>) {
+        for n in notices {
+            let _ = self.inner.changes.send(n);
+        }
+    }
+
+    /// A receiver of future change notices.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Records that `kiosk_id` was heard from now.
+    pub fn touch_kiosk(&self, kiosk_id: &str) {
+        let now = self.now();
+        self.inner
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(kiosk_id.to_string(), now);
+    }
+
+    /// When `kiosk_id` was last heard from since this process started.
+    pub fn kiosk_seen(&self, kiosk_id: &str) -> Option<DateTime<Utc>> {
+        self.inner
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(kiosk_id)
+            .copied()
+    }
+
+    /// The staff login throttle.
+    pub fn login_throttle(&self) -> &staff::LoginThrottle {
+        &self.inner.login_throttle
+    }
+
+    /// Counts one ingest outcome.
+    pub fn count_event(&self, status: crate::protocol::EventStatus) {
+        use crate::protocol::EventStatus;
+        let m = &self.inner.metrics;
+        let counter = match status {
+            EventStatus::Accepted => &m.events_accepted,
+            EventStatus::Duplicate => &m.events_duplicate,
+            EventStatus::Rejected => &m.events_rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Creates the data directory if needed and opens the database and the
+/// pass-signing key in it. Used by `serve`, `demo` and the admin commands.
+pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerError> {
+    let dir = &config.server.data_dir;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| ServerError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    let db = Db::open(&dir.join(DB_FILE))?;
+    let signer = PassSigner::load_or_create(&dir.join(KEY_FILE))?;
+    Ok((db, signer))
+}
+
+/// The whole HTTP application over `state`, without a socket; tests call
+/// it with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    routes::router(state)
+}
+
+/// Serves `config` on `listener` until `shutdown` completes, then finishes
+/// the requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if config.tls.is_some() {
+        return Err(ServerError::TlsUnsupported);
+    }
+    let state = AppState::open(config)?;
+    serve(listener, state, shutdown).await
+}
+
+/// Serves an already-built state on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "listening");
+    }
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve)
+}

@@ -1,0 +1,292 @@
+//! The one table of routes. [`router`] builds the axum router from it and
+//! [`openapi`] builds `/openapi.json` from it, so the document lists
+//! exactly the endpoints that exist, with their auth and their errors.
+//!
+//! Why not utoipa: its derive macros would have to be added to every wire
+//! type in `protocol` (shared with the kiosk build) and to every handler,
+//! and the spec would still be assembled from a second list of paths that
+//! can fall out of step with the router. One table that *is* the router
+//! cannot drift, and costs no proc-macro build time. Bodies are described
+//! by their `protocol` type name; the error body is described in full.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, get, post};
+use serde_json::{Value, json};
+
+use super::{AppState, kiosk_api, ops, staff_api};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone.
+    Public,
+    /// A kiosk, with `Authorization: Bearer <device token>`.
+    Kiosk,
+    /// A signed-in staff user, with the session cookie; state-changing
+    /// methods also need the `X-Requested-With` header.
+    Staff,
+    /// Anyone, but the `X-Requested-With` header is required (staff login).
+    PublicCsrf,
+}
+
+/// One endpoint: everything the router and the OpenAPI document need.
+pub struct RouteSpec {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path, in axum's and OpenAPI's shared `{param}` syntax.
+    pub path: &'static str,
+    /// One line for the document.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub auth: Auth,
+    /// The request body's `protocol` type, if it takes one (always JSON).
+    pub request: Option<&'static str>,
+    /// The success status.
+    pub status: u16,
+    /// The success body: media type and a schema name.
+    pub response: (&'static str, &'static str),
+    /// The error statuses it can answer with, each with an `ErrorBody`.
+    pub errors: &'static [u16],
+    /// Builds the handler.
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+const JSON: &str = "application/json";
+/// Errors of a JSON-body endpoint besides auth.
+const BODY_ERRORS: [u16; 4] = [400, 413, 415, 422];
+
+macro_rules! route {
+    ($method:ident $path:literal, $summary:literal, $auth:ident, $request:expr, $status:literal => $media:expr, $schema:literal, [$($err:literal),*], $handler:path) => {
+        RouteSpec {
+            method: route!(@name $method),
+            path: $path,
+            summary: $summary,
+            auth: Auth::$auth,
+            request: $request,
+            status: $status,
+            response: ($media, $schema),
+            errors: &[$($err),*],
+            handler: || $method($handler),
+        }
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+}
+
+/// Every endpoint the server has.
+pub fn table() -> Vec<RouteSpec> {
+    vec![
+        route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, "Health", [500], ops::healthz),
+        route!(get "/metrics", "Prometheus metrics", Public, None, 200 => "text/plain; version=0.0.4", "PrometheusText", [500], ops::metrics),
+        route!(get "/openapi.json", "This document", Public, None, 200 => JSON, "OpenAPI", [], ops::openapi_json),
+        route!(post "/api/v1/kiosk/enroll", "Exchange a one-time enrollment code for a device token", Public, Some("EnrollRequest"), 200 => JSON, "EnrollResponse", [400, 401, 403, 413, 415, 422], kiosk_api::enroll),
+        route!(get "/api/v1/kiosk/schedule", "Today's schedule: a snapshot, or a delta since the cursor `since`", Kiosk, None, 200 => JSON, "ScheduleResponse", [400, 401, 403], kiosk_api::schedule),
+        route!(post "/api/v1/kiosk/events", "Ingest an idempotent batch of events", Kiosk, Some("EventBatch"), 200 => JSON, "EventBatchResponse", [400, 401, 403, 413, 415, 422], kiosk_api::events),
+        route!(post "/api/v1/kiosk/heartbeat", "Report version, outbox and sync state", Kiosk, Some("Heartbeat"), 200 => JSON, "HeartbeatResponse", [400, 401, 403, 413, 415, 422], kiosk_api::heartbeat),
+        route!(post "/api/v1/staff/login", "Sign in; sets the session cookie", PublicCsrf, Some("StaffLoginRequest"), 200 => JSON, "StaffMe", [400, 401, 403, 413, 415, 422, 429], staff_api::login),
+        route!(post "/api/v1/staff/logout", "Sign out; clears the session cookie", Staff, None, 204 => JSON, "Empty", [401, 403], staff_api::logout),
+        route!(get "/api/v1/staff/me", "Who is signed in, and their clinics", Staff, None, 200 => JSON, "StaffMe", [401], staff_api::whoami),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments", "Today's appointments with their check-in state", Staff, None, 200 => JSON, "StaffAppointments", [401, 403, 404], staff_api::appointments),
+        route!(get "/api/v1/staff/clinics/{clinic}/flags", "Open flags, oldest first", Staff, None, 200 => JSON, "StaffFlag[]", [401, 403, 404], staff_api::flags),
+        route!(post "/api/v1/staff/clinics/{clinic}/flags/{id}/resolve", "Resolve a flag with a note", Staff, Some("ResolveFlagRequest"), 200 => JSON, "StaffFlag", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::resolve_flag),
+        route!(get "/api/v1/staff/clinics/{clinic}/copays", "The co-pay queue (`status`: pending, collected or waived)", Staff, None, 200 => JSON, "CopayItem[]", [400, 401, 403, 404], staff_api::copays),
+        route!(post "/api/v1/staff/clinics/{clinic}/copays/{id}", "Mark a co-pay collected or waived", Staff, Some("CopayDecision"), 200 => JSON, "CopayItem", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::decide_copay),
+        route!(get "/api/v1/staff/clinics/{clinic}/changes", "Pending proposed demographics and coverage changes", Staff, None, 200 => JSON, "ProposedChange[]", [401, 403, 404], staff_api::changes),
+        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/approve", "Approve a proposed change and apply it to the patient record", Staff, Some("ChangeDecision"), 200 => JSON, "ProposedChange", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::approve_change),
+        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/reject", "Reject a proposed change", Staff, Some("ChangeDecision"), 200 => JSON, "ProposedChange", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::reject_change),
+        route!(get "/api/v1/staff/clinics/{clinic}/kiosks", "The kiosk fleet", Staff, None, 200 => JSON, "FleetKiosk[]", [401, 403, 404], staff_api::kiosks),
+        route!(post "/api/v1/staff/clinics/{clinic}/kiosks/{id}/revoke", "Revoke a kiosk's device token", Staff, None, 200 => JSON, "FleetKiosk", [401, 403, 404], staff_api::revoke_kiosk),
+        route!(post "/api/v1/staff/clinics/{clinic}/enrollment-codes", "Create a one-time kiosk enrollment code (24 h)", Staff, None, 201 => JSON, "EnrollmentCodeResponse", [401, 403, 404], staff_api::create_enrollment_code),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass", "The appointment's signed QR pass as text", Staff, None, 200 => JSON, "PassResponse", [401, 403, 404, 422], staff_api::pass_json),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", "Binary", [401, 403, 404, 422], staff_api::pass_png),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", "Text", [401, 403, 404, 422], staff_api::pass_svg),
+        route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, or `resync`", Staff, None, 200 => "text/event-stream", "ChangeNotice", [401, 403, 404], staff_api::stream),
+    ]
+}
+
+/// The application: every route of [`table`], the JSON fallbacks, the body
+/// limit and the request-id middleware.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for spec in table() {
+        router = router.route(spec.path, (spec.handler)());
+    }
+    let limit = state.config().server.max_body_bytes;
+    router
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::request_context,
+        ))
+        .with_state(state)
+}
+
+fn error_statuses(spec: &RouteSpec) -> Vec<u16> {
+    let mut all: Vec<u16> = spec.errors.to_vec();
+    match spec.auth {
+        Auth::Kiosk | Auth::Staff => all.push(401),
+        Auth::PublicCsrf => all.push(403),
+        Auth::Public => {}
+    }
+    if spec.auth == Auth::Staff && spec.method != "GET" {
+        all.push(403);
+    }
+    if spec.request.is_some() {
+        all.extend(BODY_ERRORS);
+    }
+    all.push(500);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+fn status_text(code: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
+}
+
+/// The OpenAPI 3.1 document of [`table`].
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for spec in table() {
+        let mut responses = serde_json::Map::new();
+        let schema = match spec.response.1 {
+            s if s.ends_with("[]") => {
+                json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", &s[..s.len() - 2])}})
+            }
+            "Binary" => json!({"type": "string", "format": "binary"}),
+            "Text" | "PrometheusText" => json!({"type": "string"}),
+            s => json!({"$ref": format!("#/components/schemas/{s}")}),
+        };
+        responses.insert(
+            spec.status.to_string(),
+            if spec.status == 204 {
+                json!({"description": status_text(spec.status)})
+            } else {
+                json!({"description": status_text(spec.status), "content": {spec.response.0: {"schema": schema}}})
+            },
+        );
+        for code in error_statuses(&spec) {
+            responses.insert(
+                code.to_string(),
+                json!({"$ref": format!("#/components/responses/E{code}")}),
+            );
+        }
+        let mut op = json!({
+            "summary": spec.summary,
+            "operationId": format!("{} {}", spec.method, spec.path),
+            "responses": responses,
+        });
+        let params: Vec<Value> = spec
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some(req) = spec.request {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
+        }
+        match spec.auth {
+            Auth::Kiosk => op["security"] = json!([{"deviceToken": []}]),
+            Auth::Staff => op["security"] = json!([{"staffSession": []}]),
+            Auth::Public | Auth::PublicCsrf => {}
+        }
+        let entry = paths
+            .entry(spec.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[spec.method.to_ascii_lowercase()] = op;
+    }
+    let mut schemas = serde_json::Map::new();
+    for spec in table() {
+        for name in spec.request.into_iter().chain([spec.response.1]) {
+            let name = name.trim_end_matches("[]");
+            if matches!(name, "Binary" | "Text" | "PrometheusText" | "Empty") {
+                continue;
+            }
+            schemas.entry(name.to_string()).or_insert_with(|| {
+                json!({"type": "object", "description": format!("The `checkin_kiosk::protocol::{name}` type (serde JSON).")})
+            });
+        }
+    }
+    schemas.insert(
+        "ErrorBody".into(),
+        json!({
+            "type": "object",
+            "required": ["error", "message"],
+            "additionalProperties": false,
+            "properties": {
+                "error": {"type": "string", "description": "A stable machine code, for example `malformed_json`."},
+                "message": {"type": "string", "description": "A human explanation, never containing internals or PHI."}
+            }
+        }),
+    );
+    let mut error_responses = serde_json::Map::new();
+    for code in [400u16, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500] {
+        error_responses.insert(
+            format!("E{code}"),
+            json!({"description": status_text(code), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}),
+        );
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Clinic server",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The API kiosks sync with and the staff console uses. Every error is `{error, message}`."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": error_responses,
+            "securitySchemes": {
+                "deviceToken": {"type": "http", "scheme": "bearer"},
+                "staffSession": {"type": "apiKey", "in": "cookie", "name": super::staff::SESSION_COOKIE}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_lists_every_route_with_its_errors() {
+        let doc = openapi();
+        let table = table();
+        let mut seen = std::collections::HashSet::new();
+        for spec in &table {
+            assert!(
+                seen.insert((spec.method, spec.path)),
+                "duplicate {} {}",
+                spec.method,
+                spec.path
+            );
+            let op = &doc["paths"][spec.path][spec.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} missing", spec.method, spec.path);
+            assert!(op["responses"]["500"].is_object());
+            if spec.request.is_some() {
+                for code in ["400", "413", "415", "422"] {
+                    assert!(
+                        op["responses"][code].is_object(),
+                        "{} lacks {code}",
+                        spec.path
+                    );
+                }
+            }
+            if spec.auth == Auth::Kiosk || spec.auth == Auth::Staff {
+                assert!(op["responses"]["401"].is_object());
+            }
+        }
+        assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+        assert!(doc["components"]["schemas"]["EventBatch"].is_object());
+    }
+}

@@ -1,0 +1,216 @@
+//! The clinic server's SQLite schema and its migrations.
+//!
+//! **Architecture invariant:** every table that holds clinic data has a
+//! `clinic_id` column, and every query filters on it. The one exception is
+//! `staff_sessions`: a session belongs to a person, who may work for several
+//! clinics; what the person may see is decided per request from
+//! `staff_members`, which does carry `clinic_id`.
+//!
+//! Times are stored as integer unix milliseconds (`*_ms`).
+
+use rusqlite_migration::{M, Migrations};
+
+/// Every migration, oldest first. Append; never edit a released one.
+const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE clinic_cursor (
+    clinic_id TEXT PRIMARY KEY,
+    epoch TEXT NOT NULL,
+    seq INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE patients (
+    clinic_id TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    date_of_birth TEXT NOT NULL,
+    demographics TEXT NOT NULL,
+    demographics_confirmed_ms INTEGER,
+    coverage TEXT,
+    PRIMARY KEY (clinic_id, patient_id)
+) STRICT;
+
+CREATE TABLE appointments (
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    location_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    time_zone TEXT NOT NULL,
+    clinician TEXT NOT NULL,
+    status TEXT NOT NULL,
+    expected_copay_cents INTEGER NOT NULL,
+    prior_balance_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0,
+    change_seq INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, appointment_id)
+) STRICT;
+CREATE INDEX appointments_by_day ON appointments (clinic_id, day, start_ms);
+CREATE INDEX appointments_by_seq ON appointments (clinic_id, change_seq);
+CREATE INDEX appointments_by_patient ON appointments (clinic_id, patient_id);
+
+CREATE TABLE enrollment_codes (
+    clinic_id TEXT NOT NULL,
+    code_hash TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    used_ms INTEGER,
+    kiosk_id TEXT
+) STRICT;
+
+CREATE TABLE kiosks (
+    clinic_id TEXT NOT NULL,
+    kiosk_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    enrolled_ms INTEGER NOT NULL,
+    revoked_ms INTEGER,
+    app_version TEXT NOT NULL,
+    outbox_depth INTEGER NOT NULL DEFAULT 0,
+    outbox_oldest_age_secs INTEGER,
+    last_sync_ms INTEGER,
+    last_seen_ms INTEGER,
+    reported_online INTEGER NOT NULL DEFAULT 1
+) STRICT;
+CREATE INDEX kiosks_by_clinic ON kiosks (clinic_id);
+
+CREATE TABLE events (
+    clinic_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    appointment_id TEXT,
+    occurred_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, event_id)
+) STRICT;
+
+CREATE TABLE flags (
+    clinic_id TEXT NOT NULL,
+    flag_id INTEGER PRIMARY KEY,
+    event_id TEXT,
+    kiosk_id TEXT,
+    appointment_id TEXT,
+    code TEXT NOT NULL,
+    step TEXT NOT NULL,
+    text TEXT NOT NULL,
+    raised_ms INTEGER NOT NULL,
+    resolved_ms INTEGER,
+    resolved_by TEXT,
+    resolution_note TEXT
+) STRICT;
+CREATE INDEX flags_open ON flags (clinic_id, resolved_ms, raised_ms);
+
+CREATE TABLE proposed_changes (
+    clinic_id TEXT NOT NULL,
+    change_id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    proposed_ms INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    decided_ms INTEGER,
+    decided_by TEXT,
+    note TEXT
+) STRICT;
+CREATE INDEX proposed_changes_by_status ON proposed_changes (clinic_id, status);
+
+CREATE TABLE copay_items (
+    clinic_id TEXT NOT NULL,
+    item_id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created_ms INTEGER NOT NULL,
+    decided_ms INTEGER,
+    decided_by TEXT
+) STRICT;
+CREATE INDEX copay_items_by_status ON copay_items (clinic_id, status);
+
+CREATE TABLE audit (
+    clinic_id TEXT NOT NULL,
+    audit_id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor_kind TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    appointment_id TEXT,
+    patient_id TEXT,
+    detail TEXT
+) STRICT;
+CREATE INDEX audit_by_time ON audit (clinic_id, at_ms);
+
+CREATE TABLE staff_members (
+    clinic_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, username)
+) STRICT;
+CREATE INDEX staff_members_by_user ON staff_members (username);
+
+CREATE TABLE staff_sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+) STRICT;
+"#,
+)];
+
+/// The migrations, for [`super::db::Db::open`] and the validate test.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn every_clinic_table_has_a_clinic_id() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .unwrap();
+        let tables: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(tables.len() >= 12, "{tables:?}");
+        for t in tables {
+            if t == "staff_sessions" {
+                continue;
+            }
+            let has: bool = conn
+                .query_row(
+                    &format!(
+                        "SELECT COUNT(*) > 0 FROM pragma_table_info('{t}') WHERE name = 'clinic_id'"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(has, "table {t} has no clinic_id");
+        }
+    }
+}

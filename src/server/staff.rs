@@ -1,0 +1,426 @@
+//! Staff identity: users and their clinics, Argon2id passwords, session
+//! cookies, the CSRF header rule, login throttling, and one-time kiosk
+//! enrollment codes staff create.
+//!
+//! Sessions and enrollment codes are random secrets stored only as SHA-256
+//! hashes; a stolen database cannot be replayed as a login or an
+//! enrollment.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::AppState;
+use super::db::{StoreError, from_ms, secret_hash, to_ms};
+use super::error::ApiError;
+use crate::domain::ClinicId;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "ck_session";
+/// The header every state-changing staff request must carry. Browsers send
+/// custom headers cross-origin only after a CORS preflight, which this
+/// server never approves, so its presence proves a same-origin script.
+pub const CSRF_HEADER: &str = "x-requested-with";
+/// How long enrollment codes last.
+pub const ENROLLMENT_CODE_HOURS: i64 = 24;
+/// Failed logins allowed per user name within [`THROTTLE_WINDOW_SECS`].
+pub const MAX_LOGIN_FAILURES: u32 = 5;
+/// The throttle window and lock-out, in seconds.
+pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+
+/// The alphabet of enrollment codes: Crockford base32, no I, L, O or U,
+/// so a code read aloud or typed on a kiosk is unambiguous.
+const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Why a staff administration command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The user name is empty, too long or has characters other than
+    /// letters, digits, `.`, `_`, `-` and `@`.
+    #[error("user name must be 1 to 64 letters, digits, '.', '_', '-' or '@'")]
+    BadUsername,
+    /// The password is shorter than 12 characters.
+    #[error("password must be at least 12 characters")]
+    WeakPassword,
+    /// The clinic is not in the configuration.
+    #[error("clinic {0} is not configured on this server")]
+    UnknownClinic(String),
+    /// Hashing the password failed.
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+}
+
+impl From<rusqlite::Error> for StaffError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite(e))
+    }
+}
+
+/// Checks a user name's form.
+pub fn valid_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// Hashes a password with Argon2id and a random salt, as a PHC string.
+pub fn hash_password(password: &str) -> Result<String, StaffError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StaffError::Hash(e.to_string()))
+}
+
+/// Checks a password against a stored PHC string; false on any mismatch
+/// or unreadable hash.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Adds `username` to `clinic` with `password`, or sets the password of an
+/// existing user (for every clinic they belong to, since a person has one
+/// password). Returns true when the membership is new.
+pub fn add_staff(
+    conn: &Connection,
+    clinic: &ClinicId,
+    username: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StaffError> {
+    if !valid_username(username) {
+        return Err(StaffError::BadUsername);
+    }
+    if password.chars().count() < 12 {
+        return Err(StaffError::WeakPassword);
+    }
+    let hash = hash_password(password)?;
+    conn.execute(
+        "UPDATE staff_members SET password_hash = ?2 WHERE username = ?1",
+        params![username, hash],
+    )?;
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO staff_members (clinic_id, username, password_hash, created_ms)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![clinic.as_str(), username, hash, to_ms(now)],
+    )?;
+    Ok(inserted == 1)
+}
+
+/// A fresh enrollment code, `XXXX-XXXX-XXXX` (60 random bits).
+pub fn new_enrollment_code() -> String {
+    let mut rng = rand::rngs::OsRng;
+    let mut out = String::with_capacity(14);
+    for i in 0..12 {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        out.push(char::from(
+            CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())],
+        ));
+    }
+    out
+}
+
+/// The canonical form of a typed code: upper case, without separators,
+/// with the look-alikes O→0 and I/L→1 folded.
+pub fn normalize_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\t'))
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        })
+        .collect()
+}
+
+/// Creates and stores a one-time enrollment code for `clinic`; returns it
+/// and its expiry. Only its hash is stored.
+pub fn create_enrollment_code(
+    conn: &Connection,
+    clinic: &ClinicId,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), StoreError> {
+    let code = new_enrollment_code();
+    let expires = now + Duration::hours(ENROLLMENT_CODE_HOURS);
+    conn.execute(
+        "INSERT INTO enrollment_codes (clinic_id, code_hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![clinic.as_str(), secret_hash(&normalize_code(&code)), to_ms(now), to_ms(expires)],
+    )?;
+    Ok((code, expires))
+}
+
+/// Failed logins per user name, in memory: a restart forgives, which is
+/// fine for a throttle whose job is to make guessing slow.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    /// Per user name: failures in the current window and when it started.
+    failures: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
+}
+
+impl LoginThrottle {
+    /// `Err(seconds to wait)` while `username` is locked out.
+    pub fn check(&self, username: &str, now: DateTime<Utc>) -> Result<(), u64> {
+        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(username) {
+            Some(&(n, since)) if n >= MAX_LOGIN_FAILURES => {
+                let until = since + Duration::seconds(THROTTLE_WINDOW_SECS);
+                if now < until {
+                    Err(u64::try_from((until - now).num_seconds().max(1)).unwrap_or(1))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure.
+    pub fn fail(&self, username: &str, now: DateTime<Utc>) {
+        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        // Bound the map: a flood of random names must not grow it forever.
+        if map.len() > 10_000 {
+            let horizon = now - Duration::seconds(THROTTLE_WINDOW_SECS);
+            map.retain(|_, (_, since)| *since > horizon);
+        }
+        let entry = map.entry(username.to_string()).or_insert((0, now));
+        if now - entry.1 > Duration::seconds(THROTTLE_WINDOW_SECS) {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    /// Forgets failures after a successful login.
+    pub fn succeed(&self, username: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(username);
+    }
+}
+
+/// A dummy hash to verify against when the user does not exist, so a
+/// wrong user name costs the same time as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not-a-real-password-000").unwrap_or_default())
+}
+
+/// The stored password hash and clinics of `username`, if the user exists.
+pub fn load_user(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<(String, Vec<ClinicId>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT password_hash, clinic_id FROM staff_members WHERE username = ?1 ORDER BY clinic_id",
+    )?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let Some((hash, _)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    Ok(Some((
+        hash,
+        rows.into_iter().map(|(_, c)| ClinicId(c)).collect(),
+    )))
+}
+
+/// Starts a session for `username`; returns the cookie value.
+pub fn start_session(
+    conn: &Connection,
+    username: &str,
+    now: DateTime<Utc>,
+    lasts: Duration,
+) -> Result<String, StoreError> {
+    let token = super::db::random_token(32);
+    conn.execute(
+        "DELETE FROM staff_sessions WHERE expires_ms <= ?1",
+        [to_ms(now)],
+    )?;
+    conn.execute(
+        "INSERT INTO staff_sessions (token_hash, username, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![secret_hash(&token), username, to_ms(now), to_ms(now + lasts)],
+    )?;
+    Ok(token)
+}
+
+/// The `Set-Cookie` value for a session, or for clearing it (`token` None).
+pub fn session_cookie(token: Option<&str>, max_age_secs: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    match token {
+        Some(t) => format!(
+            "{SESSION_COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
+        ),
+        None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
+    }
+}
+
+/// A signed-in staff user, extracted from the session cookie. For any
+/// method but GET and HEAD it also requires the CSRF header.
+#[derive(Debug, Clone)]
+pub struct StaffSession {
+    /// Who.
+    pub username: String,
+    /// The clinics they belong to; nothing else is visible to them.
+    pub clinics: Vec<ClinicId>,
+    /// The session token's hash, for logout.
+    pub token_hash: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl StaffSession {
+    /// 403 unless the user belongs to `clinic`.
+    pub fn require(&self, clinic: &ClinicId) -> Result<(), ApiError> {
+        if self.clinics.contains(clinic) {
+            Ok(())
+        } else {
+            Err(ApiError::other_clinic())
+        }
+    }
+}
+
+/// The value of the session cookie, if the request has one.
+pub fn session_token(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// 403 unless a state-changing request carries the CSRF header.
+pub fn require_csrf(parts: &Parts) -> Result<(), ApiError> {
+    if parts.method == Method::GET || parts.method == Method::HEAD {
+        return Ok(());
+    }
+    match parts.headers.get(CSRF_HEADER) {
+        Some(v) if !v.is_empty() => Ok(()),
+        _ => Err(ApiError::Forbidden {
+            code: "csrf",
+            message: "state-changing staff requests need the X-Requested-With header",
+        }),
+    }
+}
+
+impl FromRequestParts<AppState> for StaffSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        require_csrf(parts)?;
+        let token = session_token(parts).ok_or(ApiError::Unauthorized("sign in first"))?;
+        let token_hash = secret_hash(&token);
+        let now = state.now();
+        state
+            .db()
+            .call(move |c| {
+                let row: Option<(String, i64)> = c
+                    .prepare_cached(
+                        "SELECT username, expires_ms FROM staff_sessions WHERE token_hash = ?1",
+                    )?
+                    .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((username, expires_ms)) = row else {
+                    return Err(ApiError::Unauthorized(
+                        "your session has ended; sign in again",
+                    ));
+                };
+                if expires_ms <= to_ms(now) {
+                    return Err(ApiError::Unauthorized(
+                        "your session has ended; sign in again",
+                    ));
+                }
+                let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
+                Ok(StaffSession {
+                    username,
+                    clinics,
+                    token_hash,
+                    expires_at: from_ms(expires_ms),
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let h = hash_password("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &h));
+        assert!(!verify_password("correct horse batterx", &h));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn enrollment_codes_are_typable_and_normalize() {
+        let code = new_enrollment_code();
+        assert_eq!(code.len(), 14);
+        assert_eq!(normalize_code(&code).len(), 12);
+        assert_eq!(normalize_code(" abcd-efgh-ol1i "), "ABCDEFGH0111");
+        assert_ne!(new_enrollment_code(), new_enrollment_code());
+    }
+
+    #[test]
+    fn the_throttle_locks_after_repeated_failures_and_expires() {
+        let t = LoginThrottle::default();
+        let now = Utc::now();
+        for _ in 0..MAX_LOGIN_FAILURES {
+            assert!(t.check("amy", now).is_ok());
+            t.fail("amy", now);
+        }
+        assert!(t.check("amy", now).is_err());
+        assert!(t.check("bob", now).is_ok());
+        assert!(
+            t.check("amy", now + Duration::seconds(THROTTLE_WINDOW_SECS + 1))
+                .is_ok()
+        );
+        t.succeed("amy");
+        assert!(t.check("amy", now).is_ok());
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        assert!(valid_username("front.desk@clinic"));
+        for bad in ["", "a b", "ñ", &"x".repeat(65), "a;b"] {
+            assert!(!valid_username(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_cookies_are_strict() {
+        let c = session_cookie(Some("tok"), 3600, false);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"));
+        assert!(c.contains("Path=/") && c.contains("Max-Age=3600"));
+        assert!(session_cookie(None, 0, true).contains("Max-Age=0; Secure"));
+    }
+}
