@@ -8,6 +8,8 @@
 //!   and their conversions to and from `domain`.
 //! - [`config`]: kiosk and clinic-server configuration, parsed in two stages
 //!   with errors that name the file, the key and what was expected.
+//! - [`store`] (kiosk only): the kiosk's SQLCipher-encrypted database: the
+//!   schedule cache, the outbox, the audit log and the enrollment.
 //! - [`pass`]: signed QR check-in passes (`CK1.<payload>.<signature>`): the
 //!   server's signer and key file, and the verifier kiosks use offline.
 //! - `server` (feature `server`): the clinic server: kiosk and staff APIs,
@@ -20,3 +22,5 @@ pub mod pass;
 pub mod protocol;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "kiosk")]
+pub mod store;
