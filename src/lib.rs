@@ -8,6 +8,8 @@
 //!   and their conversions to and from `domain`.
 //! - [`config`]: kiosk and clinic-server configuration, parsed in two stages
 //!   with errors that name the file, the key and what was expected.
+//! - `kiosk` (feature `kiosk`): the kiosk app: the check-in controller, the
+//!   scanner, the view model, and the Slint adapters of the touch UI.
 //! - [`store`] (kiosk only): the kiosk's SQLCipher-encrypted database: the
 //!   schedule cache, the outbox, the audit log and the enrollment.
 //! - [`pass`]: signed QR check-in passes (`CK1.<payload>.<signature>`): the
@@ -18,6 +20,8 @@
 
 pub mod config;
 pub mod domain;
+#[cfg(feature = "kiosk")]
+pub mod kiosk;
 pub mod pass;
 pub mod protocol;
 #[cfg(feature = "server")]

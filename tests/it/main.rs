@@ -11,3 +11,5 @@ mod server_import;
 mod server_socket;
 #[cfg(feature = "kiosk")]
 mod store;
+#[cfg(feature = "kiosk")]
+mod ui;

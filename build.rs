@@ -1,0 +1,18 @@
+//! Compiles the Slint UI when the kiosk is built, with the Spanish
+//! translation bundled into the binary.
+
+fn main() {
+    println!("cargo:rerun-if-changed=ui");
+    #[cfg(feature = "kiosk")]
+    {
+        // Element debug info lets the UI tests find elements; release
+        // builds leave it out.
+        let debug = std::env::var("PROFILE").map_or(true, |p| p != "release");
+        let config = slint_build::CompilerConfiguration::new()
+            .with_bundled_translations(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/translations"))
+            .with_debug_info(debug);
+        if let Err(err) = slint_build::compile_with_config("ui/app.slint", config) {
+            panic!("the Slint UI does not compile: {err}");
+        }
+    }
+}

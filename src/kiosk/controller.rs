@@ -1,0 +1,765 @@
+//! The `CheckInController`: drives the domain's `CheckInFlow` from what the
+//! patient touches and scans, commits each step's events through a
+//! repository before the screen moves on, and builds the view model.
+//!
+//! It knows nothing of Slint; adapters call [`CheckInController::handle`]
+//! and render [`CheckInController::view`]. Time comes from a `Clock`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::scanner::ScanBuffer;
+use super::view::{
+    ChoiceView, CoPayView, DeskReason, DobProblem, EditDemographicsView, EditInsuranceView,
+    EditProblem, IdentityView, InsuranceView, NameProblem, PayPhoneView, Screen, ViewModel,
+};
+use crate::domain::{
+    Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
+    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle,
+    MaskedDemographics, MatchError, Money, PassProblem, ReasonCode, Step, check_coverage,
+    mask_member_id,
+};
+use crate::pass::PassVerifier;
+
+/// Why the controller could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The repository (the kiosk store) failed; nothing of the step was kept.
+    #[error("the kiosk could not save or read its records: {0}")]
+    Storage(String),
+    /// The input does not fit the current screen.
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    /// The typed letters cannot be searched (too few, or none).
+    #[error(transparent)]
+    Lookup(#[from] MatchError),
+}
+
+/// Where the controller reads the schedule and commits each step. The kiosk
+/// store implements it; tests use an in-memory one.
+pub trait CheckInRepository {
+    /// The cached appointment with this id, if any.
+    fn appointment(&self, id: &AppointmentId) -> Result<Option<Appointment>, ControllerError>;
+    /// The appointments matching a date of birth and typed letters.
+    fn lookup(
+        &self,
+        query: &LookupQuery,
+        prefix_len: usize,
+    ) -> Result<Vec<Appointment>, ControllerError>;
+    /// Commits one step's events in one transaction.
+    fn record(&mut self, events: &[DomainEvent], now: DateTime<Utc>)
+    -> Result<(), ControllerError>;
+}
+
+/// What the clinic and this kiosk are, for the screens and the rules.
+#[derive(Debug, Clone)]
+pub struct KioskContext {
+    /// The clinic whose passes this kiosk accepts.
+    pub clinic_id: ClinicId,
+    /// The name on Welcome.
+    pub clinic_name: String,
+    /// Appointment times are shown in this zone.
+    pub time_zone: Tz,
+    /// The payment link template with `{reference}`, if phone payment is offered.
+    pub payment_link: Option<String>,
+    /// The flow's rules and options.
+    pub flow: FlowSettings,
+}
+
+/// Everything a patient (or a timer) can do on the kiosk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiAction {
+    /// Text from a hardware keyboard (the scanner).
+    KeyInput(String),
+    /// The scanner paused mid-burst: drop what it typed.
+    ScanTimeout,
+    /// "Use my date of birth".
+    UseDob,
+    /// A keypad digit.
+    DobDigit(char),
+    /// Keypad delete.
+    DobErase,
+    /// Keypad clear.
+    DobClear,
+    /// "Next" on the keypad.
+    DobSubmit,
+    /// A keyboard letter on the last-name screen.
+    NameLetter(String),
+    /// Keyboard delete on the last-name screen.
+    NameErase,
+    /// "Find my appointment".
+    NameSubmit,
+    /// "Back" on any screen that has it.
+    Back,
+    /// "Try again" after a miss.
+    TryAgain,
+    /// "Start over", "Finish", "None of these", or the Done timer.
+    Finish,
+    /// One of several matches.
+    Choose(usize),
+    /// "This is correct".
+    DemographicsCorrect,
+    /// "Update".
+    DemographicsUpdate,
+    /// "Still correct".
+    InsuranceStillCorrect,
+    /// "It changed" or "Add my insurance".
+    InsuranceChanged,
+    /// "I have no insurance".
+    NoInsurance,
+    /// A field of the form on screen.
+    EditSelect(usize),
+    /// A key typed into the form on screen.
+    EditTyped(String),
+    /// Delete in the form on screen.
+    EditErase,
+    /// "Save" on the form on screen.
+    EditSubmit,
+    /// A co-pay choice.
+    CoPay(CoPayChoice),
+    /// "Done" after the payment QR code.
+    PayPhoneDone,
+    /// "I need help".
+    Help,
+    /// "Continue check-in" after help.
+    Resume,
+    /// A language switch.
+    SetLanguage(Language),
+    /// The idle timer's warning.
+    IdleWarning,
+    /// A touch while the warning shows.
+    StillHere,
+    /// The idle timer ran out.
+    IdleTimeout,
+}
+
+/// The longest text each demographics field takes.
+const DEMOGRAPHICS_LIMITS: [usize; 6] = [80, 40, 30, 12, 20, 80];
+/// The longest text each coverage field takes.
+const INSURANCE_LIMITS: [usize; 3] = [60, 30, 30];
+
+/// Drives one kiosk's check-ins, one patient at a time.
+pub struct CheckInController<R: CheckInRepository> {
+    /// The schedule and the outbox.
+    repo: R,
+    /// The current patient's session.
+    flow: CheckInFlow,
+    /// Clinic and kiosk settings.
+    context: KioskContext,
+    /// Verifies scanned passes offline; `None` before enrollment.
+    verifier: Option<PassVerifier>,
+    /// The time source.
+    clock: Arc<dyn Clock>,
+    /// Collects scanner bursts.
+    scanner: ScanBuffer,
+    /// Kiosk-wide lookup misses, across sessions.
+    throttle: LookupThrottle,
+    /// Called after every commit, to wake the sync worker.
+    on_commit: Box<dyn FnMut() + Send>,
+    /// Keypad digits typed so far.
+    dob_digits: String,
+    /// What is wrong with them.
+    dob_problem: Option<DobProblem>,
+    /// Last-name letters typed so far.
+    name_letters: String,
+    /// What is wrong with them.
+    name_problem: Option<NameProblem>,
+    /// Until when the next lookup must wait.
+    lookup_blocked_until: Option<DateTime<Utc>>,
+    /// The demographics form.
+    edit_demographics: EditDemographicsView,
+    /// The coverage form.
+    edit_insurance: EditInsuranceView,
+    /// Set when a commit failed; the desk screen shows until Finish.
+    fault: bool,
+}
+
+impl<R: CheckInRepository> CheckInController<R> {
+    /// A controller on Welcome.
+    pub fn new(
+        repo: R,
+        context: KioskContext,
+        verifier: Option<PassVerifier>,
+        clock: Arc<dyn Clock>,
+        throttle: LookupThrottle,
+    ) -> Self {
+        Self {
+            repo,
+            flow: CheckInFlow::new(context.flow.clone()),
+            context,
+            verifier,
+            clock,
+            scanner: ScanBuffer::default(),
+            throttle,
+            on_commit: Box::new(|| {}),
+            dob_digits: String::new(),
+            dob_problem: None,
+            name_letters: String::new(),
+            name_problem: None,
+            lookup_blocked_until: None,
+            edit_demographics: EditDemographicsView::default(),
+            edit_insurance: EditInsuranceView::default(),
+            fault: false,
+        }
+    }
+
+    /// Sets what runs after every commit (the sync worker's wake-up).
+    pub fn on_commit(&mut self, f: impl FnMut() + Send + 'static) {
+        self.on_commit = Box::new(f);
+    }
+
+    /// The repository, for tests and the status screen.
+    pub fn repository(&self) -> &R {
+        &self.repo
+    }
+
+    /// The flow's current step.
+    pub fn step(&self) -> Step {
+        self.flow.step()
+    }
+
+    /// Handles one action. Errors are already reflected in the view (a
+    /// problem shown, or the desk screen after a storage fault); they are
+    /// returned so the caller can log them.
+    pub fn handle(&mut self, action: UiAction) -> Result<(), ControllerError> {
+        let now = self.clock.now();
+        if self.fault {
+            // After a storage fault only finishing, help and language work.
+            return match action {
+                UiAction::Finish | UiAction::IdleTimeout => {
+                    self.reset_session();
+                    Ok(())
+                }
+                UiAction::SetLanguage(l) => self.apply(Input::SetLanguage(l), now),
+                _ => Ok(()),
+            };
+        }
+        match action {
+            UiAction::KeyInput(text) => match self.scanner.push(&text) {
+                Some(scan) => self.scanned(&scan, now),
+                None => Ok(()),
+            },
+            UiAction::ScanTimeout => {
+                self.scanner.reset();
+                Ok(())
+            }
+            UiAction::UseDob | UiAction::TryAgain => {
+                self.dob_digits.clear();
+                self.dob_problem = None;
+                self.name_letters.clear();
+                self.name_problem = None;
+                self.apply(Input::UseDateOfBirth, now)
+            }
+            UiAction::DobDigit(d) => {
+                if d.is_ascii_digit() && self.dob_digits.len() < 8 {
+                    self.dob_digits.push(d);
+                    self.dob_problem = None;
+                }
+                Ok(())
+            }
+            UiAction::DobErase => {
+                self.dob_digits.pop();
+                self.dob_problem = None;
+                Ok(())
+            }
+            UiAction::DobClear => {
+                self.dob_digits.clear();
+                self.dob_problem = None;
+                Ok(())
+            }
+            UiAction::DobSubmit => {
+                let today = now.with_timezone(&self.context.time_zone).date_naive();
+                match parse_dob(&self.dob_digits, today) {
+                    Ok(dob) => {
+                        self.name_letters.clear();
+                        self.name_problem = None;
+                        self.apply(Input::DateOfBirth(dob), now)
+                    }
+                    Err(problem) => {
+                        self.dob_problem = Some(problem);
+                        Ok(())
+                    }
+                }
+            }
+            UiAction::NameLetter(text) => {
+                for c in text.chars().filter(|c| !c.is_control()) {
+                    if self.name_letters.chars().count() < 20 {
+                        self.name_letters.extend(c.to_uppercase());
+                    }
+                }
+                self.name_problem = None;
+                Ok(())
+            }
+            UiAction::NameErase => {
+                self.name_letters.pop();
+                self.name_problem = None;
+                Ok(())
+            }
+            UiAction::NameSubmit => self.name_submit(now),
+            UiAction::Back => {
+                if self.flow.step() == Step::EnterLastName {
+                    self.name_letters.clear();
+                    self.name_problem = None;
+                }
+                self.apply(Input::Back, now)
+            }
+            UiAction::Finish => {
+                let result = self.apply(Input::Finish, now);
+                if self.flow.step() == Step::Welcome {
+                    self.reset_session();
+                }
+                result
+            }
+            UiAction::Choose(i) => self.apply(Input::ChooseAppointment(i), now),
+            UiAction::DemographicsCorrect => self.apply(Input::DemographicsCorrect, now),
+            UiAction::DemographicsUpdate => {
+                self.edit_demographics = EditDemographicsView::default();
+                self.apply(Input::UpdateDemographics, now)
+            }
+            UiAction::InsuranceStillCorrect => self.apply(Input::InsuranceStillCorrect, now),
+            UiAction::InsuranceChanged => {
+                self.edit_insurance = EditInsuranceView::default();
+                self.apply(Input::InsuranceChanged, now)
+            }
+            UiAction::NoInsurance => self.apply(Input::NoInsurance, now),
+            UiAction::EditSelect(i) => {
+                match self.flow.step() {
+                    Step::EditDemographics if i < 6 => self.edit_demographics.active = i,
+                    Step::EditInsurance if i < 3 => self.edit_insurance.active = i,
+                    _ => {}
+                }
+                Ok(())
+            }
+            UiAction::EditTyped(text) => {
+                self.edit_type(&text);
+                Ok(())
+            }
+            UiAction::EditErase => {
+                match self.flow.step() {
+                    Step::EditDemographics => {
+                        let f = &mut self.edit_demographics;
+                        f.fields[f.active].pop();
+                        f.problem = None;
+                    }
+                    Step::EditInsurance => {
+                        let f = &mut self.edit_insurance;
+                        f.fields[f.active].pop();
+                        f.problem = None;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            UiAction::EditSubmit => self.edit_submit(now),
+            UiAction::CoPay(choice) => self.apply(Input::CoPay(choice), now),
+            UiAction::PayPhoneDone => self.apply(Input::Continue, now),
+            UiAction::Help => self.apply(Input::Help, now),
+            UiAction::Resume => {
+                let result = self.apply(Input::Continue, now);
+                if self.flow.step() == Step::Welcome {
+                    self.reset_session();
+                }
+                result
+            }
+            UiAction::SetLanguage(l) => self.apply(Input::SetLanguage(l), now),
+            UiAction::IdleWarning => self.apply(Input::IdleWarning, now),
+            UiAction::StillHere => self.apply(Input::StillHere, now),
+            UiAction::IdleTimeout => {
+                let result = self.apply(Input::IdleTimeout, now);
+                self.reset_session();
+                result
+            }
+        }
+    }
+
+    /// Clears every per-patient buffer; the flow itself resets on its own.
+    fn reset_session(&mut self) {
+        self.flow = CheckInFlow::new(self.context.flow.clone());
+        self.fault = false;
+        self.scanner.reset();
+        self.dob_digits.clear();
+        self.dob_problem = None;
+        self.name_letters.clear();
+        self.name_problem = None;
+        self.lookup_blocked_until = None;
+        self.edit_demographics = EditDemographicsView::default();
+        self.edit_insurance = EditInsuranceView::default();
+    }
+
+    /// Runs an input through the flow and commits its events before the
+    /// screen moves on. If the commit fails, the flow is put back as it was
+    /// and the desk screen shows.
+    fn apply(&mut self, input: Input, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        let before = self.flow.clone();
+        let events = self.flow.handle(input, now)?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        match self.repo.record(&events, now) {
+            Ok(()) => {
+                (self.on_commit)();
+                Ok(())
+            }
+            Err(err) => {
+                self.flow = before;
+                self.fault = true;
+                Err(err)
+            }
+        }
+    }
+
+    fn scanned(&mut self, scan: &str, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        // A scan counts only where a patient is identifying themselves.
+        if !matches!(
+            self.flow.step(),
+            Step::Welcome
+                | Step::EnterDob
+                | Step::EnterLastName
+                | Step::NotFound
+                | Step::PassRejected(_)
+        ) {
+            return Ok(());
+        }
+        let checked = match &self.verifier {
+            Some(v) => v
+                .verify(scan, &self.context.clinic_id, now)
+                .map_err(PassProblem::from),
+            None => Err(PassProblem::BadSignature),
+        };
+        let input = match checked {
+            Ok(claims) => {
+                let id = claims.appointment_id.clone();
+                match self.repo.appointment(&id)? {
+                    Some(a) if a.clinic_id == self.context.clinic_id => {
+                        Input::PassAccepted(Box::new(a))
+                    }
+                    _ => Input::PassRefused(PassProblem::UnknownAppointment),
+                }
+            }
+            Err(problem) => Input::PassRefused(problem),
+        };
+        self.apply(input, now)
+    }
+
+    fn name_submit(&mut self, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        let Some(dob) = self.flow.entered_dob() else {
+            return Err(FlowError::NotHere {
+                input: "a last name",
+                step: self.flow.step().as_str(),
+            }
+            .into());
+        };
+        let wait = self.throttle.wait_before_lookup(now);
+        if wait > chrono::Duration::zero() {
+            self.lookup_blocked_until = Some(now + wait);
+            self.name_problem = Some(NameProblem::Wait);
+            return Ok(());
+        }
+        self.lookup_blocked_until = None;
+        let query = LookupQuery {
+            date_of_birth: dob,
+            last_name_prefix: self.name_letters.clone(),
+        };
+        let prefix_len = self.context.flow.name_prefix_len;
+        let found = match self.repo.lookup(&query, prefix_len) {
+            Ok(found) => found,
+            Err(ControllerError::Lookup(_)) => {
+                // Too few letters for any name: a typing problem, not a miss.
+                self.name_problem = Some(NameProblem::TooShort);
+                return Ok(());
+            }
+            Err(e) => {
+                self.fault = true;
+                return Err(e);
+            }
+        };
+        if found.is_empty() {
+            self.throttle.record_miss(now);
+        }
+        self.apply(Input::LookupResult(found), now)
+    }
+
+    fn edit_type(&mut self, text: &str) {
+        let clean: String = text.chars().filter(|c| !c.is_control()).collect();
+        match self.flow.step() {
+            Step::EditDemographics => {
+                let f = &mut self.edit_demographics;
+                let limit = DEMOGRAPHICS_LIMITS[f.active];
+                for c in clean.chars() {
+                    if f.fields[f.active].chars().count() < limit {
+                        f.fields[f.active].push(c);
+                    }
+                }
+                f.problem = None;
+            }
+            Step::EditInsurance => {
+                let f = &mut self.edit_insurance;
+                let limit = INSURANCE_LIMITS[f.active];
+                for c in clean.chars() {
+                    if f.fields[f.active].chars().count() < limit {
+                        f.fields[f.active].push(c);
+                    }
+                }
+                f.problem = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn edit_submit(&mut self, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        match self.flow.step() {
+            Step::EditDemographics => {
+                let typed: Vec<String> = self
+                    .edit_demographics
+                    .fields
+                    .iter()
+                    .map(|f| f.trim().to_string())
+                    .collect();
+                if typed.iter().all(String::is_empty) {
+                    self.edit_demographics.problem = Some(EditProblem::NothingTyped);
+                    return Ok(());
+                }
+                let Some(a) = self.flow.appointment() else {
+                    return Ok(());
+                };
+                // Only what was typed changes; the rest stays as on file.
+                let mut proposed = a.patient.demographics.clone();
+                let set = |slot: &mut String, value: &String| {
+                    if !value.is_empty() {
+                        *slot = value.clone();
+                    }
+                };
+                set(&mut proposed.address.line1, &typed[0]);
+                set(&mut proposed.address.city, &typed[1]);
+                set(&mut proposed.address.region, &typed[2]);
+                set(&mut proposed.address.postal_code, &typed[3]);
+                set(&mut proposed.phone, &typed[4]);
+                set(&mut proposed.email, &typed[5]);
+                self.apply(Input::SubmitDemographics(proposed), now)
+            }
+            Step::EditInsurance => {
+                let [payer, member_id, group] = self
+                    .edit_insurance
+                    .fields
+                    .clone()
+                    .map(|f| f.trim().to_string());
+                if payer.is_empty() {
+                    self.edit_insurance.problem = Some(EditProblem::MissingPayer);
+                    return Ok(());
+                }
+                if member_id.is_empty() {
+                    self.edit_insurance.problem = Some(EditProblem::MissingMemberId);
+                    return Ok(());
+                }
+                self.apply(
+                    Input::SubmitCoverage(CoverageUpdate {
+                        payer,
+                        member_id,
+                        group,
+                    }),
+                    now,
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn format_time(&self, a: &Appointment) -> String {
+        let local = a.start.with_timezone(&self.context.time_zone);
+        match self.flow.language() {
+            Language::En => local.format("%-I:%M %p").to_string(),
+            Language::Es => local.format("%H:%M").to_string(),
+        }
+    }
+
+    fn format_money(money: Money) -> String {
+        money.to_string()
+    }
+
+    /// The payment link for the identified appointment, if the clinic has one.
+    fn payment_link(&self, a: &Appointment) -> Option<String> {
+        let template = self.context.payment_link.as_ref()?;
+        Some(template.replace("{reference}", &payment_reference(&a.id)))
+    }
+
+    /// Everything the screen shows now.
+    pub fn view(&self) -> ViewModel {
+        let step = self.flow.step();
+        let screen = if self.fault {
+            Screen::SeeDesk
+        } else {
+            match step {
+                Step::Welcome => Screen::Welcome,
+                Step::EnterDob => Screen::EnterDob,
+                Step::EnterLastName => Screen::EnterName,
+                Step::NotFound => Screen::NotFound,
+                Step::ChooseAppointment => Screen::Choose,
+                Step::PassRejected(_) => Screen::PassRejected,
+                Step::SeeDesk(_) => Screen::SeeDesk,
+                Step::Demographics => Screen::Demographics,
+                Step::EditDemographics => Screen::EditDemographics,
+                Step::Insurance => Screen::Insurance,
+                Step::EditInsurance => Screen::EditInsurance,
+                Step::CoPay => Screen::CoPay,
+                Step::PayOnPhone => Screen::PayPhone,
+                Step::Done => Screen::Done,
+                Step::Help => Screen::Help,
+            }
+        };
+        let progress = match screen {
+            Screen::EnterDob | Screen::EnterName | Screen::NotFound | Screen::Choose => 1,
+            Screen::Demographics | Screen::EditDemographics => 2,
+            Screen::Insurance | Screen::EditInsurance => 3,
+            Screen::CoPay | Screen::PayPhone => 4,
+            _ => 0,
+        };
+        let appt = self.flow.appointment();
+        let identity = appt.map(|a| IdentityView {
+            name: self.flow.display_name().unwrap_or_default(),
+            time: self.format_time(a),
+            clinician: a.clinician.clone(),
+        });
+        let insurance = appt
+            .map(|a| {
+                let day = a.local_day();
+                InsuranceView {
+                    has_coverage: a.coverage.is_some(),
+                    expired: check_coverage(a.coverage.as_ref(), day)
+                        == Some(ReasonCode::InsuranceExpired),
+                    payer: a
+                        .coverage
+                        .as_ref()
+                        .map(|c| c.payer.clone())
+                        .unwrap_or_default(),
+                    plan: a
+                        .coverage
+                        .as_ref()
+                        .map(|c| c.plan.clone())
+                        .unwrap_or_default(),
+                    member_id: a
+                        .coverage
+                        .as_ref()
+                        .map(|c| mask_member_id(&c.member_id))
+                        .unwrap_or_default(),
+                }
+            })
+            .unwrap_or_default();
+        let copay = appt
+            .map(|a| CoPayView {
+                amount: Self::format_money(a.expected_copay),
+                balance: if a.prior_balance.is_positive() {
+                    Self::format_money(a.prior_balance)
+                } else {
+                    String::new()
+                },
+                allow_phone: self.context.flow.allow_pay_on_phone
+                    && self.context.payment_link.is_some(),
+                allow_bill_later: self.context.flow.allow_bill_later,
+            })
+            .unwrap_or_default();
+        let pay_phone = appt
+            .filter(|_| step == Step::PayOnPhone)
+            .and_then(|a| {
+                Some(PayPhoneView {
+                    url: self.payment_link(a)?,
+                    reference: payment_reference(&a.id),
+                    amount: Self::format_money(a.expected_copay),
+                })
+            })
+            .unwrap_or_default();
+        let now = self.clock.now();
+        let name_wait_seconds = self
+            .lookup_blocked_until
+            .filter(|_| self.name_problem == Some(NameProblem::Wait))
+            .map(|until| {
+                let ms = (until - now).num_milliseconds().max(0);
+                u32::try_from((ms + 999) / 1000).unwrap_or(u32::MAX)
+            })
+            .unwrap_or(0);
+        let max = self.context.flow.max_failed_lookups;
+        ViewModel {
+            screen,
+            language: self.flow.language(),
+            progress,
+            identity,
+            notice: self.flow.notices().first().copied(),
+            idle_warning: self.flow.idle_warning(),
+            dob_display: dob_display(&self.dob_digits),
+            dob_digits: self.dob_digits.clone(),
+            dob_problem: self.dob_problem,
+            name_letters: self.name_letters.clone(),
+            name_prefix_len: self.context.flow.name_prefix_len,
+            name_problem: self.name_problem,
+            name_wait_seconds,
+            attempts_left: max.saturating_sub(self.flow.failed_lookups()),
+            choices: self
+                .flow
+                .candidates()
+                .iter()
+                .map(|a| ChoiceView {
+                    time: self.format_time(a),
+                    clinician: a.clinician.clone(),
+                })
+                .collect(),
+            pass_problem: match step {
+                Step::PassRejected(p) => Some(p),
+                _ => None,
+            },
+            desk_reason: if self.fault {
+                Some(DeskReason::Fault)
+            } else {
+                match step {
+                    Step::SeeDesk(code) => Some(DeskReason::Rule(code)),
+                    _ => None,
+                }
+            },
+            demographics: self
+                .flow
+                .masked_demographics()
+                .unwrap_or_else(MaskedDemographics::default),
+            edit_demographics: self.edit_demographics.clone(),
+            insurance,
+            edit_insurance: self.edit_insurance.clone(),
+            copay,
+            pay_phone,
+            help_can_resume: self.flow.failed_lookups() < max,
+        }
+    }
+}
+
+/// The payment reference for an appointment: its id, which carries no PHI.
+pub fn payment_reference(id: &AppointmentId) -> String {
+    id.0.clone()
+}
+
+/// Lays typed digits over the "MM / DD / YYYY" guide.
+pub fn dob_display(digits: &str) -> String {
+    let guide: Vec<char> = "MMDDYYYY".chars().collect();
+    let typed: Vec<char> = digits.chars().take(8).collect();
+    let cell = |i: usize| typed.get(i).copied().unwrap_or(guide[i]);
+    let part = |r: std::ops::Range<usize>| r.map(cell).collect::<String>();
+    format!("{} / {} / {}", part(0..2), part(2..4), part(4..8))
+}
+
+/// Parses eight keypad digits, MMDDYYYY, into a date of birth.
+pub fn parse_dob(digits: &str, today: NaiveDate) -> Result<NaiveDate, DobProblem> {
+    if digits.len() != 8 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DobProblem::Incomplete);
+    }
+    let num = |r: std::ops::Range<usize>| digits[r].parse::<u32>().unwrap_or(0);
+    let (month, day, year) = (num(0..2), num(2..4), num(4..8));
+    if !(1..=12).contains(&month) {
+        return Err(DobProblem::Month);
+    }
+    if year < 1900 {
+        return Err(DobProblem::Year);
+    }
+    let year = i32::try_from(year).map_err(|_| DobProblem::Year)?;
+    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or(DobProblem::Day)?;
+    if date > today {
+        return Err(DobProblem::Future);
+    }
+    Ok(date)
+}

@@ -1,0 +1,218 @@
+//! The view model: everything the kiosk screen shows, as plain Rust values.
+//! The controller builds it from the flow; the adapters copy it into the
+//! Slint globals. Tests read it without a window.
+
+use crate::domain::{Language, PassProblem, ReasonCode};
+
+/// The screen that shows; mirrors the UI's `Screen` enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Welcome.
+    Welcome,
+    /// The date-of-birth keypad.
+    EnterDob,
+    /// The last-name keyboard.
+    EnterName,
+    /// A lookup missed.
+    NotFound,
+    /// Several matches.
+    Choose,
+    /// A refused pass.
+    PassRejected,
+    /// Sent to the front desk.
+    SeeDesk,
+    /// Masked demographics.
+    Demographics,
+    /// Editing demographics.
+    EditDemographics,
+    /// Coverage on file.
+    Insurance,
+    /// Editing coverage.
+    EditInsurance,
+    /// The amount due.
+    CoPay,
+    /// The payment QR code.
+    PayPhone,
+    /// Checked in.
+    Done,
+    /// Help is coming.
+    Help,
+}
+
+/// What is wrong with the date typed so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DobProblem {
+    /// Fewer than eight digits.
+    Incomplete,
+    /// Month outside 01–12.
+    Month,
+    /// No such day in that month.
+    Day,
+    /// A year before 1900.
+    Year,
+    /// After today.
+    Future,
+}
+
+/// What is wrong with the typed last-name letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// Fewer letters than the configured prefix length, and no short name matched.
+    TooShort,
+    /// Too many misses on this kiosk; wait before the next search.
+    Wait,
+}
+
+/// What is wrong with an edit form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditProblem {
+    /// Nothing was typed.
+    NothingTyped,
+    /// No insurance company.
+    MissingPayer,
+    /// No member ID.
+    MissingMemberId,
+}
+
+/// Why the patient is sent to the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskReason {
+    /// A stopping rule fired.
+    Rule(ReasonCode),
+    /// The kiosk could not save the step; nothing was recorded.
+    Fault,
+}
+
+/// "Maria G. — 10:30 AM with Dr. Patel".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityView {
+    /// "Maria G."
+    pub name: String,
+    /// The start time in the clinic's zone, in the patient's language's style.
+    pub time: String,
+    /// The clinician's display name.
+    pub clinician: String,
+}
+
+/// One of several matches: time and clinician only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceView {
+    /// The start time.
+    pub time: String,
+    /// The clinician.
+    pub clinician: String,
+}
+
+/// The masked coverage on file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InsuranceView {
+    /// Whether any coverage is on file.
+    pub has_coverage: bool,
+    /// Whether it is out of force today.
+    pub expired: bool,
+    /// The insurer.
+    pub payer: String,
+    /// The plan.
+    pub plan: String,
+    /// `••••1234`.
+    pub member_id: String,
+}
+
+/// The co-pay screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoPayView {
+    /// "$25.00".
+    pub amount: String,
+    /// A prior balance, formatted, or empty.
+    pub balance: String,
+    /// Whether "Pay on my phone" is offered.
+    pub allow_phone: bool,
+    /// Whether "Bill me later" is offered.
+    pub allow_bill_later: bool,
+}
+
+/// The payment QR code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayPhoneView {
+    /// The link the QR code holds.
+    pub url: String,
+    /// The reference shown under it.
+    pub reference: String,
+    /// "$25.00".
+    pub amount: String,
+}
+
+/// The demographics edit form: what the patient typed, field by field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EditDemographicsView {
+    /// Street, city, state, ZIP, phone, email, in that order.
+    pub fields: [String; 6],
+    /// The field the keyboard types into.
+    pub active: usize,
+    /// What is wrong, if anything.
+    pub problem: Option<EditProblem>,
+}
+
+/// The coverage edit form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EditInsuranceView {
+    /// Company, member ID, group, in that order.
+    pub fields: [String; 3],
+    /// The field the keyboard types into.
+    pub active: usize,
+    /// What is wrong, if anything.
+    pub problem: Option<EditProblem>,
+}
+
+/// Everything the screen shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewModel {
+    /// The screen.
+    pub screen: Screen,
+    /// The patient's language.
+    pub language: Language,
+    /// 1–4 through Identify, Details, Insurance, Payment; 0 hides progress.
+    pub progress: u8,
+    /// The identity banner, after a match.
+    pub identity: Option<IdentityView>,
+    /// A rule that let check-in carry on.
+    pub notice: Option<ReasonCode>,
+    /// Whether the idle warning shows.
+    pub idle_warning: bool,
+    /// The date as typed over the guide: "05 / 1D / YYYY".
+    pub dob_display: String,
+    /// The digits typed.
+    pub dob_digits: String,
+    /// What is wrong with the date.
+    pub dob_problem: Option<DobProblem>,
+    /// The last-name letters typed.
+    pub name_letters: String,
+    /// How many letters are asked for.
+    pub name_prefix_len: usize,
+    /// What is wrong with the letters.
+    pub name_problem: Option<NameProblem>,
+    /// Seconds before the next search is allowed.
+    pub name_wait_seconds: u32,
+    /// Lookups left before help is called.
+    pub attempts_left: u32,
+    /// The matches to choose from.
+    pub choices: Vec<ChoiceView>,
+    /// Why a pass was refused.
+    pub pass_problem: Option<PassProblem>,
+    /// Why the patient is at the desk screen.
+    pub desk_reason: Option<DeskReason>,
+    /// Masked demographics.
+    pub demographics: crate::domain::MaskedDemographics,
+    /// The demographics form.
+    pub edit_demographics: EditDemographicsView,
+    /// Masked coverage.
+    pub insurance: InsuranceView,
+    /// The coverage form.
+    pub edit_insurance: EditInsuranceView,
+    /// The co-pay.
+    pub copay: CoPayView,
+    /// The payment QR code.
+    pub pay_phone: PayPhoneView,
+    /// Whether help can return to the step (false after repeated misses).
+    pub help_can_resume: bool,
+}

@@ -1,0 +1,852 @@
+//! Patient journeys through the real Slint UI under the headless testing
+//! backend, driven by accessible labels as a screen reader would. After
+//! each journey the test checks what the patient saw and what landed in
+//! the outbox, and counts taps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use checkin_kiosk::domain::testkit::{TZ, appointment};
+use checkin_kiosk::domain::{
+    Appointment, AppointmentId, AppointmentStatus, ClinicId, Currency, FixedClock, FlowSettings,
+    KioskId, LocationId, LookupThrottle, Money,
+};
+use checkin_kiosk::kiosk::adapters::{KioskUi, Timings};
+use checkin_kiosk::kiosk::repository::StoreRepository;
+use checkin_kiosk::kiosk::ui::{AppWindow, KioskAdapter, Screen};
+use checkin_kiosk::kiosk::{CheckInController, KioskContext};
+use checkin_kiosk::pass::{PassClaims, PassSigner};
+use checkin_kiosk::protocol::ClinicSettings;
+use checkin_kiosk::store::{Enrollment, Store};
+use chrono::{DateTime, TimeZone, Utc};
+use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use slint::platform::WindowEvent;
+use slint::{ComponentHandle, Model};
+
+/// Installs the headless backend for this test thread, once.
+fn init_backend() {
+    thread_local! {
+        static INIT: () = {
+            slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+                mock_time: true,
+                threading: false,
+                renderer_name: Some("software".into()),
+            })))
+            .expect("a fresh test thread has no platform");
+        };
+    }
+    INIT.with(|_| {});
+}
+
+/// 09:55 local on the test day.
+fn now() -> DateTime<Utc> {
+    TZ.with_ymd_and_hms(2026, 3, 2, 9, 55, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct Kiosk {
+    _dir: tempfile::TempDir,
+    window: AppWindow,
+    ui: KioskUi<StoreRepository>,
+    signer: PassSigner,
+    clock: Arc<FixedClock>,
+    taps: usize,
+}
+
+fn schedule() -> Vec<Appointment> {
+    let maria = appointment("a-maria", "Maria", "García", (1980, 5, 17), 10, 0);
+    let twin1 = appointment("a-luis", "Luis", "Rivera", (2010, 3, 4), 10, 15);
+    let mut twin2 = appointment("a-lucia", "Lucía", "Rivera", (2010, 3, 4), 10, 30);
+    twin2.clinician = "Dr. Nguyen".into();
+    let mut uninsured = appointment("a-noah", "Noah", "Okafor", (1992, 8, 9), 10, 0);
+    uninsured.coverage = None;
+    let mut early = appointment("a-early", "Eva", "Lindqvist", (1970, 1, 1), 14, 0);
+    early.clinician = "Dr. Chen".into();
+    let mut late = appointment("a-late", "Omar", "Haddad", (1965, 6, 6), 9, 0);
+    late.clinician = "Dr. Chen".into();
+    let mut balance = appointment("a-bal", "Ana", "Silva", (1988, 2, 2), 10, 0);
+    balance.prior_balance = Money::new(4_250, Currency::USD);
+    let mut done = appointment("a-done", "Ben", "Cole", (1950, 4, 4), 10, 0);
+    done.status = AppointmentStatus::CheckedIn;
+    vec![maria, twin1, twin2, uninsured, early, late, balance, done]
+}
+
+impl Kiosk {
+    fn new() -> Self {
+        Self::with_settings(|_| {})
+    }
+
+    fn with_settings(tweak: impl FnOnce(&mut FlowSettings)) -> Self {
+        init_backend();
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(FixedClock::new(now()));
+        let mut store = Store::open(
+            &dir.path().join("kiosk.db"),
+            &dir.path().join("kiosk.key"),
+            now(),
+        )
+        .unwrap();
+        let signer = PassSigner::generate();
+        store
+            .save_enrollment(&Enrollment {
+                server_url: "http://127.0.0.1:9".parse().unwrap(),
+                kiosk_id: KioskId("kiosk-1".into()),
+                device_token: "secret".into(),
+                pass_public_key: signer.public_key_b64(),
+                clinic: ClinicSettings {
+                    clinic_id: "c1".into(),
+                    name: "Riverside Family Clinic".into(),
+                    time_zone: TZ.name().into(),
+                    currency: "USD".into(),
+                    locations: vec!["main".into()],
+                    payment_link: Some("https://pay.example.org/p/{reference}".into()),
+                    allow_bill_later: true,
+                },
+                enrolled_at: now(),
+            })
+            .unwrap();
+        store
+            .apply_schedule(true, &schedule(), &[], "c-1", now())
+            .unwrap();
+        let mut flow = FlowSettings::with_location(LocationId("main".into()));
+        flow.allow_bill_later = true;
+        tweak(&mut flow);
+        let context = KioskContext {
+            clinic_id: ClinicId("c1".into()),
+            clinic_name: "Riverside Family Clinic".into(),
+            time_zone: TZ,
+            payment_link: Some("https://pay.example.org/p/{reference}".into()),
+            flow,
+        };
+        let controller = CheckInController::new(
+            StoreRepository {
+                store,
+                kiosk_id: KioskId("kiosk-1".into()),
+            },
+            context,
+            Some(signer.verifier()),
+            clock.clone(),
+            LookupThrottle::standard(),
+        );
+        let window = AppWindow::new().unwrap();
+        window
+            .window()
+            .set_size(slint::PhysicalSize::new(1080, 1920));
+        window.show().unwrap();
+        let ui = KioskUi::connect(
+            &window,
+            controller,
+            "Riverside Family Clinic",
+            Timings::default(),
+        );
+        Self {
+            _dir: dir,
+            window,
+            ui,
+            signer,
+            clock,
+            taps: 0,
+        }
+    }
+
+    fn screen(&self) -> Screen {
+        self.window.global::<KioskAdapter>().get_screen()
+    }
+
+    fn find(&self, label: &str) -> Option<ElementHandle> {
+        ElementHandle::find_by_accessible_label(&self.window, label).next()
+    }
+
+    fn sees(&self, label: &str) -> bool {
+        self.find(label).is_some()
+    }
+
+    /// Presses the control with this accessible label, as a patient would.
+    fn tap(&mut self, label: &str) {
+        let el = self
+            .find(label)
+            .unwrap_or_else(|| panic!("no control labelled {label:?} on {:?}", self.screen()));
+        assert_ne!(
+            el.accessible_enabled(),
+            Some(false),
+            "{label:?} is disabled"
+        );
+        el.invoke_accessible_default_action();
+        self.taps += 1;
+    }
+
+    /// Types on the on-screen keypad or keyboard, one key per character.
+    fn keys(&mut self, text: &str) {
+        for c in text.chars() {
+            let label = if c == ' ' {
+                "Space".to_string()
+            } else {
+                c.to_string()
+            };
+            self.tap(&label);
+        }
+    }
+
+    /// Types a pass the way a keyboard-wedge scanner does: a burst, then Enter.
+    fn scan(&self, text: &str) {
+        for c in text.chars().chain(std::iter::once('\n')) {
+            let text: slint::SharedString = c.to_string().into();
+            self.window
+                .window()
+                .dispatch_event(WindowEvent::KeyPressed { text: text.clone() });
+            self.window
+                .window()
+                .dispatch_event(WindowEvent::KeyReleased { text });
+        }
+    }
+
+    fn pass_for(&self, id: &str, expires_in: chrono::Duration) -> String {
+        self.signer
+            .sign(&PassClaims {
+                clinic_id: ClinicId("c1".into()),
+                appointment_id: AppointmentId(id.into()),
+                expires_at: (now() + expires_in).timestamp(),
+            })
+            .unwrap()
+    }
+
+    /// The kinds of the outbox events for an appointment, in order.
+    fn outbox(&self, id: &str) -> Vec<String> {
+        self.ui.with_controller(|c| {
+            c.repository()
+                .store
+                .events_for(&AppointmentId(id.into()))
+                .unwrap()
+                .into_iter()
+                .map(|item| match &item.envelope.body {
+                    checkin_kiosk::protocol::EventBody::Flag { code, .. } => format!("flag:{code}"),
+                    other => other.kind().to_string(),
+                })
+                .collect()
+        })
+    }
+
+    fn flags(&self, id: &str) -> Vec<String> {
+        self.outbox(id)
+            .into_iter()
+            .filter_map(|k| k.strip_prefix("flag:").map(str::to_string))
+            .collect()
+    }
+
+    /// The pending outbox events that belong to no appointment.
+    fn unattached_flags(&self) -> Vec<String> {
+        self.ui.with_controller(|c| {
+            c.repository()
+                .store
+                .pending(1000)
+                .unwrap()
+                .into_iter()
+                .filter(|i| i.envelope.appointment_id.is_none())
+                .filter_map(|i| match i.envelope.body {
+                    checkin_kiosk::protocol::EventBody::Flag { code, .. } => Some(code),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    fn elapse(&self, d: Duration) {
+        // The tick runs every second; advance a second at a time.
+        for _ in 0..d.as_secs() {
+            i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));
+        }
+    }
+
+    fn dob_path(&mut self, digits: &str, letters: &str) {
+        self.tap("Use my date of birth");
+        self.keys(digits);
+        self.tap("Next");
+        self.keys(letters);
+        self.tap("Find my appointment");
+    }
+
+    /// Every text on screen, for privacy checks.
+    fn all_text(&self) -> String {
+        let mut out = String::new();
+        for el in i_slint_backend_testing::ElementQuery::from_root(&self.window)
+            .match_descendants()
+            .find_all()
+        {
+            if let Some(l) = el.accessible_label() {
+                out.push_str(&l);
+                out.push('\n');
+            }
+            if let Some(v) = el.accessible_value() {
+                out.push_str(&v);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn qr_happy_path_takes_four_taps_after_the_scan() {
+    let mut k = Kiosk::new();
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(k.sees("Scan your check-in code"));
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    assert!(
+        k.sees("Maria G. — 10:00 AM with Dr. Patel"),
+        "{}",
+        k.all_text()
+    );
+    assert!(k.sees("Phone: •••-•••-0134"));
+    k.tap("This is correct");
+    assert_eq!(k.screen(), Screen::Insurance);
+    assert!(k.sees("Member ID: ••••3456"));
+    k.tap("Still correct");
+    assert_eq!(k.screen(), Screen::Copay);
+    assert!(k.sees("Amount due: $25.00"));
+    k.tap("Pay at the front desk");
+    assert_eq!(k.screen(), Screen::Done);
+    assert!(k.taps <= 4, "{} taps after the scan", k.taps);
+    assert_eq!(
+        k.outbox("a-maria"),
+        [
+            "phi_viewed",
+            "arrived",
+            "phi_viewed",
+            "demographics_confirmed",
+            "phi_viewed",
+            "phi_viewed",
+            "copay_chosen",
+            "checked_in"
+        ]
+    );
+    // Done returns to Welcome by itself after 10 s, with nothing left on screen.
+    k.elapse(Duration::from_secs(10));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.all_text().contains("Maria"));
+}
+
+#[test]
+fn dob_path_takes_six_screens() {
+    let mut k = Kiosk::new();
+    let mut screens = vec![];
+    k.tap("Use my date of birth");
+    screens.push(k.screen());
+    k.keys("05171980");
+    assert!(k.sees("Date of birth"));
+    k.tap("Next");
+    screens.push(k.screen());
+    k.keys("GAR");
+    k.tap("Find my appointment");
+    screens.push(k.screen());
+    assert!(k.sees("Maria G. — 10:00 AM with Dr. Patel"));
+    k.tap("This is correct");
+    screens.push(k.screen());
+    k.tap("Still correct");
+    screens.push(k.screen());
+    k.tap("Pay at the front desk");
+    screens.push(k.screen());
+    assert_eq!(
+        screens,
+        [
+            Screen::EnterDob,
+            Screen::EnterName,
+            Screen::Demographics,
+            Screen::Insurance,
+            Screen::Copay,
+            Screen::Done
+        ]
+    );
+    assert!(screens.len() <= 6);
+    let out = k.outbox("a-maria");
+    assert!(out.contains(&"arrived".to_string()) && out.ends_with(&["checked_in".to_string()]));
+}
+
+#[test]
+fn a_bad_date_gets_a_specific_message_and_stays() {
+    let mut k = Kiosk::new();
+    k.tap("Use my date of birth");
+    k.keys("13171980");
+    k.tap("Next");
+    assert_eq!(k.screen(), Screen::EnterDob);
+    assert!(k.sees("The month must be from 01 to 12."));
+    k.tap("Clear");
+    k.keys("02301980");
+    k.tap("Next");
+    assert!(k.sees("That day does not exist in that month."));
+    k.tap("Delete");
+    k.keys("0");
+    assert!(!k.sees("That day does not exist in that month."));
+}
+
+#[test]
+fn twins_choose_by_time_and_clinician_only() {
+    let mut k = Kiosk::new();
+    k.dob_path("03042010", "RIV");
+    assert_eq!(k.screen(), Screen::Choose);
+    let text = k.all_text();
+    assert!(text.contains("10:15 AM with Dr. Patel"), "{text}");
+    assert!(text.contains("10:30 AM with Dr. Nguyen"));
+    assert!(
+        !text.contains("Luis") && !text.contains("Lucía"),
+        "no names before a choice"
+    );
+    k.tap("10:30 AM with Dr. Nguyen");
+    assert_eq!(k.screen(), Screen::Demographics);
+    assert!(k.sees("Lucía R. — 10:30 AM with Dr. Nguyen"));
+    assert_eq!(k.flags("a-luis"), Vec::<String>::new());
+    assert!(k.outbox("a-lucia").contains(&"arrived".to_string()));
+    assert!(
+        k.unattached_flags()
+            .contains(&"multiple_matches".to_string())
+    );
+}
+
+#[test]
+fn three_misses_call_for_help() {
+    let mut k = Kiosk::new();
+    k.dob_path("01011999", "ZZZ");
+    assert_eq!(k.screen(), Screen::NotFound);
+    k.tap("Try again");
+    k.keys("01011999");
+    k.tap("Next");
+    k.keys("ZZZ");
+    k.tap("Find my appointment");
+    assert_eq!(k.screen(), Screen::NotFound);
+    k.tap("Try again");
+    k.keys("01011999");
+    k.tap("Next");
+    k.keys("ZZZ");
+    k.tap("Find my appointment");
+    assert_eq!(k.screen(), Screen::Help);
+    assert!(k.sees("Someone from the front desk is coming"));
+    assert_eq!(k.unattached_flags(), ["identity_not_found"]);
+    k.tap("Start over");
+    assert_eq!(k.screen(), Screen::Welcome);
+}
+
+#[test]
+fn updating_demographics_sends_a_proposal() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("Update");
+    assert_eq!(k.screen(), Screen::EditDemographics);
+    k.tap("Save changes");
+    assert!(k.sees("Please type at least one new detail, or go back."));
+    k.tap("Phone");
+    k.keys("5415550000");
+    k.tap("Save changes");
+    assert_eq!(k.screen(), Screen::Insurance);
+    let out = k.outbox("a-maria");
+    assert!(
+        out.contains(&"demographics_proposed".to_string()),
+        "{out:?}"
+    );
+    assert!(
+        k.flags("a-maria")
+            .contains(&"demographics_changed".to_string())
+    );
+}
+
+#[test]
+fn insurance_changed_and_no_insurance() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    k.tap("It changed");
+    assert_eq!(k.screen(), Screen::EditInsurance);
+    k.keys("AETNA");
+    k.tap("Save insurance");
+    assert!(k.sees("Please type the member ID."));
+    k.tap("Member ID");
+    k.keys("W123456789");
+    k.tap("Save insurance");
+    assert_eq!(k.screen(), Screen::Copay);
+    assert!(
+        k.flags("a-maria")
+            .contains(&"insurance_changed".to_string())
+    );
+
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-noah", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    assert!(k.sees("We do not have insurance on file for you."));
+    assert!(!k.sees("Still correct"));
+    k.tap("I have no insurance");
+    assert_eq!(k.screen(), Screen::Copay);
+    let flags = k.flags("a-noah");
+    assert!(flags.contains(&"insurance_missing".to_string()));
+    assert!(flags.contains(&"self_pay_selected".to_string()));
+}
+
+#[test]
+fn each_copay_choice() {
+    for (label, expect_screen) in [
+        ("Pay at the front desk", Screen::Done),
+        ("Bill me later", Screen::Done),
+        ("Pay on my phone", Screen::PayPhone),
+    ] {
+        let mut k = Kiosk::new();
+        let pass = k.pass_for("a-bal", chrono::Duration::hours(8));
+        k.scan(&pass);
+        k.tap("This is correct");
+        k.tap("Still correct");
+        assert!(k.all_text().contains("$42.50"), "the balance is shown");
+        k.tap(label);
+        assert_eq!(k.screen(), expect_screen, "{label}");
+        if expect_screen == Screen::PayPhone {
+            assert!(k.sees("Payment code"));
+            assert!(k.sees("Reference: a-bal") || k.all_text().contains("a-bal"));
+            k.tap("Done");
+            assert_eq!(k.screen(), Screen::Done);
+        }
+        let out = k.outbox("a-bal");
+        assert!(out.contains(&"copay_chosen".to_string()));
+        assert_eq!(out.last().map(String::as_str), Some("checked_in"));
+        assert!(k.flags("a-bal").contains(&"balance_due".to_string()));
+    }
+}
+
+#[test]
+fn an_expired_pass_offers_the_dob_path() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", -chrono::Duration::minutes(1));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::PassRejected);
+    assert!(k.sees("This check-in code has expired."));
+    assert!(!k.all_text().contains("Maria"));
+    assert_eq!(k.unattached_flags(), ["pass_invalid"]);
+    k.tap("Use my date of birth");
+    assert_eq!(k.screen(), Screen::EnterDob);
+    // Random bytes from the scanner are refused the same way, without a panic.
+    let k = Kiosk::new();
+    k.scan("CK1.%%%.garbage");
+    assert!(k.sees("This code could not be read as a check-in code."));
+}
+
+#[test]
+fn too_early_sends_to_the_desk_and_late_carries_on() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-early", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::SeeDesk);
+    assert!(k.sees("You are early for your appointment. The front desk will help you."));
+    assert!(k.flags("a-early").contains(&"too_early".to_string()));
+    k.tap("Finish");
+    assert_eq!(k.screen(), Screen::Welcome);
+
+    let k = Kiosk::new();
+    let pass = k.pass_for("a-late", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    assert!(k.sees("You are late for your appointment. The front desk has been told."));
+    assert!(k.flags("a-late").contains(&"late".to_string()));
+}
+
+#[test]
+fn help_mid_flow_flags_the_step_and_resumes() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    k.tap("I need help");
+    assert_eq!(k.screen(), Screen::Help);
+    assert!(k.sees("Someone from the front desk is coming"));
+    assert!(k.flags("a-maria").contains(&"help_requested".to_string()));
+    k.tap("Continue check-in");
+    assert_eq!(k.screen(), Screen::Insurance);
+}
+
+#[test]
+fn idle_warning_then_reset_clears_every_trace() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("Update");
+    k.tap("Phone");
+    k.keys("5415550000");
+    k.elapse(Duration::from_secs(44));
+    assert!(!k.window.global::<KioskAdapter>().get_idle_warning());
+    k.elapse(Duration::from_secs(1));
+    assert!(k.window.global::<KioskAdapter>().get_idle_warning());
+    assert!(k.sees("I'm still here"));
+    k.elapse(Duration::from_secs(15));
+    assert_eq!(k.screen(), Screen::Welcome);
+    let text = k.all_text();
+    for secret in [
+        "Maria",
+        "García",
+        "5415550000",
+        "0134",
+        "Dr. Patel",
+        "10:00",
+    ] {
+        assert!(!text.contains(secret), "{secret} left on screen: {text}");
+    }
+    // No adapter property keeps PHI either.
+    let w = &k.window;
+    assert_eq!(w.global::<KioskAdapter>().get_patient_name(), "");
+    assert_eq!(w.global::<KioskAdapter>().get_clinician(), "");
+    assert_eq!(
+        w.global::<checkin_kiosk::kiosk::ui::DemographicsAdapter>()
+            .get_phone(),
+        ""
+    );
+    assert_eq!(
+        w.global::<checkin_kiosk::kiosk::ui::EditDemographicsAdapter>()
+            .get_phone(),
+        ""
+    );
+    assert_eq!(
+        w.global::<checkin_kiosk::kiosk::ui::InsuranceAdapter>()
+            .get_member_id(),
+        ""
+    );
+    assert_eq!(
+        w.global::<checkin_kiosk::kiosk::ui::CoPayAdapter>()
+            .get_amount(),
+        ""
+    );
+    assert_eq!(
+        w.global::<checkin_kiosk::kiosk::ui::ChooseAdapter>()
+            .get_choices()
+            .row_count(),
+        0
+    );
+    assert!(
+        k.flags("a-maria")
+            .contains(&"incomplete_checkin".to_string())
+    );
+}
+
+#[test]
+fn still_here_keeps_the_session() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.elapse(Duration::from_secs(46));
+    k.tap("I'm still here");
+    assert!(!k.window.global::<KioskAdapter>().get_idle_warning());
+    k.elapse(Duration::from_secs(30));
+    assert_eq!(k.screen(), Screen::Demographics);
+}
+
+#[test]
+fn switching_to_spanish_mid_flow_keeps_progress() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    k.tap("Español");
+    assert_eq!(k.screen(), Screen::Insurance);
+    assert!(k.sees("Sigue igual"), "{}", k.all_text());
+    assert!(k.sees("Necesito ayuda"));
+    assert!(k.sees("Maria G. — 10:00 con Dr. Patel"));
+    k.tap("Sigue igual");
+    assert!(k.sees("Pagar en la recepción"));
+    k.tap("English");
+    assert!(k.sees("Pay at the front desk"));
+    k.tap("Pay at the front desk");
+    assert_eq!(k.screen(), Screen::Done);
+}
+
+#[test]
+fn a_scan_never_lands_in_a_field() {
+    let mut k = Kiosk::new();
+    k.tap("Use my date of birth");
+    k.keys("0517");
+    // A scan on the keypad screen identifies the patient; the digits typed
+    // so far are not touched by the scanner's characters.
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    // A scan after identification is ignored.
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+}
+
+#[test]
+fn repeated_misses_slow_the_kiosk_down() {
+    let mut k = Kiosk::new();
+    // Five misses a minute are free; each session allows three.
+    for _ in 0..2 {
+        k.dob_path("01011999", "ZZZ");
+        k.tap("Try again");
+        k.keys("01011999");
+        k.tap("Next");
+        k.keys("ZZZ");
+        k.tap("Find my appointment");
+        k.tap("Try again");
+        k.keys("01011999");
+        k.tap("Next");
+        k.keys("ZZZ");
+        k.tap("Find my appointment");
+        k.tap("Start over");
+    }
+    // Six misses within the minute: the next search must wait.
+    k.tap("Use my date of birth");
+    k.keys("05171980");
+    k.tap("Next");
+    k.keys("GAR");
+    assert_eq!(k.screen(), Screen::EnterName);
+    k.find("Find my appointment")
+        .unwrap()
+        .invoke_accessible_default_action();
+    assert_eq!(k.screen(), Screen::EnterName, "the search did not run");
+    assert!(
+        k.all_text().contains("seconds, then try again"),
+        "{}",
+        k.all_text()
+    );
+    k.clock.advance(chrono::Duration::seconds(61));
+    k.elapse(Duration::from_secs(1));
+    k.tap("Find my appointment");
+    assert_eq!(k.screen(), Screen::Demographics);
+}
+
+/// Writes `target/screenshots/<name>.png` from the window as it is now.
+fn snapshot(k: &Kiosk, name: &str) {
+    let shot = k
+        .window
+        .window()
+        .take_snapshot()
+        .expect("software renderer snapshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join(format!("{name}.png"))).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), shot.width(), shot.height());
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(shot.as_bytes()).unwrap();
+    // A blank frame would mean nothing was drawn.
+    let first = &shot.as_slice()[0];
+    assert!(
+        shot.as_slice().iter().any(|p| p != first),
+        "{name} rendered as a single colour"
+    );
+}
+
+/// Visits every screen and saves a picture of each.
+fn tour(size: (u32, u32), lang: &str, suffix: &str) {
+    let shoot = |k: &mut Kiosk, name: &str| {
+        snapshot(k, &format!("{name}-{suffix}"));
+    };
+    let fresh = |lang: &str| {
+        let mut k = Kiosk::new();
+        k.window
+            .window()
+            .set_size(slint::PhysicalSize::new(size.0, size.1));
+        if lang == "es" {
+            k.tap("Español");
+        }
+        k
+    };
+    let next = if lang == "es" { "Siguiente" } else { "Next" };
+    let find = if lang == "es" {
+        "Buscar mi cita"
+    } else {
+        "Find my appointment"
+    };
+    let use_dob = if lang == "es" {
+        "Usar mi fecha de nacimiento"
+    } else {
+        "Use my date of birth"
+    };
+
+    let mut k = fresh(lang);
+    shoot(&mut k, "01-welcome");
+    k.tap(use_dob);
+    k.keys("0517");
+    shoot(&mut k, "02-date-of-birth");
+    k.keys("1980");
+    k.tap(next);
+    k.keys("GA");
+    shoot(&mut k, "03-last-name");
+    k.keys("R");
+    k.tap(find);
+    shoot(&mut k, "05-demographics");
+    k.tap(if lang == "es" { "Actualizar" } else { "Update" });
+    k.tap(if lang == "es" { "Teléfono" } else { "Phone" });
+    k.keys("541555");
+    shoot(&mut k, "06-edit-demographics");
+    k.tap(if lang == "es" { "Atrás" } else { "Back" });
+    k.tap(if lang == "es" {
+        "Son correctos"
+    } else {
+        "This is correct"
+    });
+    shoot(&mut k, "07-insurance");
+    k.tap(if lang == "es" {
+        "Cambió"
+    } else {
+        "It changed"
+    });
+    k.keys("AETNA");
+    shoot(&mut k, "08-edit-insurance");
+    k.tap(if lang == "es" { "Atrás" } else { "Back" });
+    k.tap(if lang == "es" {
+        "Sigue igual"
+    } else {
+        "Still correct"
+    });
+    shoot(&mut k, "09-copay");
+    k.tap(if lang == "es" {
+        "Pagar con mi teléfono"
+    } else {
+        "Pay on my phone"
+    });
+    shoot(&mut k, "10-pay-on-phone");
+    k.tap(if lang == "es" { "Listo" } else { "Done" });
+    shoot(&mut k, "11-done");
+
+    let dob = |k: &mut Kiosk, digits: &str, letters: &str| {
+        k.tap(use_dob);
+        k.keys(digits);
+        k.tap(next);
+        k.keys(letters);
+        k.tap(find);
+    };
+    let mut k = fresh(lang);
+    dob(&mut k, "03042010", "RIV");
+    shoot(&mut k, "04-choose-appointment");
+    k.tap(if lang == "es" {
+        "Necesito ayuda"
+    } else {
+        "I need help"
+    });
+    shoot(&mut k, "12-help");
+
+    let mut k = fresh(lang);
+    dob(&mut k, "01011999", "ZZZ");
+    shoot(&mut k, "13-not-found");
+
+    let mut k = fresh(lang);
+    let pass = k.pass_for("a-maria", -chrono::Duration::minutes(1));
+    k.scan(&pass);
+    shoot(&mut k, "14-pass-rejected");
+
+    let mut k = fresh(lang);
+    let pass = k.pass_for("a-early", chrono::Duration::hours(8));
+    k.scan(&pass);
+    shoot(&mut k, "15-see-desk");
+
+    let mut k = fresh(lang);
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.elapse(Duration::from_secs(46));
+    shoot(&mut k, "16-idle-warning");
+}
+
+#[test]
+fn screenshots_of_every_screen() {
+    tour((1080, 1920), "en", "en-1080x1920");
+    tour((1080, 1920), "es", "es-1080x1920");
+    tour((1920, 1080), "en", "en-1920x1080");
+    tour((800, 1280), "en", "en-800x1280");
+}
