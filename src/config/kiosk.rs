@@ -225,6 +225,7 @@ impl KioskConfig {
             demographics_skip_days: self.flow.demographics_skip_days,
             allow_bill_later: self.payment.allow_bill_later,
             allow_pay_on_phone: self.payment.pay_on_phone.is_some(),
+            language: self.kiosk.default_language,
         }
     }
 

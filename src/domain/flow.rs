@@ -187,6 +187,8 @@ pub struct FlowSettings {
     pub allow_bill_later: bool,
     /// Whether "Pay on my phone" is offered (the clinic has a payment link).
     pub allow_pay_on_phone: bool,
+    /// The language every session starts in.
+    pub language: Language,
 }
 
 impl FlowSettings {
@@ -200,6 +202,7 @@ impl FlowSettings {
             demographics_skip_days: 7,
             allow_bill_later: false,
             allow_pay_on_phone: true,
+            language: Language::En,
         }
     }
 }
@@ -456,12 +459,13 @@ fn not_here(input: &Input, step: Step) -> FlowError {
 impl CheckInFlow {
     /// A fresh session on Welcome.
     pub fn new(settings: FlowSettings) -> Self {
+        let language = settings.language;
         Self {
             settings,
             step: Step::Welcome,
             help_return: None,
             idle_warning: false,
-            language: Language::default(),
+            language,
             failed_lookups: 0,
             dob: None,
             candidates: Vec::new(),

@@ -756,3 +756,15 @@ fn flags_carry_the_appointment_step_time_and_text() {
     assert_eq!(f.at, now());
     assert_eq!(f.text, "Patient chose self-pay");
 }
+
+#[test]
+fn sessions_start_and_reset_in_the_kiosks_language() {
+    let mut s = settings();
+    s.language = Language::Es;
+    let mut flow = CheckInFlow::new(s);
+    assert_eq!(flow.language(), Language::Es);
+    ok(&mut flow, Input::SetLanguage(Language::En));
+    ok(&mut flow, Input::PassAccepted(Box::new(maria())));
+    ok(&mut flow, Input::IdleTimeout);
+    assert_eq!(flow.language(), Language::Es);
+}

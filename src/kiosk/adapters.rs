@@ -52,6 +52,14 @@ pub struct ConnectionMark {
     pub waiting: u64,
 }
 
+/// Shows the sync worker's view of the connection: the offline mark is
+/// the only sign of it a patient could see.
+pub fn show_connection(window: &AppWindow, mark: ConnectionMark) {
+    let k = window.global::<KioskAdapter>();
+    k.set_online(mark.online);
+    k.set_waiting(i32::try_from(mark.waiting).unwrap_or(i32::MAX));
+}
+
 /// The running UI: the window, the controller and the timers that keep it alive.
 pub struct KioskUi<R: CheckInRepository + 'static> {
     /// Shared with every callback.
@@ -74,8 +82,6 @@ struct Inner<R: CheckInRepository> {
     language: RefCell<Option<Language>>,
     /// The payment link the QR image was made from, and the image.
     qr_cache: RefCell<Option<(String, Image)>>,
-    /// Reported by the sync worker.
-    connection: RefCell<ConnectionMark>,
 }
 
 impl<R: CheckInRepository + 'static> KioskUi<R> {
@@ -95,10 +101,6 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             scanner_timer: slint::Timer::default(),
             language: RefCell::new(None),
             qr_cache: RefCell::new(None),
-            connection: RefCell::new(ConnectionMark {
-                online: true,
-                waiting: 0,
-            }),
         });
         window
             .global::<KioskAdapter>()
@@ -124,12 +126,6 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         let out = f(&mut self.inner.controller.borrow_mut());
         self.inner.render();
         out
-    }
-
-    /// Shows the sync worker's view of the connection.
-    pub fn set_connection(&self, mark: ConnectionMark) {
-        *self.inner.connection.borrow_mut() = mark;
-        self.inner.render();
     }
 
     /// The current view model, for tests and screenshots.
@@ -380,13 +376,10 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             *self.language.borrow_mut() = Some(view.language);
         }
         let idle = *self.idle_seconds.borrow();
-        let connection = *self.connection.borrow();
 
         let k = window.global::<KioskAdapter>();
         k.set_screen(screen(view.screen));
         k.set_language(view.language.code().into());
-        k.set_online(connection.online);
-        k.set_waiting(i32::try_from(connection.waiting).unwrap_or(i32::MAX));
         k.set_idle_warning(view.idle_warning);
         let left = self.timings.idle_reset.as_secs().saturating_sub(idle);
         k.set_idle_seconds_left(i32::try_from(left).unwrap_or(0));
