@@ -29,8 +29,12 @@ use uuid::Uuid;
 const CHILD_ENV: &str = "CHECKIN_STORE_CRASH_DIR";
 /// How many times the child is killed.
 const KILLS: usize = 200;
-/// The longest the child runs before it is killed.
+/// In even runs, the longest the child runs before it is killed: these
+/// kills land anywhere, start-up and migrations included.
 const MAX_LIFETIME_MS: u64 = 120;
+/// In odd runs, the longest the child works after its store is open: these
+/// kills land among commits however slow start-up is on a loaded machine.
+const MAX_WORK_MS: u64 = 40;
 
 /// The event kinds of each step of one check-in; each step is one
 /// `record_step`, so one transaction.
@@ -132,6 +136,7 @@ fn crash_child() {
     let dir = Path::new(&dir);
     let mut store =
         Store::open(&dir.join("kiosk.db"), &dir.join("kiosk.key"), now()).expect("the store opens");
+    say("ready".to_string());
     // The cursor holds the number of the last patient scheduled.
     let mut n: u64 = store.cursor().expect("cursor").parse().unwrap_or(0);
     loop {
@@ -338,12 +343,27 @@ fn acknowledged_check_ins_survive_sigkill() {
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text);
+            let mut chunk = [0u8; 4096];
+            let mut told = false;
+            while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                text.push_str(&String::from_utf8_lossy(&chunk[..n]));
+                if !told && text.contains("ready\n") {
+                    told = true;
+                    let _ = ready_tx.send(());
+                }
+            }
             text
         });
-        std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_LIFETIME_MS)));
+        if run % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_LIFETIME_MS)));
+        } else {
+            // Wait for the open store (or the child's early death), then let it work.
+            let _ = ready_rx.recv_timeout(Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_WORK_MS)));
+        }
         child.kill().unwrap();
         let status = child.wait().unwrap();
         let output = reader.join().unwrap();

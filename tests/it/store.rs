@@ -374,7 +374,8 @@ fn open_unprivileged(dir: &Path) -> Option<String> {
             .map(|e| e.to_string());
     }
     use std::os::unix::process::CommandExt;
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let (exe, _keep) = executable_for_nobody();
+    let out = std::process::Command::new(&exe)
         .args([
             "store::read_only_probe_child",
             "--exact",
@@ -398,6 +399,28 @@ fn open_unprivileged(dir: &Path) -> Option<String> {
             )
         });
     line.strip_prefix("err ").map(str::to_string)
+}
+
+/// This test binary at a path the `nobody` user can execute: the binary
+/// itself when every directory above it is open to others, else a hard link
+/// (or, across file systems, a copy) in a fresh temporary directory, which
+/// the returned guard removes.
+fn executable_for_nobody() -> (PathBuf, Option<tempfile::TempDir>) {
+    let exe = std::env::current_exe().unwrap();
+    let reachable = exe
+        .ancestors()
+        .skip(1)
+        .all(|d| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if reachable {
+        return (exe, None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let linked = dir.path().join("it");
+    if fs::hard_link(&exe, &linked).is_err() {
+        fs::copy(&exe, &linked).unwrap();
+    }
+    (linked, Some(dir))
 }
 
 /// Child process of the read-only directory test; does nothing unless
