@@ -12,8 +12,11 @@
 //!   scanner, the view model, and the Slint adapters of the touch UI.
 //! - [`store`] (kiosk only): the kiosk's SQLCipher-encrypted database: the
 //!   schedule cache, the outbox, the audit log and the enrollment.
+//! - `systemd` (Linux): readiness and watchdog notifications to systemd.
 //! - [`pass`]: signed QR check-in passes (`CK1.<payload>.<signature>`): the
 //!   server's signer and key file, and the verifier kiosks use offline.
+//! - `sync` (feature `kiosk`): the kiosk's sync worker (outbox push,
+//!   schedule pull, heartbeat, backoff, status) and enrollment.
 //! - `server` (feature `server`): the clinic server: kiosk and staff APIs,
 //!   its SQLite store, schedule import, the demo clinic and operations
 //!   endpoints.
@@ -28,3 +31,7 @@ pub mod protocol;
 pub mod server;
 #[cfg(feature = "kiosk")]
 pub mod store;
+#[cfg(feature = "kiosk")]
+pub mod sync;
+#[cfg(target_os = "linux")]
+pub mod systemd;

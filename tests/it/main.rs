@@ -4,12 +4,18 @@ mod config;
 #[cfg(feature = "kiosk")]
 mod crash;
 #[cfg(feature = "server")]
+mod fhir;
+#[cfg(feature = "server")]
 mod server;
+#[cfg(feature = "server")]
+mod server_console;
 #[cfg(feature = "server")]
 mod server_import;
 #[cfg(feature = "server")]
 mod server_socket;
 #[cfg(feature = "kiosk")]
 mod store;
+#[cfg(all(feature = "kiosk", feature = "server"))]
+mod sync;
 #[cfg(feature = "kiosk")]
 mod ui;
