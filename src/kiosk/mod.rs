@@ -1,10 +1,11 @@
 //! The kiosk app: the check-in controller, the scanner, the view model, and
 //! the Slint adapters that connect them to the touch UI.
 //!
-//! **Architecture invariant:** only `adapters` and `ui` import Slint; the
+//! **Architecture invariant:** only `adapters`, `app` and `ui` import Slint; the
 //! controller and the view model are plain Rust and tested without a window.
 
 pub mod adapters;
+pub mod app;
 pub mod controller;
 pub mod repository;
 pub mod scanner;

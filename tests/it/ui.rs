@@ -308,7 +308,8 @@ fn qr_happy_path_takes_four_taps_after_the_scan() {
     assert!(k.sees("Amount due: $25.00"));
     k.tap("Pay at the front desk");
     assert_eq!(k.screen(), Screen::Done);
-    assert!(k.taps <= 4, "{} taps after the scan", k.taps);
+    // The product's bound is four taps; BENCHMARKS.md records the count.
+    assert_eq!(k.taps, 3, "taps after the scan");
     assert_eq!(
         k.outbox("a-maria"),
         [
@@ -359,7 +360,9 @@ fn dob_path_takes_six_screens() {
             Screen::Done
         ]
     );
-    assert!(screens.len() <= 6);
+    // The product's bound is six screens; BENCHMARKS.md records the counts.
+    assert_eq!(screens.len(), 6);
+    assert_eq!(k.taps, 17, "taps from Welcome to Done");
     let out = k.outbox("a-maria");
     assert!(out.contains(&"arrived".to_string()) && out.ends_with(&["checked_in".to_string()]));
 }

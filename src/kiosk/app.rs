@@ -1,0 +1,266 @@
+//! Starting the kiosk: `run` opens the store, starts the sync worker and
+//! shows the window for an enrolled kiosk; `demo` does the same against an
+//! embedded clinic server with the demo clinic, with no configuration.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::Utc;
+use slint::ComponentHandle;
+
+use super::adapters::{ConnectionMark, KioskUi, Timings, show_connection};
+use super::controller::{CheckInController, KioskContext};
+use super::repository::StoreRepository;
+use super::ui::AppWindow;
+use crate::config::KioskConfig;
+use crate::domain::{ClinicId, SystemClock};
+use crate::pass::PassVerifier;
+use crate::store::{Enrollment, Store};
+use crate::sync::{self, SyncSettings, SyncStatus, SyncWorker, store_paths};
+
+/// Why the kiosk could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The store could not be opened.
+    #[error("the kiosk store could not be opened: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The kiosk has not been enrolled with a clinic server.
+    #[error(
+        "this kiosk is not enrolled; run `kiosk enroll --server URL --code CODE` with a code from the staff console"
+    )]
+    NotEnrolled,
+    /// The enrollment holds a clinic setting the kiosk cannot use.
+    #[error("the clinic settings from enrollment are not usable: {0}")]
+    BadClinic(String),
+    /// The sync worker could not start, or enrollment failed.
+    #[error(transparent)]
+    Sync(#[from] sync::SyncError),
+    /// Slint could not create or show the window.
+    #[error("the window could not be shown: {0}")]
+    Window(String),
+}
+
+/// Runs the kiosk until its window is closed.
+pub fn run(config: &KioskConfig) -> Result<(), AppError> {
+    let (db_path, key_path) = store_paths(&config.kiosk.data_dir);
+    let store = Store::open(&db_path, &key_path, Utc::now())?;
+    let enrollment = store.enrollment()?.ok_or(AppError::NotEnrolled)?;
+    let settings = SyncSettings::from_config(config, enrollment.server_url.clone());
+    show(config, store, enrollment, settings, db_path, key_path)
+}
+
+/// Builds the controller and the window, starts the sync worker and runs
+/// the event loop.
+fn show(
+    config: &KioskConfig,
+    store: Store,
+    enrollment: Enrollment,
+    settings: SyncSettings,
+    db_path: PathBuf,
+    key_path: PathBuf,
+) -> Result<(), AppError> {
+    let clinic = &enrollment.clinic;
+    let time_zone = clinic
+        .time_zone
+        .parse()
+        .map_err(|_| AppError::BadClinic(format!("unknown time zone {:?}", clinic.time_zone)))?;
+    let verifier = PassVerifier::from_base64(&enrollment.pass_public_key)
+        .map_err(|e| AppError::BadClinic(e.to_string()))?;
+    // The clinic's own payment settings win over the kiosk's config.
+    let payment_link = clinic.payment_link.clone().or_else(|| {
+        config
+            .payment
+            .pay_on_phone
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+    });
+    let mut flow = config.flow_settings();
+    flow.allow_pay_on_phone = payment_link.is_some();
+    flow.allow_bill_later = clinic.allow_bill_later || config.payment.allow_bill_later;
+    let context = KioskContext {
+        clinic_id: ClinicId(clinic.clinic_id.clone()),
+        clinic_name: clinic.name.clone(),
+        time_zone,
+        payment_link,
+        flow,
+    };
+    let mut controller = CheckInController::new(
+        StoreRepository {
+            store,
+            kiosk_id: enrollment.kiosk_id.clone(),
+        },
+        context,
+        Some(verifier),
+        Arc::new(SystemClock),
+        config.lookup_throttle(),
+    );
+
+    let window = AppWindow::new().map_err(|e| AppError::Window(e.to_string()))?;
+    if config.kiosk.fullscreen {
+        window.window().set_fullscreen(true);
+    } else {
+        window.window().set_size(slint::LogicalSize::new(
+            config.display.width as f32,
+            config.display.height as f32,
+        ));
+    }
+
+    // The worker reports from its own thread; the UI thread only ever
+    // receives a posted status and never waits on the network.
+    let weak = window.as_weak();
+    let on_status = move |status: SyncStatus| {
+        let mark = ConnectionMark {
+            online: status.online,
+            waiting: status.outbox_depth,
+        };
+        let _ = weak.upgrade_in_event_loop(move |w| show_connection(&w, mark));
+    };
+    let worker = SyncWorker::spawn(settings, db_path, key_path, on_status)?;
+    let notifier = worker.notifier();
+    controller.on_commit(move || notifier.notify());
+
+    let timings = Timings {
+        idle_warning: config.flow.idle_warning,
+        idle_reset: config.flow.idle_reset,
+        done_return: config.flow.done_return,
+        ..Timings::default()
+    };
+    let clinic_name = clinic.name.clone();
+    let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
+
+    // Under systemd the watchdog is pinged from the UI thread's event loop,
+    // so a frozen UI stops the pings and systemd restarts the kiosk.
+    let systemd = crate::systemd::SystemdNotifier::from_env().ok();
+    let watchdog = slint::Timer::default();
+    if let Some(notifier) = systemd.filter(|n| n.is_active()) {
+        let _ = notifier.ready();
+        watchdog.start(
+            slint::TimerMode::Repeated,
+            std::time::Duration::from_secs(2),
+            move || {
+                let _ = notifier.watchdog();
+            },
+        );
+    }
+
+    let result = window.run().map_err(|e| AppError::Window(e.to_string()));
+    drop(watchdog);
+    drop(ui);
+    worker.shutdown();
+    result
+}
+
+/// What `kiosk demo` tells the person trying it.
+#[cfg(feature = "server")]
+#[derive(Debug, Clone)]
+pub struct DemoInfo {
+    /// Where the embedded clinic server listens.
+    pub server_url: url::Url,
+    /// The staff user and password for the console.
+    pub staff_login: (String, String),
+    /// Patients to try: label, date of birth, last name, and their pass.
+    pub samples: Vec<(String, chrono::NaiveDate, String, String)>,
+    /// Where the demo keeps its data.
+    pub data_dir: PathBuf,
+}
+
+/// Runs the no-configuration demo: an embedded clinic server with the demo
+/// clinic on a free loopback port (or `port`), a kiosk enrolled with it,
+/// and the kiosk window. `announce` prints how to try it before the window
+/// opens.
+#[cfg(feature = "server")]
+pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError> {
+    use crate::config::ServerConfig;
+    use crate::pass::PassClaims;
+    use crate::server::{self, AppState, demo};
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    let data_dir = std::env::temp_dir().join(format!("checkin-kiosk-demo-{}", std::process::id()));
+    let server_dir = data_dir.join("server");
+    let kiosk_dir = data_dir.join("kiosk");
+    for dir in [&server_dir, &kiosk_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| AppError::Window(format!("cannot create {}: {e}", dir.display())))?;
+    }
+
+    // The server gets its own thread and runtime; it stops with the process.
+    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .map_err(|e| AppError::Window(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AppError::Window(e.to_string()))?;
+    let config = ServerConfig::demo(server_dir, addr);
+    let (db, signer) =
+        server::open_data_dir(&config).map_err(|e| AppError::BadClinic(e.to_string()))?;
+    let now = Utc::now();
+    let login = demo::prepare(&db, &config, now).map_err(|e| AppError::BadClinic(e.to_string()))?;
+    let clinic = config
+        .clinics
+        .first()
+        .cloned()
+        .ok_or_else(|| AppError::BadClinic("the demo has no clinic".into()))?;
+    let today = now.with_timezone(&clinic.time_zone).date_naive();
+    let samples = demo::SAMPLES
+        .iter()
+        .map(|s| {
+            let pass = signer
+                .sign(&PassClaims {
+                    clinic_id: clinic.id.clone(),
+                    appointment_id: crate::domain::AppointmentId(s.appointment_id.to_string()),
+                    expires_at: (now + chrono::Duration::hours(16)).timestamp(),
+                })
+                .unwrap_or_default();
+            (
+                s.label.to_string(),
+                s.date_of_birth(today),
+                s.last_name.to_string(),
+                pass,
+            )
+        })
+        .collect();
+    let state = AppState::new(config, db, signer);
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| AppError::Window(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("clinic-server".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Runtime::new() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    let _ = server::serve(listener, state, std::future::pending()).await;
+                }
+            });
+        })
+        .map_err(|e| AppError::Window(e.to_string()))?;
+
+    let server_url: url::Url = format!("http://{addr}/")
+        .parse()
+        .map_err(|e: url::ParseError| AppError::BadClinic(e.to_string()))?;
+    let mut kiosk_config = KioskConfig::demo(kiosk_dir);
+    kiosk_config.server.url = Some(server_url.clone());
+    kiosk_config.kiosk.fullscreen = false;
+    let settings = SyncSettings::from_config(&kiosk_config, server_url.clone());
+    let (db_path, key_path) = store_paths(&kiosk_config.kiosk.data_dir);
+    let mut store = Store::open(&db_path, &key_path, now)?;
+    let response = sync::enroll(&settings, &login.enrollment_code, &kiosk_config.kiosk.name)?;
+    let enrollment = Enrollment::from_response(server_url.clone(), &response, now);
+    store.save_enrollment(&enrollment)?;
+
+    announce(&DemoInfo {
+        server_url,
+        staff_login: (login.username, login.password),
+        samples,
+        data_dir,
+    });
+    show(
+        &kiosk_config,
+        store,
+        enrollment,
+        settings,
+        db_path,
+        key_path,
+    )
+}
