@@ -127,6 +127,7 @@ fn show(
     };
     let clinic_name = clinic.name.clone();
     let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
+    report_first_frame(&window);
 
     // Under systemd the watchdog is pinged from the UI thread's event loop,
     // so a frozen UI stops the pings and systemd restarts the kiosk.
@@ -263,4 +264,23 @@ pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError>
         db_path,
         key_path,
     )
+}
+
+/// When `CHECKIN_KIOSK_REPORT_FIRST_FRAME` is set, prints the wall-clock
+/// time of the event loop's first idle turn after the window is shown to
+/// stderr, for the cold-start benchmark (`scripts/bench-kiosk.sh`), which
+/// knows when it started the process. The event loop paints the first
+/// frame before it first runs timers; the software renderer has no
+/// rendering notifier to report the paint itself.
+fn report_first_frame(_window: &AppWindow) {
+    if std::env::var_os("CHECKIN_KIOSK_REPORT_FIRST_FRAME").is_none() {
+        return;
+    }
+    slint::Timer::single_shot(std::time::Duration::ZERO, || {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        eprintln!("first-frame-unix-ms: {ms}");
+    });
 }
