@@ -892,6 +892,11 @@ pub struct StaffAppointment {
     pub location_id: String,
     /// `booked`, `arrived`, `checked_in`, `cancelled` or `no_show`.
     pub status: String,
+    /// What the front desk sees: `scheduled`, `arrived`, `checked_in`,
+    /// `cancelled`, or `no_show` once a booked appointment's end plus
+    /// [`NO_SHOW_GRACE_MINUTES`] has passed without an arrival. Computed by
+    /// the server, on its clock, so every console agrees.
+    pub check_in_state: String,
     /// Patient id.
     pub patient_id: String,
     /// Given name; staff see full names.
@@ -908,6 +913,25 @@ pub struct StaffAppointment {
     pub currency: String,
     /// Unresolved flags on this appointment.
     pub open_flags: u32,
+}
+
+/// Minutes after a booked appointment's end before the console calls it a
+/// no-show.
+pub const NO_SHOW_GRACE_MINUTES: i64 = 15;
+
+impl StaffAppointment {
+    /// The [`StaffAppointment::check_in_state`] of an appointment with
+    /// stored `status` that ends at `end`, seen at `now`.
+    pub fn check_in_state_at(status: &str, end: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
+        match status {
+            "arrived" => "arrived",
+            "checked_in" => "checked_in",
+            "cancelled" => "cancelled",
+            "no_show" => "no_show",
+            _ if now > end + chrono::Duration::minutes(NO_SHOW_GRACE_MINUTES) => "no_show",
+            _ => "scheduled",
+        }
+    }
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/appointments`.
@@ -1047,6 +1071,22 @@ pub struct ProposedChange {
     /// What it would change.
     #[serde(flatten)]
     pub proposal: ChangeProposal,
+    /// What the patient record holds now, for the console's side-by-side
+    /// view: `demographics` for a demographics change, `coverage` (absent
+    /// when none is on file) for a coverage change.
+    #[serde(default)]
+    pub on_file: OnFile,
+}
+
+/// The record a [`ProposedChange`] would change, as it stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnFile {
+    /// The demographics on file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demographics: Option<DemographicsWire>,
+    /// The coverage on file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<CoverageWire>,
 }
 
 /// `POST .../changes/{id}/approve` and `.../reject`.

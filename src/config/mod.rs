@@ -23,12 +23,16 @@
 mod check;
 mod document;
 mod error;
+mod fhir;
 mod kiosk;
 mod server;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Location, Problem};
+pub use fhir::{
+    ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,
+};
 pub use kiosk::{
     DeviceSettings, DisplayBackend, DisplaySettings, KioskConfig, PaymentSettings, Rotation,
     ServerLinkSettings, SessionSettings, SyncSettings, ThrottleSettings,

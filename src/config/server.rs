@@ -106,6 +106,9 @@ pub struct ClinicSettings {
     pub payment_link: Option<LinkTemplate>,
     /// Whether "Bill me later" is offered.
     pub allow_bill_later: bool,
+    /// `[clinic.fhir]`: the EHR connector that pulls this clinic's schedule
+    /// and writes arrivals back; `None` when the schedule comes from imports.
+    pub fhir: Option<super::fhir::FhirSettings>,
 }
 
 impl ClinicSettings {
@@ -193,6 +196,9 @@ impl ServerConfig {
                     ""
                 }
             );
+            if let Some(f) = &c.fhir {
+                let _ = write!(s, "\n    {}", f.summary());
+            }
         }
         s
     }
@@ -290,6 +296,8 @@ struct RawClinic {
     payment_link: Option<String>,
     /// Offer "Bill me later".
     allow_bill_later: bool,
+    /// `[clinic.fhir]`, if present.
+    fhir: Option<super::fhir::RawFhir>,
 }
 
 impl Default for RawClinic {
@@ -302,6 +310,7 @@ impl Default for RawClinic {
             locations: vec!["main".to_string()],
             payment_link: None,
             allow_bill_later: false,
+            fhir: None,
         }
     }
 }
@@ -485,6 +494,7 @@ impl RawClinic {
                 .as_deref()
                 .and_then(|u| c.link_template(&key("payment_link"), u)),
             allow_bill_later: self.allow_bill_later,
+            fhir: self.fhir.and_then(|f| f.check(c, &key("fhir"))),
         }
     }
 }

@@ -11,6 +11,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::db::{StoreError, audit, next_seq, to_ms};
+use super::fhir::mapping::TargetStatus;
+use super::fhir::writeback as fhir_writeback;
 use crate::config::ClinicSettings;
 use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice};
 use crate::protocol::{
@@ -230,17 +232,33 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Queues the EHR status update, in this transaction, when the clinic
+    /// has a connector that writes back.
+    fn write_back(&self, t: &Target, status: TargetStatus) -> Result<(), StoreError> {
+        if !fhir_writeback::enabled(self.clinic) {
+            return Ok(());
+        }
+        let item = fhir_writeback::WriteBack::AppointmentStatus {
+            appointment_id: t.id.clone(),
+            status,
+        };
+        let now = chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default();
+        fhir_writeback::enqueue(self.tx, self.clinic_id(), &item, now)
+    }
+
     fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
         let occurred_ms = to_ms(ev.occurred_at);
         match (&ev.body, t) {
             (EventBody::Arrived, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show") {
                     self.set_status(t, AppointmentStatus::Arrived)?;
+                    self.write_back(t, TargetStatus::Arrived)?;
                 }
             }
             (EventBody::CheckedIn, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show" | "arrived") {
                     self.set_status(t, AppointmentStatus::CheckedIn)?;
+                    self.write_back(t, TargetStatus::CheckedIn)?;
                 }
             }
             (EventBody::Flag { code, step, text }, _) => {

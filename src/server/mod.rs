@@ -14,19 +14,24 @@
 //!   heartbeat, and the idempotent event ingest.
 //! - [`staff`] and [`staff_api`]: staff users, sessions, CSRF and login
 //!   throttling; the front-desk endpoints and the live change stream.
+//! - [`console`]: the staff console page and its assets, embedded in the
+//!   binary and served at `/`.
 //! - [`passes`]: signing passes for appointments and rendering them as PNG
 //!   and SVG.
 //! - [`import`]: validated CSV and JSON schedule import.
 //! - [`demo`]: the deterministic demo clinic.
 //! - [`ops`]: request ids and logging, `/healthz`, `/metrics`.
+//! - [`fhir`]: the EHR connector: schedule pull and write-back over FHIR R4.
 //!
 //! **Architecture invariants:** handlers never block the runtime on SQLite
 //! (see [`db::Db::call`]); logs carry ids, never names, dates of birth,
 //! addresses or member ids; every query is scoped by clinic id.
 
+pub mod console;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod fhir;
 pub mod import;
 pub mod ingest;
 pub mod kiosk_api;
@@ -47,7 +52,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::{ClinicSettings, ServerConfig};
 use crate::domain::{ClinicId, Clock, SystemClock};
@@ -122,6 +127,9 @@ struct StateInner {
     clock: Arc<dyn Clock>,
     /// Change notices for the staff console's live stream.
     changes: broadcast::Sender<ChangeNotice>,
+    /// Turns true when the server starts shutting down, so open staff
+    /// streams end and graceful shutdown does not wait on them forever.
+    closing: watch::Sender<bool>,
     /// Request and ingest counters.
     metrics: Metrics,
     /// When each kiosk was last heard from, kept in memory so that
@@ -145,6 +153,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
+        let (closing, _) = watch::channel(false);
         Self {
             inner: Arc::new(StateInner {
                 config,
@@ -152,6 +161,7 @@ impl AppState {
                 signer,
                 clock,
                 changes,
+                closing,
                 metrics: Metrics::default(),
                 last_seen: Mutex::new(HashMap::new()),
                 login_throttle: staff::LoginThrottle::default(),
@@ -211,6 +221,16 @@ impl AppState {
     /// A receiver of future change notices.
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
         self.inner.changes.subscribe()
+    }
+
+    /// A receiver that turns true when the server starts shutting down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
+    /// Tells open staff streams that the server is shutting down.
+    pub fn close_streams(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     /// Records that `kiosk_id` was heard from now.
@@ -300,6 +320,13 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "listening");
     }
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close_streams();
+    };
+    // The EHR connectors stop when `serve` returns.
+    let _connectors = fhir::spawn(&state);
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await

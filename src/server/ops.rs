@@ -154,6 +154,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             label(clinic)
         );
     }
+    s.push_str(&super::fhir::status::prometheus(&state).await?);
     Ok((
         [(
             header::CONTENT_TYPE,

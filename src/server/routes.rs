@@ -14,7 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
-use super::{AppState, kiosk_api, ops, staff_api};
+use super::{AppState, console, fhir, kiosk_api, ops, staff_api};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,9 @@ macro_rules! route {
 /// Every endpoint the server has.
 pub fn table() -> Vec<RouteSpec> {
     vec![
+        route!(get "/", "The staff console page", Public, None, 200 => "text/html; charset=utf-8", "Text", [], console::index),
+        route!(get "/console.css", "The staff console's stylesheet", Public, None, 200 => "text/css; charset=utf-8", "Text", [], console::stylesheet),
+        route!(get "/console.js", "The staff console's script", Public, None, 200 => "text/javascript; charset=utf-8", "Text", [], console::script),
         route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, "Health", [500], ops::healthz),
         route!(get "/metrics", "Prometheus metrics", Public, None, 200 => "text/plain; version=0.0.4", "PrometheusText", [500], ops::metrics),
         route!(get "/openapi.json", "This document", Public, None, 200 => JSON, "OpenAPI", [], ops::openapi_json),
@@ -101,6 +104,7 @@ pub fn table() -> Vec<RouteSpec> {
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass", "The appointment's signed QR pass as text", Staff, None, 200 => JSON, "PassResponse", [401, 403, 404, 422], staff_api::pass_json),
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", "Binary", [401, 403, 404, 422], staff_api::pass_png),
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", "Text", [401, 403, 404, 422], staff_api::pass_svg),
+        route!(get "/api/v1/staff/clinics/{clinic}/ehr", "The EHR connector: last pull, last errors, write-back queue depth", Staff, None, 200 => JSON, "EhrStatus", [401, 403, 404], fhir::status::ehr_status),
         route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, or `resync`", Staff, None, 200 => "text/event-stream", "ChangeNotice", [401, 403, 404], staff_api::stream),
     ]
 }

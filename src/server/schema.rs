@@ -11,8 +11,9 @@
 use rusqlite_migration::{M, Migrations};
 
 /// Every migration, oldest first. Append; never edit a released one.
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE clinic_cursor (
     clinic_id TEXT PRIMARY KEY,
     epoch TEXT NOT NULL,
@@ -166,7 +167,48 @@ CREATE TABLE staff_sessions (
     expires_ms INTEGER NOT NULL
 ) STRICT;
 "#,
-)];
+    ),
+    // 2: the FHIR connector's write-back outbox and its per-clinic status
+    // (see `server::fhir`).
+    M::up(
+        r#"
+CREATE TABLE fhir_outbox (
+    clinic_id TEXT NOT NULL,
+    item_id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    target_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT,
+    finished_ms INTEGER
+) STRICT;
+CREATE INDEX fhir_outbox_due ON fhir_outbox (clinic_id, state, item_id);
+
+CREATE TABLE fhir_resources (
+    clinic_id TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    version_id TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (clinic_id, resource_type, resource_id)
+) STRICT;
+
+CREATE TABLE fhir_status (
+    clinic_id TEXT PRIMARY KEY,
+    last_pull_ms INTEGER,
+    last_pull_ok_ms INTEGER,
+    last_pull_summary TEXT,
+    last_pull_error TEXT,
+    last_write_error TEXT,
+    last_write_error_ms INTEGER,
+    skipped_resources INTEGER NOT NULL DEFAULT 0
+) STRICT;
+"#,
+    ),
+];
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.
 pub fn migrations() -> Migrations<'static> {
@@ -180,6 +222,30 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_keeping_its_rows() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 1).unwrap();
+        conn.execute(
+            "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ('north', 'e', 7)",
+            [],
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let seq: i64 = conn
+            .query_row(
+                "SELECT seq FROM clinic_cursor WHERE clinic_id = 'north'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(seq, 7);
+        let outbox: i64 = conn
+            .query_row("SELECT COUNT(*) FROM fhir_outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(outbox, 0);
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::config::ClinicSettings;
 use crate::domain::{AppointmentId, ClinicId};
 use crate::protocol::{
     ChangeDecision, ChangeProposal, CopayDecision, CopayItem, CopayStatus, CoverageWire,
-    EnrollmentCodeResponse, FleetKiosk, PassResponse, ProposedChange, ResolveFlagRequest,
+    EnrollmentCodeResponse, FleetKiosk, OnFile, PassResponse, ProposedChange, ResolveFlagRequest,
     StaffAppointment, StaffAppointments, StaffClinic, StaffFlag, StaffLoginRequest, StaffMe,
 };
 
@@ -172,6 +172,8 @@ pub async fn appointments(
             for w in wires {
                 let open_flags: u32 = stmt.query_row(params![id.as_str(), w.id], |r| r.get(0))?;
                 out.push(StaffAppointment {
+                    check_in_state: StaffAppointment::check_in_state_at(&w.status, w.end, now)
+                        .to_string(),
                     id: w.id,
                     start: w.start,
                     end: w.end,
@@ -413,9 +415,52 @@ fn change_from_row(r: &Row<'_>) -> rusqlite::Result<(ProposedChange, String)> {
             proposed_at: from_ms(r.get(4)?),
             status: r.get(5)?,
             proposal,
+            on_file: OnFile::default(),
         },
         payload,
     ))
+}
+
+/// Fills `change.on_file` from the patient record as it stands.
+fn fill_on_file(
+    c: &Connection,
+    clinic: &ClinicId,
+    change: &mut ProposedChange,
+) -> Result<(), StoreError> {
+    let row: Option<(String, Option<String>)> = c
+        .prepare_cached(
+            "SELECT demographics, coverage FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
+        )?
+        .query_row(params![clinic.as_str(), change.patient_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((demographics, coverage)) = row else {
+        change.on_file = OnFile::default();
+        return Ok(());
+    };
+    change.on_file = match change.proposal {
+        ChangeProposal::Demographics { .. } => OnFile {
+            demographics: Some(serde_json::from_str(&demographics).map_err(|source| {
+                StoreError::Json {
+                    column: "patients.demographics",
+                    source,
+                }
+            })?),
+            coverage: None,
+        },
+        ChangeProposal::Coverage { .. } => OnFile {
+            demographics: None,
+            coverage: coverage
+                .map(|c| serde_json::from_str(&c))
+                .transpose()
+                .map_err(|source| StoreError::Json {
+                    column: "patients.coverage",
+                    source,
+                })?,
+        },
+    };
+    Ok(())
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/changes`: pending proposals.
@@ -433,10 +478,13 @@ pub async fn changes(
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {CHANGE_COLUMNS} FROM proposed_changes WHERE clinic_id = ?1 AND status = 'pending' ORDER BY proposed_ms, change_id"
             ))?;
-            let rows = stmt
+            let mut rows = stmt
                 .query_map([clinic.id.as_str()], change_from_row)?
                 .map(|r| r.map(|(c, _)| c))
                 .collect::<Result<Vec<_>, _>>()?;
+            for change in &mut rows {
+                fill_on_file(c, &clinic.id, change)?;
+            }
             if !rows.is_empty() {
                 audit(c, &clinic.id, now, "staff", &user, "viewed_proposed_changes", None, None, None)?;
             }
@@ -480,6 +528,7 @@ async fn decide_change(
     let now = state.now();
     let user = session.username.clone();
     let cid = clinic.id.clone();
+    let ehr = super::fhir::writeback::enabled(&clinic);
     let change = state
         .db()
         .call(move |c| {
@@ -504,6 +553,9 @@ async fn decide_change(
             )?;
             if approve {
                 apply_change(&tx, &cid, &change, now)?;
+                if ehr {
+                    super::fhir::writeback::enqueue_change(&tx, &cid, &change.patient_id, &change.proposal, now)?;
+                }
             }
             let kind = match change.proposal {
                 ChangeProposal::Demographics { .. } => "demographics",
@@ -511,7 +563,9 @@ async fn decide_change(
             };
             audit(&tx, &cid, now, "staff", &user, &format!("{kind}_change_{status}"), Some(&change.appointment_id), Some(&change.patient_id), Some(&id.to_string()))?;
             tx.commit()?;
-            Ok(load(c)?.ok_or_else(|| ApiError::internal("decided change vanished"))?.0)
+            let mut decided = load(c)?.ok_or_else(|| ApiError::internal("decided change vanished"))?.0;
+            fill_on_file(c, &cid, &mut decided)?;
+            Ok(decided)
         })
         .await?;
     state.publish([
@@ -789,23 +843,33 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let rx = state.subscribe();
+    let closing = state.closing();
     let clinic_id = clinic.id.as_str().to_string();
-    let events = futures_util::stream::unfold((rx, clinic_id), |(mut rx, clinic_id)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(n) if n.clinic_id == clinic_id => {
-                    let data = serde_json::to_string(&n).unwrap_or_default();
-                    let ev = Event::default().event("change").data(data);
-                    return Some((Ok(ev), (rx, clinic_id)));
+    let events = futures_util::stream::unfold(
+        (rx, closing, clinic_id),
+        |(mut rx, mut closing, clinic_id)| async move {
+            loop {
+                // The stream ends when the server shuts down, so graceful
+                // shutdown can finish; the console reconnects by itself.
+                let received = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = closing.wait_for(|c| *c) => return None,
+                };
+                match received {
+                    Ok(n) if n.clinic_id == clinic_id => {
+                        let data = serde_json::to_string(&n).unwrap_or_default();
+                        let ev = Event::default().event("change").data(data);
+                        return Some((Ok(ev), (rx, closing, clinic_id)));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        let ev = Event::default().event("resync").data("{}");
+                        return Some((Ok(ev), (rx, closing, clinic_id)));
+                    }
+                    Err(RecvError::Closed) => return None,
                 }
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => {
-                    let ev = Event::default().event("resync").data("{}");
-                    return Some((Ok(ev), (rx, clinic_id)));
-                }
-                Err(RecvError::Closed) => return None,
             }
-        }
-    });
+        },
+    );
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(StdDuration::from_secs(15))))
 }

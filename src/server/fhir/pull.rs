@@ -1,0 +1,425 @@
+//! The schedule pull: the clinic's Appointments for the window from the
+//! EHR (`Appointment?date=ge..&date=lt..&location=..`, following `next`
+//! links, with `_include=Appointment:patient` and individual reads for any
+//! patient not included), each patient's active Coverage, mapped and
+//! written through the server's schedule upsert as a delta, so kiosks get
+//! it on their next pull. Appointments on the window's days that the EHR
+//! no longer lists are removed.
+//!
+//! A pull is all or nothing for removals: if any request fails, nothing is
+//! written, so an outage never empties a schedule. A single malformed
+//! resource only skips its appointment (which keeps whatever the server
+//! had for it).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::client::{ClientError, FhirClient, Versioned};
+use super::mapping::{self, Note, merge_status, parse_reference, participant_ids, resource_id};
+use crate::config::{ClinicReference, ClinicSettings, FhirSettings};
+use crate::domain::{Appointment, ClinicId};
+use crate::protocol::AppointmentWire;
+use crate::server::AppState;
+use crate::server::db::{StoreError, next_seq};
+use crate::server::schedule;
+
+/// Appointments asked for per page.
+const PAGE_SIZE: &str = "100";
+
+/// Why a pull wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// A request to the EHR failed.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The clinic's Organization manages no Location.
+    #[error("Organization/{0} manages no Location in the EHR")]
+    NoLocations(String),
+    /// The window's start could not be placed in the clinic's zone.
+    #[error("the window's midnight does not exist in the clinic's time zone")]
+    Window,
+    /// The server's database failed.
+    #[error("storing the schedule: {0}")]
+    Store(String),
+}
+
+/// What a pull found and changed; stored as the connector's last pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullSummary {
+    /// Appointments the EHR listed for the window and location.
+    pub appointments: usize,
+    /// Appointments added or changed on the server.
+    pub upserted: usize,
+    /// Appointments already as the EHR has them.
+    pub unchanged: usize,
+    /// Appointments removed because the EHR no longer lists them.
+    pub removed: usize,
+    /// Appointments skipped as malformed (each logged with its reason).
+    pub skipped: usize,
+    /// Tolerated gaps and unknown codes (each logged).
+    pub notes: usize,
+}
+
+/// The first and last day of the window, and its bounds as instants.
+pub fn window(
+    clinic: &ClinicSettings,
+    today: NaiveDate,
+    days: u32,
+) -> Result<(NaiveDate, NaiveDate, DateTime<Utc>, DateTime<Utc>), PullError> {
+    let last = today + Duration::days(i64::from(days.max(1)) - 1);
+    let midnight = |d: NaiveDate| {
+        let naive = d.and_hms_opt(0, 0, 0)?;
+        let local = clinic.time_zone.from_local_datetime(&naive);
+        local
+            .earliest()
+            .or_else(|| local.latest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let from = midnight(today).ok_or(PullError::Window)?;
+    let to = midnight(last + Duration::days(1)).ok_or(PullError::Window)?;
+    Ok((today, last, from, to))
+}
+
+/// Pulls `clinic`'s window from the EHR and writes it.
+pub async fn pull(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    settings: &FhirSettings,
+    client: &FhirClient,
+) -> Result<PullSummary, PullError> {
+    let today = state.today(clinic);
+    let (first_day, last_day, from, to) = window(clinic, today, settings.window_days)?;
+    let locations: Vec<String> = match &settings.clinic {
+        ClinicReference::Location(id) => vec![id.clone()],
+        ClinicReference::Organization(org) => {
+            let found = client
+                .search(
+                    "Location",
+                    &[("organization", format!("Organization/{org}"))],
+                )
+                .await?;
+            let ids: Vec<String> = found
+                .iter()
+                .filter(|f| !f.included)
+                .filter(|f| {
+                    f.resource
+                        .get("managingOrganization")
+                        .and_then(|m| m.get("reference"))
+                        .and_then(Value::as_str)
+                        .and_then(parse_reference)
+                        == Some(("Organization", org.as_str()))
+                })
+                .filter_map(|f| resource_id(&f.resource, "Location").map(str::to_string))
+                .collect();
+            if ids.is_empty() {
+                return Err(PullError::NoLocations(org.clone()));
+            }
+            ids
+        }
+    };
+    let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let params = [
+        ("date", format!("ge{}", stamp(from))),
+        ("date", format!("lt{}", stamp(to))),
+        (
+            "location",
+            locations
+                .iter()
+                .map(|l| format!("Location/{l}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("_include", "Appointment:patient".to_string()),
+        ("_count", PAGE_SIZE.to_string()),
+    ];
+    let found = client.search("Appointment", &params).await?;
+    let mut appointments = Vec::new();
+    let mut patients: HashMap<String, Value> = HashMap::new();
+    let mut summary = PullSummary::default();
+    let mut skipped: HashSet<String> = HashSet::new();
+    for f in found {
+        if f.included {
+            if let Some(id) = resource_id(&f.resource, "Patient") {
+                patients.insert(id.to_string(), f.resource);
+            }
+            continue;
+        }
+        let Some(id) = resource_id(&f.resource, "Appointment") else {
+            summary.skipped += 1;
+            tracing::warn!(clinic = %clinic.id, "EHR pull: skipped an Appointment entry without an id");
+            continue;
+        };
+        // The server may ignore a search parameter it does not know; check.
+        let at_clinic = participant_ids(&f.resource, "Location")
+            .iter()
+            .any(|l| locations.iter().any(|x| x == l));
+        let start = f
+            .resource
+            .get("start")
+            .and_then(Value::as_str)
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let in_window = start.is_none_or(|s| from <= s && s < to);
+        if !at_clinic || !in_window {
+            tracing::debug!(clinic = %clinic.id, appointment = %id, "EHR pull: not at this clinic in the window; ignored");
+            continue;
+        }
+        if f.resource.get("status").and_then(Value::as_str) == Some("entered-in-error") {
+            continue;
+        }
+        appointments.push(f.resource);
+    }
+    summary.appointments = appointments.len();
+    // Patients not included: read them one by one.
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for a in &appointments {
+        if let Some(p) = participant_ids(a, "Patient").first() {
+            wanted.insert((*p).to_string());
+        }
+    }
+    for p in &wanted {
+        if patients.contains_key(p) {
+            continue;
+        }
+        match client.read("Patient", p).await {
+            Ok(v) => {
+                patients.insert(p.clone(), v.resource);
+            }
+            Err(e) if matches!(e.status(), Some(404 | 410)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut coverages: HashMap<String, Vec<Value>> = HashMap::new();
+    for p in wanted.iter().filter(|p| patients.contains_key(*p)) {
+        let found = client
+            .search(
+                "Coverage",
+                &[
+                    ("beneficiary", format!("Patient/{p}")),
+                    ("status", "active".to_string()),
+                ],
+            )
+            .await?;
+        let list: Vec<Value> = found
+            .into_iter()
+            .filter(|f| !f.included)
+            .map(|f| f.resource)
+            .filter(|c| {
+                c.get("beneficiary")
+                    .and_then(|b| b.get("reference"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_reference)
+                    == Some(("Patient", p.as_str()))
+            })
+            .collect();
+        coverages.insert(p.clone(), list);
+    }
+    let mut wires = Vec::new();
+    let mut cache = Vec::new();
+    let mut notes: Vec<Note> = Vec::new();
+    for a in &appointments {
+        let id = resource_id(a, "Appointment")
+            .unwrap_or_default()
+            .to_string();
+        let patient_id = participant_ids(a, "Patient").first().map(|p| p.to_string());
+        let patient = patient_id.as_ref().and_then(|p| patients.get(p));
+        let covs = patient_id
+            .as_ref()
+            .and_then(|p| coverages.get(p))
+            .map_or(&[][..], Vec::as_slice);
+        match mapping::appointment(clinic, a, patient, covs, today, &mut notes) {
+            Ok(w) => {
+                cache.push((id, a.clone()));
+                wires.push(w);
+            }
+            Err(e) => {
+                tracing::warn!(clinic = %clinic.id, appointment = %id, "EHR pull: skipped: {e}");
+                summary.skipped += 1;
+                skipped.insert(id);
+            }
+        }
+    }
+    for n in &notes {
+        tracing::info!(clinic = %clinic.id, resource = %n.resource, "EHR pull: {}", n.what);
+    }
+    summary.notes = notes.len();
+    let cid = clinic.id.clone();
+    let now = state.now();
+    let summary = state
+        .db()
+        .call(move |c| {
+            let mut summary = summary;
+            let written = store(c, &cid, wires, &skipped, first_day, last_day, &cache)?;
+            summary.upserted = written.upserted;
+            summary.unchanged = written.unchanged;
+            summary.removed = written.removed;
+            summary.skipped += written.skipped;
+            super::status::record_pull(c, &cid, now, Ok(&summary))?;
+            Ok(summary)
+        })
+        .await
+        .map_err(|e| PullError::Store(e.to_string()))?;
+    Ok(summary)
+}
+
+/// What [`store`] changed.
+#[derive(Debug, Default)]
+struct Written {
+    upserted: usize,
+    unchanged: usize,
+    removed: usize,
+    skipped: usize,
+}
+
+/// Writes the mapped window: upserts (keeping check-in progress and
+/// patient details whose write-back is still queued), removals, and the
+/// Appointment cache write-back starts from.
+fn store(
+    c: &mut Connection,
+    clinic: &ClinicId,
+    mut wires: Vec<AppointmentWire>,
+    skipped: &HashSet<String>,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+    cache: &[(String, Value)],
+) -> Result<Written, StoreError> {
+    let mut written = Written::default();
+    let queued: HashSet<String> = {
+        let mut stmt = c.prepare_cached(
+            "SELECT DISTINCT target_id FROM fhir_outbox
+             WHERE clinic_id = ?1 AND state = 'pending' AND kind IN ('demographics', 'coverage')",
+        )?;
+        stmt.query_map([clinic.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut appointments = Vec::with_capacity(wires.len());
+    let mut keep: HashSet<String> = skipped.clone();
+    for w in wires.iter_mut() {
+        let local: Option<String> = c
+            .query_row(
+                "SELECT status FROM appointments WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",
+                params![clinic.as_str(), w.id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(local) = local {
+            w.status = merge_status(&local, &w.status).to_string();
+        }
+        if queued.contains(&w.patient.id) {
+            let local: Option<(String, Option<String>)> = c
+                .query_row(
+                    "SELECT demographics, coverage FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
+                    params![clinic.as_str(), w.patient.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((demographics, coverage)) = local {
+                if let Ok(d) = serde_json::from_str(&demographics) {
+                    w.patient.demographics = d;
+                }
+                w.coverage = coverage.and_then(|c| serde_json::from_str(&c).ok());
+            }
+        }
+        keep.insert(w.id.clone());
+        match Appointment::try_from(w.clone()) {
+            Ok(a) => appointments.push(a),
+            Err(e) => {
+                tracing::warn!(clinic = %clinic, appointment = %w.id, "EHR pull: skipped: {e}");
+                written.skipped += 1;
+            }
+        }
+    }
+    let s = schedule::upsert(c, clinic, &appointments, false)?;
+    written.upserted = s.upserted;
+    written.unchanged = s.unchanged;
+    let tx = c.transaction()?;
+    let mut seq = None;
+    let mut day = first_day;
+    while day <= last_day {
+        let stale: Vec<String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT appointment_id FROM appointments WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
+            )?;
+            stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?
+                .into_iter()
+                .filter(|id| !keep.contains(id))
+                .collect()
+        };
+        for id in stale {
+            let s = match seq {
+                Some(s) => s,
+                None => {
+                    let s = next_seq(&tx, clinic)?;
+                    seq = Some(s);
+                    s
+                }
+            };
+            tx.execute(
+                "UPDATE appointments SET removed = 1, change_seq = ?3 WHERE clinic_id = ?1 AND appointment_id = ?2",
+                params![clinic.as_str(), id, s],
+            )?;
+            written.removed += 1;
+        }
+        day += Duration::days(1);
+    }
+    for (id, body) in cache {
+        let v = Versioned {
+            resource: body.clone(),
+            version: mapping::version_id(body),
+        };
+        cache_resource(&tx, clinic, "Appointment", id, &v)?;
+    }
+    tx.commit()?;
+    Ok(written)
+}
+
+/// Remembers the EHR's copy of a resource and its version.
+pub fn cache_resource(
+    c: &Connection,
+    clinic: &ClinicId,
+    kind: &str,
+    id: &str,
+    v: &Versioned,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO fhir_resources (clinic_id, resource_type, resource_id, version_id, body)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (clinic_id, resource_type, resource_id) DO UPDATE SET
+             version_id = excluded.version_id, body = excluded.body",
+    )?
+    .execute(params![
+        clinic.as_str(),
+        kind,
+        id,
+        v.version,
+        v.resource.to_string()
+    ])?;
+    Ok(())
+}
+
+/// The cached copy of a resource, if a pull or write has seen it.
+pub fn cached_resource(
+    c: &Connection,
+    clinic: &ClinicId,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Versioned>, StoreError> {
+    let row: Option<(Option<String>, String)> = c
+        .query_row(
+            "SELECT version_id, body FROM fhir_resources
+             WHERE clinic_id = ?1 AND resource_type = ?2 AND resource_id = ?3",
+            params![clinic.as_str(), kind, id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(version, body)| {
+        serde_json::from_str(&body)
+            .ok()
+            .map(|resource| Versioned { resource, version })
+    }))
+}

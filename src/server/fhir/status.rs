@@ -1,0 +1,259 @@
+//! The connector's status for staff and monitoring: the last pull and its
+//! counts, the last errors, and the write-back queue depth, kept in the
+//! `fhir_status` table (so a restart does not forget an outage) and served
+//! as `GET /api/v1/staff/clinics/{clinic}/ehr` and in `/metrics`.
+
+use std::fmt::Write as _;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::pull::PullSummary;
+use super::writeback::queue_depth;
+use crate::domain::ClinicId;
+use crate::server::AppState;
+use crate::server::db::{StoreError, from_ms, to_ms};
+use crate::server::error::{ApiError, ApiPath};
+use crate::server::staff::StaffSession;
+
+/// Why the status could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The stored last-pull summary is not JSON of the expected shape.
+    #[error("stored pull summary: {0}")]
+    Summary(#[from] serde_json::Error),
+}
+
+/// `GET /api/v1/staff/clinics/{clinic}/ehr`: the EHR connector's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EhrStatus {
+    /// The clinic.
+    pub clinic_id: String,
+    /// Whether the clinic has a `[clinic.fhir]` connector; when false every
+    /// other field is empty.
+    pub configured: bool,
+    /// The EHR's FHIR base URL.
+    pub base_url: Option<String>,
+    /// The Location or Organization that is the clinic in the EHR.
+    pub clinic_reference: Option<String>,
+    /// Whether arrivals and approved changes are written back.
+    pub write_back: bool,
+    /// Seconds between pulls.
+    pub poll_secs: Option<u64>,
+    /// When the last pull ended, successfully or not.
+    pub last_pull_at: Option<DateTime<Utc>>,
+    /// When the last successful pull ended.
+    pub last_pull_ok_at: Option<DateTime<Utc>>,
+    /// The last successful pull's counts.
+    pub last_pull: Option<PullSummary>,
+    /// Why the last pull failed; `None` when it succeeded.
+    pub last_pull_error: Option<String>,
+    /// The last write-back failure (ids only, no PHI).
+    pub last_write_error: Option<String>,
+    /// When it happened.
+    pub last_write_error_at: Option<DateTime<Utc>>,
+    /// Write-backs waiting to be sent (including those waiting to retry).
+    pub queue_pending: i64,
+    /// Write-backs that failed for good and need a person.
+    pub queue_failed: i64,
+    /// When the oldest waiting write-back was queued.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+}
+
+/// Records a pull's outcome.
+pub fn record_pull(
+    c: &Connection,
+    clinic: &ClinicId,
+    now: DateTime<Utc>,
+    outcome: Result<&PullSummary, &str>,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO fhir_status (clinic_id) VALUES (?1) ON CONFLICT (clinic_id) DO NOTHING",
+        [clinic.as_str()],
+    )?;
+    match outcome {
+        Ok(summary) => {
+            let json = serde_json::to_string(summary).map_err(|source| StoreError::Json {
+                column: "fhir_status.last_pull_summary",
+                source,
+            })?;
+            c.execute(
+                "UPDATE fhir_status SET last_pull_ms = ?2, last_pull_ok_ms = ?2, last_pull_summary = ?3,
+                     last_pull_error = NULL, skipped_resources = ?4
+                 WHERE clinic_id = ?1",
+                params![
+                    clinic.as_str(),
+                    to_ms(now),
+                    json,
+                    i64::try_from(summary.skipped).unwrap_or(i64::MAX)
+                ],
+            )?;
+        }
+        Err(error) => {
+            c.execute(
+                "UPDATE fhir_status SET last_pull_ms = ?2, last_pull_error = ?3 WHERE clinic_id = ?1",
+                params![clinic.as_str(), to_ms(now), error],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Records a write-back failure.
+pub fn record_write_error(
+    c: &Connection,
+    clinic: &ClinicId,
+    now: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO fhir_status (clinic_id, last_write_error, last_write_error_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (clinic_id) DO UPDATE SET last_write_error = ?2, last_write_error_ms = ?3",
+        params![clinic.as_str(), error, to_ms(now)],
+    )?;
+    Ok(())
+}
+
+/// The status of `clinic` as stored, without the configuration part.
+pub fn load(c: &Connection, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
+    type Row = (
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Row> = c
+        .query_row(
+            "SELECT last_pull_ms, last_pull_ok_ms, last_pull_summary, last_pull_error,
+                    last_write_error, last_write_error_ms
+             FROM fhir_status WHERE clinic_id = ?1",
+            [clinic.as_str()],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let (pull_ms, ok_ms, summary, pull_error, write_error, write_ms) =
+        row.unwrap_or((None, None, None, None, None, None));
+    let last_pull = summary
+        .map(|s| serde_json::from_str::<PullSummary>(&s))
+        .transpose()
+        .map_err(|e| ApiError::internal(StatusError::Summary(e)))?;
+    let depth = queue_depth(c, clinic)?;
+    Ok(EhrStatus {
+        clinic_id: clinic.as_str().to_string(),
+        configured: false,
+        base_url: None,
+        clinic_reference: None,
+        write_back: false,
+        poll_secs: None,
+        last_pull_at: pull_ms.map(from_ms),
+        last_pull_ok_at: ok_ms.map(from_ms),
+        last_pull,
+        last_pull_error: pull_error,
+        last_write_error: write_error,
+        last_write_error_at: write_ms.map(from_ms),
+        queue_pending: depth.pending,
+        queue_failed: depth.failed,
+        oldest_pending_at: depth.oldest_pending,
+    })
+}
+
+/// The status of `clinic`, configuration included.
+pub async fn of_clinic(state: &AppState, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
+    let cid = clinic.clone();
+    let mut status = state.db().call(move |c| load(c, &cid)).await?;
+    if let Some(f) = state.clinic(clinic).and_then(|c| c.fhir.as_ref()) {
+        status.configured = true;
+        status.base_url = Some(f.base_url.to_string());
+        status.clinic_reference = Some(f.clinic.reference());
+        status.write_back = f.write_back;
+        status.poll_secs = Some(f.poll_every.as_secs());
+    }
+    Ok(status)
+}
+
+/// `GET /api/v1/staff/clinics/{clinic}/ehr`.
+pub async fn ehr_status(
+    State(state): State<AppState>,
+    session: StaffSession,
+    ApiPath(clinic): ApiPath<String>,
+) -> Result<Json<EhrStatus>, ApiError> {
+    let id = ClinicId(clinic);
+    session.require(&id)?;
+    if state.clinic(&id).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "clinic {id} is not served here"
+        )));
+    }
+    Ok(Json(of_clinic(&state, &id).await?))
+}
+
+/// The connector's lines for `/metrics`, for clinics with a connector.
+pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
+    let clinics: Vec<ClinicId> = state
+        .config()
+        .clinics
+        .iter()
+        .filter(|c| c.fhir.is_some())
+        .map(|c| c.id.clone())
+        .collect();
+    if clinics.is_empty() {
+        return Ok(String::new());
+    }
+    let rows = state
+        .db()
+        .call(move |c| {
+            clinics
+                .iter()
+                .map(|id| load(c, id))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut s = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&EhrStatus) -> String| {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        for r in &rows {
+            let clinic = r.clinic_id.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(s, "{name}{{clinic=\"{clinic}\"}} {}", value(r));
+        }
+    };
+    family(
+        "clinic_ehr_writeback_queue",
+        "gauge",
+        "EHR write-backs waiting to be sent.",
+        &|r| r.queue_pending.to_string(),
+    );
+    family(
+        "clinic_ehr_writeback_failed",
+        "gauge",
+        "EHR write-backs that failed for good.",
+        &|r| r.queue_failed.to_string(),
+    );
+    family(
+        "clinic_ehr_last_pull_ok_timestamp_seconds",
+        "gauge",
+        "When the last successful EHR schedule pull ended (0: never).",
+        &|r| r.last_pull_ok_at.map_or(0, |t| t.timestamp()).to_string(),
+    );
+    family(
+        "clinic_ehr_pull_failing",
+        "gauge",
+        "1 when the last EHR schedule pull failed.",
+        &|r| u8::from(r.last_pull_error.is_some()).to_string(),
+    );
+    Ok(s)
+}

@@ -1,0 +1,490 @@
+//! The write-back outbox: kiosk arrivals and check-ins, and staff-approved
+//! demographics and coverage changes, queued in the `fhir_outbox` table in
+//! the same transaction as the change that caused them, then sent to the
+//! EHR by the connector's background task with retries and exponential
+//! backoff.
+//!
+//! Items for one target (an Appointment, a Patient, a patient's Coverage)
+//! are sent in the order they were queued: while one waits for a retry,
+//! the later ones wait too. A transient failure (EHR down, 5xx, 429,
+//! timeout) is retried for ever, the wait doubling from 5 s up to
+//! `retry_max_secs`; a permanent one (another 4xx) marks the item `failed`
+//! for staff to see, and is never dropped silently.
+//!
+//! Appointment updates carry `If-Match` with the version read at the last
+//! pull (or a fresh read); a 412 re-reads the Appointment, re-applies the
+//! status to what the EHR now holds, and tries again.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::client::{ClientError, FhirClient, backoff};
+use super::mapping::{self, StatusEdit, TargetStatus};
+use crate::config::{ClinicSettings, FhirSettings};
+use crate::domain::ClinicId;
+use crate::protocol::{ChangeProposal, CoverageUpdateWire, DemographicsWire};
+use crate::server::AppState;
+use crate::server::db::{StoreError, from_ms, to_ms};
+
+/// How many 412s in a row one attempt absorbs before waiting for a retry.
+const CONFLICT_ROUNDS: usize = 3;
+/// Items looked at per drain.
+const BATCH: i64 = 200;
+
+/// Why a drain could not run at all (one item's failure is recorded on
+/// the item instead).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    /// The outbox could not be read or updated.
+    #[error("write-back outbox: {0}")]
+    Store(String),
+}
+
+/// One queued write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WriteBack {
+    /// Set an Appointment's status.
+    AppointmentStatus {
+        /// The Appointment id.
+        appointment_id: String,
+        /// The status to set.
+        status: TargetStatus,
+    },
+    /// Replace a Patient's address, phone, email and emergency contact.
+    Demographics {
+        /// The Patient id.
+        patient_id: String,
+        /// The approved details.
+        demographics: DemographicsWire,
+    },
+    /// Replace a patient's active Coverage, or end it (`None`).
+    Coverage {
+        /// The Patient id.
+        patient_id: String,
+        /// The approved coverage, or `None` for "I have no insurance".
+        coverage: Option<CoverageUpdateWire>,
+    },
+}
+
+impl WriteBack {
+    /// The ordering key: items with the same key are sent in queue order.
+    fn target(&self) -> (&'static str, &str) {
+        match self {
+            Self::AppointmentStatus { appointment_id, .. } => {
+                ("appointment_status", appointment_id)
+            }
+            Self::Demographics { patient_id, .. } => ("demographics", patient_id),
+            Self::Coverage { patient_id, .. } => ("coverage", patient_id),
+        }
+    }
+}
+
+/// True when `clinic` has a connector that writes back.
+pub fn enabled(clinic: &ClinicSettings) -> bool {
+    clinic.fhir.as_ref().is_some_and(|f| f.write_back)
+}
+
+/// Queues `item` for `clinic` inside the caller's transaction.
+pub fn enqueue(
+    tx: &Connection,
+    clinic: &ClinicId,
+    item: &WriteBack,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let payload = serde_json::to_string(item).map_err(|source| StoreError::Json {
+        column: "fhir_outbox.payload",
+        source,
+    })?;
+    let (kind, target) = item.target();
+    tx.prepare_cached(
+        "INSERT INTO fhir_outbox (clinic_id, kind, target_id, payload, created_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+    )?
+    .execute(params![clinic.as_str(), kind, target, payload, to_ms(now)])?;
+    Ok(())
+}
+
+/// Queues the EHR update for an approved proposal.
+pub fn enqueue_change(
+    tx: &Connection,
+    clinic: &ClinicId,
+    patient_id: &str,
+    proposal: &ChangeProposal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let item = match proposal {
+        ChangeProposal::Demographics { demographics } => WriteBack::Demographics {
+            patient_id: patient_id.to_string(),
+            demographics: demographics.clone(),
+        },
+        ChangeProposal::Coverage { coverage } => WriteBack::Coverage {
+            patient_id: patient_id.to_string(),
+            coverage: coverage.clone(),
+        },
+    };
+    enqueue(tx, clinic, &item, now)
+}
+
+/// What one drain did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Items written (or found already done) and closed.
+    pub sent: usize,
+    /// Items that failed transiently and wait for a retry.
+    pub retrying: usize,
+    /// Items that failed for good.
+    pub failed: usize,
+    /// Items not yet due, or behind one that is not.
+    pub waiting: usize,
+}
+
+/// A queued item as loaded.
+struct Item {
+    id: i64,
+    attempts: u32,
+    due_ms: i64,
+    body: Result<WriteBack, String>,
+    kind: String,
+    target: String,
+}
+
+/// Sends every due item of `clinic`, in order per target.
+pub async fn drain(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    settings: &FhirSettings,
+    client: &FhirClient,
+) -> Result<DrainReport, WriteBackError> {
+    let cid = clinic.id.clone();
+    let items = state
+        .db()
+        .call(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT item_id, attempts, next_attempt_ms, payload, kind, target_id FROM fhir_outbox
+                 WHERE clinic_id = ?1 AND state = 'pending' ORDER BY item_id LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map(params![cid.as_str(), BATCH], |r| {
+                    let payload: String = r.get(3)?;
+                    Ok(Item {
+                        id: r.get(0)?,
+                        attempts: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                        due_ms: r.get(2)?,
+                        body: serde_json::from_str(&payload).map_err(|e| e.to_string()),
+                        kind: r.get(4)?,
+                        target: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| WriteBackError::Store(e.to_string()))?;
+    let mut report = DrainReport::default();
+    let mut blocked: HashSet<(String, String)> = HashSet::new();
+    for item in items {
+        let key = (item.kind.clone(), item.target.clone());
+        let now = state.now();
+        if blocked.contains(&key) || item.due_ms > to_ms(now) {
+            blocked.insert(key);
+            report.waiting += 1;
+            continue;
+        }
+        let outcome = match &item.body {
+            Ok(wb) => send(state, clinic, client, wb).await,
+            Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
+        };
+        let now = state.now();
+        let (state_col, next_ms, error) = match &outcome {
+            Ok(note) => {
+                if let Some(n) = note {
+                    tracing::info!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back skipped: {n}");
+                }
+                report.sent += 1;
+                ("done", to_ms(now), None)
+            }
+            Err(Failure::Transient(e)) => {
+                let attempts = item.attempts.saturating_add(1);
+                let wait = backoff(attempts, settings.retry_max);
+                tracing::warn!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, attempts, retry_in_secs = wait.as_secs(), "EHR write-back failed, will retry: {e}");
+                blocked.insert(key);
+                report.retrying += 1;
+                let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                (
+                    "pending",
+                    to_ms(now).saturating_add(wait_ms),
+                    Some(e.clone()),
+                )
+            }
+            Err(Failure::Permanent(e)) => {
+                tracing::error!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back failed for good: {e}");
+                report.failed += 1;
+                ("failed", to_ms(now), Some(e.clone()))
+            }
+        };
+        let cid = clinic.id.clone();
+        let id = item.id;
+        state
+            .db()
+            .call(move |c| {
+                let finished = (state_col != "pending").then_some(to_ms(now));
+                c.execute(
+                    "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+                         last_error = ?5, finished_ms = ?6
+                     WHERE clinic_id = ?1 AND item_id = ?2",
+                    params![cid.as_str(), id, state_col, next_ms, error, finished],
+                )?;
+                if let Some(e) = &error {
+                    super::status::record_write_error(c, &cid, now, e)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| WriteBackError::Store(e.to_string()))?;
+    }
+    Ok(report)
+}
+
+/// Why one item was not written.
+enum Failure {
+    /// Try again later.
+    Transient(String),
+    /// Trying again will not help.
+    Permanent(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        if e.is_transient() {
+            Self::Transient(e.to_string())
+        } else {
+            Self::Permanent(e.to_string())
+        }
+    }
+}
+
+/// Writes one item; `Ok(Some(note))` when there was nothing to write.
+async fn send(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    client: &FhirClient,
+    item: &WriteBack,
+) -> Result<Option<String>, Failure> {
+    match item {
+        WriteBack::AppointmentStatus {
+            appointment_id,
+            status,
+        } => write_status(state, clinic, client, appointment_id, *status).await,
+        WriteBack::Demographics {
+            patient_id,
+            demographics,
+        } => {
+            for _ in 0..CONFLICT_ROUNDS {
+                let current = client.read("Patient", patient_id).await?;
+                let edited = mapping::apply_demographics(&current.resource, demographics);
+                if edited == current.resource {
+                    return Ok(Some("the EHR already has these details".into()));
+                }
+                match client.update(&edited, current.version.as_deref()).await {
+                    Ok(_) => return Ok(None),
+                    Err(e) if e.status() == Some(412) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(Failure::Transient(format!(
+                "Patient/{patient_id} kept changing ({CONFLICT_ROUNDS} version conflicts)"
+            )))
+        }
+        WriteBack::Coverage {
+            patient_id,
+            coverage,
+        } => write_coverage(state, clinic, client, patient_id, coverage.as_ref()).await,
+    }
+}
+
+/// Sets an Appointment's status with `If-Match`, re-reading on 412.
+async fn write_status(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    client: &FhirClient,
+    appointment_id: &str,
+    target: TargetStatus,
+) -> Result<Option<String>, Failure> {
+    // Start from what the last pull (or write) saw; it saves a read, and a
+    // concurrent edit since then is caught by If-Match.
+    let cid = clinic.id.clone();
+    let aid = appointment_id.to_string();
+    let cached = state
+        .db()
+        .call(move |c| Ok(super::pull::cached_resource(c, &cid, "Appointment", &aid)?))
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut current = match cached {
+        Some(v) => v,
+        None => client.read("Appointment", appointment_id).await?,
+    };
+    for _ in 0..CONFLICT_ROUNDS {
+        let edited = match mapping::set_status(&current.resource, target) {
+            StatusEdit::Skip(why) => return Ok(Some(why)),
+            StatusEdit::Apply(v) => v,
+        };
+        if current.version.is_none() {
+            tracing::warn!(clinic = %clinic.id, appointment = %appointment_id, "the EHR gave no version; updating without If-Match");
+        }
+        match client.update(&edited, current.version.as_deref()).await {
+            Ok(written) => {
+                let cid = clinic.id.clone();
+                let aid = appointment_id.to_string();
+                let _ = state
+                    .db()
+                    .call(move |c| {
+                        Ok(super::pull::cache_resource(
+                            c,
+                            &cid,
+                            "Appointment",
+                            &aid,
+                            &written,
+                        )?)
+                    })
+                    .await;
+                return Ok(None);
+            }
+            Err(e) if e.status() == Some(412) => {
+                tracing::info!(clinic = %clinic.id, appointment = %appointment_id, "EHR version conflict; re-reading and re-applying");
+                current = client.read("Appointment", appointment_id).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Failure::Transient(format!(
+        "Appointment/{appointment_id} kept changing ({CONFLICT_ROUNDS} version conflicts)"
+    )))
+}
+
+/// Ends the patient's other active Coverages and creates (once) the new one.
+async fn write_coverage(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    client: &FhirClient,
+    patient_id: &str,
+    update: Option<&CoverageUpdateWire>,
+) -> Result<Option<String>, Failure> {
+    // Dates are the clinic's, as the pull reads them.
+    let today = state.today(clinic);
+    let active = client
+        .search(
+            "Coverage",
+            &[
+                ("beneficiary", format!("Patient/{patient_id}")),
+                ("status", "active".to_string()),
+            ],
+        )
+        .await?;
+    let active: Vec<Value> = active
+        .into_iter()
+        .filter(|f| !f.included)
+        .map(|f| f.resource)
+        .filter(|r| r.get("status").and_then(Value::as_str) == Some("active"))
+        .collect();
+    if let Some(u) = update
+        && active.iter().any(|c| mapping::coverage_matches(c, u))
+    {
+        return Ok(Some("the EHR already has this coverage".into()));
+    }
+    for c in &active {
+        let version = mapping::version_id(c);
+        let cancelled = mapping::cancel_coverage(c, today);
+        match client.update(&cancelled, version.as_deref()).await {
+            Ok(_) => {}
+            // Someone else changed it meanwhile: the next attempt re-reads.
+            Err(e) if e.status() == Some(412) => {
+                return Err(Failure::Transient(e.to_string()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(u) = update {
+        // The key makes a retried create find the first one.
+        let key = format!(
+            "{patient_id}-{}",
+            stable_hash(&format!("{}|{}|{}", u.payer, u.member_id, u.group))
+        );
+        let resource = mapping::new_coverage(patient_id, u, today, &key);
+        let query = format!("identifier={}|{key}", mapping::CHANGE_IDENTIFIER_SYSTEM);
+        client.create(&resource, Some(&query)).await?;
+    }
+    Ok(None)
+}
+
+/// A short stable hex digest, so identifiers carry no member ids.
+fn stable_hash(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Queue counts for the status endpoint and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Items waiting to be sent.
+    pub pending: i64,
+    /// Items that failed for good.
+    pub failed: i64,
+    /// When the oldest pending item was queued.
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+/// The queue depth of `clinic`.
+pub fn queue_depth(conn: &Connection, clinic: &ClinicId) -> Result<QueueDepth, StoreError> {
+    let (pending, oldest): (i64, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), MIN(created_ms) FROM fhir_outbox WHERE clinic_id = ?1 AND state = 'pending'",
+        [clinic.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let failed: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM fhir_outbox WHERE clinic_id = ?1 AND state = 'failed'",
+        [clinic.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(QueueDepth {
+        pending,
+        failed,
+        oldest_pending: oldest.map(from_ms),
+    })
+}
+
+/// Makes every pending item of `clinic` due now; for tests and for an
+/// operator who knows the EHR is back.
+pub fn retry_now(
+    conn: &Connection,
+    clinic: &ClinicId,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE fhir_outbox SET next_attempt_ms = ?2 WHERE clinic_id = ?1 AND state = 'pending'",
+        params![clinic.as_str(), to_ms(now)],
+    )?)
+}
+
+/// The state of one item, for tests: `pending`, `done` or `failed`.
+pub fn item_state(
+    conn: &Connection,
+    clinic: &ClinicId,
+    item_id: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT state FROM fhir_outbox WHERE clinic_id = ?1 AND item_id = ?2",
+            params![clinic.as_str(), item_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

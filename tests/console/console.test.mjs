@@ -1,0 +1,536 @@
+// Browser tests of the staff console: real headless Chromium driven by
+// playwright-core, against the real `clinic-server demo` on loopback.
+//
+// One server and one signed-in page are shared by the tests below, which
+// run in order: sign in, see the demo's flags, watch a kiosk's flag arrive
+// live and resolve it, work a co-pay and a proposed change, show a pass,
+// enroll a kiosk, survive a server restart, and sign out. Kiosk activity is
+// posted through the real kiosk API with a device token from enrollment.
+//
+// Needs: target/debug/clinic-server (or CLINIC_SERVER=path) and
+// /usr/bin/chromium (or CHROMIUM=path). Screenshots go to
+// target/screenshots/console-*.png.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const BIN = process.env.CLINIC_SERVER || path.join(ROOT, 'target', 'debug', 'clinic-server');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'target', 'screenshots');
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const VIEWPORT = { width: 1280, height: 800 };
+
+let dataDir;
+let port;
+let server;
+let browser;
+let context;
+let page;
+let kioskToken;
+const pageErrors = [];
+
+// ------------------------------------------------------------ helpers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port: p } = s.address();
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+// Starts `clinic-server demo` and reads the lines it prints.
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ['demo', '--port', String(port), '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: 'warn' },
+    });
+    const info = { proc, stderr: '' };
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`clinic-server did not start in time:\n${info.stderr}`));
+    }, 60_000);
+    proc.stderr.on('data', (d) => {
+      info.stderr += d;
+    });
+    proc.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    proc.once('exit', (code) => {
+      if (!info.url) {
+        clearTimeout(timer);
+        reject(new Error(`clinic-server exited with ${code}:\n${info.stderr}`));
+      }
+    });
+    const lines = readline.createInterface({ input: proc.stdout });
+    lines.on('line', (line) => {
+      let m;
+      if ((m = line.match(/^staff login: (\S+) (\S+)$/))) {
+        info.user = m[1];
+        info.password = m[2];
+      } else if ((m = line.match(/^enrollment code: (\S+)$/))) {
+        info.code = m[1];
+      } else if ((m = line.match(/^listening: (\S+)$/))) {
+        info.url = m[1];
+        clearTimeout(timer);
+        resolve(info);
+      }
+    });
+  });
+}
+
+async function stopServer(signal = 'SIGTERM') {
+  if (!server || server.proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.proc.once('exit', resolve));
+  server.proc.kill(signal);
+  const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 10_000));
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    server.proc.kill('SIGKILL');
+    await exited;
+    throw new Error('clinic-server did not shut down within 10 s of SIGTERM');
+  }
+}
+
+async function kioskPost(pathname, body, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(`${server.url}${pathname}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const json = await res.json().catch(() => null);
+  assert.equal(res.status, 200, `${pathname}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function kioskEvents(...events) {
+  const res = await kioskPost('/api/v1/kiosk/events', { events }, kioskToken);
+  for (const r of res.results) assert.equal(r.status, 'accepted', JSON.stringify(r));
+}
+
+function ev(appointmentId, body) {
+  return { id: randomUUID(), occurred_at: new Date().toISOString(), appointment_id: appointmentId, body };
+}
+
+// The staff API, called from the page with its own session cookie.
+function staffGet(pathname) {
+  return page.evaluate(async (p) => {
+    const r = await fetch(p, { credentials: 'same-origin' });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  }, pathname);
+}
+
+async function shot(name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `console-${name}.png`) });
+}
+
+// Runs axe-core on the page and fails on any serious or critical problem
+// (this includes colour contrast, labels, landmarks and names of controls).
+async function assertAccessible(label) {
+  const result = await page.evaluate(async (src) => {
+    if (!window.axe) (0, eval)(src);
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  }, AXE_SOURCE);
+  const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(bad, [], `${label}: accessibility violations ${JSON.stringify(bad, null, 1)}`);
+}
+
+async function go(view) {
+  await page.click(`.tabs a[data-view="${view}"]`);
+  await page.waitForSelector(`#view-${view}:not([hidden])`);
+}
+
+// ------------------------------------------------------------ setup
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run cargo build --bin clinic-server`);
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-test-'));
+  port = await freePort();
+  server = await startServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
+  });
+  context = await browser.newContext({ viewport: VIEWPORT });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  await stopServer().catch(() => {});
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+// ------------------------------------------------------------ tests
+
+test('the page and its assets are served with content types and cache headers', async () => {
+  for (const [p, type] of [['/', 'text/html'], ['/console.css', 'text/css'], ['/console.js', 'text/javascript']]) {
+    const res = await fetch(`${server.url}${p}`);
+    assert.equal(res.status, 200, p);
+    assert.ok(res.headers.get('content-type').startsWith(type), p);
+    assert.equal(res.headers.get('cache-control'), 'no-cache', p);
+    const etag = res.headers.get('etag');
+    assert.ok(etag, p);
+    const again = await fetch(`${server.url}${p}`, { headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304, p);
+  }
+  const doc = await (await fetch(`${server.url}/openapi.json`)).json();
+  for (const p of ['/', '/console.css', '/console.js']) assert.ok(doc.paths[p] && doc.paths[p].get, p);
+});
+
+test('a wrong password is refused with a clear message, and repeated failures are throttled', async () => {
+  await page.goto(server.url);
+  await page.waitForSelector('#login-view:not([hidden])');
+  await assertAccessible('sign-in');
+  await page.fill('#login-username', server.user);
+  await page.fill('#login-password', 'not-the-password');
+  await page.click('#login-submit');
+  await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('Wrong user name or password'));
+  assert.ok(await page.isVisible('#login-view'));
+  assert.ok(await page.isHidden('#app-view'));
+  // The password field keeps focus so it can be retyped at once.
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'login-password');
+  await shot('login-error');
+
+  // Another user name, so the demo user is not locked out.
+  await page.fill('#login-username', 'someone.else');
+  for (let i = 0; i < 6; i += 1) {
+    await page.fill('#login-password', `wrong-${i}`);
+    await page.click('#login-submit');
+    await page.waitForFunction(() => !document.getElementById('login-submit').disabled);
+  }
+  const text = await page.textContent('#login-error');
+  assert.match(text, /Too many failed sign-ins/);
+  assert.match(text, /try again in \d+ minutes/);
+  await shot('login-throttled');
+});
+
+test('staff sign in and see today with every appointment, filterable by clinician', async () => {
+  await page.fill('#login-username', server.user);
+  await page.fill('#login-password', server.password);
+  await page.press('#login-password', 'Enter');
+  await page.waitForSelector('#app-view:not([hidden])');
+  await page.waitForFunction(() => document.querySelectorAll('#today-body tr').length === 42);
+  assert.match(await page.textContent('#whoami'), new RegExp(server.user));
+  assert.ok(!page.url().includes(server.password));
+
+  const states = await page.$$eval('#today-body tr', (rows) => rows.map((r) => r.dataset.state));
+  const allowed = new Set(['scheduled', 'arrived', 'checked_in', 'no_show', 'cancelled']);
+  for (const s of states) assert.ok(allowed.has(s), s);
+  assert.ok(states.includes('checked_in'), 'Ahmed Haddad is checked in');
+  assert.ok(states.includes('cancelled'), 'Sofia Rossi is cancelled');
+  const haddad = await page.$eval('#today-body tr[data-key="demo-009"]', (r) => r.textContent);
+  assert.match(haddad, /Haddad, Ahmed/);
+  assert.match(haddad, /Checked in/);
+
+  await page.selectOption('#filter-clinician', 'Dr. Patel');
+  const visible = await page.$$eval('#today-body tr:not([hidden])', (rows) => rows.map((r) => r.dataset.clinician));
+  assert.equal(visible.length, 14);
+  assert.ok(visible.every((c) => c === 'Dr. Patel'));
+  assert.match(await page.textContent('#today-summary'), /Showing 14 of 42/);
+  await shot('today');
+  await page.selectOption('#filter-clinician', '');
+  await assertAccessible('today');
+});
+
+test("the demo's open flags are listed newest first, in plain words", async () => {
+  await go('flags');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'h-flags');
+  const cards = await page.$$('#flag-list > li');
+  assert.equal(cards.length, 17, 'one demo flag per reason code');
+  const titles = await page.$$eval('#flag-list h3 .reason', (hs) => hs.map((h) => h.textContent));
+  assert.ok(titles.includes('Asked for help'));
+  assert.ok(titles.includes('Insurance expired'));
+  assert.ok(!titles.some((t) => t.includes('_')), 'no raw reason codes');
+  const times = await page.$$eval('#flag-list time', (ts) => ts.map((t) => t.getAttribute('datetime')));
+  const sorted = [...times].sort().reverse();
+  assert.deepEqual(times, sorted);
+  const first = await page.textContent('#flag-list > li');
+  assert.match(first, /Step:/);
+  assert.match(first, /Kiosk:/);
+  assert.match(first, /ago|just now/);
+  assert.equal((await page.textContent('#count-flags')).trim(), '17 open');
+  await shot('flags');
+  await assertAccessible('flags');
+});
+
+test('a flag and an arrival from a kiosk appear live, without a reload, with a cue', async () => {
+  const enrolled = await kioskPost('/api/v1/kiosk/enroll', { code: server.code, kiosk_name: 'Lobby test kiosk', app_version: '0.1.0-test' });
+  kioskToken = enrolled.device_token;
+  await page.evaluate(() => {
+    window.__noReload = true;
+  });
+  const before = await page.$$eval('#flag-list > li', (ls) => ls.length);
+
+  await kioskEvents(ev('demo-003', { type: 'flag', code: 'help_requested', step: 'insurance', text: 'Patient pressed I need help' }));
+  await page.waitForFunction((n) => document.querySelectorAll('#flag-list > li').length === n + 1, before, { timeout: 5000 });
+  const top = page.locator('#flag-list > li').first();
+  assert.match(await top.textContent(), /Asked for help/);
+  assert.match(await top.textContent(), /José Núñez/);
+  assert.match(await top.textContent(), /Lobby test kiosk/);
+  assert.match(await top.textContent(), /Insurance/);
+  assert.ok(await top.evaluate((li) => li.classList.contains('new')), 'the new flag is highlighted');
+  assert.ok(await page.evaluate(() => window.__noReload === true), 'the page did not reload');
+  assert.ok(await page.evaluate(() => Number(document.body.dataset.lastBeep || 0) > 0), 'the new-flag sound played');
+  // Screen readers hear it through the polite live region.
+  await page.waitForFunction(() => /New flag: Asked for help/.test(document.getElementById('announcer').textContent));
+  await shot('flag-live');
+
+  // An arrival turns the appointment's state on Today, live as well.
+  await kioskEvents(ev('demo-005', { type: 'arrived' }));
+  await page.waitForFunction(() => document.querySelector('#today-body tr[data-key="demo-005"]').dataset.state === 'arrived', null, { timeout: 5000 });
+  assert.ok(await page.evaluate(() => window.__noReload === true));
+});
+
+test('staff resolve the new flag with a note', async () => {
+  const top = page.locator('#flag-list > li').first();
+  const flagId = Number(await top.getAttribute('data-key'));
+  await top.locator('button.resolve-toggle').click();
+  // Submitting without a note explains what is missing.
+  await top.locator('button[type="submit"]').click();
+  assert.match(await top.locator('.form-error').textContent(), /note/);
+  await top.locator('input[name="note"]').fill('Walked over and helped with the insurance card');
+  await top.locator('input[name="note"]').press('Enter');
+  await page.waitForFunction((id) => !document.querySelector(`#flag-list > li[data-key="${id}"]`), flagId);
+  assert.equal((await page.textContent('#count-flags')).trim(), '17 open');
+  const open = await staffGet('/api/v1/staff/clinics/demo/flags');
+  assert.equal(open.status, 200);
+  assert.ok(!open.body.some((f) => f.id === flagId), 'the server has it resolved');
+  // Focus moved on to the next flag, not lost.
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'resolve-toggle');
+});
+
+test('a co-pay chosen at the kiosk is marked collected', async () => {
+  await kioskEvents(ev('demo-003', { type: 'copay_chosen', choice: 'front_desk', amount_cents: 2500, currency: 'USD' }));
+  await go('copays');
+  await page.waitForSelector('#copay-body tr', { timeout: 5000 });
+  const row = page.locator('#copay-body tr').first();
+  assert.match(await row.textContent(), /José Núñez/);
+  assert.match(await row.textContent(), /\$25\.00/);
+  assert.match(await row.textContent(), /Pay at the front desk/);
+  await shot('copays');
+  await assertAccessible('copays');
+  await row.locator('button.collect').click();
+  await page.waitForSelector('#copays-empty:not([hidden])');
+  const collected = await staffGet('/api/v1/staff/clinics/demo/copays?status=collected');
+  assert.equal(collected.body.length, 1);
+  assert.equal(collected.body[0].amount_cents, 2500);
+});
+
+test('a proposed change shows on file against proposed, and is approved', async () => {
+  await kioskEvents(ev('demo-003', {
+    type: 'demographics_proposed',
+    patient_id: 'demo-p003',
+    demographics: { address: { line1: '1 New Road', city: 'Albany', region: 'NY', postal_code: '12207' }, phone: '518-555-0100', email: 'jose@example.com' },
+  }));
+  await go('changes');
+  await page.waitForSelector('#change-list > li', { timeout: 5000 });
+  const card = page.locator('#change-list > li').first();
+  assert.match(await card.locator('h3').textContent(), /Address and contact details for José Núñez/);
+  const city = await card.locator('tr', { hasText: 'City' }).evaluate((tr) => ({
+    differs: tr.classList.contains('differs'),
+    onFile: tr.querySelector('.onfile').textContent,
+    proposed: tr.querySelector('.proposed').textContent,
+  }));
+  assert.deepEqual(city, { differs: true, onFile: 'Springfield', proposed: 'Albany' });
+  await shot('changes');
+  await assertAccessible('changes');
+  await card.locator('button.approve').click();
+  await page.waitForSelector('#changes-empty:not([hidden])');
+  const pending = await staffGet('/api/v1/staff/clinics/demo/changes');
+  assert.deepEqual(pending.body, []);
+  // The approved address is what kiosks now pull.
+  const res = await fetch(`${server.url}/api/v1/kiosk/schedule`, { headers: { Authorization: `Bearer ${kioskToken}` } });
+  const schedule = await res.json();
+  const appt = schedule.upserts.find((a) => a.id === 'demo-003');
+  assert.equal(appt.patient.demographics.address.city, 'Albany');
+});
+
+test("an appointment's QR pass is shown, ready to print", async () => {
+  await go('today');
+  const button = page.locator('#today-body tr[data-key="demo-001"] button.pass-button');
+  await button.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#pass-dialog[open]');
+  await page.waitForFunction(() => {
+    const img = document.getElementById('pass-image');
+    return !img.hidden && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 5000 });
+  assert.match(await page.getAttribute('#pass-image', 'alt'), /Maria García/);
+  assert.match(await page.textContent('#pass-expires'), /Valid until/);
+  assert.match(await page.getAttribute('#pass-image', 'src'), /\/appointments\/demo-001\/pass\.svg$/);
+  await shot('pass');
+  await assertAccessible('pass');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#pass-dialog:not([open])', { state: 'attached' });
+  assert.equal(await page.evaluate(() => document.activeElement.closest('tr')?.dataset.key), 'demo-001');
+});
+
+test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment code', async () => {
+  await kioskPost('/api/v1/kiosk/heartbeat', { app_version: '0.1.0-test', outbox_depth: 3, outbox_oldest_age_secs: 125, online: true }, kioskToken);
+  await go('kiosks');
+  await page.waitForFunction(() => /Lobby test kiosk/.test(document.getElementById('kiosk-body').textContent), null, { timeout: 5000 });
+  const row = page.locator('#kiosk-body tr', { hasText: 'Lobby test kiosk' });
+  await page.waitForFunction(() => document.querySelector('#kiosk-body tr td.num')?.textContent === '3', null, { timeout: 5000 });
+  const text = await row.innerText();
+  assert.match(text, /Online/);
+  assert.match(text, /0\.1\.0-test/);
+  assert.match(text, /2 min/);
+  await page.click('#enroll-create');
+  await page.waitForSelector('#enroll-result:not([hidden])');
+  const code = await page.textContent('#enroll-code');
+  assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+  await shot('kiosks');
+  await assertAccessible('kiosks');
+  // The code really enrolls a kiosk.
+  const second = await kioskPost('/api/v1/kiosk/enroll', { code, kiosk_name: 'Lobby 2', app_version: '0.1.0-test' });
+  assert.ok(second.device_token);
+});
+
+test('the page says when the server is down and reconnects by itself after a restart', async () => {
+  await go('flags');
+  await stopServer('SIGTERM');
+  await page.waitForSelector('#connection-banner:not([hidden])', { timeout: 10_000 });
+  assert.match(await page.textContent('#connection-banner'), /Disconnected .* reconnecting/);
+  await shot('disconnected');
+  server = await startServer();
+  await page.waitForSelector('#connection-banner[hidden]', { state: 'attached', timeout: 20_000 });
+  assert.equal(await page.textContent('#live-status-text'), 'Live');
+  // Live updates flow again, still without a reload and still signed in.
+  const before = await page.$$eval('#flag-list > li', (ls) => ls.length);
+  await kioskEvents(ev(null, { type: 'flag', code: 'identity_not_found', step: 'not_found', text: 'Patient could not be found' }));
+  await page.waitForFunction((n) => document.querySelectorAll('#flag-list > li').length === n + 1, before, { timeout: 5000 });
+  assert.match(await page.locator('#flag-list > li').first().textContent(), /Patient not found/);
+  assert.ok(await page.evaluate(() => window.__noReload === true));
+});
+
+test('everything works from the keyboard alone', async () => {
+  const kb = await browser.newContext({ viewport: VIEWPORT });
+  const p = await kb.newPage();
+  try {
+    await p.goto(server.url);
+    await p.waitForSelector('#login-view:not([hidden])');
+    assert.equal(await p.evaluate(() => document.activeElement.id), 'login-username');
+    await p.keyboard.type(server.user);
+    await p.keyboard.press('Tab');
+    assert.equal(await p.evaluate(() => document.activeElement.id), 'login-password');
+    await p.keyboard.type(server.password);
+    await p.keyboard.press('Enter');
+    await p.waitForSelector('#app-view:not([hidden])');
+    // Tab to the Flags tab and open it.
+    let found = false;
+    for (let i = 0; i < 25 && !found; i += 1) {
+      await p.keyboard.press('Tab');
+      found = await p.evaluate(() => document.activeElement.dataset?.view === 'flags');
+    }
+    assert.ok(found, 'the Flags tab is reachable with Tab');
+    const outline = await p.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, 'none', 'focus is visible');
+    await p.keyboard.press('Enter');
+    await p.waitForSelector('#view-flags:not([hidden])');
+    assert.equal(await p.evaluate(() => document.activeElement.id), 'h-flags');
+    // Tab into the first flag and resolve it without a mouse.
+    found = false;
+    for (let i = 0; i < 10 && !found; i += 1) {
+      await p.keyboard.press('Tab');
+      found = await p.evaluate(() => document.activeElement.classList.contains('resolve-toggle'));
+    }
+    assert.ok(found, 'the first Resolve button is reachable');
+    const id = await p.evaluate(() => document.activeElement.closest('li').dataset.key);
+    await p.keyboard.press('Enter');
+    assert.equal(await p.evaluate(() => document.activeElement.name), 'note');
+    await p.keyboard.type('Handled at the desk');
+    await p.keyboard.press('Enter');
+    await p.waitForFunction((k) => !document.querySelector(`#flag-list > li[data-key="${k}"]`), id);
+  } finally {
+    await kb.close();
+  }
+});
+
+test('signing out returns to the sign-in form and ends the session', async () => {
+  await page.click('#logout');
+  await page.waitForSelector('#login-view:not([hidden])');
+  assert.equal(await page.$$eval('#flag-list > li', (ls) => ls.length), 0, 'no patient data left on the page');
+  const me = await staffGet('/api/v1/staff/me');
+  assert.equal(me.status, 401);
+});
+
+test('a user of several clinics picks the clinic with the clinic picker', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-multi-'));
+  const p2 = await freePort();
+  const config = path.join(dir, 'clinic-server.toml');
+  const clinic = (id, name, zone) => `[[clinic]]\nid = "${id}"\nname = "${name}"\ntime_zone = "${zone}"\ncurrency = "USD"\nlocations = ["main"]\n`;
+  fs.writeFileSync(config, `[server]\nlisten = "127.0.0.1:${p2}"\ndata_dir = "${path.join(dir, 'data')}"\n\n${clinic('north', 'North Family Clinic', 'America/Chicago')}\n${clinic('south', 'South Street Clinic', 'America/New_York')}`);
+  const password = 'a-long-test-password';
+  for (const c of ['north', 'south']) {
+    await new Promise((resolve, reject) => {
+      const add = spawn(BIN, ['add-staff', '--config', config, '--clinic', c, '--user', 'multi'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      add.stderr.on('data', (d) => {
+        err += d;
+      });
+      add.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`add-staff ${c}: ${err}`))));
+      add.stdin.end(`${password}\n`);
+    });
+  }
+  const proc = spawn(BIN, ['serve', '--config', config], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const ctx = await browser.newContext({ viewport: VIEWPORT });
+  try {
+    const url = `http://127.0.0.1:${p2}`;
+    for (let i = 0; ; i += 1) {
+      const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      assert.ok(i < 200, 'clinic-server serve did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const p = await ctx.newPage();
+    await p.goto(url);
+    await p.fill('#login-username', 'multi');
+    await p.fill('#login-password', password);
+    await p.press('#login-password', 'Enter');
+    await p.waitForSelector('#app-view:not([hidden])');
+    assert.ok(await p.isVisible('#clinic-picker'), 'the picker shows for two clinics');
+    assert.equal(await p.textContent('#clinic-name'), 'North Family Clinic');
+    const asked = [];
+    p.on('request', (r) => asked.push(new URL(r.url()).pathname));
+    await p.selectOption('#clinic-picker', 'south');
+    await p.waitForFunction(() => document.getElementById('clinic-name').textContent === 'South Street Clinic');
+    await p.waitForFunction(() => document.getElementById('live-status-text').textContent === 'Live');
+    assert.ok(asked.some((a) => a === '/api/v1/staff/clinics/south/appointments'));
+    assert.ok(asked.some((a) => a === '/api/v1/staff/clinics/south/stream'));
+    assert.match(await p.title(), /South Street Clinic/);
+    await p.screenshot({ path: path.join(SHOTS, 'console-clinic-picker.png') });
+    // The choice holds across a reload, and is not in the URL.
+    await p.reload();
+    await p.waitForSelector('#app-view:not([hidden])');
+    await p.waitForFunction(() => document.getElementById('clinic-name').textContent === 'South Street Clinic');
+    assert.ok(!p.url().includes('south'));
+  } finally {
+    await ctx.close();
+    proc.kill('SIGTERM');
+    await new Promise((r) => (proc.exitCode !== null ? r() : proc.once('exit', r)));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the page raised no script errors', () => {
+  assert.deepEqual(pageErrors, []);
+});
