@@ -218,10 +218,10 @@ fn main() {
     }
     measure("date of birth");
     window.global::<DobAdapter>().invoke_submit();
+    // The whole name, so exactly one appointment matches.
     for c in checkin_kiosk::domain::normalize_name(&a.patient.last_name)
         .to_uppercase()
         .chars()
-        .take(3)
     {
         window
             .global::<NameAdapter>()
