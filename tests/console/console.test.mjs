@@ -405,6 +405,37 @@ test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment co
   assert.ok(second.device_token);
 });
 
+test('a lost kiosk is revoked from the fleet and its token stops working', async () => {
+  const lost = await kioskPost('/api/v1/kiosk/enroll', {
+    code: await (async () => {
+      await page.click('#enroll-create');
+      await page.waitForSelector('#enroll-result:not([hidden])');
+      return page.textContent('#enroll-code');
+    })(),
+    kiosk_name: 'Lost kiosk',
+    app_version: '0.1.0-test',
+  });
+  await kioskPost('/api/v1/kiosk/heartbeat', { app_version: '0.1.0-test', outbox_depth: 0, online: true }, lost.device_token);
+  // Leave and come back: opening the view fetches the fleet again.
+  await go('flags');
+  await go('kiosks');
+  const row = page.locator('#kiosk-body tr', { hasText: 'Lost kiosk' });
+  await row.waitFor({ timeout: 15_000 });
+  page.once('dialog', (d) => d.accept());
+  await row.getByRole('button', { name: 'Revoke Lost kiosk' }).click();
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#kiosk-body tr')].some((tr) => /Lost kiosk/.test(tr.textContent) && /Revoked/.test(tr.textContent)),
+    null,
+    { timeout: 15_000 },
+  );
+  const res = await fetch(`${server.url}/api/v1/kiosk/heartbeat`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${lost.device_token}` },
+    body: JSON.stringify({ app_version: '0.1.0-test', outbox_depth: 0, online: true }),
+  });
+  assert.equal(res.status, 401);
+});
+
 test('the page says when the server is down and reconnects by itself after a restart', async () => {
   await go('flags');
   await stopServer('SIGTERM');

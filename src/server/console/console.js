@@ -952,11 +952,16 @@
         depth: el('td', { class: 'num' }),
         oldest: el('td', { class: 'num' }),
         sync: el('td'),
+        revoke: el('button', { type: 'button', class: 'waive revoke', text: 'Revoke' }),
+        error: el('p', { class: 'form-error', role: 'alert' }),
       };
       const r = row.refs;
-      row.append(r.name, el('td', {}, r.status), r.seen, r.version, r.depth, r.oldest, r.sync);
+      r.revoke.addEventListener('click', () => revokeKiosk(row));
+      row.append(r.name, el('td', {}, r.status), r.seen, r.version, r.depth, r.oldest, r.sync,
+        el('td', {}, r.revoke, r.error));
       return row;
     }, (row, k) => {
+      row.kiosk = k;
       const r = row.refs;
       setText(r.name, k.name);
       const status = k.revoked_at ? 'revoked' : k.online ? 'online' : 'offline';
@@ -967,6 +972,8 @@
       setText(r.depth, String(k.outbox_depth));
       setText(r.oldest, k.outbox_oldest_age_secs == null ? '—' : fmtDuration(k.outbox_oldest_age_secs));
       r.sync.replaceChildren(sinceNode(k.last_sync_at));
+      r.revoke.hidden = Boolean(k.revoked_at);
+      r.revoke.setAttribute('aria-label', `Revoke ${k.name}`);
     });
     $('kiosks-empty').hidden = state.kiosks.length > 0;
     const offline = state.kiosks.filter((k) => !k.online && !k.revoked_at).length;
@@ -974,6 +981,25 @@
     $('count-kiosks').classList.toggle('count-alert', offline > 0);
     renderFlags();
     renderChanges();
+  }
+
+  // A lost or stolen kiosk loses its token at once; its unsent check-ins
+  // stay on the device until it is enrolled again.
+  async function revokeKiosk(row) {
+    const k = row.kiosk;
+    const r = row.refs;
+    if (!k || !window.confirm(`Revoke ${k.name}? It stops syncing until it is enrolled again.`)) return;
+    r.revoke.disabled = true;
+    r.error.textContent = '';
+    try {
+      await api('POST', clinicPath(`/kiosks/${encodeURIComponent(k.id)}/revoke`));
+      announce(`${k.name} revoked.`);
+      await loadKiosks();
+    } catch (err) {
+      r.error.textContent = err.message;
+    } finally {
+      r.revoke.disabled = false;
+    }
   }
 
   async function createEnrollmentCode() {
