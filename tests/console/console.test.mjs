@@ -398,6 +398,8 @@ test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment co
   await page.waitForSelector('#enroll-result:not([hidden])');
   const code = await page.textContent('#enroll-code');
   assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+  // The demo clinic has no EHR connection, and the page says so.
+  await page.waitForFunction(() => /No EHR connection is configured/.test(document.getElementById('ehr-summary').textContent), null, { timeout: 5000 });
   await shot('kiosks');
   await assertAccessible('kiosks');
   // The code really enrolls a kiosk.

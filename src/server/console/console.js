@@ -935,7 +935,29 @@
 
   // ------------------------------------------------------------ kiosks
 
+  // The EHR connector's health: its last pull, its errors and the
+  // write-back queue. Shown with the fleet, which IT watches.
+  async function loadEhr() {
+    const e = await api('GET', clinicPath('/ehr'));
+    const details = $('ehr-details');
+    if (!e.configured) {
+      setText($('ehr-summary'), 'No EHR connection is configured for this clinic. The schedule comes from imports.');
+      details.hidden = true;
+      return;
+    }
+    const failing = Boolean(e.last_pull_error || e.last_write_error || e.queue_failed > 0);
+    setText($('ehr-summary'), `${failing ? 'Needs attention' : 'Working'}: ${e.base_url} (${e.clinic_reference}).`);
+    setText($('ehr-last-pull'), e.last_pull_at ? fmtDateTime(e.last_pull_at) : 'Not yet');
+    setText($('ehr-last-ok'), e.last_pull_ok_at ? fmtDateTime(e.last_pull_ok_at) : 'Not yet');
+    setText($('ehr-pull-error'), e.last_pull_error || 'None');
+    const queue = `${e.queue_pending} waiting, ${e.queue_failed} failed`;
+    setText($('ehr-queue'), e.oldest_pending_at ? `${queue}; oldest since ${fmtDateTime(e.oldest_pending_at)}` : queue);
+    setText($('ehr-write-error'), e.last_write_error || 'None');
+    details.hidden = false;
+  }
+
   async function loadKiosks() {
+    loadEhr().catch((err) => setText($('ehr-summary'), `The EHR status could not be loaded: ${err.message}`));
     state.kiosks = await api('GET', clinicPath('/kiosks'));
     state.kioskNames = new Map(state.kiosks.map((k) => [k.id, k.name]));
     renderKiosks();
