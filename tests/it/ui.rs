@@ -735,12 +735,45 @@ fn snapshot(k: &Kiosk, name: &str) {
     );
 }
 
+/// The bundled Spanish catalogue as English → Spanish, so the tour can
+/// press the same controls in either language.
+fn spanish() -> std::collections::HashMap<String, String> {
+    let po = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/ui/translations/es/LC_MESSAGES/checkin-kiosk.po"
+    ))
+    .unwrap();
+    let mut map = std::collections::HashMap::new();
+    let mut msgid = None;
+    for line in po.lines() {
+        if let Some(rest) = line.strip_prefix("msgid \"") {
+            msgid = Some(rest.trim_end_matches('"').to_string());
+        } else if let Some(rest) = line.strip_prefix("msgstr \"") {
+            if let Some(id) = msgid.take() {
+                map.insert(id, rest.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    map
+}
+
 /// Visits every screen and saves a picture of each.
 fn tour(size: (u32, u32), lang: &str, suffix: &str) {
+    let catalogue = spanish();
+    let t = |en: &str| -> String {
+        if lang == "es" {
+            catalogue
+                .get(en)
+                .cloned()
+                .unwrap_or_else(|| panic!("no Spanish for {en:?}"))
+        } else {
+            en.to_string()
+        }
+    };
     let shoot = |k: &mut Kiosk, name: &str| {
         snapshot(k, &format!("{name}-{suffix}"));
     };
-    let fresh = |lang: &str| {
+    let fresh = || {
         let mut k = Kiosk::new();
         k.window
             .window()
@@ -750,96 +783,65 @@ fn tour(size: (u32, u32), lang: &str, suffix: &str) {
         }
         k
     };
-    let next = if lang == "es" { "Siguiente" } else { "Next" };
-    let find = if lang == "es" {
-        "Buscar mi cita"
-    } else {
-        "Find my appointment"
-    };
-    let use_dob = if lang == "es" {
-        "Usar mi fecha de nacimiento"
-    } else {
-        "Use my date of birth"
+    let dob = |k: &mut Kiosk, digits: &str, letters: &str| {
+        k.tap(&t("Use my date of birth"));
+        k.keys(digits);
+        k.tap(&t("Next"));
+        k.keys(letters);
+        k.tap(&t("Find my appointment"));
     };
 
-    let mut k = fresh(lang);
+    let mut k = fresh();
     shoot(&mut k, "01-welcome");
-    k.tap(use_dob);
+    k.tap(&t("Use my date of birth"));
     k.keys("0517");
     shoot(&mut k, "02-date-of-birth");
     k.keys("1980");
-    k.tap(next);
+    k.tap(&t("Next"));
     k.keys("GA");
     shoot(&mut k, "03-last-name");
     k.keys("R");
-    k.tap(find);
+    k.tap(&t("Find my appointment"));
     shoot(&mut k, "05-demographics");
-    k.tap(if lang == "es" { "Actualizar" } else { "Update" });
-    k.tap(if lang == "es" { "Teléfono" } else { "Phone" });
+    k.tap(&t("Update"));
+    k.tap(&t("Phone"));
     k.keys("541555");
     shoot(&mut k, "06-edit-demographics");
-    k.tap(if lang == "es" { "Atrás" } else { "Back" });
-    k.tap(if lang == "es" {
-        "Son correctos"
-    } else {
-        "This is correct"
-    });
+    k.tap(&t("Back"));
+    k.tap(&t("This is correct"));
     shoot(&mut k, "07-insurance");
-    k.tap(if lang == "es" {
-        "Cambió"
-    } else {
-        "It changed"
-    });
+    k.tap(&t("It changed"));
     k.keys("AETNA");
     shoot(&mut k, "08-edit-insurance");
-    k.tap(if lang == "es" { "Atrás" } else { "Back" });
-    k.tap(if lang == "es" {
-        "Sigue igual"
-    } else {
-        "Still correct"
-    });
+    k.tap(&t("Back"));
+    k.tap(&t("Still correct"));
     shoot(&mut k, "09-copay");
-    k.tap(if lang == "es" {
-        "Pagar con mi teléfono"
-    } else {
-        "Pay on my phone"
-    });
+    k.tap(&t("Pay on my phone"));
     shoot(&mut k, "10-pay-on-phone");
-    k.tap(if lang == "es" { "Listo" } else { "Done" });
+    k.tap(&t("Done"));
     shoot(&mut k, "11-done");
 
-    let dob = |k: &mut Kiosk, digits: &str, letters: &str| {
-        k.tap(use_dob);
-        k.keys(digits);
-        k.tap(next);
-        k.keys(letters);
-        k.tap(find);
-    };
-    let mut k = fresh(lang);
+    let mut k = fresh();
     dob(&mut k, "03042010", "RIV");
     shoot(&mut k, "04-choose-appointment");
-    k.tap(if lang == "es" {
-        "Necesito ayuda"
-    } else {
-        "I need help"
-    });
+    k.tap(&t("I need help"));
     shoot(&mut k, "12-help");
 
-    let mut k = fresh(lang);
+    let mut k = fresh();
     dob(&mut k, "01011999", "ZZZ");
     shoot(&mut k, "13-not-found");
 
-    let mut k = fresh(lang);
+    let mut k = fresh();
     let pass = k.pass_for("a-maria", -chrono::Duration::minutes(1));
     k.scan(&pass);
     shoot(&mut k, "14-pass-rejected");
 
-    let mut k = fresh(lang);
+    let mut k = fresh();
     let pass = k.pass_for("a-early", chrono::Duration::hours(8));
     k.scan(&pass);
     shoot(&mut k, "15-see-desk");
 
-    let mut k = fresh(lang);
+    let mut k = fresh();
     let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
     k.scan(&pass);
     k.elapse(Duration::from_secs(46));
