@@ -2,10 +2,12 @@
 //! migrations), running work on it off the async runtime, and the small
 //! helpers every query module shares (times, hashes, the change sequence).
 //!
-//! One connection serves every request. Work runs on tokio's blocking pool,
-//! so the async runtime never waits on SQLite; requests queue on the
-//! connection's mutex, which is also what SQLite would do with a single
-//! writer.
+//! One connection serves every request that writes. Work runs on tokio's
+//! blocking pool, so the async runtime never waits on SQLite; requests queue
+//! on the connection's mutex, which is also what SQLite would do with a
+//! single writer. A second, read-only connection serves the hot reads that
+//! must not wait behind a commit's fsync (device-token authentication); WAL
+//! lets it read the last committed state while the writer commits.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,6 +55,9 @@ pub enum StoreError {
 pub struct Db {
     /// The one connection, behind a mutex because rusqlite's is not `Sync`.
     conn: Arc<Mutex<Connection>>,
+    /// A read-only connection to the same file; `None` in memory, where a
+    /// second connection would be a different database.
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -67,7 +72,15 @@ impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::prepare(conn, path)
+        let mut db = Self::prepare(conn, path)?;
+        // Opened after the migrations, so it sees the whole schema.
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.reader = Some(Arc::new(Mutex::new(reader)));
+        Ok(db)
     }
 
     /// An in-memory database, for unit tests only.
@@ -87,6 +100,7 @@ impl Db {
             })?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            reader: None,
         })
     }
 
@@ -97,6 +111,23 @@ impl Db {
         F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+    }
+
+    /// Runs `f`, which only reads, on the read-only connection on tokio's
+    /// blocking pool, so it does not wait for a commit in progress. It sees
+    /// the last committed state. In memory it runs on the one connection.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+    {
+        let conn = Arc::clone(self.reader.as_ref().unwrap_or(&self.conn));
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut guard)

@@ -37,7 +37,10 @@ pub fn apply_batch(
     now: chrono::DateTime<chrono::Utc>,
     events: &[EventEnvelope],
 ) -> Result<BatchOutcome, StoreError> {
-    let tx = conn.transaction()?;
+    // A savepoint: its own transaction when called alone, and a nested,
+    // separately undoable part of the group's transaction when called by
+    // the group commit (`super::group_commit`).
+    let tx = conn.savepoint()?;
     let mut ctx = Ctx {
         tx: &tx,
         clinic,

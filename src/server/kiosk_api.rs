@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::db::{random_token, secret_hash, to_ms};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::{ingest, schedule, staff};
+use super::{schedule, staff};
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -61,9 +61,10 @@ impl FromRequestParts<AppState> for KioskAuth {
             "send the device token as Authorization: Bearer <token>",
         ))?;
         let hash = secret_hash(token);
+        // On a read connection, so authenticating never waits for a commit.
         let auth = state
             .db()
-            .call(move |c| {
+            .read(move |c| {
                 let row: Option<(String, String, Option<i64>)> = c
                     .prepare_cached(
                         "SELECT kiosk_id, clinic_id, revoked_ms FROM kiosks WHERE token_hash = ?1",
@@ -227,17 +228,10 @@ pub async fn events(
     let clinic = auth.clinic(&state)?.clone();
     let now = state.now();
     let kiosk_id = auth.kiosk_id.clone();
+    // Committed together with the batches other kiosks sent meanwhile.
     let outcome = state
-        .db()
-        .call(move |c| {
-            Ok(ingest::apply_batch(
-                c,
-                &clinic,
-                &kiosk_id,
-                now,
-                &batch.events,
-            )?)
-        })
+        .ingest()
+        .apply(clinic, kiosk_id, now, batch.events)
         .await?;
     let mut counts = [0usize; 3];
     for r in &outcome.results {

@@ -11,7 +11,8 @@
 //! - [`schedule`]: appointments and patients: upserts with a per-clinic
 //!   change sequence, and the kiosk's snapshot or delta pull.
 //! - [`kiosk_api`] and [`ingest`]: enrollment, device-token auth, schedule,
-//!   heartbeat, and the idempotent event ingest.
+//!   heartbeat, and the idempotent event ingest; [`group_commit`] commits
+//!   the batches that kiosks send at the same time together.
 //! - [`staff`] and [`staff_api`]: staff users, sessions, CSRF and login
 //!   throttling; the front-desk endpoints and the live change stream.
 //! - [`console`]: the staff console page and its assets, embedded in the
@@ -32,6 +33,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod fhir;
+pub mod group_commit;
 pub mod import;
 pub mod ingest;
 pub mod kiosk_api;
@@ -132,6 +134,8 @@ struct StateInner {
     closing: watch::Sender<bool>,
     /// Request and ingest counters.
     metrics: Metrics,
+    /// Event batches waiting for the group commit.
+    ingest: group_commit::IngestQueue,
     /// When each kiosk was last heard from, kept in memory so that
     /// authenticating a request costs no write.
     last_seen: Mutex<HashMap<String, DateTime<Utc>>>,
@@ -154,9 +158,11 @@ impl AppState {
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
+        let ingest = group_commit::IngestQueue::start(db.clone());
         Self {
             inner: Arc::new(StateInner {
                 config,
+                ingest,
                 db,
                 signer,
                 clock,
@@ -184,6 +190,11 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// The queue in front of the event ingest's group commit.
+    pub fn ingest(&self) -> &group_commit::IngestQueue {
+        &self.inner.ingest
     }
 
     /// The pass signer.
