@@ -126,7 +126,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(config.server.listen)
                     .await
                     .with_context(|| format!("binding {}", config.server.listen))?;
-                server::run(listener, config, shutdown_signal()).await?;
+                server::run(listener, config, notify_systemd(shutdown_signal())).await?;
                 Ok(())
             })
         }
@@ -280,6 +280,28 @@ fn prompt_hidden(prompt: &str) -> anyhow::Result<String> {
     }
     read?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Wraps the shutdown signal so that systemd (`Type=notify`) hears
+/// `READY=1` once the server serves, and `STOPPING=1` when it stops.
+/// `server::run` opens the database and key first and polls the signal
+/// only when it starts accepting connections, so readiness is not claimed
+/// early. Outside systemd nothing is sent.
+#[cfg(target_os = "linux")]
+async fn notify_systemd(shutdown: impl Future<Output = ()>) {
+    let notifier = checkin_kiosk::systemd::SystemdNotifier::from_env().ok();
+    if let Some(n) = &notifier {
+        let _ = n.ready();
+    }
+    shutdown.await;
+    if let Some(n) = &notifier {
+        let _ = n.stopping();
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn notify_systemd(shutdown: impl Future<Output = ()>) {
+    shutdown.await;
 }
 
 async fn shutdown_signal() {

@@ -41,12 +41,68 @@ pub enum AppError {
 }
 
 /// Runs the kiosk until its window is closed.
+///
+/// Call it from the main thread before starting any other thread: it may
+/// set `SLINT_KMS_ROTATION` in the environment for the linuxkms backend.
 pub fn run(config: &KioskConfig) -> Result<(), AppError> {
+    apply_display_settings(&config.display)?;
     let (db_path, key_path) = store_paths(&config.kiosk.data_dir);
     let store = Store::open(&db_path, &key_path, Utc::now())?;
     let enrollment = store.enrollment()?.ok_or(AppError::NotEnrolled)?;
     let settings = SyncSettings::from_config(config, enrollment.server_url.clone());
     show(config, store, enrollment, settings, db_path, key_path)
+}
+
+/// Puts `[display]` into effect before any window exists: selects the Slint
+/// backend `backend` names, with the software renderer, unless
+/// `$SLINT_BACKEND` is set (the systemd units set it, and it wins); and on
+/// linuxkms turns the picture by `rotation` through `$SLINT_KMS_ROTATION`,
+/// unless that is set already.
+///
+/// `hide_cursor` needs nothing here. On linuxkms a touch never moves the
+/// pointer, so none is drawn on a touch panel; only a plugged-in mouse shows
+/// one. Under cage the compositor shows no cursor while no pointer device is
+/// attached. Under winit, rotation is cage's (`-r`, see the packaged unit).
+fn apply_display_settings(display: &crate::config::DisplaySettings) -> Result<(), AppError> {
+    use crate::config::{DisplayBackend, Rotation};
+    let from_env = std::env::var("SLINT_BACKEND")
+        .ok()
+        .filter(|name| !name.is_empty());
+    let (selector, on_kms) = match &from_env {
+        Some(name) => (
+            slint::BackendSelector::new(),
+            name.to_ascii_lowercase().starts_with("linuxkms"),
+        ),
+        None => {
+            let (backend, on_kms) = match display.backend {
+                DisplayBackend::WinitSoftware => ("winit", false),
+                DisplayBackend::LinuxKmsSoftware => ("linuxkms", true),
+            };
+            let selector = slint::BackendSelector::new()
+                .backend_name(backend.into())
+                .renderer_name("software".into());
+            (selector, on_kms)
+        }
+    };
+    if on_kms
+        && display.rotation != Rotation::Deg0
+        && std::env::var_os("SLINT_KMS_ROTATION").is_none()
+    {
+        // SAFETY: `run` calls this first, while the process has one thread:
+        // the store, the sync worker and Slint start only after it.
+        unsafe {
+            std::env::set_var("SLINT_KMS_ROTATION", display.rotation.degrees().to_string());
+        }
+    }
+    let name = from_env.unwrap_or_else(|| display.backend.as_str().to_string());
+    selector.select().map_err(|e| {
+        let hint = if on_kms {
+            " (linuxkms needs a kiosk built with the `linuxkms` feature, and access to /dev/dri and /dev/input)"
+        } else {
+            ""
+        };
+        AppError::Window(format!("display backend {name}: {e}{hint}"))
+    })
 }
 
 /// Builds the controller and the window, starts the sync worker and runs
