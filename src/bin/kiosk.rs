@@ -122,7 +122,9 @@ fn demo(port: u16) -> anyhow::Result<()> {
         println!();
         println!("Or scan a pass. A scanner types the pass text then Enter into the kiosk window;");
         println!("to do the same by hand: xdotool type --delay 5 'PASS' && xdotool key Return");
-        println!("In the staff console, Today has a \"Show pass\" button with each appointment's QR code.");
+        println!(
+            "In the staff console, Today has a \"Show pass\" button with each appointment's QR code."
+        );
         for (label, _, last_name, pass) in info.samples.iter().take(4) {
             println!("  {last_name} ({label}):");
             println!("    {pass}");
