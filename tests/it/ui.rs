@@ -593,8 +593,35 @@ fn idle_warning_then_reset_clears_every_trace() {
     }
     // No adapter property keeps PHI either.
     let w = &k.window;
+    use checkin_kiosk::kiosk::ui as g;
     assert_eq!(w.global::<KioskAdapter>().get_patient_name(), "");
+    assert_eq!(w.global::<KioskAdapter>().get_appointment_time(), "");
     assert_eq!(w.global::<KioskAdapter>().get_clinician(), "");
+    let d = w.global::<g::DemographicsAdapter>();
+    for v in [d.get_address(), d.get_email(), d.get_emergency_contact()] {
+        assert_eq!(v, "");
+    }
+    let ed = w.global::<g::EditDemographicsAdapter>();
+    for v in [
+        ed.get_street(),
+        ed.get_city(),
+        ed.get_region(),
+        ed.get_postal_code(),
+        ed.get_email(),
+    ] {
+        assert_eq!(v, "");
+    }
+    let ins = w.global::<g::InsuranceAdapter>();
+    assert_eq!((ins.get_payer(), ins.get_plan()), ("".into(), "".into()));
+    let ei = w.global::<g::EditInsuranceAdapter>();
+    for v in [ei.get_payer(), ei.get_member_id(), ei.get_group()] {
+        assert_eq!(v, "");
+    }
+    assert_eq!(w.global::<g::CoPayAdapter>().get_balance(), "");
+    assert_eq!(w.global::<g::PayPhoneAdapter>().get_reference(), "");
+    assert_eq!(w.global::<g::PayPhoneAdapter>().get_amount(), "");
+    assert_eq!(w.global::<g::NameAdapter>().get_letters(), "");
+    assert_eq!(w.global::<g::DobAdapter>().get_digits(), "");
     assert_eq!(
         w.global::<checkin_kiosk::kiosk::ui::DemographicsAdapter>()
             .get_phone(),
