@@ -216,7 +216,7 @@ fn session(appointment: usize, now: chrono::DateTime<Utc>, out: &mut Vec<EventEn
     out.push(ev(EventBody::PhiViewed {
         what: "identity".into(),
     }));
-    if appointment % 5 == 0 {
+    if appointment.is_multiple_of(5) {
         out.push(ev(EventBody::Flag {
             code: "late".into(),
             step: "identify".into(),

@@ -17,9 +17,8 @@ use super::view::{
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
-    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle,
-    MaskedDemographics, MatchError, Money, PassProblem, ReasonCode, Step, check_coverage,
-    mask_member_id,
+    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle, MatchError,
+    Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
 };
 use crate::pass::PassVerifier;
 
@@ -715,10 +714,7 @@ impl<R: CheckInRepository> CheckInController<R> {
                     _ => None,
                 }
             },
-            demographics: self
-                .flow
-                .masked_demographics()
-                .unwrap_or_else(MaskedDemographics::default),
+            demographics: self.flow.masked_demographics().unwrap_or_default(),
             edit_demographics: self.edit_demographics.clone(),
             insurance,
             edit_insurance: self.edit_insurance.clone(),

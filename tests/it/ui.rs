@@ -775,10 +775,10 @@ fn spanish() -> std::collections::HashMap<String, String> {
     for line in po.lines() {
         if let Some(rest) = line.strip_prefix("msgid \"") {
             msgid = Some(rest.trim_end_matches('"').to_string());
-        } else if let Some(rest) = line.strip_prefix("msgstr \"") {
-            if let Some(id) = msgid.take() {
-                map.insert(id, rest.trim_end_matches('"').to_string());
-            }
+        } else if let Some(rest) = line.strip_prefix("msgstr \"")
+            && let Some(id) = msgid.take()
+        {
+            map.insert(id, rest.trim_end_matches('"').to_string());
         }
     }
     map
