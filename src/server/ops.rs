@@ -93,67 +93,52 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         })
         .await?;
     let m = state.metrics();
+    let count = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# HELP clinic_http_requests_total HTTP requests answered."
+    metric_family(
+        &mut s,
+        "clinic_http_requests_total",
+        "counter",
+        "HTTP requests answered.",
+        [(String::new(), count(&m.requests))],
     );
-    let _ = writeln!(s, "# TYPE clinic_http_requests_total counter");
-    let _ = writeln!(
-        s,
-        "clinic_http_requests_total {}",
-        m.requests.load(Ordering::Relaxed)
+    metric_family(
+        &mut s,
+        "clinic_http_server_errors_total",
+        "counter",
+        "HTTP requests answered with a 5xx.",
+        [(String::new(), count(&m.server_errors))],
     );
-    let _ = writeln!(
-        s,
-        "# HELP clinic_http_server_errors_total HTTP requests answered with a 5xx."
+    metric_family(
+        &mut s,
+        "clinic_events_ingested_total",
+        "counter",
+        "Kiosk events by outcome.",
+        [
+            ("accepted", &m.events_accepted),
+            ("duplicate", &m.events_duplicate),
+            ("rejected", &m.events_rejected),
+        ]
+        .map(|(status, v)| (format!("status=\"{status}\""), count(v))),
     );
-    let _ = writeln!(s, "# TYPE clinic_http_server_errors_total counter");
-    let _ = writeln!(
-        s,
-        "clinic_http_server_errors_total {}",
-        m.server_errors.load(Ordering::Relaxed)
+    metric_family(
+        &mut s,
+        "clinic_open_flags",
+        "gauge",
+        "Unresolved flags in the staff queue.",
+        per_clinic
+            .iter()
+            .map(|(clinic, open, _)| (clinic_label(clinic), open)),
     );
-    let _ = writeln!(
-        s,
-        "# HELP clinic_events_ingested_total Kiosk events by outcome."
+    metric_family(
+        &mut s,
+        "clinic_kiosks_online",
+        "gauge",
+        "Kiosks heard from within the offline threshold.",
+        per_clinic
+            .iter()
+            .map(|(clinic, _, online)| (clinic_label(clinic), online)),
     );
-    let _ = writeln!(s, "# TYPE clinic_events_ingested_total counter");
-    for (label, v) in [
-        ("accepted", &m.events_accepted),
-        ("duplicate", &m.events_duplicate),
-        ("rejected", &m.events_rejected),
-    ] {
-        let _ = writeln!(
-            s,
-            "clinic_events_ingested_total{{status=\"{label}\"}} {}",
-            v.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "# HELP clinic_open_flags Unresolved flags in the staff queue."
-    );
-    let _ = writeln!(s, "# TYPE clinic_open_flags gauge");
-    for (clinic, open, _) in &per_clinic {
-        let _ = writeln!(
-            s,
-            "clinic_open_flags{{clinic=\"{}\"}} {open}",
-            label(clinic)
-        );
-    }
-    let _ = writeln!(
-        s,
-        "# HELP clinic_kiosks_online Kiosks heard from within the offline threshold."
-    );
-    let _ = writeln!(s, "# TYPE clinic_kiosks_online gauge");
-    for (clinic, _, online) in &per_clinic {
-        let _ = writeln!(
-            s,
-            "clinic_kiosks_online{{clinic=\"{}\"}} {online}",
-            label(clinic)
-        );
-    }
     s.push_str(&super::fhir::status::prometheus(&state).await?);
     Ok((
         [(
@@ -165,11 +150,34 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
-/// Escapes a Prometheus label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
+/// Writes one Prometheus metric family: its `HELP` and `TYPE` lines, then
+/// one sample for each `(labels, value)`, where `labels` is empty or a
+/// ready `name="value"` list (see `clinic_label`).
+pub(crate) fn metric_family<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, V)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+/// The `clinic="…"` label for a clinic id, escaped for Prometheus.
+pub(crate) fn clinic_label(clinic_id: &str) -> String {
+    let escaped = clinic_id
+        .replace('\\', "\\\\")
         .replace('"', "\\\"")
-        .replace('\n', "\\n")
+        .replace('\n', "\\n");
+    format!("clinic=\"{escaped}\"")
 }
 
 /// `GET /openapi.json`.
@@ -185,4 +193,32 @@ pub async fn not_found() -> ApiError {
 /// JSON 405 for a known path with the wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_family_has_help_type_and_one_line_per_sample() {
+        let mut out = String::new();
+        metric_family(
+            &mut out,
+            "clinic_open_flags",
+            "gauge",
+            "Unresolved flags.",
+            [(clinic_label("north"), 3), (clinic_label("a\"b\\c\nd"), 0)],
+        );
+        metric_family(&mut out, "clinic_up", "gauge", "Up.", [(String::new(), 1)]);
+        assert_eq!(
+            out,
+            "# HELP clinic_open_flags Unresolved flags.\n\
+             # TYPE clinic_open_flags gauge\n\
+             clinic_open_flags{clinic=\"north\"} 3\n\
+             clinic_open_flags{clinic=\"a\\\"b\\\\c\\nd\"} 0\n\
+             # HELP clinic_up Up.\n\
+             # TYPE clinic_up gauge\n\
+             clinic_up 1\n"
+        );
+    }
 }

@@ -3,8 +3,6 @@
 //! `fhir_status` table (so a restart does not forget an outage) and served
 //! as `GET /api/v1/staff/clinics/{clinic}/ehr` and in `/metrics`.
 
-use std::fmt::Write as _;
-
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -17,6 +15,7 @@ use crate::domain::ClinicId;
 use crate::server::AppState;
 use crate::server::db::{StoreError, from_ms, to_ms};
 use crate::server::error::{ApiError, ApiPath};
+use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
 
 /// Why the status could not be read.
@@ -223,37 +222,29 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
         })
         .await?;
     let mut s = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, value: &dyn Fn(&EhrStatus) -> String| {
-        let _ = writeln!(s, "# HELP {name} {help}");
-        let _ = writeln!(s, "# TYPE {name} {kind}");
-        for r in &rows {
-            let clinic = r.clinic_id.replace('\\', "\\\\").replace('"', "\\\"");
-            let _ = writeln!(s, "{name}{{clinic=\"{clinic}\"}} {}", value(r));
-        }
+    let mut family = |name: &str, help: &str, value: &dyn Fn(&EhrStatus) -> i64| {
+        let samples = rows.iter().map(|r| (clinic_label(&r.clinic_id), value(r)));
+        metric_family(&mut s, name, "gauge", help, samples);
     };
     family(
         "clinic_ehr_writeback_queue",
-        "gauge",
         "EHR write-backs waiting to be sent.",
-        &|r| r.queue_pending.to_string(),
+        &|r| r.queue_pending,
     );
     family(
         "clinic_ehr_writeback_failed",
-        "gauge",
         "EHR write-backs that failed for good.",
-        &|r| r.queue_failed.to_string(),
+        &|r| r.queue_failed,
     );
     family(
         "clinic_ehr_last_pull_ok_timestamp_seconds",
-        "gauge",
         "When the last successful EHR schedule pull ended (0: never).",
-        &|r| r.last_pull_ok_at.map_or(0, |t| t.timestamp()).to_string(),
+        &|r| r.last_pull_ok_at.map_or(0, |t| t.timestamp()),
     );
     family(
         "clinic_ehr_pull_failing",
-        "gauge",
         "1 when the last EHR schedule pull failed.",
-        &|r| u8::from(r.last_pull_error.is_some()).to_string(),
+        &|r| i64::from(r.last_pull_error.is_some()),
     );
     Ok(s)
 }
