@@ -59,10 +59,10 @@ pub fn run(config: &KioskConfig) -> Result<(), AppError> {
 /// linuxkms turns the picture by `rotation` through `$SLINT_KMS_ROTATION`,
 /// unless that is set already.
 ///
-/// `hide_cursor` needs nothing here. On linuxkms a touch never moves the
-/// pointer, so none is drawn on a touch panel; only a plugged-in mouse shows
-/// one. Under cage the compositor shows no cursor while no pointer device is
-/// attached. Under winit, rotation is cage's (`-r`, see the packaged unit).
+/// `hide_cursor` is put into effect once the window exists (see
+/// `watch_window`). On linuxkms a touch never moves the pointer, so none is
+/// drawn on a touch panel; only a plugged-in mouse shows one. Under winit,
+/// rotation is cage's (`-r`, see the packaged unit).
 fn apply_display_settings(display: &crate::config::DisplaySettings) -> Result<(), AppError> {
     use crate::config::{DisplayBackend, Rotation};
     let from_env = std::env::var("SLINT_BACKEND")
@@ -183,7 +183,11 @@ fn show(
     };
     let clinic_name = clinic.name.clone();
     let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
-    report_first_frame(&window);
+    watch_window(
+        &window,
+        config.display.hide_cursor,
+        std::env::var_os("CHECKIN_KIOSK_REPORT_FIRST_FRAME").is_some(),
+    );
 
     // Under systemd the watchdog is pinged from the UI thread's event loop,
     // so a frozen UI stops the pings and systemd restarts the kiosk.
@@ -299,6 +303,8 @@ pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError>
     let mut kiosk_config = KioskConfig::demo(kiosk_dir);
     kiosk_config.server.url = Some(server_url.clone());
     kiosk_config.kiosk.fullscreen = false;
+    // The demo runs in a window on a desktop, where the pointer is needed.
+    kiosk_config.display.hide_cursor = false;
     let settings = SyncSettings::from_config(&kiosk_config, server_url.clone());
     let (db_path, key_path) = store_paths(&kiosk_config.kiosk.data_dir);
     let mut store = Store::open(&db_path, &key_path, now)?;
@@ -322,21 +328,57 @@ pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError>
     )
 }
 
-/// When `CHECKIN_KIOSK_REPORT_FIRST_FRAME` is set, prints the wall-clock
-/// time of the event loop's first idle turn after the window is shown to
-/// stderr, for the cold-start benchmark (`scripts/bench-kiosk.sh`), which
-/// knows when it started the process. The event loop paints the first
-/// frame before it first runs timers; the software renderer has no
-/// rendering notifier to report the paint itself.
-fn report_first_frame(_window: &AppWindow) {
-    if std::env::var_os("CHECKIN_KIOSK_REPORT_FIRST_FRAME").is_none() {
+/// Watches the window-system events of a winit window (X11, or Wayland
+/// under cage), which is what the kiosk runs in unless it draws straight to
+/// the screen with linuxkms:
+///
+/// - `hide_cursor`: hides the pointer while it is over the window, from the
+///   first frame on and again whenever it enters. Some touch controllers
+///   also register a mouse, and then the compositor would show an arrow.
+/// - `report_first_frame`: prints the wall-clock time at which the first
+///   frame with a size has been rendered and handed to the window system,
+///   as `first-frame-unix-ms: N` on stderr, for the cold-start benchmark
+///   (`scripts/bench-kiosk.sh`), which knows when it started the process.
+///   The software renderer has no rendering notifier, so the report comes
+///   from a zero-delay timer started when the first redraw arrives: winit
+///   runs timers at the start of the next event-loop turn, after that
+///   redraw has been painted and presented.
+///
+/// On other backends this does nothing, and no first frame is reported.
+fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool) {
+    use slint::winit_030::winit::event::WindowEvent;
+    use slint::winit_030::{EventResult, WinitWindowAccessor};
+
+    if !hide_cursor && !report_first_frame {
         return;
     }
-    slint::Timer::single_shot(std::time::Duration::ZERO, || {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
-        eprintln!("first-frame-unix-ms: {ms}");
+    let mut first_frame_pending = report_first_frame;
+    let mut cursor_hidden = false;
+    window.window().on_winit_window_event(move |window, event| {
+        match event {
+            WindowEvent::RedrawRequested => {
+                if hide_cursor && !cursor_hidden {
+                    cursor_hidden = window
+                        .with_winit_window(|w| w.set_cursor_visible(false))
+                        .is_some();
+                }
+                let size = window.size();
+                if first_frame_pending && size.width > 0 && size.height > 0 {
+                    first_frame_pending = false;
+                    slint::Timer::single_shot(std::time::Duration::ZERO, || {
+                        let ms = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_millis())
+                            .unwrap_or(0);
+                        eprintln!("first-frame-unix-ms: {ms}");
+                    });
+                }
+            }
+            WindowEvent::CursorEntered { .. } if hide_cursor => {
+                window.with_winit_window(|w| w.set_cursor_visible(false));
+            }
+            _ => {}
+        }
+        EventResult::Propagate
     });
 }
