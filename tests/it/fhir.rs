@@ -403,7 +403,11 @@ fn seed() -> Vec<Value> {
         put_entry(json!({
             "resourceType": "Coverage", "id": "c1", "status": "active", "beneficiary": {"reference": "Patient/p1"},
             "payor": [{"display": "Blue Shield"}], "subscriberId": "XYZ123456",
-            "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": "self"}]}
+            "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship", "code": "self"}]},
+            "costToBeneficiary": [{
+                "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-copay-type", "code": "copay"}]},
+                "valueMoney": {"value": 25.00, "currency": "USD"}
+            }]
         })),
         put_entry(appointment("a1", "p1", "loc-north", today_at(10))),
         put_entry(a2),
@@ -586,6 +590,7 @@ async fn a_check_in_is_written_back_as_arrived_then_checked_in_despite_a_concurr
     assert_eq!(a1["patient"]["last_name"], "Diaz");
     assert_eq!(a1["clinician"], "Dr. Patel");
     assert_eq!(a1["coverage"]["payer"], "Blue Shield");
+    assert_eq!(a1["expected_copay_cents"], 2500);
     assert_eq!(a1["location_id"], "main");
 
     // Someone edits the appointment in the EHR after our pull read it.

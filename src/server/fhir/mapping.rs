@@ -288,7 +288,13 @@ pub fn appointment(
         );
         String::new()
     });
-    let coverage = coverage(coverages, today, notes);
+    let (coverage, expected_copay_cents) = match chosen_coverage(coverages, today, notes) {
+        Some((resource, wire)) => (
+            Some(wire),
+            copay_cents(resource, clinic.currency.code(), notes),
+        ),
+        None => (None, 0),
+    };
     Ok(AppointmentWire {
         id: id.to_string(),
         clinic_id: clinic.id.as_str().to_string(),
@@ -298,7 +304,9 @@ pub fn appointment(
         time_zone: clinic.time_zone.name().to_string(),
         clinician,
         status: status.to_string(),
-        expected_copay_cents: 0,
+        expected_copay_cents,
+        // FHIR R4's Account has no balance element (it came in R5), so a
+        // prior balance is not read from the EHR.
         prior_balance_cents: 0,
         currency: clinic.currency.code().to_string(),
         patient: patient_wire,
@@ -527,6 +535,70 @@ pub fn coverage(
     today: NaiveDate,
     notes: &mut Vec<Note>,
 ) -> Option<CoverageWire> {
+    chosen_coverage(coverages, today, notes).map(|(_, wire)| wire)
+}
+
+/// The most a co-pay read from the EHR may be, in whole units of the
+/// currency; a larger value is taken as a data error.
+const MAX_COPAY_UNITS: f64 = 10_000.0;
+
+/// The co-pay of a visit under `coverage`, in cents of `currency` (the
+/// clinic's): the `costToBeneficiary` whose type is `copay`, else
+/// `gpvisit`, else `spvisit`, else one with no type (codes from
+/// `http://terminology.hl7.org/CodeSystem/coverage-copay-type`). It counts
+/// only as a `valueMoney` in the clinic's currency or with none given.
+/// Anything else, a percentage for one, is 0 with a note, so the kiosk
+/// never asks for an amount it does not know.
+pub fn copay_cents(coverage: &Value, currency: &str, notes: &mut Vec<Note>) -> i64 {
+    let me = format!(
+        "Coverage/{}",
+        resource_id(coverage, "Coverage").unwrap_or("?")
+    );
+    let costs = array(coverage, "costToBeneficiary");
+    let of_type = |kind: Option<&str>| {
+        costs.iter().find(|c| match kind {
+            Some(kind) => first_code(c.get("type")) == Some(kind),
+            None => c.get("type").is_none(),
+        })
+    };
+    let Some(cost) = [Some("copay"), Some("gpvisit"), Some("spvisit"), None]
+        .into_iter()
+        .find_map(of_type)
+    else {
+        return 0;
+    };
+    let mut skip = |what: &str| {
+        notes.push(Note {
+            resource: me.clone(),
+            what: format!("costToBeneficiary {what}; co-pay taken as 0"),
+        });
+        0
+    };
+    let Some(money) = cost.get("valueMoney") else {
+        return skip("is not a valueMoney (a percentage?)");
+    };
+    match text(money, "currency") {
+        Some(c) if !c.eq_ignore_ascii_case(currency) => {
+            return skip("is in another currency than the clinic's");
+        }
+        _ => {}
+    }
+    match money.get("value").and_then(Value::as_f64) {
+        Some(v) if v.is_finite() && (0.0..=MAX_COPAY_UNITS).contains(&v) => {
+            // In range, so the product fits an i64 with room to spare.
+            (v * 100.0).round() as i64
+        }
+        Some(_) => skip("has a value out of range"),
+        None => skip("has no numeric value"),
+    }
+}
+
+/// `coverage`, with the resource it chose.
+fn chosen_coverage<'a>(
+    coverages: &'a [Value],
+    today: NaiveDate,
+    notes: &mut Vec<Note>,
+) -> Option<(&'a Value, CoverageWire)> {
     for c in coverages {
         let Some(id) = resource_id(c, "Coverage") else {
             continue;
@@ -594,15 +666,18 @@ pub fn coverage(
                 "other"
             }
         };
-        return Some(CoverageWire {
-            payer,
-            plan,
-            member_id,
-            group,
-            subscriber_relation: relation.to_string(),
-            valid_from,
-            valid_to,
-        });
+        return Some((
+            c,
+            CoverageWire {
+                payer,
+                plan,
+                member_id,
+                group,
+                subscriber_relation: relation.to_string(),
+                valid_from,
+                valid_to,
+            },
+        ));
     }
     None
 }
@@ -1212,5 +1287,90 @@ mod tests {
         );
         assert_eq!(parse_reference("#contained"), None);
         assert_eq!(parse_reference("urn:uuid:1234"), None);
+    }
+
+    /// The clinic's coverage with `costs` as its `costToBeneficiary`.
+    fn with_costs(costs: Value) -> Value {
+        let mut c = coverage_res();
+        c["costToBeneficiary"] = costs;
+        c
+    }
+
+    fn copay_of(coverages: &[Value]) -> (i64, Vec<Note>) {
+        let (w, notes) = map(&appt(), Some(&patient()), coverages);
+        (w.unwrap().expected_copay_cents, notes)
+    }
+
+    fn money_cost(kind: Option<&str>, money: Value) -> Value {
+        let mut cost = json!({ "valueMoney": money });
+        if let Some(kind) = kind {
+            cost["type"] = json!({"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/coverage-copay-type",
+                "code": kind
+            }]});
+        }
+        cost
+    }
+
+    #[test]
+    fn the_copay_comes_from_the_chosen_coverage_in_cents() {
+        let currency = clinic().currency.code().to_string();
+        let costs = json!([
+            money_cost(Some("gpvisit"), json!({"value": 40, "currency": currency})),
+            money_cost(Some("copay"), json!({"value": 25.5, "currency": currency})),
+        ]);
+        let (cents, notes) = copay_of(&[with_costs(costs)]);
+        assert_eq!(cents, 2550);
+        assert!(
+            notes.iter().all(|n| !n.what.contains("costToBeneficiary")),
+            "{notes:?}"
+        );
+
+        // Without a `copay`, a GP visit's, then a specialist's, then an
+        // untyped one; a cost of another kind is not a visit's co-pay.
+        let only = |kind: Option<&str>, value: f64| {
+            copay_of(&[with_costs(json!([money_cost(
+                kind,
+                json!({"value": value})
+            )]))])
+            .0
+        };
+        assert_eq!(only(Some("gpvisit"), 40.0), 4000);
+        assert_eq!(only(Some("spvisit"), 60.0), 6000);
+        assert_eq!(only(None, 15.0), 1500);
+        assert_eq!(only(Some("emergency"), 150.0), 0);
+        assert_eq!(only(Some("copay"), 19.999), 2000);
+        assert_eq!(copay_of(&[coverage_res()]).0, 0);
+
+        // A co-pay on a coverage that is not in force is not used.
+        let mut ended = with_costs(json!([money_cost(Some("copay"), json!({"value": 99}))]));
+        ended["id"] = json!("c0");
+        ended["period"]["end"] = json!("2026-01-31");
+        assert_eq!(copay_of(&[ended.clone(), coverage_res()]).0, 0);
+        assert_eq!(copay_of(&[ended]).0, 0);
+    }
+
+    #[test]
+    fn a_copay_that_is_not_a_known_amount_is_zero_with_a_note_naming_only_the_id() {
+        let bad = [
+            json!({"type": {"coding": [{"code": "copay"}]}, "valueQuantity": {"value": 20, "unit": "%"}}),
+            money_cost(Some("copay"), json!({"value": 25, "currency": "XTS"})),
+            money_cost(Some("copay"), json!({"value": -5})),
+            money_cost(Some("copay"), json!({"value": 1.0e9})),
+            money_cost(Some("copay"), json!({"value": "25"})),
+            money_cost(Some("copay"), json!({"currency": "USD"})),
+        ];
+        for cost in bad {
+            let (cents, notes) = copay_of(&[with_costs(json!([cost.clone()]))]);
+            assert_eq!(cents, 0, "{cost}");
+            let note = notes
+                .iter()
+                .find(|n| n.what.contains("costToBeneficiary"))
+                .unwrap_or_else(|| panic!("no note for {cost}: {notes:?}"));
+            assert_eq!(note.resource, "Coverage/c1");
+            for value in ["25", "20", "XTS", "1000000000", "-5"] {
+                assert!(!note.what.contains(value), "{note:?}");
+            }
+        }
     }
 }
