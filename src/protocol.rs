@@ -17,6 +17,21 @@ use crate::domain::{
     Patient, PatientId, ReasonCode, SubscriberRelation,
 };
 
+/// The schema of a reason code: one of the 17 the server accepts.
+#[cfg(feature = "server")]
+fn reason_code_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let codes: Vec<&str> = ReasonCode::ALL.iter().map(ReasonCode::as_str).collect();
+    schemars::json_schema!({ "type": "string", "enum": codes })
+}
+
+/// The body of `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+pub struct Health {
+    /// Always `ok`: an unhealthy server answers 500 instead.
+    pub status: String,
+}
+
 /// The path prefix of every kiosk endpoint.
 pub const KIOSK_API: &str = "/api/v1/kiosk";
 /// The path prefix of every staff endpoint.
@@ -52,6 +67,7 @@ fn bad(field: &'static str, value: impl Into<String>) -> ProtocolError {
 
 /// The body of every error reply, kiosk and staff alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// A stable machine code, for example `"bad_request"`.
     pub error: String,
@@ -63,6 +79,7 @@ pub struct ErrorBody {
 
 /// `POST /api/v1/kiosk/enroll`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The one-time code staff created.
@@ -75,6 +92,7 @@ pub struct EnrollRequest {
 
 /// The settings a kiosk takes from its clinic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ClinicSettings {
     /// The clinic's id.
     pub clinic_id: String,
@@ -94,6 +112,7 @@ pub struct ClinicSettings {
 
 /// The reply to a successful enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct EnrollResponse {
     /// The new kiosk's id.
     pub kiosk_id: String,
@@ -111,6 +130,7 @@ pub struct EnrollResponse {
 
 /// An address on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AddressWire {
     /// Street and number.
@@ -127,6 +147,7 @@ pub struct AddressWire {
 
 /// An emergency contact on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct EmergencyContactWire {
     /// Name.
@@ -139,6 +160,7 @@ pub struct EmergencyContactWire {
 
 /// Demographics on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct DemographicsWire {
     /// Home address.
@@ -153,6 +175,7 @@ pub struct DemographicsWire {
 
 /// A patient on the wire, with only what check-in needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct PatientWire {
     /// Patient id.
     pub id: String,
@@ -172,6 +195,7 @@ pub struct PatientWire {
 
 /// Coverage on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct CoverageWire {
     /// Insurer.
     pub payer: String,
@@ -195,6 +219,7 @@ pub struct CoverageWire {
 
 /// An appointment on the wire, with its patient and coverage snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct AppointmentWire {
     /// Appointment id.
     pub id: String,
@@ -226,6 +251,7 @@ pub struct AppointmentWire {
 
 /// `GET /api/v1/kiosk/schedule?since=CURSOR`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ScheduleResponse {
     /// The cursor to send next time.
     pub cursor: String,
@@ -248,6 +274,7 @@ pub struct ScheduleResponse {
 
 /// One event a kiosk sends, identified by a UUID the kiosk generated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventEnvelope {
     /// Client-generated id; a replay with the same id has no second effect.
@@ -263,6 +290,7 @@ pub struct EventEnvelope {
 
 /// What happened, by kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventBody {
     /// The patient was identified.
@@ -271,7 +299,8 @@ pub enum EventBody {
     CheckedIn,
     /// A flag for the staff queue.
     Flag {
-        /// A reason code from PRODUCT.md, for example `"too_early"`.
+        /// The reason code, for example `"too_early"`.
+        #[cfg_attr(feature = "server", schemars(schema_with = "reason_code_schema"))]
         code: String,
         /// The step the patient was on.
         step: String,
@@ -315,6 +344,7 @@ pub enum EventBody {
 
 /// New coverage typed at the kiosk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CoverageUpdateWire {
     /// Insurer.
@@ -328,6 +358,7 @@ pub struct CoverageUpdateWire {
 
 /// `POST /api/v1/kiosk/events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventBatch {
     /// The events, oldest first.
@@ -336,6 +367,7 @@ pub struct EventBatch {
 
 /// What the server did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {
     /// Stored and applied now.
@@ -348,6 +380,7 @@ pub enum EventStatus {
 
 /// The per-event result of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct EventResult {
     /// The event's id.
     pub id: Uuid,
@@ -360,6 +393,7 @@ pub struct EventResult {
 
 /// The reply to an event batch, one result per event in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct EventBatchResponse {
     /// One result per event, in the batch's order.
     pub results: Vec<EventResult>,
@@ -369,6 +403,7 @@ pub struct EventBatchResponse {
 
 /// `POST /api/v1/kiosk/heartbeat`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Heartbeat {
     /// The kiosk's app version.
@@ -387,6 +422,7 @@ pub struct Heartbeat {
 
 /// The reply to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct HeartbeatResponse {
     /// The server's clock.
     pub server_time: DateTime<Utc>,
@@ -849,6 +885,7 @@ mod tests {
 
 /// `POST /api/v1/staff/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StaffLoginRequest {
     /// The staff user's name.
@@ -859,6 +896,7 @@ pub struct StaffLoginRequest {
 
 /// A clinic a staff user belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StaffClinic {
     /// The clinic's id, used in every staff path.
     pub id: String,
@@ -870,6 +908,7 @@ pub struct StaffClinic {
 
 /// Who is logged in, and which clinics they may see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StaffMe {
     /// The staff user's name.
     pub username: String,
@@ -879,6 +918,7 @@ pub struct StaffMe {
 
 /// One of today's appointments, as the front desk sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StaffAppointment {
     /// Appointment id.
     pub id: String,
@@ -936,6 +976,7 @@ impl StaffAppointment {
 
 /// `GET /api/v1/staff/clinics/{clinic}/appointments`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StaffAppointments {
     /// The clinic.
     pub clinic_id: String,
@@ -947,6 +988,7 @@ pub struct StaffAppointments {
 
 /// A flag in the staff queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct StaffFlag {
     /// Flag id, used to resolve it.
     pub id: i64,
@@ -972,6 +1014,7 @@ pub struct StaffFlag {
 
 /// `POST /api/v1/staff/clinics/{clinic}/flags/{id}/resolve`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ResolveFlagRequest {
     /// What staff did about it; 1 to 1000 characters.
@@ -980,6 +1023,7 @@ pub struct ResolveFlagRequest {
 
 /// Where a co-pay queue item stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CopayStatus {
     /// Waiting at the front desk.
@@ -1010,6 +1054,7 @@ impl CopayStatus {
 
 /// An item in the co-pay queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct CopayItem {
     /// Item id.
     pub id: i64,
@@ -1031,6 +1076,7 @@ pub struct CopayItem {
 
 /// `POST /api/v1/staff/clinics/{clinic}/copays/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CopayDecision {
     /// `collected` or `waived`.
@@ -1039,6 +1085,7 @@ pub struct CopayDecision {
 
 /// What a proposed change would change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeProposal {
     /// New demographics, in full.
@@ -1055,6 +1102,7 @@ pub enum ChangeProposal {
 
 /// A change a patient proposed at a kiosk, for staff to verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ProposedChange {
     /// Change id.
     pub id: i64,
@@ -1080,6 +1128,7 @@ pub struct ProposedChange {
 
 /// The record a [`ProposedChange`] would change, as it stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct OnFile {
     /// The demographics on file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1091,6 +1140,7 @@ pub struct OnFile {
 
 /// `POST .../changes/{id}/approve` and `.../reject`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeDecision {
     /// An optional note for the audit trail.
@@ -1100,6 +1150,7 @@ pub struct ChangeDecision {
 
 /// One kiosk in the fleet view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct FleetKiosk {
     /// Kiosk id.
     pub id: String,
@@ -1125,6 +1176,7 @@ pub struct FleetKiosk {
 
 /// `POST /api/v1/staff/clinics/{clinic}/enrollment-codes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct EnrollmentCodeResponse {
     /// The one-time code to type on the kiosk.
     pub code: String,
@@ -1134,6 +1186,7 @@ pub struct EnrollmentCodeResponse {
 
 /// `GET /api/v1/staff/clinics/{clinic}/appointments/{id}/pass`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct PassResponse {
     /// The appointment.
     pub appointment_id: String,
@@ -1146,6 +1199,7 @@ pub struct PassResponse {
 /// One server-sent event on the staff stream: something changed, with ids
 /// only; the console refetches what it shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct ChangeNotice {
     /// The clinic.
     pub clinic_id: String,

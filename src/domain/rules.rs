@@ -45,7 +45,7 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
-    /// Every reason code, in the order PRODUCT.md lists them.
+    /// Every reason code, in the order the product brief lists them.
     pub const ALL: [ReasonCode; 17] = [
         Self::IdentityNotFound,
         Self::MultipleMatches,

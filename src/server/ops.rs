@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::Instrument;
 
 use super::AppState;
@@ -62,12 +62,16 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
 }
 
 /// `GET /healthz`: 200 when the database answers.
-pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn healthz(
+    State(state): State<AppState>,
+) -> Result<Json<crate::protocol::Health>, ApiError> {
     state
         .db()
         .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
         .await?;
-    Ok(Json(json!({"status": "ok"})))
+    Ok(Json(crate::protocol::Health {
+        status: "ok".into(),
+    }))
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -6,15 +6,23 @@
 //! type in `protocol` (shared with the kiosk build) and to every handler,
 //! and the spec would still be assembled from a second list of paths that
 //! can fall out of step with the router. One table that *is* the router
-//! cannot drift, and costs no proc-macro build time. Bodies are described
-//! by their `protocol` type name; the error body is described in full.
+//! cannot drift. Each request and response body is named by its Rust type,
+//! and its JSON Schema is derived (schemars) from the same serde attributes
+//! that produce the JSON, so the schemas cannot drift either.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, get, post};
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Value, json};
 
 use super::{AppState, console, fhir, kiosk_api, ops, staff_api};
+use crate::protocol::{
+    ChangeDecision, ChangeNotice, CopayDecision, CopayItem, EnrollRequest, EnrollResponse,
+    EnrollmentCodeResponse, EventBatch, EventBatchResponse, FleetKiosk, Health, Heartbeat,
+    HeartbeatResponse, PassResponse, ProposedChange, ResolveFlagRequest, ScheduleResponse,
+    StaffAppointments, StaffFlag, StaffLoginRequest, StaffMe,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +48,47 @@ pub struct RouteSpec {
     pub summary: &'static str,
     /// Who may call it.
     pub auth: Auth,
-    /// The request body's `protocol` type, if it takes one (always JSON).
-    pub request: Option<&'static str>,
+    /// The request body's schema, if it takes one (always JSON).
+    pub request: Option<SchemaFn>,
     /// The success status.
     pub status: u16,
-    /// The success body: media type and a schema name.
-    pub response: (&'static str, &'static str),
+    /// The success body: media type and what it holds.
+    pub response: (&'static str, Body),
     /// The error statuses it can answer with, each with an `ErrorBody`.
     pub errors: &'static [u16],
     /// Builds the handler.
     handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Adds a type's schema to the document's components and returns the
+/// reference to it.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// What a success response holds.
+#[derive(Clone, Copy)]
+pub enum Body {
+    /// JSON (or, for an event stream, each event's data) of this schema.
+    Json(SchemaFn),
+    /// Text: a page, a stylesheet, a script, SVG or Prometheus metrics.
+    Text,
+    /// Bytes, such as a PNG.
+    Binary,
+    /// Nothing (204).
+    Empty,
+}
+
+fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A JSON body of type `T`.
+fn json<T: JsonSchema>() -> Body {
+    Body::Json(schema::<T>)
+}
+
+/// A JSON request body of type `T`.
+fn takes<T: JsonSchema>() -> Option<SchemaFn> {
+    Some(schema::<T>)
 }
 
 const JSON: &str = "application/json";
@@ -57,7 +96,7 @@ const JSON: &str = "application/json";
 const BODY_ERRORS: [u16; 4] = [400, 413, 415, 422];
 
 macro_rules! route {
-    ($method:ident $path:literal, $summary:literal, $auth:ident, $request:expr, $status:literal => $media:expr, $schema:literal, [$($err:literal),*], $handler:path) => {
+    ($method:ident $path:literal, $summary:literal, $auth:ident, $request:expr, $status:literal => $media:expr, $body:expr, [$($err:literal),*], $handler:path) => {
         RouteSpec {
             method: route!(@name $method),
             path: $path,
@@ -65,7 +104,7 @@ macro_rules! route {
             auth: Auth::$auth,
             request: $request,
             status: $status,
-            response: ($media, $schema),
+            response: ($media, $body),
             errors: &[$($err),*],
             handler: || $method($handler),
         }
@@ -77,35 +116,35 @@ macro_rules! route {
 /// Every endpoint the server has.
 pub fn table() -> Vec<RouteSpec> {
     vec![
-        route!(get "/", "The staff console page", Public, None, 200 => "text/html; charset=utf-8", "Text", [], console::index),
-        route!(get "/console.css", "The staff console's stylesheet", Public, None, 200 => "text/css; charset=utf-8", "Text", [], console::stylesheet),
-        route!(get "/console.js", "The staff console's script", Public, None, 200 => "text/javascript; charset=utf-8", "Text", [], console::script),
-        route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, "Health", [500], ops::healthz),
-        route!(get "/metrics", "Prometheus metrics", Public, None, 200 => "text/plain; version=0.0.4", "PrometheusText", [500], ops::metrics),
-        route!(get "/openapi.json", "This document", Public, None, 200 => JSON, "OpenAPI", [], ops::openapi_json),
-        route!(post "/api/v1/kiosk/enroll", "Exchange a one-time enrollment code for a device token", Public, Some("EnrollRequest"), 200 => JSON, "EnrollResponse", [400, 401, 403, 413, 415, 422], kiosk_api::enroll),
-        route!(get "/api/v1/kiosk/schedule", "Today's schedule: a snapshot, or a delta since the cursor `since`", Kiosk, None, 200 => JSON, "ScheduleResponse", [400, 401, 403], kiosk_api::schedule),
-        route!(post "/api/v1/kiosk/events", "Ingest an idempotent batch of events", Kiosk, Some("EventBatch"), 200 => JSON, "EventBatchResponse", [400, 401, 403, 413, 415, 422], kiosk_api::events),
-        route!(post "/api/v1/kiosk/heartbeat", "Report version, outbox and sync state", Kiosk, Some("Heartbeat"), 200 => JSON, "HeartbeatResponse", [400, 401, 403, 413, 415, 422], kiosk_api::heartbeat),
-        route!(post "/api/v1/staff/login", "Sign in; sets the session cookie", PublicCsrf, Some("StaffLoginRequest"), 200 => JSON, "StaffMe", [400, 401, 403, 413, 415, 422, 429], staff_api::login),
-        route!(post "/api/v1/staff/logout", "Sign out; clears the session cookie", Staff, None, 204 => JSON, "Empty", [401, 403], staff_api::logout),
-        route!(get "/api/v1/staff/me", "Who is signed in, and their clinics", Staff, None, 200 => JSON, "StaffMe", [401], staff_api::whoami),
-        route!(get "/api/v1/staff/clinics/{clinic}/appointments", "Today's appointments with their check-in state", Staff, None, 200 => JSON, "StaffAppointments", [401, 403, 404], staff_api::appointments),
-        route!(get "/api/v1/staff/clinics/{clinic}/flags", "Open flags, oldest first", Staff, None, 200 => JSON, "StaffFlag[]", [401, 403, 404], staff_api::flags),
-        route!(post "/api/v1/staff/clinics/{clinic}/flags/{id}/resolve", "Resolve a flag with a note", Staff, Some("ResolveFlagRequest"), 200 => JSON, "StaffFlag", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::resolve_flag),
-        route!(get "/api/v1/staff/clinics/{clinic}/copays", "The co-pay queue (`status`: pending, collected or waived)", Staff, None, 200 => JSON, "CopayItem[]", [400, 401, 403, 404], staff_api::copays),
-        route!(post "/api/v1/staff/clinics/{clinic}/copays/{id}", "Mark a co-pay collected or waived", Staff, Some("CopayDecision"), 200 => JSON, "CopayItem", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::decide_copay),
-        route!(get "/api/v1/staff/clinics/{clinic}/changes", "Pending proposed demographics and coverage changes", Staff, None, 200 => JSON, "ProposedChange[]", [401, 403, 404], staff_api::changes),
-        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/approve", "Approve a proposed change and apply it to the patient record", Staff, Some("ChangeDecision"), 200 => JSON, "ProposedChange", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::approve_change),
-        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/reject", "Reject a proposed change", Staff, Some("ChangeDecision"), 200 => JSON, "ProposedChange", [400, 401, 403, 404, 409, 413, 415, 422], staff_api::reject_change),
-        route!(get "/api/v1/staff/clinics/{clinic}/kiosks", "The kiosk fleet", Staff, None, 200 => JSON, "FleetKiosk[]", [401, 403, 404], staff_api::kiosks),
-        route!(post "/api/v1/staff/clinics/{clinic}/kiosks/{id}/revoke", "Revoke a kiosk's device token", Staff, None, 200 => JSON, "FleetKiosk", [401, 403, 404], staff_api::revoke_kiosk),
-        route!(post "/api/v1/staff/clinics/{clinic}/enrollment-codes", "Create a one-time kiosk enrollment code (24 h)", Staff, None, 201 => JSON, "EnrollmentCodeResponse", [401, 403, 404], staff_api::create_enrollment_code),
-        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass", "The appointment's signed QR pass as text", Staff, None, 200 => JSON, "PassResponse", [401, 403, 404, 422], staff_api::pass_json),
-        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", "Binary", [401, 403, 404, 422], staff_api::pass_png),
-        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", "Text", [401, 403, 404, 422], staff_api::pass_svg),
-        route!(get "/api/v1/staff/clinics/{clinic}/ehr", "The EHR connector: last pull, last errors, write-back queue depth", Staff, None, 200 => JSON, "EhrStatus", [401, 403, 404], fhir::status::ehr_status),
-        route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, or `resync`", Staff, None, 200 => "text/event-stream", "ChangeNotice", [401, 403, 404], staff_api::stream),
+        route!(get "/", "The staff console page", Public, None, 200 => "text/html; charset=utf-8", Body::Text, [], console::index),
+        route!(get "/console.css", "The staff console's stylesheet", Public, None, 200 => "text/css; charset=utf-8", Body::Text, [], console::stylesheet),
+        route!(get "/console.js", "The staff console's script", Public, None, 200 => "text/javascript; charset=utf-8", Body::Text, [], console::script),
+        route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, json::<Health>(), [500], ops::healthz),
+        route!(get "/metrics", "Prometheus metrics", Public, None, 200 => "text/plain; version=0.0.4", Body::Text, [500], ops::metrics),
+        route!(get "/openapi.json", "This document", Public, None, 200 => JSON, json::<Value>(), [], ops::openapi_json),
+        route!(post "/api/v1/kiosk/enroll", "Exchange a one-time enrollment code for a device token", Public, takes::<EnrollRequest>(), 200 => JSON, json::<EnrollResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::enroll),
+        route!(get "/api/v1/kiosk/schedule", "Today's schedule: a snapshot, or a delta since the cursor `since`", Kiosk, None, 200 => JSON, json::<ScheduleResponse>(), [400, 401, 403], kiosk_api::schedule),
+        route!(post "/api/v1/kiosk/events", "Ingest an idempotent batch of events", Kiosk, takes::<EventBatch>(), 200 => JSON, json::<EventBatchResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::events),
+        route!(post "/api/v1/kiosk/heartbeat", "Report version, outbox and sync state", Kiosk, takes::<Heartbeat>(), 200 => JSON, json::<HeartbeatResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::heartbeat),
+        route!(post "/api/v1/staff/login", "Sign in; sets the session cookie", PublicCsrf, takes::<StaffLoginRequest>(), 200 => JSON, json::<StaffMe>(), [400, 401, 403, 413, 415, 422, 429], staff_api::login),
+        route!(post "/api/v1/staff/logout", "Sign out; clears the session cookie", Staff, None, 204 => JSON, Body::Empty, [401, 403], staff_api::logout),
+        route!(get "/api/v1/staff/me", "Who is signed in, and their clinics", Staff, None, 200 => JSON, json::<StaffMe>(), [401], staff_api::whoami),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments", "Today's appointments with their check-in state", Staff, None, 200 => JSON, json::<StaffAppointments>(), [401, 403, 404], staff_api::appointments),
+        route!(get "/api/v1/staff/clinics/{clinic}/flags", "Open flags, oldest first", Staff, None, 200 => JSON, json::<Vec<StaffFlag>>(), [401, 403, 404], staff_api::flags),
+        route!(post "/api/v1/staff/clinics/{clinic}/flags/{id}/resolve", "Resolve a flag with a note", Staff, takes::<ResolveFlagRequest>(), 200 => JSON, json::<StaffFlag>(), [400, 401, 403, 404, 409, 413, 415, 422], staff_api::resolve_flag),
+        route!(get "/api/v1/staff/clinics/{clinic}/copays", "The co-pay queue (`status`: pending, collected or waived)", Staff, None, 200 => JSON, json::<Vec<CopayItem>>(), [400, 401, 403, 404], staff_api::copays),
+        route!(post "/api/v1/staff/clinics/{clinic}/copays/{id}", "Mark a co-pay collected or waived", Staff, takes::<CopayDecision>(), 200 => JSON, json::<CopayItem>(), [400, 401, 403, 404, 409, 413, 415, 422], staff_api::decide_copay),
+        route!(get "/api/v1/staff/clinics/{clinic}/changes", "Pending proposed demographics and coverage changes", Staff, None, 200 => JSON, json::<Vec<ProposedChange>>(), [401, 403, 404], staff_api::changes),
+        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/approve", "Approve a proposed change and apply it to the patient record", Staff, takes::<ChangeDecision>(), 200 => JSON, json::<ProposedChange>(), [400, 401, 403, 404, 409, 413, 415, 422], staff_api::approve_change),
+        route!(post "/api/v1/staff/clinics/{clinic}/changes/{id}/reject", "Reject a proposed change", Staff, takes::<ChangeDecision>(), 200 => JSON, json::<ProposedChange>(), [400, 401, 403, 404, 409, 413, 415, 422], staff_api::reject_change),
+        route!(get "/api/v1/staff/clinics/{clinic}/kiosks", "The kiosk fleet", Staff, None, 200 => JSON, json::<Vec<FleetKiosk>>(), [401, 403, 404], staff_api::kiosks),
+        route!(post "/api/v1/staff/clinics/{clinic}/kiosks/{id}/revoke", "Revoke a kiosk's device token", Staff, None, 200 => JSON, json::<FleetKiosk>(), [401, 403, 404], staff_api::revoke_kiosk),
+        route!(post "/api/v1/staff/clinics/{clinic}/enrollment-codes", "Create a one-time kiosk enrollment code (24 h)", Staff, None, 201 => JSON, json::<EnrollmentCodeResponse>(), [401, 403, 404], staff_api::create_enrollment_code),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass", "The appointment's signed QR pass as text", Staff, None, 200 => JSON, json::<PassResponse>(), [401, 403, 404, 422], staff_api::pass_json),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", Body::Binary, [401, 403, 404, 422], staff_api::pass_png),
+        route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", Body::Text, [401, 403, 404, 422], staff_api::pass_svg),
+        route!(get "/api/v1/staff/clinics/{clinic}/ehr", "The EHR connector: last pull, last errors, write-back queue depth", Staff, None, 200 => JSON, json::<fhir::status::EhrStatus>(), [401, 403, 404], fhir::status::ehr_status),
+        route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, or `resync`", Staff, None, 200 => "text/event-stream", json::<ChangeNotice>(), [401, 403, 404], staff_api::stream),
     ]
 }
 
@@ -156,23 +195,30 @@ fn status_text(code: u16) -> &'static str {
 
 /// The OpenAPI 3.1 document of [`table`].
 pub fn openapi() -> Value {
+    // JSON Schema 2020-12 is OpenAPI 3.1's own dialect. Every named type
+    // lands in components/schemas, referenced from where it is used.
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .into_generator();
     let mut paths = serde_json::Map::new();
     for spec in table() {
         let mut responses = serde_json::Map::new();
-        let schema = match spec.response.1 {
-            s if s.ends_with("[]") => {
-                json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", &s[..s.len() - 2])}})
-            }
-            "Binary" => json!({"type": "string", "format": "binary"}),
-            "Text" | "PrometheusText" => json!({"type": "string"}),
-            s => json!({"$ref": format!("#/components/schemas/{s}")}),
+        let body = match spec.response.1 {
+            Body::Json(schema_of) => Some(schema_of(&mut generator).to_value()),
+            Body::Text => Some(json!({"type": "string"})),
+            Body::Binary => Some(json!({"type": "string", "format": "binary"})),
+            Body::Empty => None,
         };
         responses.insert(
             spec.status.to_string(),
-            if spec.status == 204 {
-                json!({"description": status_text(spec.status)})
-            } else {
-                json!({"description": status_text(spec.status), "content": {spec.response.0: {"schema": schema}}})
+            match body {
+                Some(body) => {
+                    json!({"description": status_text(spec.status), "content": {spec.response.0: {"schema": body}}})
+                }
+                None => json!({"description": status_text(spec.status)}),
             },
         );
         for code in error_statuses(&spec) {
@@ -195,8 +241,10 @@ pub fn openapi() -> Value {
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
-        if let Some(req) = spec.request {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{req}")}}}});
+        if let Some(schema_of) = spec.request {
+            let body = schema_of(&mut generator).to_value();
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": body}}});
         }
         match spec.auth {
             Auth::Kiosk => op["security"] = json!([{"deviceToken": []}]),
@@ -208,18 +256,7 @@ pub fn openapi() -> Value {
             .or_insert_with(|| json!({}));
         entry[spec.method.to_ascii_lowercase()] = op;
     }
-    let mut schemas = serde_json::Map::new();
-    for spec in table() {
-        for name in spec.request.into_iter().chain([spec.response.1]) {
-            let name = name.trim_end_matches("[]");
-            if matches!(name, "Binary" | "Text" | "PrometheusText" | "Empty") {
-                continue;
-            }
-            schemas.entry(name.to_string()).or_insert_with(|| {
-                json!({"type": "object", "description": format!("The `checkin_kiosk::protocol::{name}` type (serde JSON).")})
-            });
-        }
-    }
+    let mut schemas = generator.take_definitions(true);
     schemas.insert(
         "ErrorBody".into(),
         json!({
@@ -292,5 +329,51 @@ mod tests {
         }
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
         assert!(doc["components"]["schemas"]["EventBatch"].is_object());
+    }
+
+    /// Every `$ref` in `v`.
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn bodies_are_described_in_full_and_every_reference_resolves() {
+        let doc = openapi();
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(all.len() > 40, "{all:?}");
+        for r in all {
+            let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("{r}"));
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["EventBatch"]["required"], json!(["events"]));
+        // deny_unknown_fields becomes additionalProperties: false.
+        assert_eq!(schemas["EventBatch"]["additionalProperties"], json!(false));
+        assert!(schemas["AppointmentWire"]["properties"]["expected_copay_cents"].is_object());
+        let flag = schemas["EventBody"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["properties"]["type"]["const"] == "flag")
+            .unwrap();
+        let codes = flag["properties"]["code"]["enum"].as_array().unwrap();
+        assert_eq!(codes.len(), crate::domain::ReasonCode::ALL.len());
+        assert!(codes.contains(&json!("incomplete_checkin")));
+        let flags =
+            &doc["paths"]["/api/v1/staff/clinics/{clinic}/flags"]["get"]["responses"]["200"];
+        assert_eq!(
+            flags["content"]["application/json"]["schema"],
+            json!({"type": "array", "items": {"$ref": "#/components/schemas/StaffFlag"}})
+        );
     }
 }

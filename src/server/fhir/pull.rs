@@ -48,7 +48,7 @@ pub enum PullError {
 }
 
 /// What a pull found and changed; stored as the connector's last pull.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PullSummary {
     /// Appointments the EHR listed for the window and location.
     pub appointments: usize,

@@ -27,7 +27,7 @@ pub enum StatusError {
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/ehr`: the EHR connector's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EhrStatus {
     /// The clinic.
     pub clinic_id: String,
