@@ -7,6 +7,10 @@
 // enroll a kiosk, survive a server restart, and sign out. Kiosk activity is
 // posted through the real kiosk API with a device token from enrollment.
 //
+// Every JSON exchange with /api/ in the run, from the page and from these
+// tests, is recorded and finally checked against /openapi.json with Ajv, an
+// independent JSON Schema validator.
+//
 // Needs: target/debug/clinic-server (or CLINIC_SERVER=path) and
 // /usr/bin/chromium (or CHROMIUM=path). Screenshots go to
 // target/screenshots/console-*.png.
@@ -23,6 +27,8 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -41,6 +47,25 @@ let context;
 let page;
 let kioskToken;
 const pageErrors = [];
+
+// Every JSON exchange with /api/: method, path, status, request and
+// response bodies. The tests' own fetch calls go through the wrapper below;
+// the page's are caught from its responses.
+const apiCalls = [];
+function recordApiCall(method, url, status, requestBody, responseBody) {
+  const { pathname } = new URL(url);
+  if (pathname.startsWith('/api/')) apiCalls.push({ method: method.toUpperCase(), path: pathname, status, requestBody, responseBody });
+}
+const plainFetch = globalThis.fetch;
+globalThis.fetch = async (url, init = {}) => {
+  const res = await plainFetch(url, init);
+  if ((res.headers.get('content-type') || '').startsWith('application/json')) {
+    const body = await res.clone().json().catch(() => undefined);
+    const sent = typeof init.body === 'string' ? JSON.parse(init.body) : undefined;
+    if (body !== undefined) recordApiCall(init.method || 'GET', String(url), res.status, sent, body);
+  }
+  return res;
+};
 
 // ------------------------------------------------------------ helpers
 
@@ -171,6 +196,17 @@ before(async () => {
   context = await browser.newContext({ viewport: VIEWPORT });
   page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('response', async (res) => {
+    if (!(res.headers()['content-type'] || '').startsWith('application/json')) return;
+    const body = await res.json().catch(() => undefined);
+    let sent;
+    try {
+      sent = res.request().postDataJSON() ?? undefined;
+    } catch {
+      sent = undefined;
+    }
+    if (body !== undefined) recordApiCall(res.request().method(), res.url(), res.status(), sent, body);
+  });
 });
 
 after(async () => {
@@ -496,6 +532,96 @@ test('everything works from the keyboard alone', async () => {
   } finally {
     await kb.close();
   }
+});
+
+// Ajv validators for the document's operations: `$ref`s to
+// #/components/schemas become local `$defs`.
+async function openApiValidators() {
+  const doc = await (await plainFetch(`${server.url}/openapi.json`)).json();
+  const local = (schema) => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"#/$defs/'));
+  const defs = local(doc.components.schemas);
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  for (const f of ['int8', 'int16', 'int32', 'int64', 'uint', 'uint8', 'uint16', 'uint32', 'uint64']) ajv.addFormat(f, true);
+  const compile = (schema) => ajv.compile({ $defs: defs, ...local(schema) });
+  const routes = Object.entries(doc.paths).map(([template, ops]) => ({
+    template,
+    ops,
+    re: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+  }));
+  // The validators of the request and of a response with `status`.
+  const forCall = (method, pathname, status) => {
+    const route = routes.find((r) => r.re.test(pathname));
+    assert.ok(route, `${pathname} is not in the document`);
+    const op = route.ops[method.toLowerCase()];
+    assert.ok(op, `${method} ${route.template} is not in the document`);
+    let response = op.responses[String(status)];
+    assert.ok(response, `${method} ${route.template} answered ${status}, which the document does not list`);
+    if (response.$ref) response = doc.components.responses[response.$ref.split('/').pop()];
+    const schema = response.content?.['application/json']?.schema;
+    assert.ok(schema, `${method} ${route.template} ${status} has no JSON schema`);
+    const request = op.requestBody?.content['application/json'].schema;
+    return { key: `${method} ${route.template} ${status}`, response: compile(schema), request: request && compile(request) };
+  };
+  return { forCall, ajv };
+}
+
+test('every API request and response seen in this run matches /openapi.json', async () => {
+  const { forCall, ajv } = await openApiValidators();
+  const covered = new Set();
+  for (const call of apiCalls) {
+    const v = forCall(call.method, call.path, call.status);
+    assert.ok(v.response(call.responseBody), `${v.key}: ${ajv.errorsText(v.response.errors)}\n${JSON.stringify(call.responseBody).slice(0, 400)}`);
+    if (call.status < 300 && call.requestBody !== undefined) {
+      assert.ok(v.request, `${v.key} took a body the document does not describe`);
+      assert.ok(v.request(call.requestBody), `${v.key} request: ${ajv.errorsText(v.request.errors)}`);
+    }
+    covered.add(v.key);
+  }
+  // The run exercised the kiosk API, the staff API and their errors.
+  for (const key of [
+    'POST /api/v1/kiosk/enroll 200',
+    'GET /api/v1/kiosk/schedule 200',
+    'POST /api/v1/kiosk/events 200',
+    'POST /api/v1/kiosk/heartbeat 200',
+    'POST /api/v1/staff/login 200',
+    'POST /api/v1/staff/login 401',
+    'POST /api/v1/staff/login 429',
+    'GET /api/v1/staff/me 200',
+    'GET /api/v1/staff/clinics/{clinic}/appointments 200',
+    'GET /api/v1/staff/clinics/{clinic}/flags 200',
+    'POST /api/v1/staff/clinics/{clinic}/flags/{id}/resolve 200',
+    'GET /api/v1/staff/clinics/{clinic}/copays 200',
+    'POST /api/v1/staff/clinics/{clinic}/copays/{id} 200',
+    'GET /api/v1/staff/clinics/{clinic}/changes 200',
+    'POST /api/v1/staff/clinics/{clinic}/changes/{id}/approve 200',
+    'GET /api/v1/staff/clinics/{clinic}/kiosks 200',
+    'POST /api/v1/staff/clinics/{clinic}/kiosks/{id}/revoke 200',
+    'POST /api/v1/staff/clinics/{clinic}/enrollment-codes 201',
+  ]) {
+    assert.ok(covered.has(key), `no ${key} in this run; seen: ${[...covered].sort().join(', ')}`);
+  }
+
+  // The schemas are strict enough to catch what the server refuses, and a
+  // response that lost a field.
+  const events = forCall('POST', '/api/v1/kiosk/events', 200);
+  const badFlag = { events: [ev('demo-001', { type: 'flag', code: 'not_a_code', step: 'welcome', text: 'x' })] };
+  assert.equal(events.request(badFlag), false, 'an unknown reason code passes the schema');
+  const refused = await plainFetch(`${server.url}/api/v1/kiosk/events`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${kioskToken}` },
+    body: JSON.stringify(badFlag),
+  });
+  const refusedBody = await refused.json();
+  const refusal = forCall('POST', '/api/v1/kiosk/events', refused.status);
+  assert.ok(refused.status === 422 || refusedBody.results?.[0]?.status === 'rejected', JSON.stringify(refusedBody));
+  assert.ok(refusal.response(refusedBody), ajv.errorsText(refusal.response.errors));
+  const extraField = { events: [{ ...ev('demo-001', { type: 'arrived' }), extra: 1 }] };
+  assert.equal(events.request(extraField), false, 'an unknown field passes the schema');
+  const flags = apiCalls.find((c) => c.path.endsWith('/flags') && c.status === 200 && c.responseBody.length > 0);
+  const broken = structuredClone(flags.responseBody);
+  delete broken[0].code;
+  assert.equal(forCall('GET', flags.path, 200).response(broken), false, 'a flag without its code passes the schema');
 });
 
 test('signing out returns to the sign-in form and ends the session', async () => {
