@@ -17,5 +17,7 @@ mod server_socket;
 mod store;
 #[cfg(all(feature = "kiosk", feature = "server"))]
 mod sync;
+#[cfg(all(feature = "kiosk", feature = "server"))]
+mod tls_proxy;
 #[cfg(feature = "kiosk")]
 mod ui;

@@ -32,10 +32,10 @@ use uuid::Uuid;
 
 /// The longest any test waits for the worker; generous for a loaded
 /// 2-core machine, and never a performance assertion.
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(super) const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Polls `cond` until it holds or [`PATIENCE`] runs out.
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -47,15 +47,15 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// The clinic server's data directory, seeded with the demo clinic for
 /// today, and a second connection to its database for checks.
-struct Clinic {
+pub(super) struct Clinic {
     /// The server's configuration (data dir inside `_dir`).
-    config: ServerConfig,
+    pub(super) config: ServerConfig,
     /// A connection of the test's own, for seeding and for checks.
-    db: Db,
+    pub(super) db: Db,
     /// The running server, when it runs.
     running: Option<Running>,
     /// Where it listens; kept across restarts.
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     /// Keeps the data directory alive.
     _dir: tempfile::TempDir,
 }
@@ -70,9 +70,16 @@ struct Running {
 
 impl Clinic {
     /// A seeded server, started on a free port.
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// The same, with its configuration changed by `adjust` first.
+    pub(super) fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = ServerConfig::demo(dir.path().join("server"), "127.0.0.1:0".parse().unwrap());
+        let mut config =
+            ServerConfig::demo(dir.path().join("server"), "127.0.0.1:0".parse().unwrap());
+        adjust(&mut config);
         let (db, _) = server::open_data_dir(&config).unwrap();
         let clinic = &config.clinics[0];
         let today = Utc::now().with_timezone(&clinic.time_zone).date_naive();
@@ -126,12 +133,12 @@ impl Clinic {
         format!("http://{}/", self.addr).parse().unwrap()
     }
 
-    fn clinic_id(&self) -> ClinicId {
+    pub(super) fn clinic_id(&self) -> ClinicId {
         self.config.clinics[0].id.clone()
     }
 
     /// A fresh one-time enrollment code.
-    fn code(&self) -> String {
+    pub(super) fn code(&self) -> String {
         let clinic = self.clinic_id();
         self.db
             .blocking(|c| staff::create_enrollment_code(c, &clinic, Utc::now()))
@@ -139,7 +146,7 @@ impl Clinic {
             .0
     }
 
-    fn count(&self, sql: &str, kiosk: &str) -> i64 {
+    pub(super) fn count(&self, sql: &str, kiosk: &str) -> i64 {
         let sql = sql.to_string();
         let kiosk = kiosk.to_string();
         self.db
@@ -395,7 +402,7 @@ async fn forward(State(p): State<Arc<ProxyState>>, req: Request) -> Response {
 
 /// A kiosk: its data directory, its settings, its own store connection
 /// (the "UI thread's") and, once started, its worker.
-struct Kiosk {
+pub(super) struct Kiosk {
     /// The kiosk's data directory.
     dir: tempfile::TempDir,
     /// The worker's settings.
@@ -403,7 +410,7 @@ struct Kiosk {
     /// The UI side's store connection.
     store: Store,
     /// This kiosk's id.
-    id: KioskId,
+    pub(super) id: KioskId,
     /// Every status the worker published, in order.
     statuses: Arc<Mutex<Vec<SyncStatus>>>,
     /// The worker, once started.
@@ -411,7 +418,7 @@ struct Kiosk {
 }
 
 /// Settings with test-sized timings.
-fn fast_settings(url: url::Url, data_dir: &Path) -> SyncSettings {
+pub(super) fn fast_settings(url: url::Url, data_dir: &Path) -> SyncSettings {
     let cfg = KioskConfig::demo(data_dir.to_path_buf());
     let mut s = SyncSettings::from_config(&cfg, url);
     s.connect_timeout = Duration::from_secs(1);
@@ -427,8 +434,18 @@ fn fast_settings(url: url::Url, data_dir: &Path) -> SyncSettings {
 impl Kiosk {
     /// A kiosk enrolled with `clinic` through `url` (the server or a proxy).
     fn enrolled(clinic: &Clinic, url: url::Url) -> Self {
+        Self::enrolled_with(clinic, url, |_| {})
+    }
+
+    /// The same, with its sync settings changed by `adjust` first.
+    pub(super) fn enrolled_with(
+        clinic: &Clinic,
+        url: url::Url,
+        adjust: impl FnOnce(&mut SyncSettings),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let settings = fast_settings(url, dir.path());
+        let mut settings = fast_settings(url, dir.path());
+        adjust(&mut settings);
         let enrollment =
             sync::enroll_kiosk(&settings, dir.path(), &clinic.code(), "Lobby test", false).unwrap();
         let (db, key) = sync::store_paths(dir.path());
@@ -443,7 +460,7 @@ impl Kiosk {
         }
     }
 
-    fn start(&mut self) {
+    pub(super) fn start(&mut self) {
         let (db, key) = sync::store_paths(self.dir.path());
         let statuses = Arc::clone(&self.statuses);
         let worker = SyncWorker::spawn(self.settings.clone(), db, key, move |s| {
@@ -489,7 +506,7 @@ impl Kiosk {
     }
 
     /// A small check-in: the patient arrived and asked for help.
-    fn help_step(&mut self, appointment: &str, text: &str) -> Vec<Uuid> {
+    pub(super) fn help_step(&mut self, appointment: &str, text: &str) -> Vec<Uuid> {
         let now = Utc::now();
         self.record(&[
             DomainEvent::Arrived {
@@ -500,13 +517,13 @@ impl Kiosk {
         ])
     }
 
-    fn wait_delivered(&self) {
+    pub(super) fn wait_delivered(&self) {
         wait_for("the outbox to drain", || {
             self.store.stats(Utc::now()).unwrap().depth == 0
         });
     }
 
-    fn wait_schedule(&self) {
+    pub(super) fn wait_schedule(&self) {
         wait_for("the first schedule pull", || {
             self.store.appointment_count().unwrap() > 0
         });
