@@ -67,6 +67,8 @@ pub struct Store {
     conn: Connection,
     /// The database file, named in errors so IT knows which file is meant.
     path: PathBuf,
+    /// The clinic day this connection last purged past days for.
+    purged_for: Option<NaiveDate>,
 }
 
 impl std::fmt::Debug for Store {
@@ -203,7 +205,11 @@ impl Store {
             })?;
         }
 
-        let mut store = Self { conn, path };
+        let mut store = Self {
+            conn,
+            path,
+            purged_for: None,
+        };
         store.purge_past(now)?;
         Ok(store)
     }
@@ -214,11 +220,33 @@ impl Store {
     }
 
     /// Deletes what belongs to days before `now`'s day in the clinic's time
-    /// zone. Runs on open and after each schedule update.
+    /// zone. Runs on open and after each schedule update; the sync worker
+    /// also runs it when the clinic's day changes.
     pub fn purge_past(&mut self, now: DateTime<Utc>) -> Result<PurgeReport, StoreError> {
-        let zone = self.clinic_zone()?;
-        let today = now.with_timezone(&zone).date_naive();
-        self.purge_before(today)
+        let today = self.clinic_today(now)?;
+        let report = self.purge_before(today)?;
+        self.purged_for = Some(today);
+        Ok(report)
+    }
+
+    /// [`Store::purge_past`], but only when the clinic's day has changed
+    /// since this connection last purged (on open, or in an earlier call):
+    /// `None`, with nothing written, on the same day. The sync worker calls
+    /// it every round, so a kiosk offline overnight, which pulls no
+    /// schedule, still drops yesterday's patients when the day turns.
+    pub fn purge_on_a_new_day(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PurgeReport>, StoreError> {
+        if self.purged_for == Some(self.clinic_today(now)?) {
+            return Ok(None);
+        }
+        self.purge_past(now).map(Some)
+    }
+
+    /// `now`'s calendar day in the clinic's time zone.
+    pub fn clinic_today(&self, now: DateTime<Utc>) -> Result<NaiveDate, StoreError> {
+        Ok(now.with_timezone(&self.clinic_zone()?).date_naive())
     }
 
     /// Deletes what belongs to days before `day` (in the clinic's time zone):

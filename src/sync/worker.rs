@@ -289,6 +289,7 @@ impl Worker {
                 r = self.round() => r,
             };
             let next = self.judge(outcome);
+            self.purge_on_a_new_day();
             self.publish();
             let carry_on = match next {
                 Next::Idle => self.wait_idle().await,
@@ -595,6 +596,22 @@ impl Worker {
                 return true;
             }
             self.publish();
+        }
+    }
+
+    /// Purges past days from the store when the clinic's day has changed,
+    /// online or not (see [`Store::purge_on_a_new_day`]).
+    fn purge_on_a_new_day(&mut self) {
+        match self.store.purge_on_a_new_day(Utc::now()) {
+            Ok(Some(report)) if report.appointments + report.progress > 0 => {
+                tracing::info!(
+                    appointments = report.appointments,
+                    progress = report.progress,
+                    "past days purged from the cache"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot purge past days"),
         }
     }
 

@@ -978,6 +978,41 @@ fn past_days_are_purged_on_apply_and_on_open() {
 }
 
 #[test]
+fn a_new_clinic_day_purges_past_days_once_without_a_pull() {
+    let f = Files::new();
+    let mut store = f.open();
+    let today = appointment("today", "Ana", "Diaz", (1980, 5, 17), 10, 0);
+    store
+        .apply_schedule(true, std::slice::from_ref(&today), &[], "c", now())
+        .unwrap();
+
+    // Later the same day: nothing to do, and nothing is written.
+    assert_eq!(
+        store
+            .purge_on_a_new_day(now() + Duration::hours(6))
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.appointment_count().unwrap(), 1);
+
+    // The next day, with no schedule pulled, today's patients leave the
+    // cache; a second call that day does nothing more.
+    let next_day = now() + Duration::days(1);
+    let report = store
+        .purge_on_a_new_day(next_day)
+        .unwrap()
+        .expect("a purge on the new day");
+    assert_eq!(report.appointments, 1);
+    assert_eq!(store.appointment_by_id(&today.id).unwrap(), None);
+    assert_eq!(
+        store
+            .purge_on_a_new_day(next_day + Duration::hours(1))
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
 fn purge_before_removes_only_earlier_days() {
     let f = Files::new();
     let mut store = f.open();
