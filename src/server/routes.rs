@@ -2,13 +2,12 @@
 //! [`openapi`] builds `/openapi.json` from it, so the document lists
 //! exactly the endpoints that exist, with their auth and their errors.
 //!
-//! Why not utoipa: its derive macros would have to be added to every wire
-//! type in `protocol` (shared with the kiosk build) and to every handler,
-//! and the spec would still be assembled from a second list of paths that
-//! can fall out of step with the router. One table that *is* the router
-//! cannot drift. Each request and response body is named by its Rust type,
-//! and its JSON Schema is derived (schemars) from the same serde attributes
-//! that produce the JSON, so the schemas cannot drift either.
+//! Why not utoipa: its macros go on every handler as well, and the spec is
+//! still assembled from a second list of paths that can fall out of step
+//! with the router. One table that *is* the router cannot drift. Each
+//! request and response body is named by its Rust type, and its JSON Schema
+//! is derived with schemars (server builds only) from the same serde
+//! attributes that produce the JSON, so the schemas cannot drift either.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
