@@ -418,7 +418,21 @@ pub struct Heartbeat {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// Whether the kiosk thinks it is online.
     pub online: bool,
+    /// The kiosk's clock minus the server's, in whole seconds (positive:
+    /// the kiosk is fast), as the kiosk last measured it from a heartbeat
+    /// reply's `server_time`. Absent until it has measured once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_secs: Option<i64>,
 }
+
+/// The most a heartbeat's `clock_skew_secs` may be either way: ten years.
+/// Anything larger is a broken clock, not a measurement.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 10 * 366 * 24 * 3600;
+
+/// A kiosk clock this many seconds off the server's or more is shown to
+/// staff and IT as wrong: appointment windows ("too early", "late") and
+/// pass expiry are judged by the kiosk's clock.
+pub const CLOCK_SKEW_WARN_SECS: i64 = 120;
 
 /// The reply to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1172,6 +1186,8 @@ pub struct FleetKiosk {
     pub outbox_oldest_age_secs: Option<u64>,
     /// Seen within the allowed number of missed heartbeats, and not revoked.
     pub online: bool,
+    /// Its clock minus the server's, in seconds, as it last reported.
+    pub clock_skew_secs: Option<i64>,
 }
 
 /// `POST /api/v1/staff/clinics/{clinic}/enrollment-codes`.

@@ -260,6 +260,14 @@ pub async fn heartbeat(
     if hb.app_version.trim().is_empty() || hb.app_version.len() > 64 {
         return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
     }
+    if hb
+        .clock_skew_secs
+        .is_some_and(|s| s.unsigned_abs() > protocol::MAX_CLOCK_SKEW_SECS.unsigned_abs())
+    {
+        return Err(ApiError::invalid(
+            "clock_skew_secs must be within ten years either way",
+        ));
+    }
     let now = state.now();
     let kiosk_id = auth.kiosk_id.clone();
     let clinic_id = auth.clinic_id.clone();
@@ -268,7 +276,8 @@ pub async fn heartbeat(
         .call(move |c| {
             c.execute(
                 "UPDATE kiosks SET app_version = ?3, outbox_depth = ?4, outbox_oldest_age_secs = ?5,
-                     last_sync_ms = ?6, last_seen_ms = ?7, reported_online = ?8
+                     last_sync_ms = ?6, last_seen_ms = ?7, reported_online = ?8,
+                     clock_skew_secs = COALESCE(?9, clock_skew_secs)
                  WHERE clinic_id = ?1 AND kiosk_id = ?2",
                 params![
                     clinic_id.as_str(),
@@ -279,7 +288,8 @@ pub async fn heartbeat(
                         .map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
                     hb.last_sync_at.map(to_ms),
                     to_ms(now),
-                    hb.online
+                    hb.online,
+                    hb.clock_skew_secs
                 ],
             )?;
             Ok(())

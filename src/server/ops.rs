@@ -87,11 +87,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
                     [clinic.id.as_str()],
                     |r| r.get(0),
                 )?;
-                let online = load_fleet(c, &st, &clinic.id)?
+                let fleet = load_fleet(c, &st, &clinic.id)?;
+                let online = fleet.iter().filter(|k| k.online).count();
+                let skewed = fleet
                     .iter()
-                    .filter(|k| k.online)
+                    .filter(|k| k.revoked_at.is_none())
+                    .filter(|k| {
+                        k.clock_skew_secs.is_some_and(|s| {
+                            s.unsigned_abs() >= crate::protocol::CLOCK_SKEW_WARN_SECS.unsigned_abs()
+                        })
+                    })
                     .count();
-                out.push((clinic.id.as_str().to_string(), open, online));
+                out.push((clinic.id.as_str().to_string(), open, online, skewed));
             }
             Ok(out)
         })
@@ -132,7 +139,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "Unresolved flags in the staff queue.",
         per_clinic
             .iter()
-            .map(|(clinic, open, _)| (clinic_label(clinic), open)),
+            .map(|(clinic, open, _, _)| (clinic_label(clinic), open)),
     );
     metric_family(
         &mut s,
@@ -141,7 +148,16 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         "Kiosks heard from within the offline threshold.",
         per_clinic
             .iter()
-            .map(|(clinic, _, online)| (clinic_label(clinic), online)),
+            .map(|(clinic, _, online, _)| (clinic_label(clinic), online)),
+    );
+    metric_family(
+        &mut s,
+        "clinic_kiosks_clock_skewed",
+        "gauge",
+        "Kiosks whose last reported clock is 2 minutes or more off the server's.",
+        per_clinic
+            .iter()
+            .map(|(clinic, _, _, skewed)| (clinic_label(clinic), skewed)),
     );
     s.push_str(&super::fhir::status::prometheus(&state).await?);
     Ok((

@@ -208,6 +208,8 @@ CREATE TABLE fhir_status (
 ) STRICT;
 "#,
     ),
+    // 3: each kiosk's last reported clock skew, for the fleet view.
+    M::up("ALTER TABLE kiosks ADD COLUMN clock_skew_secs INTEGER;"),
 ];
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.

@@ -644,10 +644,11 @@ fn fleet_from_row(state: &AppState, r: &Row<'_>) -> rusqlite::Result<FleetKiosk>
             .get::<_, Option<i64>>(8)?
             .and_then(|a| u64::try_from(a).ok()),
         online,
+        clock_skew_secs: r.get(9)?,
     })
 }
 
-const FLEET_COLUMNS: &str = "kiosk_id, name, app_version, enrolled_ms, revoked_ms, last_seen_ms, last_sync_ms, outbox_depth, outbox_oldest_age_secs";
+const FLEET_COLUMNS: &str = "kiosk_id, name, app_version, enrolled_ms, revoked_ms, last_seen_ms, last_sync_ms, outbox_depth, outbox_oldest_age_secs, clock_skew_secs";
 
 /// The clinic's kiosks, for the fleet view and `/metrics`.
 pub fn load_fleet(

@@ -9,6 +9,7 @@
 
 use std::error::Error as _;
 
+use chrono::{DateTime, Utc};
 use reqwest::{Certificate, Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -184,6 +185,19 @@ impl ServerClient {
         exchange(self.http.post(url).bearer_auth(token).json(hb)).await
     }
 
+    /// [`ServerClient::heartbeat`], measuring the kiosk's clock against the
+    /// reply's `server_time`: the kiosk's clock minus the server's, in
+    /// seconds (see [`clock_skew_secs`]).
+    pub(super) async fn heartbeat_measuring_clock(
+        &self,
+        token: &str,
+        hb: &Heartbeat,
+    ) -> Result<i64, ExchangeError> {
+        let sent = Utc::now();
+        let reply = self.heartbeat(token, hb).await?;
+        Ok(clock_skew_secs(sent, Utc::now(), reply.server_time))
+    }
+
     /// `GET /healthz`: whether the server answers at all.
     pub(super) async fn healthz(&self) -> Result<(), ExchangeError> {
         let url = self.settings.endpoint("healthz");
@@ -191,6 +205,20 @@ impl ServerClient {
             .await
             .map(|_| ())
     }
+}
+
+/// The kiosk's clock minus the server's, in whole seconds (rounded half
+/// away from zero), from a reply stamped `server_time` by the server
+/// somewhere between `sent` and `received` on the kiosk's clock. The
+/// midpoint is the best guess, off by at most half the round trip.
+pub fn clock_skew_secs(
+    sent: DateTime<Utc>,
+    received: DateTime<Utc>,
+    server_time: DateTime<Utc>,
+) -> i64 {
+    let midpoint = sent + (received - sent) / 2;
+    let ms = (midpoint - server_time).num_milliseconds();
+    (ms + ms.signum() * 500) / 1000
 }
 
 /// Sends `req` and decodes a 2xx JSON reply, or classifies the failure.
@@ -312,6 +340,20 @@ fn category(e: &serde_json::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_skew_is_taken_at_the_midpoint_of_the_round_trip() {
+        let t = |ms: i64| DateTime::from_timestamp_millis(1_790_000_000_000 + ms).unwrap();
+        // In step: stamped halfway through a 200 ms round trip.
+        assert_eq!(clock_skew_secs(t(0), t(200), t(100)), 0);
+        // The kiosk is 7 minutes slow: the server stamps 420 s later.
+        assert_eq!(clock_skew_secs(t(0), t(200), t(420_100)), -420);
+        // The kiosk is 90 s fast.
+        assert_eq!(clock_skew_secs(t(90_000), t(90_200), t(100)), 90);
+        // Rounded half away from zero, either way.
+        assert_eq!(clock_skew_secs(t(0), t(0), t(-1_500)), 2);
+        assert_eq!(clock_skew_secs(t(0), t(0), t(1_499)), -1);
+    }
 
     #[test]
     fn statuses_map_to_what_the_worker_does() {

@@ -51,8 +51,14 @@ pub struct EnrolledAs {
 /// What one quick request to the server showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerCheck {
-    /// The server answered (and accepted the token, when enrolled) in this time.
-    Answered(Duration),
+    /// The server answered (and accepted the token, when enrolled).
+    Answered {
+        /// How long the answer took.
+        took: Duration,
+        /// The kiosk's clock minus the server's, in seconds, measured from
+        /// the heartbeat reply; `None` when not enrolled.
+        clock_skew_secs: Option<i64>,
+    },
     /// The server answered but refused the token: revoked or unknown.
     TokenRevoked,
     /// The server answered but does not serve the kiosk's clinic.
@@ -131,14 +137,18 @@ fn probe(
                     outbox_oldest_age_secs: outbox.oldest_age.map(|a| a.as_secs()),
                     last_sync_at: last_sync,
                     online: true,
+                    clock_skew_secs: None,
                 };
-                client.heartbeat(token, &hb).await.map(|_| ())
+                client.heartbeat_measuring_clock(token, &hb).await.map(Some)
             }
-            None => client.healthz().await,
+            None => client.healthz().await.map(|()| None),
         }
     })?;
     Ok(match result {
-        Ok(()) => ServerCheck::Answered(started.elapsed()),
+        Ok(clock_skew_secs) => ServerCheck::Answered {
+            took: started.elapsed(),
+            clock_skew_secs,
+        },
         Err(ExchangeError::Unauthorized(_)) => ServerCheck::TokenRevoked,
         Err(ExchangeError::Forbidden(_)) => ServerCheck::ClinicMismatch,
         Err(e) => ServerCheck::Failed(e.into_sync_error(&settings.server_url).to_string()),
@@ -173,12 +183,19 @@ impl fmt::Display for StatusReport {
         }
         writeln!(f)?;
         match &self.server {
-            ServerCheck::Answered(d) => {
+            ServerCheck::Answered {
+                took,
+                clock_skew_secs,
+            } => {
                 write!(
                     f,
                     "server now:     online (answered in {} ms)",
-                    d.as_millis()
-                )
+                    took.as_millis()
+                )?;
+                match clock_skew_secs {
+                    Some(skew) => write!(f, "\nclock:          {}", clock_text(*skew)),
+                    None => Ok(()),
+                }
             }
             ServerCheck::TokenRevoked => write!(
                 f,
@@ -195,6 +212,24 @@ impl fmt::Display for StatusReport {
     }
 }
 
+/// How the kiosk's clock compares with the server's, for IT.
+fn clock_text(skew_secs: i64) -> String {
+    let off = human(Duration::from_secs(skew_secs.unsigned_abs()));
+    let way = if skew_secs > 0 { "fast" } else { "slow" };
+    if skew_secs.abs() < crate::protocol::CLOCK_SKEW_WARN_SECS {
+        if skew_secs == 0 {
+            "in step with the server".to_string()
+        } else {
+            format!("in step with the server ({off} {way})")
+        }
+    } else {
+        format!(
+            "{off} {way} against the server; appointment windows and passes are judged by \
+             this clock, so fix its time synchronisation (NTP)"
+        )
+    }
+}
+
 /// A duration as IT reads it: `42 s`, `7 min`, `3 h 5 min`.
 fn human(d: Duration) -> String {
     let s = d.as_secs();
@@ -208,6 +243,16 @@ fn human(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_reads_as_in_step_fast_or_slow() {
+        assert_eq!(clock_text(0), "in step with the server");
+        assert_eq!(clock_text(-3), "in step with the server (3 s slow)");
+        let slow = clock_text(-7 * 60);
+        assert!(slow.starts_with("7 min slow against the server;"), "{slow}");
+        assert!(slow.contains("NTP"), "{slow}");
+        assert!(clock_text(2 * 3600 + 60).starts_with("2 h 1 min fast"));
+    }
 
     #[test]
     fn ages_read_naturally() {

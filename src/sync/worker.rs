@@ -194,6 +194,7 @@ impl SyncWorker {
             outbox: (0, None),
             next_pull: Instant::now(),
             next_heartbeat: Instant::now(),
+            clock_skew_secs: None,
         };
         let thread = std::thread::Builder::new()
             .name("checkin-sync".into())
@@ -272,6 +273,8 @@ struct Worker {
     next_pull: Instant,
     /// When the next heartbeat is due.
     next_heartbeat: Instant,
+    /// The kiosk's clock minus the server's, from the last heartbeat reply.
+    clock_skew_secs: Option<i64>,
 }
 
 impl Worker {
@@ -459,9 +462,22 @@ impl Worker {
             outbox_oldest_age_secs: stats.oldest_age.map(|a| a.as_secs()),
             last_sync_at: self.store.last_sync()?,
             online: true,
+            clock_skew_secs: self.clock_skew_secs,
         };
-        match self.client.heartbeat(token, &hb).await {
-            Ok(_) => Ok(()),
+        match self.client.heartbeat_measuring_clock(token, &hb).await {
+            Ok(skew) => {
+                let warn = crate::protocol::CLOCK_SKEW_WARN_SECS;
+                let was_off = self.clock_skew_secs.is_some_and(|s| s.abs() >= warn);
+                if skew.abs() >= warn && !was_off {
+                    tracing::warn!(
+                        skew_secs = skew,
+                        "this kiosk's clock is off the server's; appointment windows and passes \
+                         are judged by it (check time synchronisation)"
+                    );
+                }
+                self.clock_skew_secs = Some(skew);
+                Ok(())
+            }
             Err(ExchangeError::Refused { status, .. }) => {
                 tracing::warn!(status, "the server refused the heartbeat");
                 Ok(())

@@ -421,7 +421,7 @@ test("an appointment's QR pass is shown, ready to print", async () => {
 });
 
 test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment code', async () => {
-  await kioskPost('/api/v1/kiosk/heartbeat', { app_version: '0.1.0-test', outbox_depth: 3, outbox_oldest_age_secs: 125, online: true }, kioskToken);
+  await kioskPost('/api/v1/kiosk/heartbeat', { app_version: '0.1.0-test', outbox_depth: 3, outbox_oldest_age_secs: 125, online: true, clock_skew_secs: -425 }, kioskToken);
   await go('kiosks');
   await page.waitForFunction(() => /Lobby test kiosk/.test(document.getElementById('kiosk-body').textContent), null, { timeout: 5000 });
   const row = page.locator('#kiosk-body tr', { hasText: 'Lobby test kiosk' });
@@ -430,6 +430,10 @@ test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment co
   assert.match(text, /Online/);
   assert.match(text, /0\.1\.0-test/);
   assert.match(text, /2 min/);
+  // Its clock is 7 minutes slow, and the row says so.
+  const clock = row.locator('span.badge', { hasText: 'slow' });
+  assert.equal(await clock.innerText(), '7 min slow');
+  assert.match(await clock.getAttribute('title'), /time synchronisation/);
   await page.click('#enroll-create');
   await page.waitForSelector('#enroll-result:not([hidden])');
   const code = await page.textContent('#enroll-code');

@@ -636,6 +636,48 @@ async fn heartbeats_fill_the_fleet_view_which_goes_offline_after_missed_beats() 
     assert_eq!(k["outbox_depth"], 3);
     assert_eq!(k["outbox_oldest_age_secs"], 40);
     assert_eq!(k["online"], true);
+    assert_eq!(k["clock_skew_secs"], Value::Null, "not measured yet");
+
+    // A kiosk 7 minutes slow is shown so, and counted in /metrics; a beat
+    // that carries no measurement keeps the last one.
+    let mut slow = hb.clone();
+    slow["clock_skew_secs"] = json!(-420);
+    for beat in [slow, hb.clone()] {
+        let (s, _, b) = h
+            .post_json("/api/v1/kiosk/heartbeat", Some(&h.token), beat)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (_, b) = h
+            .staff_json(Method::GET, "/api/v1/staff/clinics/demo/kiosks", None)
+            .await;
+        assert_eq!(b[0]["clock_skew_secs"], -420);
+    }
+    let (_, _, metrics) = send(
+        &h.app,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
+    assert!(
+        metrics.contains("clinic_kiosks_clock_skewed{clinic=\"demo\"} 1"),
+        "{metrics}"
+    );
+    // A skew beyond ten years is a broken clock, refused with a reason,
+    // and the last measurement stays.
+    let mut broken = hb.clone();
+    broken["clock_skew_secs"] = json!(-400_000_000_i64);
+    let (s, _, b) = h
+        .post_json("/api/v1/kiosk/heartbeat", Some(&h.token), broken)
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "invalid_value");
+    assert!(
+        b["message"].as_str().unwrap().contains("clock_skew_secs"),
+        "{b}"
+    );
+    let (_, b) = h
+        .staff_json(Method::GET, "/api/v1/staff/clinics/demo/kiosks", None)
+        .await;
+    assert_eq!(b[0]["clock_skew_secs"], -420);
 
     let after = h.state.config().server.offline_after() + chrono::Duration::seconds(1);
     h.clock.advance(after);

@@ -21,7 +21,7 @@ use checkin_kiosk::domain::{
     AppointmentId, AppointmentStatus, ClinicId, CoPayChoice, DomainEvent, FlagRaised, KioskId,
     PhiShown, ReasonCode, Step,
 };
-use checkin_kiosk::protocol::{EventBatchResponse, EventStatus};
+use checkin_kiosk::protocol::{EventBatchResponse, EventStatus, HeartbeatResponse};
 use checkin_kiosk::server::{self, Db, demo, schedule, staff};
 use checkin_kiosk::store::{EventState, Store};
 use checkin_kiosk::sync::{
@@ -204,6 +204,9 @@ struct Plan {
     /// Forward this many more event batches, then cut the connection
     /// instead of replying: a lost acknowledgement.
     cut_events: u32,
+    /// Move heartbeat replies' `server_time` this far ahead: to the kiosk,
+    /// its own clock then looks that much slow.
+    server_clock_ahead: chrono::Duration,
 }
 
 /// What the proxy saw.
@@ -335,6 +338,11 @@ async fn forward(State(p): State<Arc<ProxyState>>, req: Request) -> Response {
         .paths
         .push(path.clone());
     let is_events = path.starts_with("/api/v1/kiosk/events");
+    let clock_ahead = p
+        .plan
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .server_clock_ahead;
     let (fail, slow, cut) = {
         let mut plan = p.plan.lock().unwrap_or_else(PoisonError::into_inner);
         if plan.fail > 0 {
@@ -372,7 +380,13 @@ async fn forward(State(p): State<Arc<ProxyState>>, req: Request) -> Response {
     };
     let status = resp.status();
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = resp.bytes().await.unwrap_or_default();
+    let mut bytes = resp.bytes().await.unwrap_or_default();
+    if path.starts_with("/api/v1/kiosk/heartbeat")
+        && let Ok(mut r) = serde_json::from_slice::<HeartbeatResponse>(&bytes)
+    {
+        r.server_time += clock_ahead;
+        bytes = serde_json::to_vec(&r).unwrap().into();
+    }
     if is_events && let Ok(r) = serde_json::from_slice::<EventBatchResponse>(&bytes) {
         p.seen
             .lock()
@@ -988,6 +1002,44 @@ fn enrollment_failures_are_clear_and_change_nothing() {
 }
 
 #[test]
+fn a_kiosk_with_a_slow_clock_is_shown_so_in_the_fleet() {
+    let clinic = Clinic::start();
+    // The server's heartbeat replies say it is 10 minutes later than the
+    // kiosk thinks.
+    let proxy = Proxy::start(
+        clinic.addr,
+        Plan {
+            server_clock_ahead: chrono::Duration::minutes(10),
+            ..Plan::default()
+        },
+    );
+    let mut kiosk = Kiosk::enrolled(&clinic, proxy.url());
+    kiosk.start();
+
+    // The worker measures its clock from one heartbeat reply and reports
+    // the skew in the next.
+    let skew = || {
+        let kiosk_id = kiosk.id.as_str().to_string();
+        clinic
+            .db
+            .blocking(move |c| {
+                Ok(c.query_row(
+                    "SELECT clock_skew_secs FROM kiosks WHERE kiosk_id = ?1",
+                    [kiosk_id],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?)
+            })
+            .unwrap()
+    };
+    wait_for("the fleet to show the kiosk's clock", || skew().is_some());
+    let reported = skew().unwrap();
+    assert!(
+        (-601..=-599).contains(&reported),
+        "a kiosk 10 minutes slow reported {reported} s"
+    );
+}
+
+#[test]
 fn the_status_report_shows_enrollment_outbox_and_the_server_without_secrets() {
     let mut clinic = Clinic::start();
     let mut kiosk = Kiosk::enrolled(&clinic, clinic.url());
@@ -1000,8 +1052,16 @@ fn the_status_report_shows_enrollment_outbox_and_the_server_without_secrets() {
     assert_eq!(enrolled.kiosk_id, kiosk.id.as_str());
     assert_eq!(enrolled.clinic_id, clinic.clinic_id().as_str());
     assert_eq!(report.outbox.depth, 2);
-    assert!(matches!(report.server, ServerCheck::Answered(_)));
+    // Same machine, same clock: in step within a second.
+    assert!(
+        matches!(report.server, ServerCheck::Answered { clock_skew_secs: Some(s), .. } if s.abs() <= 1),
+        "{report}"
+    );
     let text = report.to_string();
+    assert!(
+        text.contains("clock:          in step with the server"),
+        "{text}"
+    );
     let token = kiosk.store.enrollment().unwrap().unwrap().device_token;
     assert!(!text.contains(&token), "the token is never printed");
     assert!(

@@ -956,6 +956,16 @@
     details.hidden = false;
   }
 
+  // A kiosk clock 2 minutes or more off the server's is shown as wrong, as
+  // in the server's CLOCK_SKEW_WARN_SECS.
+  const CLOCK_SKEW_WARN_SECS = 120;
+
+  function clockState(skew) {
+    if (skew == null) return { text: '—', wrong: false };
+    if (Math.abs(skew) < CLOCK_SKEW_WARN_SECS) return { text: 'OK', wrong: false };
+    return { text: `${fmtDuration(Math.abs(skew))} ${skew > 0 ? 'fast' : 'slow'}`, wrong: true };
+  }
+
   async function loadKiosks() {
     loadEhr().catch((err) => setText($('ehr-summary'), `The EHR status could not be loaded: ${err.message}`));
     state.kiosks = await api('GET', clinicPath('/kiosks'));
@@ -974,13 +984,14 @@
         depth: el('td', { class: 'num' }),
         oldest: el('td', { class: 'num' }),
         sync: el('td'),
+        clock: el('span'),
         revoke: el('button', { type: 'button', class: 'waive revoke', text: 'Revoke' }),
         error: el('p', { class: 'form-error', role: 'alert' }),
       };
       const r = row.refs;
       r.revoke.addEventListener('click', () => revokeKiosk(row));
       row.append(r.name, el('td', {}, r.status), r.seen, r.version, r.depth, r.oldest, r.sync,
-        el('td', {}, r.revoke, r.error));
+        el('td', {}, r.clock), el('td', {}, r.revoke, r.error));
       return row;
     }, (row, k) => {
       row.kiosk = k;
@@ -994,6 +1005,12 @@
       setText(r.depth, String(k.outbox_depth));
       setText(r.oldest, k.outbox_oldest_age_secs == null ? '—' : fmtDuration(k.outbox_oldest_age_secs));
       r.sync.replaceChildren(sinceNode(k.last_sync_at));
+      const clock = clockState(k.clock_skew_secs);
+      r.clock.className = clock.wrong ? 'badge state-offline' : '';
+      setText(r.clock, clock.text);
+      r.clock.title = clock.wrong
+        ? 'Appointment windows and passes are judged by the kiosk\'s clock. Fix its time synchronisation (NTP).'
+        : '';
       r.revoke.hidden = Boolean(k.revoked_at);
       r.revoke.setAttribute('aria-label', `Revoke ${k.name}`);
     });
