@@ -32,19 +32,23 @@ fn tool(name: &str, package: &str) -> PathBuf {
     })
 }
 
-/// Runs `openssl` in `dir` and fails the test with its output if it fails.
-fn openssl(dir: &Path, args: &[&str]) {
+/// Runs `openssl` in `dir` with `args` (split at spaces) and fails the test
+/// with its output if it fails.
+fn openssl(dir: &Path, args: &str) {
     let out = Command::new(tool("openssl", "openssl"))
-        .args(args)
+        .args(args.split_whitespace())
         .current_dir(dir)
         .output()
         .expect("run openssl");
     assert!(
         out.status.success(),
-        "openssl {args:?} failed:\n{}",
+        "openssl {args} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `openssl req` arguments for a new P-256 key without a passphrase.
+const NEW_KEY: &str = "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
 
 /// A private CA and, optionally, a server certificate it signed for
 /// 127.0.0.1 and localhost, in their own directory.
@@ -53,34 +57,18 @@ struct Pki {
 }
 
 impl Pki {
-    /// A new CA named `name` (files `ca.pem`, `ca.key`).
+    /// A new CA (files `ca.pem`, `ca.key`); `name` has no spaces.
     fn new_ca(name: &str) -> Self {
         let pki = Pki {
             dir: tempfile::tempdir().unwrap(),
         };
         openssl(
             pki.dir.path(),
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={name}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+            &format!(
+                "{NEW_KEY} -x509 -keyout ca.key -out ca.pem -days 2 -subj /CN={name} \
+                 -addext basicConstraints=critical,CA:TRUE \
+                 -addext keyUsage=critical,keyCertSign,cRLSign"
+            ),
         );
         pki
     }
@@ -99,40 +87,12 @@ impl Pki {
         .unwrap();
         openssl(
             dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
+            &format!("{NEW_KEY} -keyout server.key -out server.csr -subj /CN=localhost"),
         );
         openssl(
             dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+             -out server.pem -days 2 -extfile server.ext",
         );
         pki
     }
@@ -280,7 +240,7 @@ fn staff_user(db: &Db, clinic: &Clinic) -> (String, String) {
 
 #[test]
 fn a_kiosk_enrolls_and_syncs_through_nginx_with_the_clinic_ca_pinned() {
-    let pki = Pki::with_server_certificate("Clinic Test CA");
+    let pki = Pki::with_server_certificate("Clinic-Test-CA");
     let (clinic, nginx, url) = clinic_behind_nginx(&pki);
 
     let mut kiosk = Kiosk::enrolled_with(&clinic, url.clone(), |s| s.ca_file = Some(pki.ca()));
@@ -364,7 +324,7 @@ fn a_kiosk_enrolls_and_syncs_through_nginx_with_the_clinic_ca_pinned() {
 
 #[test]
 fn enrollment_refuses_a_certificate_the_pin_does_not_vouch_for() {
-    let pki = Pki::with_server_certificate("Clinic Test CA");
+    let pki = Pki::with_server_certificate("Clinic-Test-CA");
     let (clinic, _nginx, url) = clinic_behind_nginx(&pki);
     let dir = tempfile::tempdir().unwrap();
     let code = clinic.code();
@@ -377,7 +337,7 @@ fn enrollment_refuses_a_certificate_the_pin_does_not_vouch_for() {
 
     // Pinned to another CA, the same certificate is refused too: the pin
     // replaces the public roots rather than adding to them.
-    let other = Pki::new_ca("Another CA");
+    let other = Pki::new_ca("Another-CA");
     let mut wrong_pin = unpinned.clone();
     wrong_pin.ca_file = Some(other.ca());
     let err = sync::enroll(&wrong_pin, &code, "Lobby").unwrap_err();
