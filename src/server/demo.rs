@@ -426,7 +426,15 @@ fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
 
 /// Stores the demo schedule for `day`, replacing that day's schedule, and
 /// adds one open sample flag per reason code if the clinic has no flags.
-pub fn seed(db: &Db, clinic: &ClinicSettings, day: NaiveDate) -> Result<UpsertSummary, StoreError> {
+/// A sample flag is raised when its appointment starts, or, for one still
+/// to come at `now`, a minute before `now`: no flag is raised in the future.
+pub fn seed(
+    db: &Db,
+    clinic: &ClinicSettings,
+    day: NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<UpsertSummary, StoreError> {
+    let latest = now - chrono::Duration::minutes(1);
     let appts = appointments(clinic, day);
     db.blocking(|c| {
         let summary = schedule::upsert(c, &clinic.id, &appts, true)?;
@@ -450,7 +458,7 @@ pub fn seed(db: &Db, clinic: &ClinicSettings, day: NaiveDate) -> Result<UpsertSu
                         s.appointment_id,
                         s.code.as_str(),
                         s.code.staff_text(),
-                        to_ms(at.with_timezone(&chrono::Utc))
+                        to_ms(at.with_timezone(&chrono::Utc).min(latest))
                     ],
                 )?;
             }
@@ -495,7 +503,7 @@ pub fn prepare(
 ) -> Result<DemoLogin, DemoError> {
     let clinic = config.clinics.first().ok_or(DemoError::NoClinic)?;
     let day = now.with_timezone(&clinic.time_zone).date_naive();
-    seed(db, clinic, day)?;
+    seed(db, clinic, day, now)?;
     let password = super::db::random_token(12);
     db.blocking(|c| {
         staff::add_staff(c, &clinic.id, DEMO_USER, &password, now).map_err(|e| match e {
@@ -541,6 +549,35 @@ mod tests {
         let ids: std::collections::HashSet<_> = a.iter().map(|x| &x.id).collect();
         assert_eq!(ids.len(), a.len());
         assert!(a.iter().all(|x| x.local_day() == day()));
+    }
+
+    #[test]
+    fn no_sample_flag_is_raised_after_the_demo_started() {
+        let clinic = clinic();
+        let raised = |now: chrono::DateTime<chrono::Utc>| {
+            let db = Db::open_in_memory().unwrap();
+            seed(&db, &clinic, day(), now).unwrap();
+            db.blocking(|c| {
+                let mut stmt = c.prepare("SELECT raised_ms FROM flags ORDER BY raised_ms")?;
+                let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+        };
+        let start_of_day = day()
+            .and_hms_opt(0, 5, 0)
+            .unwrap()
+            .and_local_timezone(clinic.time_zone)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // Just after midnight every appointment is still to come.
+        let early = raised(start_of_day);
+        assert_eq!(early.len(), ReasonCode::ALL.len());
+        assert!(early.iter().all(|&t| t <= to_ms(start_of_day) - 60_000));
+        // At the end of the day, flags keep their appointments' times.
+        let late = raised(start_of_day + chrono::Duration::hours(23));
+        assert!(late.windows(2).any(|w| w[0] < w[1]), "{late:?}");
+        assert!(late.iter().all(|&t| t > to_ms(start_of_day)));
     }
 
     #[test]

@@ -183,7 +183,7 @@ mod tests {
         let clinic = config.clinics[0].clone();
         let db = Db::open_in_memory().unwrap();
         let day = Utc::now().with_timezone(&clinic.time_zone).date_naive();
-        super::super::demo::seed(&db, &clinic, day).unwrap();
+        super::super::demo::seed(&db, &clinic, day, Utc::now()).unwrap();
 
         let arrived = event(Some("demo-001"), EventBody::Arrived);
         let help = event(

@@ -75,8 +75,8 @@ impl Harness {
         let day = noon()
             .with_timezone(&config.clinics[0].time_zone)
             .date_naive();
-        demo::seed(&db, &config.clinics[0], day).unwrap();
-        demo::seed(&db, &config.clinics[1], day).unwrap();
+        demo::seed(&db, &config.clinics[0], day, noon()).unwrap();
+        demo::seed(&db, &config.clinics[1], day, noon()).unwrap();
         db.blocking(|c| {
             staff::add_staff(c, &ClinicId("demo".into()), "amy", PASSWORD, noon()).unwrap();
             staff::add_staff(c, &ClinicId("other".into()), "olga", PASSWORD, noon()).unwrap();

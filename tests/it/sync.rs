@@ -83,7 +83,7 @@ impl Clinic {
         let (db, _) = server::open_data_dir(&config).unwrap();
         let clinic = &config.clinics[0];
         let today = Utc::now().with_timezone(&clinic.time_zone).date_naive();
-        demo::seed(&db, clinic, today).unwrap();
+        demo::seed(&db, clinic, today, Utc::now()).unwrap();
         let mut c = Clinic {
             config,
             db,
