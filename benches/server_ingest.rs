@@ -696,23 +696,18 @@ impl LoadResult {
         } else {
             "batch latency"
         };
-        let l = &self.latencies;
-        println!(
-            "| {what}, p50 / p90 / p99 / max | {} / {} / {} / {} |",
-            ms(percentile(l, 0.5)),
-            ms(percentile(l, 0.9)),
-            ms(percentile(l, 0.99)),
-            ms(l.last().copied().unwrap_or_default()),
-        );
-        if self.paced {
-            let s = &self.service;
+        let spread = |what: &str, sorted: &[Duration]| {
             println!(
-                "| batch latency from send, p50 / p90 / p99 / max | {} / {} / {} / {} |",
-                ms(percentile(s, 0.5)),
-                ms(percentile(s, 0.9)),
-                ms(percentile(s, 0.99)),
-                ms(s.last().copied().unwrap_or_default()),
+                "| {what}, p50 / p90 / p99 / max | {} / {} / {} / {} |",
+                ms(percentile(sorted, 0.5)),
+                ms(percentile(sorted, 0.9)),
+                ms(percentile(sorted, 0.99)),
+                ms(sorted.last().copied().unwrap_or_default()),
             );
+        };
+        spread(what, &self.latencies);
+        if self.paced {
+            spread("batch latency from send", &self.service);
         }
         println!(
             "| CPU: server / load generator | {:.1} s ({:.0}% of one core) / {:.1} s ({:.0}%) |",

@@ -434,6 +434,12 @@ pub const MAX_CLOCK_SKEW_SECS: i64 = 10 * 366 * 24 * 3600;
 /// pass expiry are judged by the kiosk's clock.
 pub const CLOCK_SKEW_WARN_SECS: i64 = 120;
 
+/// Whether a kiosk clock `skew_secs` off the server's is shown as wrong
+/// (see [`CLOCK_SKEW_WARN_SECS`]).
+pub fn clock_is_off(skew_secs: i64) -> bool {
+    skew_secs.unsigned_abs() >= CLOCK_SKEW_WARN_SECS.unsigned_abs()
+}
+
 /// The reply to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]

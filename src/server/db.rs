@@ -66,6 +66,20 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Runs `f` on `conn` on tokio's blocking pool.
+async fn on_blocking_pool<R, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, ApiError>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `path`, switches it to
     /// WAL with `synchronous=FULL`, and migrates it to the latest schema.
@@ -110,13 +124,7 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+        on_blocking_pool(Arc::clone(&self.conn), f).await
     }
 
     /// Runs `f`, which only reads, on the read-only connection on tokio's
@@ -127,13 +135,7 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
     {
-        let conn = Arc::clone(self.reader.as_ref().unwrap_or(&self.conn));
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+        on_blocking_pool(Arc::clone(self.reader.as_ref().unwrap_or(&self.conn)), f).await
     }
 
     /// Runs `f` on the connection on this thread; for the command line,

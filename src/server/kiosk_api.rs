@@ -260,9 +260,10 @@ pub async fn heartbeat(
     if hb.app_version.trim().is_empty() || hb.app_version.len() > 64 {
         return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
     }
+    let max = protocol::MAX_CLOCK_SKEW_SECS;
     if hb
         .clock_skew_secs
-        .is_some_and(|s| s.unsigned_abs() > protocol::MAX_CLOCK_SKEW_SECS.unsigned_abs())
+        .is_some_and(|s| !(-max..=max).contains(&s))
     {
         return Err(ApiError::invalid(
             "clock_skew_secs must be within ten years either way",

@@ -92,11 +92,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
                 let skewed = fleet
                     .iter()
                     .filter(|k| k.revoked_at.is_none())
-                    .filter(|k| {
-                        k.clock_skew_secs.is_some_and(|s| {
-                            s.unsigned_abs() >= crate::protocol::CLOCK_SKEW_WARN_SECS.unsigned_abs()
-                        })
-                    })
+                    .filter(|k| k.clock_skew_secs.is_some_and(crate::protocol::clock_is_off))
                     .count();
                 out.push((clinic.id.as_str().to_string(), open, online, skewed));
             }

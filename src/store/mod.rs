@@ -245,7 +245,7 @@ impl Store {
     }
 
     /// `now`'s calendar day in the clinic's time zone.
-    pub fn clinic_today(&self, now: DateTime<Utc>) -> Result<NaiveDate, StoreError> {
+    fn clinic_today(&self, now: DateTime<Utc>) -> Result<NaiveDate, StoreError> {
         Ok(now.with_timezone(&self.clinic_zone()?).date_naive())
     }
 

@@ -216,7 +216,7 @@ impl fmt::Display for StatusReport {
 fn clock_text(skew_secs: i64) -> String {
     let off = human(Duration::from_secs(skew_secs.unsigned_abs()));
     let way = if skew_secs > 0 { "fast" } else { "slow" };
-    if skew_secs.abs() < crate::protocol::CLOCK_SKEW_WARN_SECS {
+    if !crate::protocol::clock_is_off(skew_secs) {
         if skew_secs == 0 {
             "in step with the server".to_string()
         } else {

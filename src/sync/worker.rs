@@ -29,7 +29,7 @@ use super::backoff::Backoff;
 use super::client::{ExchangeError, ServerClient};
 use super::{SyncError, SyncSettings};
 use crate::domain::{Appointment, AppointmentId};
-use crate::protocol::{EventBatch, EventBatchResponse, EventStatus, Heartbeat};
+use crate::protocol::{EventBatch, EventBatchResponse, EventStatus, Heartbeat, clock_is_off};
 use crate::store::{Store, StoreError};
 
 /// What the UI side shows about sync: the offline mark for staff and IT.
@@ -466,9 +466,8 @@ impl Worker {
         };
         match self.client.heartbeat_measuring_clock(token, &hb).await {
             Ok(skew) => {
-                let warn = crate::protocol::CLOCK_SKEW_WARN_SECS;
-                let was_off = self.clock_skew_secs.is_some_and(|s| s.abs() >= warn);
-                if skew.abs() >= warn && !was_off {
+                let was_off = self.clock_skew_secs.is_some_and(clock_is_off);
+                if clock_is_off(skew) && !was_off {
                     tracing::warn!(
                         skew_secs = skew,
                         "this kiosk's clock is off the server's; appointment windows and passes \
