@@ -212,7 +212,7 @@ fn session(appointment: usize, now: chrono::DateTime<Utc>, out: &mut Vec<EventEn
         appointment_id: Some(id.clone()),
         body,
     };
-    out.push(ev(EventBody::Arrived));
+    out.push(ev(EventBody::Arrived {}));
     out.push(ev(EventBody::PhiViewed {
         what: "identity".into(),
     }));
@@ -240,7 +240,7 @@ fn session(appointment: usize, now: chrono::DateTime<Utc>, out: &mut Vec<EventEn
             currency: "USD".into(),
         }));
     }
-    out.push(ev(EventBody::CheckedIn));
+    out.push(ev(EventBody::CheckedIn {}));
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {

@@ -11,13 +11,14 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::fields::{self, Field, FieldError};
 use crate::domain::{
     self, Address, Appointment, AppointmentId, AppointmentStatus, ClinicId, CoPayChoice, Coverage,
     CoverageUpdate, Currency, Demographics, DomainEvent, EmergencyContact, LocationId, Money,
     Patient, PatientId, ReasonCode, SubscriberRelation,
 };
 
-/// The schema of a reason code: one of the 17 the server accepts.
+/// The schema of a reason code: one of those in [`ReasonCode::ALL`].
 #[cfg(feature = "server")]
 fn reason_code_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let codes: Vec<&str> = ReasonCode::ALL.iter().map(ReasonCode::as_str).collect();
@@ -54,14 +55,56 @@ pub enum ProtocolError {
     /// An appointment ends before it starts.
     #[error("appointment {0} ends before it starts")]
     EndsBeforeStart(String),
+    /// A string broke its field's limits or format.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    /// An event's time is too far from the server's clock to be real.
+    #[error(
+        "occurred_at must lie between {max_age_days} days before and {max_ahead_hours} hours after the server's clock"
+    )]
+    TimeOutOfRange {
+        /// How old an event may be.
+        max_age_days: i64,
+        /// How far ahead of the server's clock an event may be.
+        max_ahead_hours: i64,
+    },
 }
 
+/// The most of a refused value an error message repeats.
+const MAX_ECHO_CHARS: usize = 40;
+
 fn bad(field: &'static str, value: impl Into<String>) -> ProtocolError {
-    ProtocolError::BadValue {
-        field,
-        value: value.into(),
+    let value: String = value.into();
+    let mut echo: String = value
+        .chars()
+        .filter(|c| !fields::is_invisible(*c))
+        .take(MAX_ECHO_CHARS)
+        .collect();
+    if value.chars().count() > MAX_ECHO_CHARS {
+        echo.push('…');
     }
+    ProtocolError::BadValue { field, value: echo }
 }
+
+/// Checks `value` against `field`'s length and character limits.
+fn limited(field: Field, value: &str) -> Result<(), ProtocolError> {
+    Ok(fields::check_chars(field, value)?)
+}
+
+/// Like [`limited`], and the value must not be blank.
+fn required(field: Field, name: &'static str, value: &str) -> Result<(), ProtocolError> {
+    if value.trim().is_empty() {
+        return Err(ProtocolError::Empty(name));
+    }
+    limited(field, value)
+}
+
+/// How old an event a kiosk sends may be: a kiosk offline for a month has
+/// nothing left that matters today.
+pub const MAX_EVENT_AGE_DAYS: i64 = 31;
+/// How far ahead of the server's clock an event may be: a kiosk clock that
+/// far off is broken (see [`CLOCK_SKEW_WARN_SECS`]).
+pub const MAX_EVENT_AHEAD_HOURS: i64 = 24;
 
 // ---------------------------------------------------------------- errors
 
@@ -171,6 +214,54 @@ pub struct DemographicsWire {
     pub email: String,
     /// Emergency contact.
     pub emergency_contact: Option<EmergencyContactWire>,
+}
+
+/// An address a kiosk proposes: [`AddressWire`]'s fields, refusing unknown
+/// ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ProposedAddressWire {
+    /// Street and number.
+    pub line1: String,
+    /// Apartment, suite or unit.
+    pub line2: String,
+    /// City.
+    pub city: String,
+    /// US state or territory code.
+    pub region: String,
+    /// ZIP code.
+    pub postal_code: String,
+}
+
+/// An emergency contact a kiosk proposes, refusing unknown fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ProposedContactWire {
+    /// Name.
+    pub name: String,
+    /// Relation to the patient.
+    pub relation: String,
+    /// Phone.
+    pub phone: String,
+}
+
+/// Demographics a kiosk proposes: [`DemographicsWire`]'s fields, refusing
+/// unknown ones at every level. The schedule's [`DemographicsWire`] stays
+/// lenient, so a newer server can add fields to what kiosks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, deny_unknown_fields)]
+pub struct ProposedDemographicsWire {
+    /// Home address.
+    pub address: ProposedAddressWire,
+    /// Phone.
+    pub phone: String,
+    /// Email.
+    pub email: String,
+    /// Emergency contact.
+    pub emergency_contact: Option<ProposedContactWire>,
 }
 
 /// A patient on the wire, with only what check-in needs.
@@ -293,10 +384,11 @@ pub struct EventEnvelope {
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventBody {
-    /// The patient was identified.
-    Arrived,
+    /// The patient was identified. Written `{}` so that, like every other
+    /// kind, it refuses unknown fields.
+    Arrived {},
     /// The patient finished check-in.
-    CheckedIn,
+    CheckedIn {},
     /// A flag for the staff queue.
     Flag {
         /// The reason code, for example `"too_early"`.
@@ -317,7 +409,7 @@ pub enum EventBody {
         /// The patient.
         patient_id: String,
         /// The proposed details.
-        demographics: DemographicsWire,
+        demographics: ProposedDemographicsWire,
     },
     /// The patient proposed new coverage, or none (`coverage: null`).
     CoverageProposed {
@@ -504,6 +596,50 @@ impl From<DemographicsWire> for Demographics {
     }
 }
 
+impl From<&Demographics> for ProposedDemographicsWire {
+    fn from(d: &Demographics) -> Self {
+        let a = &d.address;
+        Self {
+            address: ProposedAddressWire {
+                line1: a.line1.clone(),
+                line2: a.line2.clone(),
+                city: a.city.clone(),
+                region: a.region.clone(),
+                postal_code: a.postal_code.clone(),
+            },
+            phone: d.phone.clone(),
+            email: d.email.clone(),
+            emergency_contact: d.emergency_contact.as_ref().map(|c| ProposedContactWire {
+                name: c.name.clone(),
+                relation: c.relation.clone(),
+                phone: c.phone.clone(),
+            }),
+        }
+    }
+}
+
+impl From<ProposedDemographicsWire> for Demographics {
+    fn from(d: ProposedDemographicsWire) -> Self {
+        let a = d.address;
+        Self {
+            address: Address {
+                line1: a.line1,
+                line2: a.line2,
+                city: a.city,
+                region: a.region,
+                postal_code: a.postal_code,
+            },
+            phone: d.phone,
+            email: d.email,
+            emergency_contact: d.emergency_contact.map(|c| EmergencyContact {
+                name: c.name,
+                relation: c.relation,
+                phone: c.phone,
+            }),
+        }
+    }
+}
+
 impl From<&Coverage> for CoverageWire {
     fn from(c: &Coverage) -> Self {
         Self {
@@ -636,10 +772,10 @@ impl EventEnvelope {
     pub fn from_domain_with_id(event: &DomainEvent, id: Uuid) -> Self {
         let (appointment_id, occurred_at, body) = match event {
             DomainEvent::Arrived { appointment_id, at } => {
-                (Some(appointment_id), *at, EventBody::Arrived)
+                (Some(appointment_id), *at, EventBody::Arrived {})
             }
             DomainEvent::CheckedIn { appointment_id, at } => {
-                (Some(appointment_id), *at, EventBody::CheckedIn)
+                (Some(appointment_id), *at, EventBody::CheckedIn {})
             }
             DomainEvent::Flag(f) => (
                 f.appointment_id.as_ref(),
@@ -726,8 +862,8 @@ impl EventBody {
     /// The event's kind, as in the `type` field.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Arrived => "arrived",
-            Self::CheckedIn => "checked_in",
+            Self::Arrived {} => "arrived",
+            Self::CheckedIn {} => "checked_in",
             Self::Flag { .. } => "flag",
             Self::DemographicsConfirmed { .. } => "demographics_confirmed",
             Self::DemographicsProposed { .. } => "demographics_proposed",
@@ -738,7 +874,10 @@ impl EventBody {
     }
 
     /// Checks the values a serde type cannot: reason codes, steps, choices,
-    /// currencies and amounts. The server rejects an event that fails here.
+    /// currencies, amounts, and every string's length and characters. The
+    /// server rejects an event that fails here. Proposed demographics get
+    /// their formats checked by the server against what is on file
+    /// ([`fields::check_demographics_change`]); here only their limits.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         match self {
             Self::Flag { code, step, text } => {
@@ -746,9 +885,10 @@ impl EventBody {
                 if step.trim().is_empty() {
                     return Err(ProtocolError::Empty("step"));
                 }
-                if text.chars().count() > 500 {
-                    return Err(bad("text", "longer than 500 characters"));
+                if !domain::Step::NAMES.contains(&step.as_str()) {
+                    return Err(bad("step", step));
                 }
+                limited(Field::Note, text)?;
             }
             Self::CopayChosen {
                 choice,
@@ -768,29 +908,96 @@ impl EventBody {
                     return Err(bad("what", what));
                 }
             }
-            Self::DemographicsConfirmed { patient_id }
-            | Self::DemographicsProposed { patient_id, .. } => {
-                if patient_id.trim().is_empty() {
-                    return Err(ProtocolError::Empty("patient_id"));
-                }
+            Self::DemographicsConfirmed { patient_id } => {
+                required(Field::Id, "patient_id", patient_id)?;
+            }
+            Self::DemographicsProposed {
+                patient_id,
+                demographics,
+            } => {
+                required(Field::Id, "patient_id", patient_id)?;
+                demographics.check_limits()?;
             }
             Self::CoverageProposed {
                 patient_id,
                 coverage,
             } => {
-                if patient_id.trim().is_empty() {
-                    return Err(ProtocolError::Empty("patient_id"));
-                }
+                required(Field::Id, "patient_id", patient_id)?;
                 if let Some(c) = coverage {
-                    if c.payer.trim().is_empty() {
-                        return Err(ProtocolError::Empty("coverage.payer"));
-                    }
-                    if c.member_id.trim().is_empty() {
-                        return Err(ProtocolError::Empty("coverage.member_id"));
-                    }
+                    fields::check_coverage_update(&CoverageUpdate::from(c.clone()))?;
                 }
             }
-            Self::Arrived | Self::CheckedIn => {}
+            Self::Arrived {} | Self::CheckedIn {} => {}
+        }
+        Ok(())
+    }
+}
+
+impl ProposedDemographicsWire {
+    /// Every string's length and characters, as far as they hold for a
+    /// value on file too: no invisible characters, nothing oversized.
+    pub fn check_limits(&self) -> Result<(), ProtocolError> {
+        let on_file = Demographics::from(self.clone());
+        // Compared with itself, every field counts as kept as on file.
+        Ok(fields::check_demographics_change(&on_file, &on_file)?)
+    }
+}
+
+impl EventEnvelope {
+    /// Checks the envelope and its body: the appointment id's limits, a
+    /// time within [`MAX_EVENT_AGE_DAYS`] before and
+    /// [`MAX_EVENT_AHEAD_HOURS`] after `now`, and [`EventBody::validate`].
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ProtocolError> {
+        if let Some(a) = &self.appointment_id {
+            required(Field::Id, "appointment_id", a)?;
+        }
+        let oldest = now - chrono::Duration::days(MAX_EVENT_AGE_DAYS);
+        let newest = now + chrono::Duration::hours(MAX_EVENT_AHEAD_HOURS);
+        if self.occurred_at < oldest || self.occurred_at > newest {
+            return Err(ProtocolError::TimeOutOfRange {
+                max_age_days: MAX_EVENT_AGE_DAYS,
+                max_ahead_hours: MAX_EVENT_AHEAD_HOURS,
+            });
+        }
+        self.body.validate()
+    }
+}
+
+impl EnrollRequest {
+    /// The kiosk's name and version within their limits.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        required(Field::KioskName, "kiosk_name", self.kiosk_name.trim())?;
+        required(Field::AppVersion, "app_version", self.app_version.trim())?;
+        if self.code.chars().count() > 64 {
+            return Err(FieldError::TooLong {
+                field: Field::Id,
+                max: 64,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl Heartbeat {
+    /// The version string within its limits, counts that fit the server's
+    /// integers, and a last sync that is not in the future of `now`.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(), ProtocolError> {
+        required(Field::AppVersion, "app_version", self.app_version.trim())?;
+        let newest = now + chrono::Duration::hours(MAX_EVENT_AHEAD_HOURS);
+        let oldest = now - chrono::Duration::days(3660);
+        if self.last_sync_at.is_some_and(|t| t > newest || t < oldest) {
+            return Err(bad(
+                "last_sync_at",
+                "a time more than a day ahead or ten years behind the server",
+            ));
+        }
+        let too_big = |n: u64| i64::try_from(n).is_err();
+        if too_big(self.outbox_depth) {
+            return Err(bad("outbox_depth", self.outbox_depth.to_string()));
+        }
+        if let Some(age) = self.outbox_oldest_age_secs.filter(|a| too_big(*a)) {
+            return Err(bad("outbox_oldest_age_secs", age.to_string()));
         }
         Ok(())
     }
@@ -856,6 +1063,19 @@ mod tests {
         let mut extra = json.clone();
         extra["body"]["surprise"] = serde_json::json!(1);
         assert!(serde_json::from_value::<EventEnvelope>(extra).is_err());
+        for kind in ["arrived", "checked_in"] {
+            let extra = serde_json::json!({"id": env.id, "occurred_at": at, "body": {"type": kind, "surprise": 1}});
+            assert!(
+                serde_json::from_value::<EventEnvelope>(extra).is_err(),
+                "{kind}"
+            );
+            let plain =
+                serde_json::json!({"id": env.id, "occurred_at": at, "body": {"type": kind}});
+            assert!(
+                serde_json::from_value::<EventEnvelope>(plain).is_ok(),
+                "{kind}"
+            );
+        }
         let mut unknown = json;
         unknown["body"]["type"] = serde_json::json!("teleported");
         assert!(serde_json::from_value::<EventEnvelope>(unknown).is_err());
@@ -1118,6 +1338,23 @@ pub enum ChangeProposal {
         /// The proposed coverage.
         coverage: Option<CoverageUpdateWire>,
     },
+}
+
+impl ChangeProposal {
+    /// The limits a kiosk's proposal is checked against when it arrives,
+    /// checked again before staff approval writes it to the record.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        match self {
+            Self::Demographics { demographics } => {
+                ProposedDemographicsWire::from(&Demographics::from(demographics.clone()))
+                    .check_limits()
+            }
+            Self::Coverage { coverage: None } => Ok(()),
+            Self::Coverage { coverage: Some(c) } => Ok(fields::check_coverage_update(
+                &CoverageUpdate::from(c.clone()),
+            )?),
+        }
+    }
 }
 
 /// A change a patient proposed at a kiosk, for staff to verify.

@@ -61,6 +61,18 @@ pub struct ServerSettings {
     pub max_events_per_batch: usize,
     /// How long a staff sign-in lasts.
     pub staff_session: chrono::Duration,
+    /// A staff session unused for this long ends, whatever its age.
+    pub staff_idle: chrono::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the
+    /// client; requests from any other peer are taken at their socket
+    /// address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where `/metrics` is served without credentials; `None` serves it
+    /// nowhere but behind `metrics_token_file`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The file holding the bearer token that opens `/metrics` on the main
+    /// address; `None` keeps it closed there.
+    pub metrics_token_file: Option<PathBuf>,
     /// How long after its appointment starts a QR pass stops working.
     pub pass_expiry_after_start: chrono::Duration,
     /// Heartbeats a kiosk may miss before the fleet view shows it offline.
@@ -106,6 +118,9 @@ pub struct ClinicSettings {
     pub payment_link: Option<LinkTemplate>,
     /// Whether "Bill me later" is offered.
     pub allow_bill_later: bool,
+    /// The largest co-pay, in cents, a kiosk may report; a larger one is
+    /// refused as a broken or hostile amount.
+    pub max_copay_cents: i64,
     /// `[clinic.fhir]`: the EHR connector that pulls this clinic's schedule
     /// and writes arrivals back; `None` when the schedule comes from imports.
     pub fhir: Option<super::fhir::FhirSettings>,
@@ -132,6 +147,9 @@ impl ServerConfig {
         let mut checker = Checker::new(None, PathBuf::new());
         let mut config = RawServerFile::demo(data_dir).check(&mut checker, None);
         config.server.listen = listen;
+        // Demos and tests run many servers side by side; none opens the
+        // metrics port.
+        config.server.metrics_listen = None;
         config
     }
 
@@ -243,6 +261,14 @@ struct RawServer {
     max_events_per_batch: i64,
     /// Staff session length in hours.
     staff_session_hours: i64,
+    /// Staff session idle timeout in minutes.
+    staff_idle_minutes: i64,
+    /// Proxy addresses whose forwarding headers are believed.
+    trusted_proxies: Vec<String>,
+    /// The metrics-only listen address; empty for none.
+    metrics_listen: String,
+    /// The file with the metrics bearer token.
+    metrics_token_file: Option<PathBuf>,
     /// Pass lifetime after the appointment start, in hours.
     pass_expiry_hours_after_start: i64,
     /// Missed heartbeats before offline.
@@ -260,6 +286,10 @@ impl Default for RawServer {
             max_body_bytes: 1024 * 1024,
             max_events_per_batch: 500,
             staff_session_hours: 12,
+            staff_idle_minutes: 30,
+            trusted_proxies: Vec::new(),
+            metrics_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9464)).to_string(),
+            metrics_token_file: None,
             pass_expiry_hours_after_start: 12,
             offline_after_missed_heartbeats: 2,
             heartbeat_secs: 60,
@@ -296,6 +326,8 @@ struct RawClinic {
     payment_link: Option<String>,
     /// Offer "Bill me later".
     allow_bill_later: bool,
+    /// The largest co-pay a kiosk may report, in cents.
+    max_copay_cents: i64,
     /// `[clinic.fhir]`, if present.
     fhir: Option<super::fhir::RawFhir>,
 }
@@ -310,10 +342,14 @@ impl Default for RawClinic {
             locations: vec!["main".to_string()],
             payment_link: None,
             allow_bill_later: false,
+            max_copay_cents: DEFAULT_MAX_COPAY_CENTS,
             fhir: None,
         }
     }
 }
+
+/// `max_copay_cents` when the config leaves it out: $10,000.
+pub const DEFAULT_MAX_COPAY_CENTS: i64 = 1_000_000;
 
 impl RawServerFile {
     /// The demo's file: the defaults plus a data directory and one clinic
@@ -397,6 +433,25 @@ impl RawServer {
                 "events",
             ),
             staff_session: hours(c, "server.staff_session_hours", self.staff_session_hours),
+            staff_idle: chrono::Duration::minutes(c.whole(
+                "server.staff_idle_minutes",
+                self.staff_idle_minutes,
+                1..=24 * 60,
+                "minutes",
+            )),
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| c.ip_addr(&format!("server.trusted_proxies[{i}]"), a))
+                .collect(),
+            metrics_listen: match self.metrics_listen.as_str() {
+                "" => None,
+                a => c.socket_addr("server.metrics_listen", a),
+            },
+            metrics_token_file: self
+                .metrics_token_file
+                .map(|p| c.path("server.metrics_token_file", &p)),
             pass_expiry_after_start: hours(
                 c,
                 "server.pass_expiry_hours_after_start",
@@ -494,6 +549,12 @@ impl RawClinic {
                 .as_deref()
                 .and_then(|u| c.link_template(&key("payment_link"), u)),
             allow_bill_later: self.allow_bill_later,
+            max_copay_cents: c.whole(
+                &key("max_copay_cents"),
+                self.max_copay_cents,
+                1..=100_000_000,
+                "cents",
+            ),
             fhir: self.fhir.and_then(|f| f.check(c, &key("fhir"))),
         }
     }

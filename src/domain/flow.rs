@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use super::fields::{self, FieldError};
 use super::masking::{MaskedDemographics, mask_member_id, patient_display_name};
 use super::money::Money;
 use super::rules::{ReasonCode, RulePolicy, check_coverage};
@@ -142,6 +143,25 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every name [`Step::as_str`] gives, as flags carry them on the wire.
+    pub const NAMES: [&'static str; 15] = [
+        "welcome",
+        "enter_dob",
+        "enter_last_name",
+        "not_found",
+        "choose_appointment",
+        "pass_rejected",
+        "see_desk",
+        "demographics",
+        "edit_demographics",
+        "insurance",
+        "edit_insurance",
+        "copay",
+        "pay_on_phone",
+        "done",
+        "help",
+    ];
+
     /// The name recorded with flags and shown to staff.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -397,6 +417,9 @@ pub enum FlowError {
     /// A lookup result that does not fit the entered date of birth.
     #[error("a lookup result does not match the entered date of birth")]
     LookupMismatch,
+    /// A typed value breaks its field's rule.
+    #[error(transparent)]
+    Field(#[from] FieldError),
 }
 
 /// One patient's session at the kiosk, from Welcome to Done.
@@ -643,6 +666,7 @@ impl CheckInFlow {
                     return Err(FlowError::Empty("the address and phone"));
                 }
                 let a = self.current()?;
+                fields::check_demographics_change(&proposed, &a.patient.demographics)?;
                 events.push(DomainEvent::DemographicsProposed {
                     appointment_id: a.id.clone(),
                     patient_id: a.patient.id.clone(),
@@ -668,6 +692,7 @@ impl CheckInFlow {
                 if update.member_id.trim().is_empty() {
                     return Err(FlowError::Empty("the member ID"));
                 }
+                fields::check_coverage_update(&update)?;
                 let a = self.current()?;
                 events.push(DomainEvent::CoverageProposed {
                     appointment_id: a.id.clone(),

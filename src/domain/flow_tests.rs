@@ -156,6 +156,12 @@ fn every_step() -> Vec<Step> {
 }
 
 #[test]
+fn step_names_are_exactly_the_names_steps_give() {
+    let names: Vec<&str> = every_step().iter().map(Step::as_str).collect();
+    assert_eq!(names, Step::NAMES.to_vec());
+}
+
+#[test]
 fn qr_happy_path_records_arrival_then_check_in() {
     let mut flow = CheckInFlow::new(settings());
     let ev = ok(&mut flow, Input::PassAccepted(Box::new(maria())));
@@ -438,6 +444,42 @@ fn updating_demographics_proposes_and_flags() {
         flow.appointment().unwrap().patient.demographics.phone,
         "541-555-0134"
     );
+}
+
+#[test]
+fn typed_demographics_that_break_a_field_rule_are_refused() {
+    use crate::domain::{Field, FieldError};
+    let mut flow = at_step(Step::EditDemographics);
+    let mut bad = maria().patient.demographics;
+    bad.phone = "AIJ28".into();
+    assert_eq!(
+        flow.handle(Input::SubmitDemographics(bad), now()),
+        Err(FlowError::Field(FieldError::Phone(Field::Phone)))
+    );
+    let mut bad = maria().patient.demographics;
+    bad.email = "AB".into();
+    assert_eq!(
+        flow.handle(Input::SubmitDemographics(bad), now()),
+        Err(FlowError::Field(FieldError::Email))
+    );
+    // Refused inputs leave the patient where they were.
+    assert_eq!(flow.step(), Step::EditDemographics);
+    let mut bad = CoverageUpdate {
+        payer: "Aetna".into(),
+        member_id: "W1".into(),
+        group: String::new(),
+    };
+    let mut flow = at_step(Step::EditInsurance);
+    assert!(matches!(
+        flow.handle(Input::SubmitCoverage(bad.clone()), now()),
+        Err(FlowError::Field(FieldError::TooShort { .. }))
+    ));
+    bad.member_id = "W1234/5".into();
+    assert!(matches!(
+        flow.handle(Input::SubmitCoverage(bad), now()),
+        Err(FlowError::Field(FieldError::BadCharacter { .. }))
+    ));
+    assert_eq!(flow.step(), Step::EditInsurance);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! Slint, SQLite, HTTP or async runtimes. Time enters only through [`Clock`].
 
 pub mod clock;
+pub mod fields;
 pub mod flow;
 pub mod masking;
 pub mod matching;
@@ -16,6 +17,7 @@ pub mod throttle;
 pub mod types;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use fields::{Field, FieldError};
 pub use flow::{
     CheckInFlow, CoPayChoice, DomainEvent, FlagRaised, FlowError, FlowSettings, Input, Language,
     PassProblem, PhiShown, Step,

@@ -42,11 +42,14 @@ pub enum ReasonCode {
     HelpRequested,
     /// The patient was identified but left before finishing.
     IncompleteCheckin,
+    /// A kiosk reported a co-pay other than the one the server expects for
+    /// the appointment; raised by the server, never by a kiosk rule.
+    CopayMismatch,
 }
 
 impl ReasonCode {
     /// Every reason code, in the order the product brief lists them.
-    pub const ALL: [ReasonCode; 17] = [
+    pub const ALL: [ReasonCode; 18] = [
         Self::IdentityNotFound,
         Self::MultipleMatches,
         Self::PassInvalid,
@@ -64,6 +67,7 @@ impl ReasonCode {
         Self::MinorPatient,
         Self::HelpRequested,
         Self::IncompleteCheckin,
+        Self::CopayMismatch,
     ];
 
     /// The wire and storage code, for example `"too_early"`.
@@ -86,6 +90,7 @@ impl ReasonCode {
             Self::MinorPatient => "minor_patient",
             Self::HelpRequested => "help_requested",
             Self::IncompleteCheckin => "incomplete_checkin",
+            Self::CopayMismatch => "copay_mismatch",
         }
     }
 
@@ -114,6 +119,7 @@ impl ReasonCode {
             Self::MinorPatient => "Patient is a minor",
             Self::HelpRequested => "Patient asked for help",
             Self::IncompleteCheckin => "Check-in was abandoned before the end",
+            Self::CopayMismatch => "Kiosk co-pay differs from the expected amount",
         }
     }
 }
@@ -284,7 +290,7 @@ mod tests {
             assert_eq!(ReasonCode::parse(code.as_str()), Some(code));
             assert!(!code.staff_text().is_empty());
         }
-        assert_eq!(seen.len(), 17);
+        assert_eq!(seen.len(), 18);
         assert_eq!(ReasonCode::parse("TOO_EARLY"), None);
     }
 

@@ -290,6 +290,11 @@ pub fn scenarios() -> Vec<Scenario> {
             Some("demo-018"),
             "identify, then walk away until the idle reset",
         ),
+        s(
+            CopayMismatch,
+            Some("demo-007"),
+            "raised by the server when a kiosk reports a co-pay other than the expected one",
+        ),
     ]
 }
 

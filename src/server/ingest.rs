@@ -14,9 +14,11 @@ use super::db::{StoreError, audit, next_seq, to_ms};
 use super::fhir::mapping::TargetStatus;
 use super::fhir::writeback as fhir_writeback;
 use crate::config::ClinicSettings;
-use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice};
+use crate::domain::fields;
+use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
 use crate::protocol::{
-    ChangeNotice, ChangeProposal, EventBody, EventEnvelope, EventResult, EventStatus,
+    ChangeNotice, ChangeProposal, DemographicsWire, EventBody, EventEnvelope, EventResult,
+    EventStatus,
 };
 
 /// What a batch did: one result per event, and the notices to publish once
@@ -95,11 +97,17 @@ struct Target {
     status: String,
     /// The currency of its amounts.
     currency: String,
+    /// The co-pay the server expects, in cents.
+    expected_copay_cents: i64,
 }
 
 impl Ctx<'_> {
     fn clinic_id(&self) -> &ClinicId {
         &self.clinic.id
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default()
     }
 
     fn notice(&mut self, kind: &str, id: impl Into<String>) {
@@ -130,19 +138,21 @@ impl Ctx<'_> {
         if seen {
             return Ok(Ok(EventStatus::Duplicate));
         }
-        if let Err(e) = ev.body.validate() {
+        if let Err(e) = ev.validate(self.now()) {
             return Ok(Err(e.to_string()));
         }
         let target = match (&ev.body, ev.appointment_id.as_deref()) {
             (EventBody::Flag { .. }, None) => None,
             (_, None) => return Ok(Err("appointment_id is required for this event".into())),
-            (EventBody::Flag { .. }, Some(a)) => self.target(a)?,
             (_, Some(a)) => match self.target(a)? {
                 Some(t) => Some(t),
-                None => return Ok(Err(format!("unknown appointment {a}"))),
+                None => return Ok(Err(format!("unknown appointment {a} in this clinic"))),
             },
         };
         if let Err(reason) = self.check(&ev.body, target.as_ref()) {
+            return Ok(Err(reason));
+        }
+        if let Err(reason) = self.check_against_file(&ev.body, target.as_ref())? {
             return Ok(Err(reason));
         }
         self.effects(ev, target.as_ref())?;
@@ -167,7 +177,7 @@ impl Ctx<'_> {
         Ok(self
             .tx
             .prepare_cached(
-                "SELECT appointment_id, patient_id, status, currency FROM appointments
+                "SELECT appointment_id, patient_id, status, currency, expected_copay_cents FROM appointments
                  WHERE clinic_id = ?1 AND appointment_id = ?2",
             )?
             .query_row(params![self.clinic_id().as_str(), appointment_id], |r| {
@@ -176,6 +186,7 @@ impl Ctx<'_> {
                     patient_id: r.get(1)?,
                     status: r.get(2)?,
                     currency: r.get(3)?,
+                    expected_copay_cents: r.get(4)?,
                 })
             })
             .optional()?)
@@ -200,8 +211,42 @@ impl Ctx<'_> {
                     t.currency
                 ))
             }
+            EventBody::CopayChosen { amount_cents, .. }
+                if *amount_cents > self.clinic.max_copay_cents =>
+            {
+                Err(format!(
+                    "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
+                    self.clinic.max_copay_cents
+                ))
+            }
             _ => Ok(()),
         }
+    }
+
+    /// The checks that need the patient's record: proposed demographics
+    /// follow the same field rules as at the kiosk, for every value that
+    /// differs from the file.
+    fn check_against_file(
+        &self,
+        body: &EventBody,
+        target: Option<&Target>,
+    ) -> Result<Result<(), String>, StoreError> {
+        let (EventBody::DemographicsProposed { demographics, .. }, Some(t)) = (body, target) else {
+            return Ok(Ok(()));
+        };
+        let stored: String = self.tx.query_row(
+            "SELECT demographics FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
+            params![self.clinic_id().as_str(), t.patient_id],
+            |r| r.get(0),
+        )?;
+        let on_file: Demographics = serde_json::from_str::<DemographicsWire>(&stored)
+            .map_err(|source| StoreError::Json {
+                column: "patients.demographics",
+                source,
+            })?
+            .into();
+        let proposed = Demographics::from(demographics.clone());
+        Ok(fields::check_demographics_change(&proposed, &on_file).map_err(|e| e.to_string()))
     }
 
     fn audit(
@@ -252,13 +297,13 @@ impl Ctx<'_> {
     fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
         let occurred_ms = to_ms(ev.occurred_at);
         match (&ev.body, t) {
-            (EventBody::Arrived, Some(t)) => {
+            (EventBody::Arrived {}, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show") {
                     self.set_status(t, AppointmentStatus::Arrived)?;
                     self.write_back(t, TargetStatus::Arrived)?;
                 }
             }
-            (EventBody::CheckedIn, Some(t)) => {
+            (EventBody::CheckedIn {}, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show" | "arrived") {
                     self.set_status(t, AppointmentStatus::CheckedIn)?;
                     self.write_back(t, TargetStatus::CheckedIn)?;
@@ -302,7 +347,7 @@ impl Ctx<'_> {
             }
             (EventBody::DemographicsProposed { demographics, .. }, Some(t)) => {
                 let proposal = ChangeProposal::Demographics {
-                    demographics: demographics.clone(),
+                    demographics: DemographicsWire::from(&Demographics::from(demographics.clone())),
                 };
                 self.propose(ev, t, "demographics", &proposal)?;
             }
@@ -315,12 +360,18 @@ impl Ctx<'_> {
             (
                 EventBody::CopayChosen {
                     choice,
-                    amount_cents,
+                    amount_cents: reported_cents,
                     currency,
                 },
                 Some(t),
             ) => {
                 self.audit("copay_chosen", Some(t), Some(choice))?;
+                // The server's amount is the truth; a different one from the
+                // kiosk is shown to staff, not stored.
+                let amount_cents = &t.expected_copay_cents;
+                if *reported_cents != t.expected_copay_cents {
+                    self.copay_mismatch(ev, t, *reported_cents)?;
+                }
                 if CoPayChoice::parse(choice) == Some(CoPayChoice::FrontDesk) {
                     let item_id: i64 = self
                         .tx
@@ -349,6 +400,42 @@ impl Ctx<'_> {
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
         }
+        Ok(())
+    }
+
+    /// Flags a co-pay the kiosk reported that differs from the expected one.
+    fn copay_mismatch(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        reported_cents: i64,
+    ) -> Result<(), StoreError> {
+        let code = ReasonCode::CopayMismatch;
+        let text = format!(
+            "{}: kiosk showed {}, expected {}",
+            code.staff_text(),
+            cents_text(reported_cents),
+            cents_text(t.expected_copay_cents)
+        );
+        let flag_id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+                 VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING flag_id",
+            )?
+            .query_row(
+                params![
+                    self.clinic_id().as_str(),
+                    self.kiosk_id,
+                    t.id,
+                    code.as_str(),
+                    Step::CoPay.as_str(),
+                    text,
+                    to_ms(ev.occurred_at)
+                ],
+                |r| r.get(0),
+            )?;
+        self.notice("flag", flag_id.to_string());
         Ok(())
     }
 
@@ -382,4 +469,11 @@ impl Ctx<'_> {
         self.notice("change", change_id.to_string());
         Ok(())
     }
+}
+
+/// An amount in cents as `12.34`, for staff texts.
+fn cents_text(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
 }

@@ -106,14 +106,10 @@ pub async fn enroll(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
+    req.validate()
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let name = req.kiosk_name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid("kiosk_name must be 1 to 100 characters"));
-    }
     let version = req.app_version.trim().to_string();
-    if version.is_empty() || version.len() > 64 {
-        return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
-    }
     let code_hash = secret_hash(&staff::normalize_code(&req.code));
     let now = state.now();
     let token = random_token(32);
@@ -257,9 +253,9 @@ pub async fn heartbeat(
     auth: KioskAuth,
     ApiJson(hb): ApiJson<Heartbeat>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    if hb.app_version.trim().is_empty() || hb.app_version.len() > 64 {
-        return Err(ApiError::invalid("app_version must be 1 to 64 characters"));
-    }
+    let now = state.now();
+    hb.validate(now)
+        .map_err(|e| ApiError::invalid(e.to_string()))?;
     let max = protocol::MAX_CLOCK_SKEW_SECS;
     if hb
         .clock_skew_secs
@@ -269,7 +265,6 @@ pub async fn heartbeat(
             "clock_skew_secs must be within ten years either way",
         ));
     }
-    let now = state.now();
     let kiosk_id = auth.kiosk_id.clone();
     let clinic_id = auth.clinic_id.clone();
     state

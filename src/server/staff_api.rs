@@ -23,15 +23,18 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use super::db::{StoreError, audit, from_ms, to_ms};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use super::login_guard::LoginAlert;
 use super::passes;
 use super::schedule;
-use super::staff::{self, CSRF_HEADER, StaffSession};
+use super::staff::{self, CSRF_HEADER, ClientAddr, StaffSession};
 use crate::config::ClinicSettings;
+use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
 use crate::protocol::{
-    ChangeDecision, ChangeProposal, CopayDecision, CopayItem, CopayStatus, CoverageWire,
-    EnrollmentCodeResponse, FleetKiosk, OnFile, PassResponse, ProposedChange, ResolveFlagRequest,
-    StaffAppointment, StaffAppointments, StaffClinic, StaffFlag, StaffLoginRequest, StaffMe,
+    ChangeDecision, ChangeNotice, ChangeProposal, CopayDecision, CopayItem, CopayStatus,
+    CoverageWire, EnrollmentCodeResponse, FleetKiosk, OnFile, PassResponse, ProposedChange,
+    ResolveFlagRequest, StaffAppointment, StaffAppointments, StaffClinic, StaffFlag,
+    StaffLoginRequest, StaffMe,
 };
 
 /// The clinic `id` if the user belongs to it (403) and it is configured (404).
@@ -64,17 +67,15 @@ fn me(state: &AppState, username: String, clinics: &[ClinicId]) -> StaffMe {
 }
 
 fn secure_cookies(state: &AppState) -> bool {
-    state
-        .config()
-        .server
-        .public_url
-        .as_ref()
-        .is_some_and(|u| u.scheme() == "https")
+    staff::secure_cookies(state.config())
 }
 
-/// `POST /api/v1/staff/login`.
+/// `POST /api/v1/staff/login`. Attempts are limited per client address
+/// and per user name ([`super::login_guard`]), and password checks run at
+/// most one per core: beyond that the answer is 503 with `Retry-After`.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
     ApiJson(req): ApiJson<StaffLoginRequest>,
 ) -> Result<Response, ApiError> {
@@ -88,25 +89,44 @@ pub async fn login(
         return Err(ApiError::Unauthorized("wrong user name or password"));
     }
     let now = state.now();
-    if let Err(retry_after_secs) = state.login_throttle().check(&req.username, now) {
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
+    let guard = state.login_guard();
+    let attempt = guard
+        .begin(&req.username, ip, now)
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let Some(permit) = guard.check_permit() else {
+        guard.abandon(attempt);
+        return Err(ApiError::Busy {
+            retry_after_secs: 1,
+        });
+    };
     let username = req.username.clone();
     let user = state
         .db()
         .call(move |c| Ok(staff::load_user(c, &username)?))
-        .await?;
+        .await;
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => {
+            guard.abandon(attempt);
+            return Err(e);
+        }
+    };
     let (hash, clinics) = user.unwrap_or_else(|| (staff::dummy_hash().to_string(), Vec::new()));
     let password = req.password;
-    let ok = tokio::task::spawn_blocking(move || staff::verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = staff::verify_password(&password, &hash);
+        drop(permit);
+        ok
+    })
+    .await
+    .map_err(ApiError::internal)?;
     if !ok || clinics.is_empty() {
-        state.login_throttle().fail(&req.username, now);
+        let alerts = guard.failed(&attempt);
         tracing::info!("staff login failed");
+        raise_login_alerts(&state, alerts, &clinics, now).await?;
         return Err(ApiError::Unauthorized("wrong user name or password"));
     }
-    state.login_throttle().succeed(&req.username);
+    guard.succeeded(attempt);
     let lasts = state.config().server.staff_session;
     let username = req.username.clone();
     let token = state
@@ -121,6 +141,67 @@ pub async fn login(
     );
     Ok(response)
 }
+
+/// Tells staff about repeated failed sign-ins: an `alert` on the live
+/// stream and an audit row, for the user's clinics (a user name alert) or
+/// every clinic (an address alert, or a user name nobody has).
+async fn raise_login_alerts(
+    state: &AppState,
+    alerts: Vec<LoginAlert>,
+    user_clinics: &[ClinicId],
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let every: Vec<ClinicId> = state
+        .config()
+        .clinics
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let mut notices = Vec::new();
+    for alert in alerts {
+        let clinics = match &alert {
+            LoginAlert::User(_) if !user_clinics.is_empty() => user_clinics.to_vec(),
+            _ => every.clone(),
+        };
+        let subject = alert.subject();
+        tracing::warn!(subject = %subject, "repeated failed staff sign-ins");
+        for clinic in clinics {
+            notices.push((clinic, subject.clone()));
+        }
+    }
+    let rows = notices.clone();
+    state
+        .db()
+        .call(move |c| {
+            for (clinic, subject) in &rows {
+                audit(
+                    c,
+                    clinic,
+                    now,
+                    "system",
+                    "login",
+                    "login_alert",
+                    None,
+                    None,
+                    Some(subject),
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.publish(notices.into_iter().map(|(clinic, subject)| ChangeNotice {
+        clinic_id: clinic.as_str().to_string(),
+        kind: LOGIN_ALERT.to_string(),
+        id: subject,
+    }));
+    Ok(())
+}
+
+/// The [`ChangeNotice`] kind of a sign-in alert, sent as an `alert` event.
+pub const LOGIN_ALERT: &str = "login_alert";
 
 /// `POST /api/v1/staff/logout`.
 pub async fn logout(
@@ -258,9 +339,7 @@ pub async fn resolve_flag(
 ) -> Result<Json<StaffFlag>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let note = req.note.trim().to_string();
-    if note.is_empty() || note.chars().count() > 1000 {
-        return Err(ApiError::invalid("note must be 1 to 1000 characters"));
-    }
+    fields::require(Field::Note, &note).map_err(|e| ApiError::invalid(e.to_string()))?;
     let now = state.now();
     let user = session.username.clone();
     let cid = clinic.id.clone();
@@ -522,8 +601,8 @@ async fn decide_change(
     approve: bool,
 ) -> Result<Json<ProposedChange>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    if req.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
-        return Err(ApiError::invalid("note must be at most 1000 characters"));
+    if let Some(note) = &req.note {
+        fields::check(Field::Note, note).map_err(|e| ApiError::invalid(e.to_string()))?;
     }
     let now = state.now();
     let user = session.username.clone();
@@ -543,6 +622,11 @@ async fn decide_change(
             let (change, _) = load(c)?.ok_or_else(|| ApiError::NotFound(format!("no proposed change {id} in this clinic")))?;
             if change.status != "pending" {
                 return Err(ApiError::Conflict(format!("change {id} is already {}", change.status)));
+            }
+            if approve && let Err(e) = change.proposal.validate() {
+                return Err(ApiError::invalid(format!(
+                    "change {id} breaks the field rules and cannot be approved; reject it: {e}"
+                )));
             }
             let tx = c.transaction()?;
             let status = if approve { "approved" } else { "rejected" };
@@ -568,6 +652,9 @@ async fn decide_change(
             Ok(decided)
         })
         .await?;
+    if approve && ehr {
+        state.ehr_wake().wake();
+    }
     state.publish([
         notice(&clinic.id, "change", id.to_string()),
         notice(&clinic.id, "appointment", change.appointment_id.clone()),
@@ -859,7 +946,12 @@ pub async fn stream(
                 match received {
                     Ok(n) if n.clinic_id == clinic_id => {
                         let data = serde_json::to_string(&n).unwrap_or_default();
-                        let ev = Event::default().event("change").data(data);
+                        let name = if n.kind == LOGIN_ALERT {
+                            "alert"
+                        } else {
+                            "change"
+                        };
+                        let ev = Event::default().event(name).data(data);
                         return Some((Ok(ev), (rx, closing, clinic_id)));
                     }
                     Ok(_) => continue,

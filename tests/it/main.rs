@@ -6,11 +6,19 @@ mod crash;
 #[cfg(feature = "server")]
 mod fhir;
 #[cfg(feature = "server")]
+mod fhir_faults;
+#[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
 mod server_console;
 #[cfg(feature = "server")]
+mod server_fuzz;
+#[cfg(feature = "server")]
+mod server_hostile;
+#[cfg(feature = "server")]
 mod server_import;
+#[cfg(feature = "server")]
+mod server_login;
 #[cfg(feature = "server")]
 mod server_socket;
 #[cfg(feature = "kiosk")]

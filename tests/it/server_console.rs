@@ -206,7 +206,7 @@ async fn proposed_changes_show_what_is_on_file_beside_the_proposal() {
             event(
                 Uuid::new_v4(),
                 Some("demo-020"),
-                json!({"type": "coverage_proposed", "patient_id": "demo-p020", "coverage": {"payer": "Aetna", "member_id": "A1", "group": ""}}),
+                json!({"type": "coverage_proposed", "patient_id": "demo-p020", "coverage": {"payer": "Aetna", "member_id": "A12345", "group": ""}}),
             ),
         ])
         .await;

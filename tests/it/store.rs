@@ -1157,7 +1157,7 @@ fn events_are_offered_oldest_first_in_batches() {
             currency: "USD".into(),
         }
     );
-    assert_eq!(second[1].envelope.body, EventBody::CheckedIn);
+    assert_eq!(second[1].envelope.body, EventBody::CheckedIn {});
     assert_eq!(second[1].envelope.appointment_id.as_deref(), Some("a1"));
 }
 

@@ -44,6 +44,7 @@
     minor_patient: 'Patient is a minor',
     help_requested: 'Asked for help',
     incomplete_checkin: 'Left before finishing',
+    copay_mismatch: 'Co-pay differs from expected',
   };
   const STEPS = {
     welcome: 'Welcome',
@@ -359,7 +360,9 @@
       if (e.status === 401) {
         error.textContent = 'Wrong user name or password. Check them and try again.';
       } else if (e.status === 429) {
-        error.textContent = `Too many failed sign-ins for this user. Sign-in is paused; try again in ${fmtWait(e.retryAfter)}.`;
+        error.textContent = `Too many failed sign-ins. Sign-in is paused; try again in ${fmtWait(e.retryAfter)}.`;
+      } else if (e.status === 503) {
+        error.textContent = `The server is busy signing others in; try again in ${fmtWait(e.retryAfter)}.`;
       } else {
         error.textContent = e.message;
       }
@@ -387,6 +390,8 @@
     state.me = null;
     state.clinic = null;
     resetClinicData();
+    $('login-alert-banner').hidden = true;
+    $('ehr-alert-banner').hidden = true;
     showLogin(message);
   }
 
@@ -954,6 +959,58 @@
     setText($('ehr-queue'), e.oldest_pending_at ? `${queue}; oldest since ${fmtDateTime(e.oldest_pending_at)}` : queue);
     setText($('ehr-write-error'), e.last_write_error || 'None');
     details.hidden = false;
+    renderEhrAlerts(e);
+  }
+
+  // EHR alerts staff act on: removals a pull held back (shown as a banner
+  // until confirmed), and write-backs that failed for good (each with its
+  // appointment and a Retry button).
+  function renderEhrAlerts(e) {
+    const held = e.held_removals;
+    if (held) {
+      const n = held.appointment_ids.length;
+      const left = Math.max(held.pulls_to_release - held.agreeing_pulls, 0);
+      setText($('ehr-alert-text'), `EHR alert: ${held.reason}. ${n} appointment${n === 1 ? '' : 's'} kept on the schedule. `
+        + `Check the EHR, then remove ${n === 1 ? 'it' : 'them'} here, or ${n === 1 ? 'it goes' : 'they go'} after ${left} more pull${left === 1 ? '' : 's'} agree.`);
+    }
+    $('ehr-alert-banner').hidden = !held;
+    const failed = e.failed_writes || [];
+    $('h-ehr-failed').hidden = failed.length === 0;
+    $('ehr-failed').replaceChildren(...failed.map((f) => {
+      const a = f.appointment_id && state.apptById ? state.apptById.get(f.appointment_id) : null;
+      const what = f.kind === 'appointment_status' ? `Status “${f.status}”` : (f.kind === 'coverage' ? 'Coverage change' : 'Demographics change');
+      const who = a ? `${patientName(a)}, ${apptLabel(a)}` : `appointment ${f.appointment_id || '—'}`;
+      const error = el('span', { class: 'form-error', role: 'alert' });
+      const retry = el('button', { type: 'button', class: 'ghost', text: 'Retry' });
+      retry.addEventListener('click', async () => {
+        retry.disabled = true;
+        error.textContent = '';
+        try {
+          renderEhrAlerts(await api('POST', clinicPath(`/ehr/writes/${encodeURIComponent(f.item_id)}/retry`)));
+          announce('Write-back queued again.');
+        } catch (err) {
+          error.textContent = err.message;
+          retry.disabled = false;
+        }
+      });
+      return el('li', {}, el('span', { text: `${what} for ${who}: ${f.error}` }), retry, error);
+    }));
+  }
+
+  async function confirmHeldRemovals() {
+    const button = $('ehr-alert-confirm');
+    if (!window.confirm('Remove the appointments the EHR no longer lists from today\'s schedule?')) return;
+    button.disabled = true;
+    showActionError('');
+    try {
+      renderEhrAlerts(await api('POST', clinicPath('/ehr/held-removals/confirm')));
+      announce('Appointments removed.');
+      await loadAppointments();
+    } catch (err) {
+      showActionError(err.message);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   // A kiosk clock 2 minutes or more off the server's is shown as wrong, as
@@ -1153,6 +1210,15 @@
       }
       if (notice) queueRefresh(notice.kind);
     });
+    es.addEventListener('alert', (ev) => {
+      let notice = null;
+      try {
+        notice = JSON.parse(ev.data);
+      } catch (_) {
+        return;
+      }
+      if (notice && notice.kind === 'login_alert') showLoginAlert(notice.id);
+    });
     es.addEventListener('resync', () => loadAll());
     es.addEventListener('error', () => {
       if (state.stream !== es) return;
@@ -1162,6 +1228,14 @@
       state.stream = null;
       streamDown();
     });
+  }
+
+  // "user amy" or "address 203.0.113.9": repeated failed sign-ins.
+  function showLoginAlert(subject) {
+    const text = `Repeated failed sign-ins for ${subject}. If this was not someone on staff, tell IT.`;
+    setText($('login-alert-text'), text);
+    $('login-alert-banner').hidden = false;
+    announce(text);
   }
 
   function stopStream() {
@@ -1229,6 +1303,9 @@
   function wire() {
     $('login-form').addEventListener('submit', onLogin);
     $('logout').addEventListener('click', onLogout);
+    $('login-alert-dismiss').addEventListener('click', () => {
+      $('login-alert-banner').hidden = true;
+    });
     $('sound-toggle').addEventListener('click', () => {
       state.sound = !state.sound;
       localStorage.setItem('ck.sound', state.sound ? 'on' : 'off');
@@ -1243,6 +1320,7 @@
     $('filter-clinician').addEventListener('change', applyFilters);
     $('filter-state').addEventListener('change', applyFilters);
     $('enroll-create').addEventListener('click', createEnrollmentCode);
+    $('ehr-alert-confirm').addEventListener('click', confirmHeldRemovals);
     $('enroll-copy').addEventListener('click', copyEnrollmentCode);
     $('pass-close').addEventListener('click', closePass);
     $('pass-print').addEventListener('click', () => window.print());
