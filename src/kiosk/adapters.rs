@@ -17,7 +17,7 @@ use super::ui::{
     WelcomeAdapter,
 };
 use super::view::{self, DobProblem, EditProblem, NameProblem, ViewModel};
-use crate::domain::{CoPayChoice, Language, PassProblem, ReasonCode};
+use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
 
 /// The kiosk's timings, from config.
 #[derive(Debug, Clone, Copy)]
@@ -563,6 +563,25 @@ fn edit_error(problem: Option<EditProblem>) -> EditError {
         Some(EditProblem::NothingTyped) => EditError::NothingTyped,
         Some(EditProblem::MissingPayer) => EditError::MissingPayer,
         Some(EditProblem::MissingMemberId) => EditError::MissingMemberId,
+        Some(EditProblem::Invalid(field)) => match field {
+            Field::AddressLine1 | Field::AddressLine2 => EditError::BadStreet,
+            Field::City => EditError::BadCity,
+            Field::State => EditError::BadState,
+            Field::PostalCode => EditError::BadZip,
+            Field::Phone | Field::ContactPhone => EditError::BadPhone,
+            Field::Email => EditError::BadEmail,
+            Field::MemberId => EditError::BadMemberId,
+            Field::Group => EditError::BadGroup,
+            Field::Payer => EditError::BadPayer,
+            // Fields no kiosk form has.
+            Field::ContactName
+            | Field::ContactRelation
+            | Field::PersonName
+            | Field::Note
+            | Field::KioskName
+            | Field::AppVersion
+            | Field::Id => EditError::BadValue,
+        },
     }
 }
 

@@ -17,8 +17,8 @@ use super::view::{
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
-    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle, MatchError,
-    Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
+    DomainEvent, Field, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle,
+    MatchError, Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
 };
 use crate::pass::PassVerifier;
 
@@ -138,6 +138,17 @@ pub enum UiAction {
 const DEMOGRAPHICS_LIMITS: [usize; 6] = [80, 40, 30, 12, 20, 80];
 /// The longest text each coverage field takes.
 const INSURANCE_LIMITS: [usize; 3] = [60, 30, 30];
+/// The rule behind each demographics field, in the form's order.
+const DEMOGRAPHICS_FIELDS: [Field; 6] = [
+    Field::AddressLine1,
+    Field::City,
+    Field::State,
+    Field::PostalCode,
+    Field::Phone,
+    Field::Email,
+];
+/// The rule behind each coverage field, in the form's order.
+const INSURANCE_FIELDS: [Field; 3] = [Field::Payer, Field::MemberId, Field::Group];
 
 /// Drives one kiosk's check-ins, one patient at a time.
 pub struct CheckInController<R: CheckInRepository> {
@@ -485,7 +496,8 @@ impl<R: CheckInRepository> CheckInController<R> {
         match self.flow.step() {
             Step::EditDemographics => {
                 let f = &mut self.edit_demographics;
-                let limit = DEMOGRAPHICS_LIMITS[f.active];
+                let limit =
+                    DEMOGRAPHICS_LIMITS[f.active].min(DEMOGRAPHICS_FIELDS[f.active].max_chars());
                 for c in clean.chars() {
                     if f.fields[f.active].chars().count() < limit {
                         f.fields[f.active].push(c);
@@ -495,7 +507,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             }
             Step::EditInsurance => {
                 let f = &mut self.edit_insurance;
-                let limit = INSURANCE_LIMITS[f.active];
+                let limit = INSURANCE_LIMITS[f.active].min(INSURANCE_FIELDS[f.active].max_chars());
                 for c in clean.chars() {
                     if f.fields[f.active].chars().count() < limit {
                         f.fields[f.active].push(c);
@@ -536,7 +548,8 @@ impl<R: CheckInRepository> CheckInController<R> {
                 set(&mut proposed.address.postal_code, &typed[3]);
                 set(&mut proposed.phone, &typed[4]);
                 set(&mut proposed.email, &typed[5]);
-                self.apply(Input::SubmitDemographics(proposed), now)
+                let result = self.apply(Input::SubmitDemographics(proposed), now);
+                self.field_problem(result)
             }
             Step::EditInsurance => {
                 let [payer, member_id, group] = self
@@ -552,17 +565,48 @@ impl<R: CheckInRepository> CheckInController<R> {
                     self.edit_insurance.problem = Some(EditProblem::MissingMemberId);
                     return Ok(());
                 }
-                self.apply(
+                let result = self.apply(
                     Input::SubmitCoverage(CoverageUpdate {
                         payer,
                         member_id,
                         group,
                     }),
                     now,
-                )
+                );
+                self.field_problem(result)
             }
             _ => Ok(()),
         }
+    }
+
+    /// Turns a field the flow refused into the form's problem, and moves the
+    /// keyboard to that field so the patient can correct it.
+    fn field_problem(
+        &mut self,
+        result: Result<(), ControllerError>,
+    ) -> Result<(), ControllerError> {
+        let Err(ControllerError::Flow(FlowError::Field(e))) = result else {
+            return result;
+        };
+        let field = e.field();
+        let (form_fields, active, problem) = match self.flow.step() {
+            Step::EditDemographics => (
+                &DEMOGRAPHICS_FIELDS[..],
+                &mut self.edit_demographics.active,
+                &mut self.edit_demographics.problem,
+            ),
+            Step::EditInsurance => (
+                &INSURANCE_FIELDS[..],
+                &mut self.edit_insurance.active,
+                &mut self.edit_insurance.problem,
+            ),
+            _ => return Ok(()),
+        };
+        if let Some(i) = form_fields.iter().position(|f| *f == field) {
+            *active = i;
+        }
+        *problem = Some(EditProblem::Invalid(field));
+        Ok(())
     }
 
     fn format_time(&self, a: &Appointment) -> String {

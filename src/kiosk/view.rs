@@ -2,7 +2,7 @@
 //! The controller builds it from the flow; the adapters copy it into the
 //! Slint globals. Tests read it without a window.
 
-use crate::domain::{Language, PassProblem, ReasonCode};
+use crate::domain::{Field, Language, PassProblem, ReasonCode};
 
 /// The screen that shows; mirrors the UI's `Screen` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,8 @@ pub enum EditProblem {
     MissingPayer,
     /// No member ID.
     MissingMemberId,
+    /// A typed value breaks this field's rule.
+    Invalid(Field),
 }
 
 /// Why the patient is sent to the desk.

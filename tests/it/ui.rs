@@ -454,6 +454,117 @@ fn updating_demographics_sends_a_proposal() {
     );
 }
 
+/// Types `bad` into `field`, saves, checks the form stays with `message`
+/// and nothing was recorded, then deletes what was typed.
+fn refused_edit(k: &mut Kiosk, field: &str, bad: &str, save: &str, message: &str) {
+    let before = k.outbox("a-maria");
+    k.tap(field);
+    k.keys(bad);
+    k.tap(save);
+    assert!(k.sees(message), "{field} {bad:?}: no {message:?}");
+    assert!(
+        matches!(k.screen(), Screen::EditDemographics | Screen::EditInsurance),
+        "{:?}",
+        k.screen()
+    );
+    assert_eq!(k.outbox("a-maria"), before, "{field} {bad:?} was recorded");
+    for _ in bad.chars() {
+        k.tap("Delete");
+    }
+}
+
+#[test]
+fn every_field_rule_has_its_own_message_and_records_nothing() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("Update");
+    let save = "Save changes";
+    refused_edit(
+        &mut k,
+        "Street",
+        "1 MAIN @",
+        save,
+        "Please check the street: use letters, numbers and . , ' # - /",
+    );
+    refused_edit(
+        &mut k,
+        "City",
+        "SALEM 2",
+        save,
+        "Please check the city: use letters only.",
+    );
+    refused_edit(
+        &mut k,
+        "State",
+        "ZZ",
+        save,
+        "Please type the two-letter state, such as NY.",
+    );
+    refused_edit(
+        &mut k,
+        "ZIP code",
+        "123",
+        save,
+        "Please type a 5-digit ZIP code.",
+    );
+    refused_edit(
+        &mut k,
+        "Phone",
+        "AIJ28",
+        save,
+        "Please type a 10-digit phone number, such as 212 555 0123.",
+    );
+    refused_edit(
+        &mut k,
+        "Email",
+        "AB",
+        save,
+        "Please check the email, such as NAME@EXAMPLE.COM.",
+    );
+    // Corrected, the same form goes through.
+    k.tap("Phone");
+    k.keys("2125550123");
+    k.tap(save);
+    assert_eq!(k.screen(), Screen::Insurance);
+
+    k.tap("It changed");
+    let save = "Save insurance";
+    k.tap("Member ID");
+    k.keys("W123456789");
+    refused_edit(
+        &mut k,
+        "Insurance company",
+        "AETNA @",
+        save,
+        "Please check the insurance company: use letters, numbers and . , & -",
+    );
+    k.tap("Insurance company");
+    k.keys("AETNA");
+    k.tap("Member ID");
+    for _ in "W123456789".chars() {
+        k.tap("Delete");
+    }
+    refused_edit(
+        &mut k,
+        "Member ID",
+        "AB",
+        save,
+        "Please check the member ID: at least 3 letters or numbers.",
+    );
+    k.tap("Member ID");
+    k.keys("W123456789");
+    refused_edit(
+        &mut k,
+        "Group (optional)",
+        "G#1",
+        save,
+        "Please check the group: use letters and numbers.",
+    );
+    k.tap(save);
+    assert_eq!(k.screen(), Screen::Copay);
+}
+
 #[test]
 fn insurance_changed_and_no_insurance() {
     let mut k = Kiosk::new();
