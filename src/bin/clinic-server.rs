@@ -45,8 +45,9 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
-    /// Add a staff user to a clinic (or reset their password). The password
-    /// is read from a prompt, or from the first line of standard input.
+    /// Add a staff user to a clinic (or reset their password, which ends
+    /// their sessions). The password is read from a prompt, or from the
+    /// first line of standard input.
     AddStaff {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -54,6 +55,19 @@ enum Command {
         /// The clinic id.
         #[arg(long)]
         clinic: String,
+        /// The user name.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove a staff user from a clinic, or from every clinic, and end
+    /// their sessions.
+    RemoveStaff {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The clinic id; every clinic when absent.
+        #[arg(long)]
+        clinic: Option<String>,
         /// The user name.
         #[arg(long)]
         user: String,
@@ -198,6 +212,11 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::RemoveStaff {
+            config,
+            clinic,
+            user,
+        } => remove_staff(&config, clinic.as_deref(), &user),
         Command::EnrollmentCode { config, clinic } => {
             let config = load(&config)?;
             let clinic = known_clinic(&config, &clinic)?;
@@ -230,6 +249,22 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn remove_staff(config: &Path, clinic: Option<&str>, user: &str) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let clinic = clinic.map(|c| known_clinic(&config, c)).transpose()?;
+    let (db, _) = server::open_data_dir(&config)?;
+    let removed = db
+        .blocking(|c| Ok(staff::remove_staff(c, clinic.as_ref(), user)))?
+        .map_err(anyhow::Error::from)?;
+    match (removed, &clinic) {
+        (0, Some(c)) => bail!("{user} is not a staff user of clinic {c}"),
+        (0, None) => bail!("{user} is not a staff user"),
+        (_, Some(c)) => println!("removed {user} from clinic {c} and ended their sessions"),
+        (n, None) => println!("removed {user} from {n} clinic(s) and ended their sessions"),
+    }
+    Ok(())
 }
 
 fn load(path: &Path) -> anyhow::Result<ServerConfig> {

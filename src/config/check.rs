@@ -301,6 +301,22 @@ impl<'d> Checker<'d> {
         }
     }
 
+    /// A bare IP address, v4 or v6.
+    pub(super) fn ip_addr(&mut self, key: &str, value: &str) -> Option<std::net::IpAddr> {
+        match std::net::IpAddr::from_str(value) {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    key,
+                    format!(
+                        "expected an IP address such as \"127.0.0.1\" or \"::1\" (not a host name or a network), found \"{value}\""
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// An `http(s)` base URL with a host, no user name or password, no query
     /// and no fragment.
     pub(super) fn base_url(&mut self, key: &str, value: &str, plain: PlainHttp) -> Option<Url> {

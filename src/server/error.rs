@@ -71,6 +71,13 @@ pub enum ApiError {
     /// 500: a bug or a storage failure. The detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// 503: the server is busy with as much of this work as it takes at
+    /// once (password checks); retry shortly.
+    #[error("the server is busy; try again in {retry_after_secs} s")]
+    Busy {
+        /// Seconds until the caller may try again.
+        retry_after_secs: u64,
+    },
 }
 
 /// The detail of an internal error, carried in the response's extensions
@@ -122,6 +129,7 @@ impl ApiError {
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -139,6 +147,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Internal(_) => "internal",
+            Self::Busy { .. } => "busy",
         }
     }
 }
@@ -155,7 +164,7 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => {
                 response.extensions_mut().insert(InternalDetail(detail));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs } | Self::Busy { retry_after_secs } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

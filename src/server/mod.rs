@@ -13,15 +13,18 @@
 //! - [`kiosk_api`] and [`ingest`]: enrollment, device-token auth, schedule,
 //!   heartbeat, and the idempotent event ingest; [`group_commit`] commits
 //!   the batches that kiosks send at the same time together.
-//! - [`staff`] and [`staff_api`]: staff users, sessions, CSRF and login
-//!   throttling; the front-desk endpoints and the live change stream.
+//! - [`staff`] and [`staff_api`]: staff users, sessions and CSRF; the
+//!   front-desk endpoints and the live change stream. [`login_guard`]
+//!   limits sign-in attempts per address and per user name, and bounds
+//!   concurrent password checks.
 //! - [`console`]: the staff console page and its assets, embedded in the
 //!   binary and served at `/`.
 //! - [`passes`]: signing passes for appointments and rendering them as PNG
 //!   and SVG.
 //! - [`import`]: validated CSV and JSON schedule import.
 //! - [`demo`]: the deterministic demo clinic.
-//! - [`ops`]: request ids and logging, `/healthz`, `/metrics`.
+//! - [`ops`]: request ids and logging, security headers, `/healthz`,
+//!   `/metrics` (on its own address, or behind a bearer token).
 //! - [`fhir`]: the EHR connector: schedule pull and write-back over FHIR R4.
 //!
 //! **Architecture invariants:** handlers never block the runtime on SQLite
@@ -37,6 +40,7 @@ pub mod group_commit;
 pub mod import;
 pub mod ingest;
 pub mod kiosk_api;
+pub mod login_guard;
 pub mod ops;
 pub mod passes;
 pub mod routes;
@@ -47,6 +51,7 @@ pub mod staff_api;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -94,6 +99,14 @@ pub enum ServerError {
     /// Accepting or serving connections failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// The metrics address could not be bound.
+    #[error("binding the metrics address {addr}: {source}")]
+    MetricsListen {
+        /// `server.metrics_listen`.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
 }
 
 /// Counters behind `/metrics`.
@@ -139,8 +152,8 @@ struct StateInner {
     /// When each kiosk was last heard from, kept in memory so that
     /// authenticating a request costs no write.
     last_seen: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// Failed staff logins by user name.
-    login_throttle: staff::LoginThrottle,
+    /// Staff sign-in limits per address and user name.
+    login_guard: login_guard::LoginGuard,
 }
 
 impl AppState {
@@ -170,7 +183,7 @@ impl AppState {
                 closing,
                 metrics: Metrics::default(),
                 last_seen: Mutex::new(HashMap::new()),
-                login_throttle: staff::LoginThrottle::default(),
+                login_guard: login_guard::LoginGuard::default(),
             }),
         }
     }
@@ -264,9 +277,9 @@ impl AppState {
             .copied()
     }
 
-    /// The staff login throttle.
-    pub fn login_throttle(&self) -> &staff::LoginThrottle {
-        &self.inner.login_throttle
+    /// The staff sign-in limits.
+    pub fn login_guard(&self) -> &login_guard::LoginGuard {
+        &self.inner.login_guard
     }
 
     /// Counts one ingest outcome.
@@ -318,8 +331,38 @@ pub async fn run(
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
     }
+    let metrics = match config.server.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
     let state = AppState::open(config)?;
-    serve(listener, state, shutdown).await
+    let Some(metrics) = metrics else {
+        return serve(listener, state, shutdown).await;
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let metrics_state = state.clone();
+    let metrics_server = tokio::spawn(async move {
+        let mut stop_rx = stop_rx;
+        axum::serve(metrics, metrics_app(metrics_state))
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let result = serve(listener, state, shutdown).await;
+    stop_tx.send_replace(true);
+    let _ = metrics_server.await;
+    result
+}
+
+/// The metrics address's application: `/metrics` and `/healthz` only,
+/// with no credentials; bind it to loopback or a management network.
+pub fn metrics_app(state: AppState) -> Router {
+    routes::metrics_router(state)
 }
 
 /// Serves an already-built state on `listener` until `shutdown` completes.
@@ -338,7 +381,8 @@ pub async fn serve(
     };
     // The EHR connectors stop when `serve` returns.
     let _connectors = fhir::spawn(&state);
-    axum::serve(listener, app(state))
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(ServerError::Serve)

@@ -1,7 +1,11 @@
 //! Operations: the request-id middleware (one id per request, in the
 //! `x-request-id` header, on every log line of the request, and on the log
-//! line of any internal error), `/healthz`, `/metrics`, `/openapi.json`,
-//! and the JSON 404 and 405 fallbacks.
+//! line of any internal error), the security headers on every response,
+//! `/healthz`, `/metrics`, `/openapi.json`, and the JSON 404 and 405
+//! fallbacks.
+//!
+//! `/metrics` answers anonymously only on `server.metrics_listen`; on the
+//! main address it needs the bearer token of `server.metrics_token_file`.
 //!
 //! Logs carry the method, the route template (not the concrete path), the
 //! status and the time taken: ids only, never PHI.
@@ -12,7 +16,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -59,6 +63,74 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
         response.headers_mut().insert(REQUEST_ID, v);
     }
     response
+}
+
+/// The policy of responses that set none: no content of any kind, no
+/// framing. The console's page and assets set their own.
+pub const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Adds to every response: `X-Content-Type-Options: nosniff`, a
+/// restrictive `Content-Security-Policy` with `frame-ancestors 'none'`
+/// unless the handler set one, `X-Frame-Options: DENY` and
+/// `Referrer-Policy: no-referrer`. Every `/api/` response, which may carry
+/// patient data, gets `Cache-Control: no-store`.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CSP),
+        );
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// `GET /metrics` on the main address: only with the configured bearer
+/// token (401 without it); 404 when no token is configured.
+pub async fn metrics_with_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(file) = state.config().server.metrics_token_file.clone() else {
+        return Err(ApiError::NotFound(
+            "metrics are served on the metrics address (server.metrics_listen)".into(),
+        ));
+    };
+    let expected = tokio::task::spawn_blocking(move || std::fs::read_to_string(&file))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(format_args!("reading the metrics token file: {e}")))?;
+    let expected = expected.trim();
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    // Compared as hashes, so the time taken says nothing about the token.
+    let matches = given.is_some_and(|g| {
+        !expected.is_empty() && super::db::secret_hash(g) == super::db::secret_hash(expected)
+    });
+    if !matches {
+        return Err(ApiError::Unauthorized(
+            "metrics need the bearer token of server.metrics_token_file",
+        ));
+    }
+    metrics(State(state)).await
 }
 
 /// `GET /healthz`: 200 when the database answers.

@@ -35,6 +35,10 @@ pub enum Auth {
     Staff,
     /// Anyone, but the `X-Requested-With` header is required (staff login).
     PublicCsrf,
+    /// `Authorization: Bearer <token>` with `server.metrics_token_file`'s
+    /// token; without one configured the route answers 404 here and is
+    /// served on `server.metrics_listen` instead.
+    MetricsToken,
 }
 
 /// One endpoint: everything the router and the OpenAPI document need.
@@ -119,13 +123,13 @@ pub fn table() -> Vec<RouteSpec> {
         route!(get "/console.css", "The staff console's stylesheet", Public, None, 200 => "text/css; charset=utf-8", Body::Text, [], console::stylesheet),
         route!(get "/console.js", "The staff console's script", Public, None, 200 => "text/javascript; charset=utf-8", Body::Text, [], console::script),
         route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, json::<Health>(), [500], ops::healthz),
-        route!(get "/metrics", "Prometheus metrics", Public, None, 200 => "text/plain; version=0.0.4", Body::Text, [500], ops::metrics),
+        route!(get "/metrics", "Prometheus metrics; anonymous only on the metrics address", MetricsToken, None, 200 => "text/plain; version=0.0.4", Body::Text, [401, 404, 500], ops::metrics_with_token),
         route!(get "/openapi.json", "This document", Public, None, 200 => JSON, json::<Value>(), [], ops::openapi_json),
         route!(post "/api/v1/kiosk/enroll", "Exchange a one-time enrollment code for a device token", Public, takes::<EnrollRequest>(), 200 => JSON, json::<EnrollResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::enroll),
         route!(get "/api/v1/kiosk/schedule", "Today's schedule: a snapshot, or a delta since the cursor `since`", Kiosk, None, 200 => JSON, json::<ScheduleResponse>(), [400, 401, 403], kiosk_api::schedule),
         route!(post "/api/v1/kiosk/events", "Ingest an idempotent batch of events", Kiosk, takes::<EventBatch>(), 200 => JSON, json::<EventBatchResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::events),
         route!(post "/api/v1/kiosk/heartbeat", "Report version, outbox and sync state", Kiosk, takes::<Heartbeat>(), 200 => JSON, json::<HeartbeatResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::heartbeat),
-        route!(post "/api/v1/staff/login", "Sign in; sets the session cookie", PublicCsrf, takes::<StaffLoginRequest>(), 200 => JSON, json::<StaffMe>(), [400, 401, 403, 413, 415, 422, 429], staff_api::login),
+        route!(post "/api/v1/staff/login", "Sign in; sets the session cookie", PublicCsrf, takes::<StaffLoginRequest>(), 200 => JSON, json::<StaffMe>(), [400, 401, 403, 413, 415, 422, 429, 503], staff_api::login),
         route!(post "/api/v1/staff/logout", "Sign out; clears the session cookie", Staff, None, 204 => JSON, Body::Empty, [401, 403], staff_api::logout),
         route!(get "/api/v1/staff/me", "Who is signed in, and their clinics", Staff, None, 200 => JSON, json::<StaffMe>(), [401], staff_api::whoami),
         route!(get "/api/v1/staff/clinics/{clinic}/appointments", "Today's appointments with their check-in state", Staff, None, 200 => JSON, json::<StaffAppointments>(), [401, 403, 404], staff_api::appointments),
@@ -143,7 +147,7 @@ pub fn table() -> Vec<RouteSpec> {
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", Body::Binary, [401, 403, 404, 422], staff_api::pass_png),
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", Body::Text, [401, 403, 404, 422], staff_api::pass_svg),
         route!(get "/api/v1/staff/clinics/{clinic}/ehr", "The EHR connector: last pull, last errors, write-back queue depth", Staff, None, 200 => JSON, json::<fhir::status::EhrStatus>(), [401, 403, 404], fhir::status::ehr_status),
-        route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, or `resync`", Staff, None, 200 => "text/event-stream", json::<ChangeNotice>(), [401, 403, 404], staff_api::stream),
+        route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, `alert` with a ChangeNotice of kind `login_alert`, or `resync`", Staff, None, 200 => "text/event-stream", json::<ChangeNotice>(), [401, 403, 404], staff_api::stream),
     ]
 }
 
@@ -159,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(ops::security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::request_context,
@@ -166,11 +171,52 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The metrics address's router: `/metrics` and `/healthz` with no
+/// credentials, everything else a JSON 404.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(ops::healthz))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(axum::middleware::from_fn(ops::security_headers))
+        .with_state(state)
+}
+
+/// The path parameters that are integer row ids, each as the collection
+/// it follows and its name; every other path parameter is a string.
+const INTEGER_IDS: &[(&str, &str)] = &[
+    ("flags", "id"),
+    ("copays", "id"),
+    ("changes", "id"),
+    ("writes", "item"),
+];
+
+/// The OpenAPI parameters of `path`, each typed as its handler parses it.
+fn path_parameters(path: &str) -> Vec<Value> {
+    let segments: Vec<&str> = path.split('/').collect();
+    segments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, seg)| {
+            let name = seg.strip_prefix('{')?.strip_suffix('}')?;
+            let integer = i > 0 && INTEGER_IDS.contains(&(segments[i - 1], name));
+            let schema = if integer {
+                json!({"type": "integer", "format": "int64"})
+            } else {
+                json!({"type": "string"})
+            };
+            Some(json!({"name": name, "in": "path", "required": true, "schema": schema}))
+        })
+        .collect()
+}
+
 fn error_statuses(spec: &RouteSpec) -> Vec<u16> {
     let mut all: Vec<u16> = spec.errors.to_vec();
     match spec.auth {
         Auth::Kiosk | Auth::Staff => all.push(401),
         Auth::PublicCsrf => all.push(403),
+        Auth::MetricsToken => all.push(401),
         Auth::Public => {}
     }
     if spec.auth == Auth::Staff && spec.method != "GET" {
@@ -231,12 +277,7 @@ pub fn openapi() -> Value {
             "operationId": format!("{} {}", spec.method, spec.path),
             "responses": responses,
         });
-        let params: Vec<Value> = spec
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
+        let params = path_parameters(spec.path);
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
@@ -248,6 +289,7 @@ pub fn openapi() -> Value {
         match spec.auth {
             Auth::Kiosk => op["security"] = json!([{"deviceToken": []}]),
             Auth::Staff => op["security"] = json!([{"staffSession": []}]),
+            Auth::MetricsToken => op["security"] = json!([{"metricsToken": []}]),
             Auth::Public | Auth::PublicCsrf => {}
         }
         let entry = paths
@@ -269,7 +311,9 @@ pub fn openapi() -> Value {
         }),
     );
     let mut error_responses = serde_json::Map::new();
-    for code in [400u16, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500] {
+    for code in [
+        400u16, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503,
+    ] {
         error_responses.insert(
             format!("E{code}"),
             json!({"description": status_text(code), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}),
@@ -288,6 +332,7 @@ pub fn openapi() -> Value {
             "responses": error_responses,
             "securitySchemes": {
                 "deviceToken": {"type": "http", "scheme": "bearer"},
+                "metricsToken": {"type": "http", "scheme": "bearer"},
                 "staffSession": {"type": "apiKey", "in": "cookie", "name": super::staff::SESSION_COOKIE}
             }
         }
@@ -328,6 +373,53 @@ mod tests {
         }
         assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
         assert!(doc["components"]["schemas"]["EventBatch"].is_object());
+    }
+
+    #[test]
+    fn integer_path_parameters_are_typed_as_integers() {
+        let doc = openapi();
+        let param = |path: &str, method: &str, name: &str| {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap()["schema"]["type"]
+                .clone()
+        };
+        let base = "/api/v1/staff/clinics/{clinic}";
+        for path in [
+            "/flags/{id}/resolve",
+            "/copays/{id}",
+            "/changes/{id}/approve",
+            "/changes/{id}/reject",
+        ] {
+            assert_eq!(
+                param(&format!("{base}{path}"), "post", "id"),
+                "integer",
+                "{path}"
+            );
+            assert_eq!(param(&format!("{base}{path}"), "post", "clinic"), "string");
+        }
+        assert_eq!(
+            param(&format!("{base}/kiosks/{{id}}/revoke"), "post", "id"),
+            "string"
+        );
+        assert_eq!(
+            param(&format!("{base}/appointments/{{id}}/pass"), "get", "id"),
+            "string"
+        );
+        // Every table path with an integer collection is covered.
+        for spec in table() {
+            for (coll, name) in INTEGER_IDS {
+                if spec.path.contains(&format!("/{coll}/{{{name}}}")) {
+                    assert_eq!(
+                        param(spec.path, &spec.method.to_ascii_lowercase(), name),
+                        "integer"
+                    );
+                }
+            }
+        }
     }
 
     /// Every `$ref` in `v`.

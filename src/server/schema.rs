@@ -210,6 +210,9 @@ CREATE TABLE fhir_status (
     ),
     // 3: each kiosk's last reported clock skew, for the fleet view.
     M::up("ALTER TABLE kiosks ADD COLUMN clock_skew_secs INTEGER;"),
+    // 4: when each staff session was last used, for the idle timeout;
+    // NULL means not since it started.
+    M::up("ALTER TABLE staff_sessions ADD COLUMN last_used_ms INTEGER;"),
 ];
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.

@@ -1,20 +1,20 @@
 //! Staff identity: users and their clinics, Argon2id passwords, session
-//! cookies, the CSRF header rule, login throttling, and one-time kiosk
-//! enrollment codes staff create.
+//! cookies with an absolute and an idle timeout, the CSRF header rule, the
+//! client address of a request, and one-time kiosk enrollment codes staff
+//! create. A password reset or a removal ends the user's sessions.
 //!
 //! Sessions and enrollment codes are random secrets stored only as SHA-256
 //! hashes; a stolen database cannot be replayed as a login or an
 //! enrollment.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::net::{IpAddr, SocketAddr};
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -32,10 +32,11 @@ pub const SESSION_COOKIE: &str = "ck_session";
 pub const CSRF_HEADER: &str = "x-requested-with";
 /// How long enrollment codes last.
 pub const ENROLLMENT_CODE_HOURS: i64 = 24;
-/// Failed logins allowed per user name within [`THROTTLE_WINDOW_SECS`].
-pub const MAX_LOGIN_FAILURES: u32 = 5;
-/// The throttle window and lock-out, in seconds.
-pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+/// Failed sign-ins for one user name before it is delayed.
+pub const MAX_LOGIN_FAILURES: u32 = super::login_guard::USER_FREE_FAILURES;
+/// A session's last use is written at most this often, in seconds, so
+/// every staff request does not cost a write.
+const TOUCH_EVERY_SECS: i64 = 60;
 
 /// The alphabet of enrollment codes: Crockford base32, no I, L, O or U,
 /// so a code read aloud or typed on a kiosk is unambiguous.
@@ -114,16 +115,46 @@ pub fn add_staff(
         return Err(StaffError::WeakPassword);
     }
     let hash = hash_password(password)?;
-    conn.execute(
+    let reset = conn.execute(
         "UPDATE staff_members SET password_hash = ?2 WHERE username = ?1",
         params![username, hash],
     )?;
+    if reset > 0 {
+        // A new password ends every session started with the old one.
+        end_sessions(conn, username)?;
+    }
     let inserted = conn.execute(
         "INSERT OR IGNORE INTO staff_members (clinic_id, username, password_hash, created_ms)
          VALUES (?1, ?2, ?3, ?4)",
         params![clinic.as_str(), username, hash, to_ms(now)],
     )?;
     Ok(inserted == 1)
+}
+
+/// Ends every session of `username`; returns how many there were.
+pub fn end_sessions(conn: &Connection, username: &str) -> Result<usize, StaffError> {
+    Ok(conn.execute("DELETE FROM staff_sessions WHERE username = ?1", [username])?)
+}
+
+/// Removes `username` from `clinic`, or from every clinic when `clinic`
+/// is `None`, and ends their sessions. Returns how many memberships were
+/// removed; 0 when the user was not there.
+pub fn remove_staff(
+    conn: &Connection,
+    clinic: Option<&ClinicId>,
+    username: &str,
+) -> Result<usize, StaffError> {
+    let removed = match clinic {
+        Some(c) => conn.execute(
+            "DELETE FROM staff_members WHERE clinic_id = ?1 AND username = ?2",
+            params![c.as_str(), username],
+        )?,
+        None => conn.execute("DELETE FROM staff_members WHERE username = ?1", [username])?,
+    };
+    if removed > 0 {
+        end_sessions(conn, username)?;
+    }
+    Ok(removed)
 }
 
 /// A fresh enrollment code, `XXXX-XXXX-XXXX` (60 random bits).
@@ -170,55 +201,6 @@ pub fn create_enrollment_code(
     Ok((code, expires))
 }
 
-/// Failed logins per user name, in memory: a restart forgives, which is
-/// fine for a throttle whose job is to make guessing slow.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    /// Per user name: failures in the current window and when it started.
-    failures: Mutex<HashMap<String, (u32, DateTime<Utc>)>>,
-}
-
-impl LoginThrottle {
-    /// `Err(seconds to wait)` while `username` is locked out.
-    pub fn check(&self, username: &str, now: DateTime<Utc>) -> Result<(), u64> {
-        let map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get(username) {
-            Some(&(n, since)) if n >= MAX_LOGIN_FAILURES => {
-                let until = since + Duration::seconds(THROTTLE_WINDOW_SECS);
-                if now < until {
-                    Err(u64::try_from((until - now).num_seconds().max(1)).unwrap_or(1))
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failure.
-    pub fn fail(&self, username: &str, now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        // Bound the map: a flood of random names must not grow it forever.
-        if map.len() > 10_000 {
-            let horizon = now - Duration::seconds(THROTTLE_WINDOW_SECS);
-            map.retain(|_, (_, since)| *since > horizon);
-        }
-        let entry = map.entry(username.to_string()).or_insert((0, now));
-        if now - entry.1 > Duration::seconds(THROTTLE_WINDOW_SECS) {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
-
-    /// Forgets failures after a successful login.
-    pub fn succeed(&self, username: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(username);
-    }
-}
-
 /// A dummy hash to verify against when the user does not exist, so a
 /// wrong user name costs the same time as a wrong password.
 pub fn dummy_hash() -> &'static str {
@@ -259,7 +241,7 @@ pub fn start_session(
         [to_ms(now)],
     )?;
     conn.execute(
-        "INSERT INTO staff_sessions (token_hash, username, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO staff_sessions (token_hash, username, created_ms, expires_ms, last_used_ms) VALUES (?1, ?2, ?3, ?4, ?3)",
         params![secret_hash(&token), username, to_ms(now), to_ms(now + lasts)],
     )?;
     Ok(token)
@@ -273,6 +255,78 @@ pub fn session_cookie(token: Option<&str>, max_age_secs: i64, secure: bool) -> S
             "{SESSION_COOKIE}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_secs}{secure}"
         ),
         None => format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
+    }
+}
+
+/// Whether the session cookie is marked `Secure`: always, unless the
+/// server listens on a loopback address and is not published over HTTPS
+/// (the demo and tests on `http://127.0.0.1`).
+pub fn secure_cookies(config: &crate::config::ServerConfig) -> bool {
+    let https = config
+        .server
+        .public_url
+        .as_ref()
+        .is_some_and(|u| u.scheme() == "https");
+    https || !config.server.listen.ip().is_loopback()
+}
+
+/// The client address of a request: the socket peer, or, when the peer is
+/// one of `trusted` proxies, the address that proxy names in `X-Real-IP`
+/// or as the last hop of `X-Forwarded-For` that is not itself trusted.
+/// `None` when there is no socket address (a request built in a test).
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let header_ip = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if let Some(ip) = header_ip("x-real-ip").and_then(|v| v.trim().parse().ok()) {
+        return Some(ip);
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    forwarded
+        .iter()
+        .rev()
+        .filter_map(|v| v.parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .or(Some(peer))
+}
+
+/// The request's client address (see [`client_ip`]), as an extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Self(client_ip(
+            &parts.headers,
+            peer,
+            &state.config().server.trusted_proxies,
+        )))
     }
 }
 
@@ -337,16 +391,17 @@ impl FromRequestParts<AppState> for StaffSession {
         let token = session_token(parts).ok_or(ApiError::Unauthorized("sign in first"))?;
         let token_hash = secret_hash(&token);
         let now = state.now();
+        let idle = state.config().server.staff_idle;
         state
             .db()
             .call(move |c| {
-                let row: Option<(String, i64)> = c
+                let row: Option<(String, i64, i64)> = c
                     .prepare_cached(
-                        "SELECT username, expires_ms FROM staff_sessions WHERE token_hash = ?1",
+                        "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",
                     )?
-                    .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
-                let Some((username, expires_ms)) = row else {
+                let Some((username, expires_ms, last_used_ms)) = row else {
                     return Err(ApiError::Unauthorized(
                         "your session has ended; sign in again",
                     ));
@@ -355,6 +410,18 @@ impl FromRequestParts<AppState> for StaffSession {
                     return Err(ApiError::Unauthorized(
                         "your session has ended; sign in again",
                     ));
+                }
+                if from_ms(last_used_ms) + idle <= now {
+                    c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&token_hash])?;
+                    return Err(ApiError::Unauthorized(
+                        "your session ended after a while unused; sign in again",
+                    ));
+                }
+                if now - from_ms(last_used_ms) >= Duration::seconds(TOUCH_EVERY_SECS) {
+                    c.prepare_cached(
+                        "UPDATE staff_sessions SET last_used_ms = ?2 WHERE token_hash = ?1",
+                    )?
+                    .execute(params![&token_hash, to_ms(now)])?;
                 }
                 let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
                 Ok(StaffSession {
@@ -391,29 +458,54 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_locks_after_repeated_failures_and_expires() {
-        let t = LoginThrottle::default();
-        let now = Utc::now();
-        for _ in 0..MAX_LOGIN_FAILURES {
-            assert!(t.check("amy", now).is_ok());
-            t.fail("amy", now);
-        }
-        assert!(t.check("amy", now).is_err());
-        assert!(t.check("bob", now).is_ok());
-        assert!(
-            t.check("amy", now + Duration::seconds(THROTTLE_WINDOW_SECS + 1))
-                .is_ok()
-        );
-        t.succeed("amy");
-        assert!(t.check("amy", now).is_ok());
-    }
-
-    #[test]
     fn user_names_are_checked() {
         assert!(valid_username("front.desk@clinic"));
         for bad in ["", "a b", "ñ", &"x".repeat(65), "a;b"] {
             assert!(!valid_username(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() {
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "10.9.9.9, 198.51.100.7".parse().unwrap());
+        assert_eq!(client_ip(&h, None, &[proxy]), None);
+        // Untrusted peers cannot name another address.
+        assert_eq!(client_ip(&h, Some(peer), &[]), Some(proxy));
+        // The last hop the trusted proxy appended is the client; earlier
+        // entries are the client's own claims.
+        assert_eq!(
+            client_ip(&h, Some(peer), &[proxy]),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        h.insert("x-real-ip", "203.0.113.5".parse().unwrap());
+        assert_eq!(
+            client_ip(&h, Some(peer), &[proxy]),
+            Some("203.0.113.5".parse().unwrap())
+        );
+        assert_eq!(
+            client_ip(&HeaderMap::new(), Some(peer), &[proxy]),
+            Some(proxy)
+        );
+    }
+
+    #[test]
+    fn cookies_are_secure_except_on_plain_loopback() {
+        let dir = std::path::PathBuf::from("/tmp/x");
+        let mut c = crate::config::ServerConfig::demo(dir, "127.0.0.1:8080".parse().unwrap());
+        assert!(!secure_cookies(&c));
+        c.server.listen = "[::1]:8080".parse().unwrap();
+        assert!(!secure_cookies(&c));
+        c.server.public_url = Some("https://checkin.example.org".parse().unwrap());
+        assert!(secure_cookies(&c));
+        c.server.public_url = Some("http://checkin.example.org".parse().unwrap());
+        c.server.listen = "0.0.0.0:8080".parse().unwrap();
+        assert!(secure_cookies(&c));
+        c.server.public_url = None;
+        c.server.listen = "192.168.1.5:8080".parse().unwrap();
+        assert!(secure_cookies(&c));
     }
 
     #[test]

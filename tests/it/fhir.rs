@@ -643,8 +643,10 @@ async fn a_check_in_is_written_back_as_arrived_then_checked_in_despite_a_concurr
     assert_eq!(s, StatusCode::OK);
     let doc: Value = serde_json::from_slice(&doc).unwrap();
     assert!(doc["paths"]["/api/v1/staff/clinics/{clinic}/ehr"]["get"].is_object());
-    let (_, metrics) = clinic.staff_get("/metrics").await;
-    let metrics = String::from_utf8(metrics).unwrap();
+    let metrics_app = server::metrics_app(clinic.state.clone());
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let (_, _, metrics) = send(&metrics_app, req).await;
+    let metrics = String::from_utf8(metrics.to_vec()).unwrap();
     assert!(
         metrics.contains("clinic_ehr_writeback_queue{clinic=\"north\"} 0"),
         "{metrics}"
