@@ -10,11 +10,11 @@ use slint::{ComponentHandle, Image, ModelRc, Rgb8Pixel, SharedPixelBuffer, VecMo
 
 use super::controller::{CheckInController, CheckInRepository, UiAction};
 use super::ui::{
-    AppWindow, AppointmentChoice, ChooseAdapter, CoPayAdapter, DemographicsAdapter, DeskReason,
-    DobAdapter, DobError, DoneAdapter, EditDemographicsAdapter, EditError, EditInsuranceAdapter,
-    HelpAdapter, InsuranceAdapter, KioskAdapter, NameAdapter, NameError, NotFoundAdapter,
-    NoticeKind, PassProblemKind, PassRejectedAdapter, PayPhoneAdapter, Screen, SeeDeskAdapter,
-    WelcomeAdapter,
+    AppWindow, AppointmentChoice, ChooseAdapter, CoPayAdapter, DemographicsAdapter,
+    DemographicsField, DeskReason, DobAdapter, DobError, DoneAdapter, EditDemographicsAdapter,
+    EditError, EditInsuranceAdapter, HelpAdapter, InsuranceAdapter, InsuranceField, KioskAdapter,
+    NameAdapter, NameError, NotFoundAdapter, NoticeKind, PassProblemKind, PassRejectedAdapter,
+    PayPhoneAdapter, Screen, SeeDeskAdapter, WelcomeAdapter,
 };
 use super::view::{self, DobProblem, EditProblem, NameProblem, ViewModel};
 use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
@@ -237,11 +237,7 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
 
     let ed = window.global::<EditDemographicsAdapter>();
     let s = send.clone();
-    ed.on_select(move |i| {
-        s(UiAction::EditSelect(
-            usize::try_from(i).unwrap_or(usize::MAX),
-        ))
-    });
+    ed.on_select(move |f| s(UiAction::EditSelect(field_index(&DEMOGRAPHICS_FIELDS, f))));
     let s = send.clone();
     ed.on_typed(move |t| s(UiAction::EditTyped(t.to_string())));
     let s = send.clone();
@@ -261,11 +257,7 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
 
     let ei = window.global::<EditInsuranceAdapter>();
     let s = send.clone();
-    ei.on_select(move |i| {
-        s(UiAction::EditSelect(
-            usize::try_from(i).unwrap_or(usize::MAX),
-        ))
-    });
+    ei.on_select(move |f| s(UiAction::EditSelect(field_index(&INSURANCE_FIELDS, f))));
     let s = send.clone();
     ei.on_typed(move |t| s(UiAction::EditTyped(t.to_string())));
     let s = send.clone();
@@ -473,7 +465,10 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         ed.set_postal_code(f[3].clone().into());
         ed.set_phone(f[4].clone().into());
         ed.set_email(f[5].clone().into());
-        ed.set_active(i32::try_from(view.edit_demographics.active).unwrap_or(0));
+        ed.set_active(field_at(
+            &DEMOGRAPHICS_FIELDS,
+            view.edit_demographics.active,
+        ));
         ed.set_error(edit_error(view.edit_demographics.problem));
 
         let ins = window.global::<InsuranceAdapter>();
@@ -488,7 +483,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         ei.set_payer(f[0].clone().into());
         ei.set_member_id(f[1].clone().into());
         ei.set_group(f[2].clone().into());
-        ei.set_active(i32::try_from(view.edit_insurance.active).unwrap_or(0));
+        ei.set_active(field_at(&INSURANCE_FIELDS, view.edit_insurance.active));
         ei.set_error(edit_error(view.edit_insurance.problem));
 
         let cp = window.global::<CoPayAdapter>();
@@ -555,6 +550,37 @@ pub fn render_qr(text: &str) -> Option<Image> {
         *px = Rgb8Pixel { r: v, g: v, b: v };
     }
     Some(Image::from_rgb8(buffer))
+}
+
+/// The demographics form's fields in the controller's order: the one place
+/// the Slint enum meets the controller's index.
+const DEMOGRAPHICS_FIELDS: [DemographicsField; 6] = [
+    DemographicsField::Street,
+    DemographicsField::City,
+    DemographicsField::State,
+    DemographicsField::Zip,
+    DemographicsField::Phone,
+    DemographicsField::Email,
+];
+
+/// The insurance form's fields in the controller's order.
+const INSURANCE_FIELDS: [InsuranceField; 3] = [
+    InsuranceField::Payer,
+    InsuranceField::MemberId,
+    InsuranceField::Group,
+];
+
+/// The controller's index of a form field: its place in the form's table.
+fn field_index<F: PartialEq>(fields: &[F], field: F) -> usize {
+    fields
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(usize::MAX)
+}
+
+/// The form field at the controller's index, or the first one.
+fn field_at<F: Copy + Default>(fields: &[F], index: usize) -> F {
+    fields.get(index).copied().unwrap_or_default()
 }
 
 fn edit_error(problem: Option<EditProblem>) -> EditError {
