@@ -39,6 +39,15 @@ pub struct FhirSettings {
     /// The longest wait between write-back retries; the backoff doubles
     /// from 5 s up to this.
     pub retry_max: Duration,
+    /// The largest response body read from the EHR (one search page or
+    /// one resource), in bytes; a larger one fails the request.
+    pub max_response_bytes: u64,
+    /// The largest share of a day's appointments, in percent, that one
+    /// pull may remove; a pull that would remove more is held for staff.
+    pub max_removal_percent: u8,
+    /// How many later pulls must list the same held removals before they
+    /// go ahead without staff.
+    pub removal_confirm_pulls: u32,
 }
 
 /// The EHR resource that identifies the clinic.
@@ -65,8 +74,8 @@ impl ClinicReference {
 pub enum FhirAuth {
     /// No `Authorization` header (a test server, or a network-level trust).
     None,
-    /// `Authorization: Bearer <token>`, the token read from its source on
-    /// every connector start and after a 401.
+    /// `Authorization: Bearer <token>`, the token read from its source
+    /// once, when first needed, and again after a 401 or on SIGHUP.
     Bearer(SecretSource),
     /// SMART Backend Services: client credentials with a private-key JWT.
     Smart(SmartSettings),
@@ -185,6 +194,12 @@ pub(super) struct RawFhir {
     write_back: bool,
     /// The longest retry wait in seconds.
     retry_max_secs: i64,
+    /// The largest response body, in MiB.
+    max_response_mib: i64,
+    /// The largest share of a day one pull may remove, in percent.
+    max_removal_percent: i64,
+    /// Later pulls that must agree before held removals go ahead.
+    removal_confirm_pulls: i64,
 }
 
 /// The scopes the connector needs: read the schedule, write appointments,
@@ -212,6 +227,9 @@ impl Default for RawFhir {
             request_timeout_secs: 30,
             write_back: true,
             retry_max_secs: 900,
+            max_response_mib: 20,
+            max_removal_percent: 50,
+            removal_confirm_pulls: 2,
         }
     }
 }
@@ -410,6 +428,24 @@ impl RawFhir {
             1..=600,
         );
         let retry_max = c.secs(&key("retry_max_secs"), self.retry_max_secs, 5..=86_400);
+        let max_response_mib: u64 = c.whole(
+            &key("max_response_mib"),
+            self.max_response_mib,
+            1..=1024,
+            "MiB",
+        );
+        let max_removal_percent = c.whole(
+            &key("max_removal_percent"),
+            self.max_removal_percent,
+            0..=100,
+            "percent",
+        );
+        let removal_confirm_pulls = c.whole(
+            &key("removal_confirm_pulls"),
+            self.removal_confirm_pulls,
+            1..=100,
+            "pulls",
+        );
         Some(FhirSettings {
             base_url: base_url?,
             clinic,
@@ -420,6 +456,9 @@ impl RawFhir {
             request_timeout,
             write_back: self.write_back,
             retry_max,
+            max_response_bytes: max_response_mib * 1024 * 1024,
+            max_removal_percent,
+            removal_confirm_pulls,
         })
     }
 }

@@ -17,6 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::db::{Db, StoreError};
+use super::fhir::Wake;
 use super::error::ApiError;
 use super::ingest::{self, BatchOutcome};
 use crate::config::ClinicSettings;
@@ -51,12 +52,13 @@ impl std::fmt::Debug for Job {
 }
 
 impl IngestQueue {
-    /// Starts the writer thread over `db`.
-    pub fn start(db: Db) -> Self {
+    /// Starts the writer thread over `db`; `wake` is rung after each
+    /// commit that accepted an event, so queued EHR write-backs go out.
+    pub fn start(db: Db, wake: Wake) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer(&db, &queue))
+            .spawn(move || writer(&db, &queue, &wake))
             .expect("spawning the ingest writer thread");
         Self { jobs }
     }
@@ -88,7 +90,7 @@ impl IngestQueue {
     }
 }
 
-fn writer(db: &Db, queue: &mpsc::Receiver<Job>) {
+fn writer(db: &Db, queue: &mpsc::Receiver<Job>, wake: &Wake) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -115,6 +117,14 @@ fn writer(db: &Db, queue: &mpsc::Receiver<Job>) {
                 failed(&group, "the ingest writer panicked")
             }
         };
+        let accepted = outcomes.iter().flatten().any(|o| {
+            o.results
+                .iter()
+                .any(|r| r.status == crate::protocol::EventStatus::Accepted)
+        });
+        if accepted {
+            wake.wake();
+        }
         for (job, outcome) in group.into_iter().zip(outcomes) {
             // The kiosk may have gone; its batch is committed either way.
             let _ = job.reply.send(outcome);
@@ -185,7 +195,7 @@ mod tests {
         let day = Utc::now().with_timezone(&clinic.time_zone).date_naive();
         super::super::demo::seed(&db, &clinic, day, Utc::now()).unwrap();
 
-        let arrived = event(Some("demo-001"), EventBody::Arrived);
+        let arrived = event(Some("demo-001"), EventBody::Arrived {});
         let help = event(
             None,
             EventBody::Flag {
@@ -194,7 +204,7 @@ mod tests {
                 text: "Help requested".into(),
             },
         );
-        let unknown = event(Some("no-such-appointment"), EventBody::Arrived);
+        let unknown = event(Some("no-such-appointment"), EventBody::Arrived {});
         let group = vec![
             job(&clinic, vec![arrived.clone()]),
             // The same arrival again, from a kiosk that retried.

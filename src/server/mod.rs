@@ -154,6 +154,8 @@ struct StateInner {
     last_seen: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Staff sign-in limits per address and user name.
     login_guard: login_guard::LoginGuard,
+    /// Wakes the EHR write-back drains when a write-back is queued.
+    ehr_wake: fhir::Wake,
 }
 
 impl AppState {
@@ -171,7 +173,8 @@ impl AppState {
     ) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
-        let ingest = group_commit::IngestQueue::start(db.clone());
+        let ehr_wake = fhir::Wake::default();
+        let ingest = group_commit::IngestQueue::start(db.clone(), ehr_wake.clone());
         Self {
             inner: Arc::new(StateInner {
                 config,
@@ -184,6 +187,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 last_seen: Mutex::new(HashMap::new()),
                 login_guard: login_guard::LoginGuard::default(),
+                ehr_wake,
             }),
         }
     }
@@ -280,6 +284,11 @@ impl AppState {
     /// The staff sign-in limits.
     pub fn login_guard(&self) -> &login_guard::LoginGuard {
         &self.inner.login_guard
+    }
+
+    /// Wakes the EHR write-back drains; call after committing a write-back.
+    pub fn ehr_wake(&self) -> &fhir::Wake {
+        &self.inner.ehr_wake
     }
 
     /// Counts one ingest outcome.

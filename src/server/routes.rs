@@ -147,6 +147,8 @@ pub fn table() -> Vec<RouteSpec> {
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.png", "The pass as a PNG QR code", Staff, None, 200 => "image/png", Body::Binary, [401, 403, 404, 422], staff_api::pass_png),
         route!(get "/api/v1/staff/clinics/{clinic}/appointments/{id}/pass.svg", "The pass as an SVG QR code", Staff, None, 200 => "image/svg+xml", Body::Text, [401, 403, 404, 422], staff_api::pass_svg),
         route!(get "/api/v1/staff/clinics/{clinic}/ehr", "The EHR connector: last pull, last errors, write-back queue depth", Staff, None, 200 => JSON, json::<fhir::status::EhrStatus>(), [401, 403, 404], fhir::status::ehr_status),
+        route!(post "/api/v1/staff/clinics/{clinic}/ehr/held-removals/confirm", "Make the appointment removals a pull held back, and clear the EHR alert", Staff, None, 200 => JSON, json::<fhir::status::EhrStatus>(), [401, 403, 404, 409], fhir::status::confirm_held_removals),
+        route!(post "/api/v1/staff/clinics/{clinic}/ehr/writes/{item}/retry", "Queue an EHR write-back that failed for good again", Staff, None, 200 => JSON, json::<fhir::status::EhrStatus>(), [400, 401, 403, 404], fhir::status::retry_failed_write),
         route!(get "/api/v1/staff/clinics/{clinic}/stream", "Server-sent events: `change` with a ChangeNotice, `alert` with a ChangeNotice of kind `login_alert`, or `resync`", Staff, None, 200 => "text/event-stream", json::<ChangeNotice>(), [401, 403, 404], staff_api::stream),
     ]
 }

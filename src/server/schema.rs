@@ -213,6 +213,9 @@ CREATE TABLE fhir_status (
     // 4: when each staff session was last used, for the idle timeout;
     // NULL means not since it started.
     M::up("ALTER TABLE staff_sessions ADD COLUMN last_used_ms INTEGER;"),
+    // 5: removals an EHR pull held back for staff to confirm, as JSON
+    // (see `server::fhir::pull`); NULL when nothing is held.
+    M::up("ALTER TABLE fhir_status ADD COLUMN held_removals TEXT;"),
 ];
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.

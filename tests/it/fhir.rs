@@ -874,8 +874,8 @@ async fn approved_demographics_and_coverage_changes_update_the_ehr() {
 
     let demographics = json!({
         "address": {"line1": "9 Elm Rd", "line2": "", "city": "Evanston", "region": "IL", "postal_code": "60201"},
-        "phone": "555-0111", "email": "ana@example.org",
-        "emergency_contact": {"name": "Rosa Diaz", "relation": "sister", "phone": "555-0122"}
+        "phone": "312-555-0111", "email": "ana@example.org",
+        "emergency_contact": {"name": "Rosa Diaz", "relation": "sister", "phone": "312-555-0122"}
     });
     clinic.event("a1", json!({"type": "demographics_proposed", "patient_id": "p1", "demographics": demographics})).await;
     clinic.event("a1", json!({"type": "coverage_proposed", "patient_id": "p1", "coverage": {"payer": "Aetna", "member_id": "AET-998877", "group": "G5"}})).await;
@@ -916,7 +916,7 @@ async fn approved_demographics_and_coverage_changes_update_the_ehr() {
     assert_eq!((report.sent, report.failed), (2, 0), "{report:?}");
     let p1 = ehr.read("Patient/p1").await;
     assert_eq!(p1["address"][0]["city"], "Evanston");
-    assert_eq!(p1["telecom"][0]["value"], "555-0111");
+    assert_eq!(p1["telecom"][0]["value"], "312-555-0111");
     assert_eq!(p1["contact"][0]["name"]["text"], "Rosa Diaz");
     assert_eq!(
         p1["name"][0]["family"], "Diaz",
@@ -961,5 +961,66 @@ async fn approved_demographics_and_coverage_changes_update_the_ehr() {
     assert_eq!(
         a1["patient"]["demographics"]["emergency_contact"]["relation"],
         "sister"
+    );
+
+    // The new Coverage carries the visit's co-pay, so it is not lost.
+    assert_eq!(a1["expected_copay_cents"], 2500, "{a1}");
+    let active = covs["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].clone())
+        .find(|r| r["status"] == "active")
+        .unwrap();
+    let cost = &active["costToBeneficiary"][0];
+    assert_eq!(cost["type"]["coding"][0]["code"], "copay", "{active}");
+    assert_eq!(cost["valueMoney"]["value"].as_f64(), Some(25.0), "{active}");
+    assert_eq!(cost["valueMoney"]["currency"], "USD", "{active}");
+    // An EHR that replaces it with a Coverage stating no co-pay keeps the
+    // visit's co-pay; one stating a co-pay changes it.
+    let copay_after = |mut coverage: Value, cost: Option<Value>| {
+        let ehr = &ehr;
+        let clinic = &clinic;
+        async move {
+            match cost {
+                Some(c) => coverage["costToBeneficiary"] = c,
+                None => {
+                    coverage
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("costToBeneficiary");
+                }
+            }
+            ehr.put(&coverage).await;
+            fhir::pull_now(&clinic.state, &Clinic::north())
+                .await
+                .expect("pull");
+            clinic.schedule().await["upserts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["id"] == "a1")
+                .unwrap()["expected_copay_cents"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        copay_after(
+            ehr.read(&format!("Coverage/{}", active["id"].as_str().unwrap()))
+                .await,
+            None
+        )
+        .await,
+        2500
+    );
+    let forty = json!([{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-copay-type", "code": "copay"}]}, "valueMoney": {"value": 40, "currency": "USD"}}]);
+    assert_eq!(
+        copay_after(
+            ehr.read(&format!("Coverage/{}", active["id"].as_str().unwrap()))
+                .await,
+            Some(forty)
+        )
+        .await,
+        4000
     );
 }

@@ -3,17 +3,25 @@
 //! with a signed client assertion (RS384 or ES384, signed with `ring`) and
 //! cached until shortly before it expires.
 //!
+//! The token file and the private key are read once, on the blocking pool,
+//! and kept parsed; [`Credentials::reload`] reads them again (on SIGHUP, and
+//! a bearer token after a 401). The PEM key is decoded with
+//! `rustls-pki-types`. Only one token request runs at a time: callers that
+//! find the cached token stale wait for that one request and share it.
+//!
 //! **Architecture invariant:** no token, key or assertion is ever logged or
 //! put in an error message; errors name the file, variable or endpoint.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 use crate::config::{FhirAuth, JwtAlgorithm, SecretSource, SmartSettings};
@@ -40,6 +48,10 @@ pub enum AuthError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The last load of the token or key failed; its message, kept until
+    /// the next reload.
+    #[error("{0}")]
+    NotLoaded(String),
     /// Signing failed.
     #[error("signing the client assertion failed")]
     Sign,
@@ -70,12 +82,39 @@ impl AuthError {
     }
 }
 
+/// A parsed signing key.
+pub enum SigningKey {
+    /// P-384 for ES384.
+    Ecdsa(EcdsaKeyPair),
+    /// RSA for RS384.
+    Rsa(RsaKeyPair),
+}
+
+/// What the configured method needs, read and parsed.
+enum Material {
+    /// No auth: nothing to read.
+    Nothing,
+    /// The bearer token.
+    Token(String),
+    /// The SMART client assertion's signing key.
+    Key(SigningKey),
+}
+
+/// The outcome of the last load: the material, or why it failed.
+type Loaded = Result<Arc<Material>, String>;
+
 /// Supplies the `Authorization` header value for EHR requests.
 pub struct Credentials {
     /// The configured method.
     auth: FhirAuth,
+    /// The token or key as last loaded; `None` before the first use.
+    loaded: RwLock<Option<Loaded>>,
     /// The SMART access token and when to stop using it.
     cached: Mutex<Option<(String, Instant)>>,
+    /// Held while a token request runs, so only one runs at a time.
+    refresh: tokio::sync::Mutex<()>,
+    /// Token requests sent, for status and tests.
+    token_requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -89,38 +128,129 @@ impl Credentials {
     pub fn new(auth: FhirAuth) -> Self {
         Self {
             auth,
+            loaded: RwLock::new(None),
             cached: Mutex::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+            token_requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Forgets a cached token, after the EHR answered 401.
+    /// How many token requests were sent.
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads the token or key again on the blocking pool, and forgets a
+    /// cached access token. On failure the last error is kept, and
+    /// requests fail with it until a reload succeeds.
+    pub async fn reload(&self) -> Result<(), AuthError> {
+        let auth = self.auth.clone();
+        let read = tokio::task::spawn_blocking(move || load(&auth))
+            .await
+            .unwrap_or_else(|e| Err(AuthError::NotLoaded(format!("loading credentials: {e}"))));
+        let (stored, out) = match read {
+            Ok(m) => (Ok(Arc::new(m)), Ok(())),
+            Err(e) => (Err(e.to_string()), Err(e)),
+        };
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        self.invalidate();
+        out
+    }
+
+    /// The loaded material, loading it on first use.
+    async fn material(&self) -> Result<Arc<Material>, AuthError> {
+        let current = self
+            .loaded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let loaded = match current {
+            Some(l) => l,
+            None => {
+                // An error here is also stored; it is returned below.
+                let _ = self.reload().await;
+                self.loaded
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or_else(|| Err("credentials not loaded".into()))
+            }
+        };
+        loaded.map_err(AuthError::NotLoaded)
+    }
+
+    /// Forgets a cached access token.
     pub fn invalidate(&self) {
         *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
+    /// After a 401: a bearer token is read again from its source (it may
+    /// have been rotated); a SMART access token is forgotten.
+    pub async fn unauthorized(&self) {
+        match &self.auth {
+            FhirAuth::Bearer(_) => {
+                if let Err(e) = self.reload().await {
+                    tracing::warn!("EHR bearer token reload failed: {e}");
+                }
+            }
+            _ => self.invalidate(),
+        }
+    }
+
+    /// The cached access token, if still good.
+    fn cached_token(&self) -> Option<String> {
+        let now = Instant::now();
+        self.cached
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(t, _)| t.clone())
+    }
+
     /// The `Authorization` header value, or `None` for no auth.
     pub async fn header(&self, http: &reqwest::Client) -> Result<Option<String>, AuthError> {
-        match &self.auth {
-            FhirAuth::None => Ok(None),
-            FhirAuth::Bearer(source) => Ok(Some(format!("Bearer {}", read_secret(source)?))),
-            FhirAuth::Smart(smart) => {
-                let now = Instant::now();
-                if let Some((token, until)) = self
-                    .cached
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_ref()
-                    && *until > now
-                {
-                    return Ok(Some(format!("Bearer {token}")));
-                }
-                let (token, lifetime) = fetch_token(http, smart).await?;
-                // Renew a minute early, and never cache for less than 0 s.
-                let until = now + lifetime.saturating_sub(Duration::from_secs(60));
-                *self.cached.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((token.clone(), until));
-                Ok(Some(format!("Bearer {token}")))
+        let smart = match &self.auth {
+            FhirAuth::None => return Ok(None),
+            FhirAuth::Bearer(_) => {
+                return match &*self.material().await? {
+                    Material::Token(t) => Ok(Some(format!("Bearer {t}"))),
+                    _ => Err(AuthError::NotLoaded("no bearer token loaded".into())),
+                };
             }
+            FhirAuth::Smart(smart) => smart,
+        };
+        if let Some(token) = self.cached_token() {
+            return Ok(Some(format!("Bearer {token}")));
+        }
+        let _one_at_a_time = self.refresh.lock().await;
+        // Another caller may have fetched it while this one waited.
+        if let Some(token) = self.cached_token() {
+            return Ok(Some(format!("Bearer {token}")));
+        }
+        let material = self.material().await?;
+        let Material::Key(key) = &*material else {
+            return Err(AuthError::NotLoaded("no private key loaded".into()));
+        };
+        let now = Instant::now();
+        self.token_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (token, lifetime) = fetch_token(http, smart, key).await?;
+        // Renew a minute early, and never cache for less than 0 s.
+        let until = now + lifetime.saturating_sub(Duration::from_secs(60));
+        *self.cached.lock().unwrap_or_else(PoisonError::into_inner) = Some((token.clone(), until));
+        Ok(Some(format!("Bearer {token}")))
+    }
+}
+
+/// Reads and parses what `auth` needs; blocking.
+fn load(auth: &FhirAuth) -> Result<Material, AuthError> {
+    match auth {
+        FhirAuth::None => Ok(Material::Nothing),
+        FhirAuth::Bearer(source) => read_secret(source).map(Material::Token),
+        FhirAuth::Smart(smart) => {
+            read_key(&smart.private_key_file, smart.algorithm).map(Material::Key)
         }
     }
 }
@@ -148,8 +278,9 @@ pub fn read_secret(source: &SecretSource) -> Result<String, AuthError> {
 async fn fetch_token(
     http: &reqwest::Client,
     smart: &SmartSettings,
+    key: &SigningKey,
 ) -> Result<(String, Duration), AuthError> {
-    let assertion = client_assertion(smart, chrono::Utc::now().timestamp())?;
+    let assertion = client_assertion(smart, key, chrono::Utc::now().timestamp())?;
     let form = [
         ("grant_type", "client_credentials"),
         ("scope", smart.scope.as_str()),
@@ -194,7 +325,11 @@ async fn fetch_token(
 
 /// A signed JWT client assertion (`private_key_jwt`), valid for 4 minutes
 /// from `now` (unix seconds).
-pub fn client_assertion(smart: &SmartSettings, now: i64) -> Result<String, AuthError> {
+pub fn client_assertion(
+    smart: &SmartSettings,
+    key: &SigningKey,
+    now: i64,
+) -> Result<String, AuthError> {
     let mut header = json!({"alg": smart.algorithm.as_str(), "typ": "JWT"});
     if let Some(kid) = &smart.key_id {
         header["kid"] = json!(kid);
@@ -212,86 +347,73 @@ pub fn client_assertion(smart: &SmartSettings, now: i64) -> Result<String, AuthE
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let der = read_pem_key(&smart.private_key_file)?;
-    let sig = sign(
-        &smart.private_key_file,
-        smart.algorithm,
-        &der,
-        signing_input.as_bytes(),
-    )?;
+    let sig = sign(key, signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig)))
 }
 
-/// The DER bytes of the one private key in a PEM file, with its label.
-fn read_pem_key(path: &Path) -> Result<(String, Vec<u8>), AuthError> {
-    let text = std::fs::read_to_string(path).map_err(|e| AuthError::Read {
+/// Reads the one private key in a PEM file and parses it for `alg`.
+pub fn read_key(path: &Path, alg: JwtAlgorithm) -> Result<SigningKey, AuthError> {
+    let bytes = std::fs::read(path).map_err(|e| AuthError::Read {
         path: path.to_path_buf(),
         source: e,
     })?;
-    let bad = |reason: &str| AuthError::Key {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    let begin = text
-        .find("-----BEGIN ")
-        .ok_or_else(|| bad("no PEM \"-----BEGIN ...-----\" block"))?;
-    let rest = &text[begin + "-----BEGIN ".len()..];
-    let label_end = rest
-        .find("-----")
-        .ok_or_else(|| bad("malformed PEM header"))?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + 5;
-    let end = rest
-        .find("-----END ")
-        .ok_or_else(|| bad("no PEM \"-----END ...-----\" line"))?;
-    let b64: String = rest
-        .get(body_start..end)
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let der = STANDARD
-        .decode(b64)
-        .map_err(|_| bad("the PEM body is not base64"))?;
-    Ok((label, der))
-}
-
-fn sign(
-    path: &Path,
-    alg: JwtAlgorithm,
-    (label, der): &(String, Vec<u8>),
-    message: &[u8],
-) -> Result<Vec<u8>, AuthError> {
     let bad = |reason: String| AuthError::Key {
         path: path.to_path_buf(),
         reason,
     };
-    let rng = SystemRandom::new();
-    match alg {
-        JwtAlgorithm::Es384 => {
-            if label != "PRIVATE KEY" {
-                return Err(bad(format!(
-                    "expected a PKCS#8 \"PRIVATE KEY\" for ES384, found \"{label}\"; convert it with `openssl pkcs8 -topk8 -nocrypt`"
-                )));
-            }
-            let key =
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng)
-                    .map_err(|e| bad(format!("not a P-384 key for ES384 ({e})")))?;
-            key.sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| AuthError::Sign)
+    // The PEM parser's own errors may quote the file; they are not passed on.
+    let der = PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| {
+        bad("no PEM private key (\"-----BEGIN PRIVATE KEY-----\") could be read".to_string())
+    })?;
+    let found = match &der {
+        PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+        PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+        PrivateKeyDer::Pkcs8(_) => "PRIVATE KEY",
+        _ => "an unknown kind of key",
+    };
+    match (alg, &der) {
+        (JwtAlgorithm::Es384, PrivateKeyDer::Pkcs8(k)) => EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            k.secret_pkcs8_der(),
+            &SystemRandom::new(),
+        )
+        .map(SigningKey::Ecdsa)
+        .map_err(|e| bad(format!("not a P-384 key for ES384 ({e})"))),
+        (JwtAlgorithm::Es384, _) => Err(bad(format!(
+            "expected a PKCS#8 \"PRIVATE KEY\" for ES384, found \"{found}\"; convert it with `openssl pkcs8 -topk8 -nocrypt`"
+        ))),
+        (JwtAlgorithm::Rs384, PrivateKeyDer::Pkcs8(k)) => {
+            RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+                .map(SigningKey::Rsa)
+                .map_err(|e| {
+                    bad(format!(
+                        "not an RSA key of 2048 bits or more for RS384 ({e})"
+                    ))
+                })
         }
-        JwtAlgorithm::Rs384 => {
-            let key = match label.as_str() {
-                "PRIVATE KEY" => RsaKeyPair::from_pkcs8(der),
-                "RSA PRIVATE KEY" => RsaKeyPair::from_der(der),
-                other => {
-                    return Err(bad(format!(
-                        "expected a \"PRIVATE KEY\" or \"RSA PRIVATE KEY\" for RS384, found \"{other}\""
-                    )));
-                }
-            }
-            .map_err(|e| bad(format!("not an RSA key of 2048 bits or more for RS384 ({e})")))?;
+        (JwtAlgorithm::Rs384, PrivateKeyDer::Pkcs1(k)) => {
+            RsaKeyPair::from_der(k.secret_pkcs1_der())
+                .map(SigningKey::Rsa)
+                .map_err(|e| {
+                    bad(format!(
+                        "not an RSA key of 2048 bits or more for RS384 ({e})"
+                    ))
+                })
+        }
+        (JwtAlgorithm::Rs384, _) => Err(bad(format!(
+            "expected a \"PRIVATE KEY\" or \"RSA PRIVATE KEY\" for RS384, found \"{found}\""
+        ))),
+    }
+}
+
+fn sign(key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, AuthError> {
+    let rng = SystemRandom::new();
+    match key {
+        SigningKey::Ecdsa(key) => key
+            .sign(&rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| AuthError::Sign),
+        SigningKey::Rsa(key) => {
             let mut sig = vec![0u8; key.public().modulus_len()];
             key.sign(&signature::RSA_PKCS1_SHA384, &rng, message, &mut sig)
                 .map_err(|_| AuthError::Sign)?;
@@ -303,6 +425,7 @@ fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
     use ring::signature::KeyPair;
 
     fn smart(path: PathBuf, algorithm: JwtAlgorithm) -> SmartSettings {
@@ -328,7 +451,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k.pem");
         std::fs::write(&path, pem).unwrap();
-        let jwt = client_assertion(&smart(path, JwtAlgorithm::Es384), 1_700_000_000).unwrap();
+        let settings = smart(path, JwtAlgorithm::Es384);
+        let key = read_key(&settings.private_key_file, settings.algorithm).unwrap();
+        let jwt = client_assertion(&settings, &key, 1_700_000_000).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: serde_json::Value =
@@ -366,7 +491,7 @@ mod tests {
             "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
         )
         .unwrap();
-        let err = client_assertion(&smart(path, JwtAlgorithm::Es384), 0).unwrap_err();
+        let err = read_key(&path, JwtAlgorithm::Es384).err().unwrap();
         let msg = err.to_string();
         assert!(msg.contains("openssl pkcs8 -topk8"), "{msg}");
         assert!(!msg.contains("AAAA"), "{msg}");

@@ -2,8 +2,9 @@
 //! paging, read, update with `If-Match`, and conditional create, with the
 //! configured timeouts and credentials.
 //!
-//! Paging links are followed only when they stay on the base URL's origin,
-//! so a credential is never sent to another host.
+//! Paging links and redirects are followed only when they stay on the base
+//! URL's origin, so a credential is never sent to another host, and a
+//! response body is read only up to the configured size.
 
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ use crate::config::FhirSettings;
 const FHIR_JSON: &str = "application/fhir+json";
 /// The most search pages followed, against a server that links forever.
 const MAX_PAGES: usize = 200;
+/// The most redirects followed for one request.
+const MAX_REDIRECTS: usize = 5;
 
 /// Why a FHIR request failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,24 @@ pub enum ClientError {
     /// A paging link pointed off the server's origin.
     #[error("{0}: a paging link leaves the FHIR server; not followed")]
     ForeignLink(String),
+    /// The server redirected off its origin (or too often).
+    #[error(
+        "{what}: HTTP {status} redirect off the FHIR server's origin (or more than {MAX_REDIRECTS}); not followed"
+    )]
+    Redirect {
+        /// The interaction.
+        what: String,
+        /// The redirect status.
+        status: u16,
+    },
+    /// The body was larger than `max_response_mib`.
+    #[error("{what}: the response is larger than {limit} bytes; not read")]
+    TooLarge {
+        /// The interaction.
+        what: String,
+        /// The configured limit in bytes.
+        limit: u64,
+    },
     /// No credential could be had.
     #[error("auth: {0}")]
     Auth(#[from] AuthError),
@@ -68,7 +89,10 @@ impl ClientError {
             Self::Transport { .. } => true,
             Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
             Self::Auth(e) => e.is_transient(),
-            Self::Body { .. } | Self::ForeignLink(_) => false,
+            Self::Body { .. }
+            | Self::ForeignLink(_)
+            | Self::Redirect { .. }
+            | Self::TooLarge { .. } => false,
         }
     }
 
@@ -108,6 +132,24 @@ pub struct FhirClient {
     base: Url,
     /// Where the `Authorization` header comes from.
     credentials: Credentials,
+    /// The largest body read, in bytes.
+    max_body: u64,
+}
+
+/// Follows a redirect only to the origin of the request that was sent
+/// first, and at most [`MAX_REDIRECTS`] times.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 impl FhirClient {
@@ -116,6 +158,7 @@ impl FhirClient {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
+            .redirect(same_origin_redirects())
             .user_agent(concat!(
                 "checkin-kiosk-clinic-server/",
                 env!("CARGO_PKG_VERSION")
@@ -129,7 +172,39 @@ impl FhirClient {
             http,
             base: settings.base_url.clone(),
             credentials: Credentials::new(settings.auth.clone()),
+            max_body: settings.max_response_bytes,
         })
+    }
+
+    /// The credentials, to reload them (on SIGHUP).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Reads `resp`'s body, refusing one over the size limit before (by
+    /// `Content-Length`) or while reading it.
+    async fn body(&self, what: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+        let too_large = || ClientError::TooLarge {
+            what: what.to_string(),
+            limit: self.max_body,
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| ClientError::Transport {
+                what: what.to_string(),
+                detail: e.without_url().to_string(),
+            })?;
+            let Some(chunk) = chunk else {
+                return Ok(out);
+            };
+            if (out.len() + chunk.len()) as u64 > self.max_body {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
     }
 
     /// The URL of `path` (such as `Appointment/1`) under the base.
@@ -169,14 +244,17 @@ impl FhirClient {
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED && !retried {
                 retried = true;
-                self.credentials.invalidate();
+                self.credentials.unauthorized().await;
                 continue;
             }
+            if status.is_redirection() {
+                return Err(ClientError::Redirect {
+                    what: what.to_string(),
+                    status: status.as_u16(),
+                });
+            }
             let headers = resp.headers().clone();
-            let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
-                what: what.to_string(),
-                detail: e.without_url().to_string(),
-            })?;
+            let bytes = self.body(what, resp).await?;
             let json: Value = if bytes.is_empty() {
                 Value::Null
             } else {

@@ -373,13 +373,19 @@ pub fn patient_wire(
             resource: me.clone(),
             element: "name",
         })?;
-    let first_name = array(name, "given")
+    // Every given name, in order ("Mary Ann"), for matching; the kiosk
+    // shows only the first.
+    let given: Vec<&str> = array(name, "given")
         .iter()
-        .find_map(|g| g.as_str().map(str::trim).filter(|g| !g.is_empty()))
-        .ok_or_else(|| MapError::Missing {
+        .filter_map(|g| g.as_str().map(str::trim).filter(|g| !g.is_empty()))
+        .collect();
+    if given.is_empty() {
+        return Err(MapError::Missing {
             resource: me.clone(),
             element: "name.given",
-        })?;
+        });
+    }
+    let first_name = given.join(" ");
     let last_name = text(name, "family").ok_or_else(|| MapError::Missing {
         resource: me.clone(),
         element: "name.family",
@@ -403,7 +409,7 @@ pub fn patient_wire(
     let demographics = demographics(patient, &me, notes);
     Ok(PatientWire {
         id: id.to_string(),
-        first_name: first_name.to_string(),
+        first_name,
         last_name: last_name.to_string(),
         date_of_birth,
         demographics,
@@ -591,6 +597,15 @@ pub fn copay_cents(coverage: &Value, currency: &str, notes: &mut Vec<Note>) -> i
         Some(_) => skip("has a value out of range"),
         None => skip("has no numeric value"),
     }
+}
+
+/// True when the coverage shown (if any) states a co-pay at all, that is
+/// has a `costToBeneficiary`. When it states none, the EHR has said
+/// nothing new about the co-pay and the one already known is kept.
+pub fn copay_stated(coverages: &[Value], today: NaiveDate) -> bool {
+    let mut ignored = Vec::new();
+    chosen_coverage(coverages, today, &mut ignored)
+        .is_none_or(|(c, _)| !array(c, "costToBeneficiary").is_empty())
 }
 
 /// `coverage`, with the resource it chose.
@@ -861,12 +876,15 @@ pub fn cancel_coverage(coverage: &Value, today: NaiveDate) -> Value {
 /// retried create is recognised (`If-None-Exist`) instead of duplicated.
 pub const CHANGE_IDENTIFIER_SYSTEM: &str = "urn:checkin-kiosk:coverage-change";
 
-/// A new active Coverage for `patient_id` from a patient's update.
+/// A new active Coverage for `patient_id` from a patient's update, with
+/// the visit's known co-pay (`copay`: cents and currency) as its
+/// `costToBeneficiary`, so the next pull keeps it.
 pub fn new_coverage(
     patient_id: &str,
     u: &CoverageUpdateWire,
     today: NaiveDate,
     change_key: &str,
+    copay: Option<(i64, &str)>,
 ) -> Value {
     let mut c = json!({
         "resourceType": "Coverage",
@@ -882,6 +900,15 @@ pub fn new_coverage(
         c["class"] = json!([{
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group"}]},
             "value": u.group,
+        }]);
+    }
+    if let Some((cents, currency)) = copay.filter(|(cents, _)| *cents > 0) {
+        // Cents are whole and far below 2^53, so the value is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let value = cents as f64 / 100.0;
+        c["costToBeneficiary"] = json!([{
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-copay-type", "code": "copay"}]},
+            "valueMoney": {"value": value, "currency": currency},
         }]);
     }
     c
@@ -960,6 +987,18 @@ mod tests {
     }
 
     #[test]
+    fn every_given_name_is_kept_and_only_the_first_is_shown() {
+        let p = json!({"resourceType": "Patient", "id": "p1", "birthDate": "1980-01-02",
+            "name": [{"use": "official", "family": "Diaz", "given": ["Mary", " ", "Ann"]}]});
+        let w = patient_wire(&p, "p1", &mut Vec::new()).unwrap();
+        assert_eq!(w.first_name, "Mary Ann");
+        assert_eq!(
+            crate::domain::masking::patient_display_name(&w.first_name, &w.last_name),
+            "Mary D."
+        );
+    }
+
+    #[test]
     fn a_complete_appointment_maps_every_field() {
         let (w, notes) = map(&appt(), Some(&patient()), &[coverage_res()]);
         let w = w.unwrap();
@@ -971,7 +1010,7 @@ mod tests {
         assert_eq!(w.end - w.start, Duration::minutes(30));
         assert_eq!(
             (w.patient.first_name.as_str(), w.patient.last_name.as_str()),
-            ("Ana", "Diaz")
+            ("Ana M", "Diaz")
         );
         assert_eq!(
             w.patient.date_of_birth,

@@ -13,6 +13,11 @@
 //! - [`writeback`]: the `fhir_outbox` queue and its drain.
 //! - [`status`]: the staff endpoint and the `/metrics` lines.
 //!
+//! Each clinic runs two tasks: the pull on its timer, and the write-back
+//! drain, woken by [`Wake`] as soon as a write-back is committed (and every
+//! few seconds for retries that come due). SIGHUP reloads every
+//! connector's token file or private key.
+//!
 //! **Architecture invariants:** a kiosk never waits on the EHR (ingest
 //! and approvals only insert an outbox row in their own transaction);
 //! an EHR outage loses nothing (rows stay until written or failed for
@@ -25,8 +30,10 @@ pub mod pull;
 pub mod status;
 pub mod writeback;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{ClinicSettings, FhirSettings};
@@ -38,7 +45,8 @@ pub use pull::PullSummary;
 pub use status::EhrStatus;
 pub use writeback::{DrainReport, WriteBack};
 
-/// How often the outbox is looked at between pulls.
+/// How often the outbox is looked at when nothing wakes the drain, for
+/// retries that come due.
 const DRAIN_EVERY: Duration = Duration::from_secs(2);
 /// How soon a failed pull is tried again (or the poll interval, if shorter).
 const PULL_RETRY: Duration = Duration::from_secs(60);
@@ -58,6 +66,29 @@ pub enum ConnectorError {
     /// The outbox could not be drained.
     #[error("{0}")]
     WriteBack(#[from] writeback::WriteBackError),
+}
+
+/// Wakes every clinic's write-back drain; rung after a commit that queued
+/// a write-back. Cheap to clone; a wake while a drain runs is not lost.
+#[derive(Debug, Clone)]
+pub struct Wake(Arc<watch::Sender<u64>>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Wake {
+    /// Wakes the drains.
+    pub fn wake(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees every later wake.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 /// The running connector tasks; dropping it stops them.
@@ -87,54 +118,121 @@ impl Drop for Connectors {
     }
 }
 
-/// Starts a connector task for every clinic with `[clinic.fhir]`.
+/// Starts the connector tasks for every clinic with `[clinic.fhir]`, and
+/// the SIGHUP listener that reloads their credentials.
 pub fn spawn(state: &AppState) -> Connectors {
     let mut tasks = Vec::new();
+    let mut clients = Vec::new();
     for clinic in &state.config().clinics {
         let Some(settings) = clinic.fhir.clone() else {
             continue;
         };
         let client = match FhirClient::new(&settings) {
-            Ok(c) => c,
+            Ok(c) => Arc::new(c),
             Err(e) => {
                 tracing::error!(clinic = %clinic.id, "EHR connector not started: {e}");
                 continue;
             }
         };
         tracing::info!(clinic = %clinic.id, "EHR connector: {}", settings.summary());
+        clients.push((clinic.id.clone(), client.clone()));
+        if settings.write_back {
+            let (state, clinic, settings, client) = (
+                state.clone(),
+                clinic.clone(),
+                settings.clone(),
+                client.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                drain_loop(state, clinic, settings, client).await;
+            }));
+        }
         let state = state.clone();
         let clinic = clinic.clone();
         tasks.push(tokio::spawn(async move {
-            run(state, clinic, settings, client).await;
+            pull_loop(state, clinic, settings, client).await;
         }));
+    }
+    if !clients.is_empty() {
+        match reload_on_hangup(clients) {
+            Ok(task) => tasks.push(task),
+            Err(e) => tracing::error!(
+                "cannot listen for SIGHUP; EHR credentials reload only after a 401 or a restart: {e}"
+            ),
+        }
     }
     Connectors { tasks }
 }
 
-/// One clinic's loop: pull when due, drain the outbox every few seconds.
-async fn run(state: AppState, clinic: ClinicSettings, settings: FhirSettings, client: FhirClient) {
-    let mut next_pull = tokio::time::Instant::now();
-    loop {
-        if tokio::time::Instant::now() >= next_pull {
-            let wait = match pull::pull(&state, &clinic, &settings, &client).await {
-                Ok(s) => {
-                    tracing::info!(clinic = %clinic.id, appointments = s.appointments, upserted = s.upserted, removed = s.removed, skipped = s.skipped, "EHR pull done");
-                    settings.poll_every
-                }
-                Err(e) => {
-                    tracing::warn!(clinic = %clinic.id, "EHR pull failed: {e}");
-                    record_pull_error(&state, &clinic.id, &e.to_string()).await;
-                    settings.poll_every.min(PULL_RETRY)
-                }
-            };
-            next_pull = tokio::time::Instant::now() + wait;
+/// Listens for SIGHUP (from now on) and reloads every client's token file
+/// or private key on each; the task ends when dropped or aborted.
+pub fn reload_on_hangup(
+    clients: Vec<(ClinicId, Arc<FhirClient>)>,
+) -> std::io::Result<JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let hangups = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(reload_each_hangup(hangups, clients)))
+}
+
+async fn reload_each_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    clients: Vec<(ClinicId, Arc<FhirClient>)>,
+) {
+    while hangups.recv().await.is_some() {
+        for (clinic, client) in &clients {
+            match client.credentials().reload().await {
+                Ok(()) => tracing::info!(clinic = %clinic, "EHR credentials reloaded"),
+                Err(e) => tracing::error!(clinic = %clinic, "EHR credentials reload failed: {e}"),
+            }
         }
-        if settings.write_back
-            && let Err(e) = writeback::drain(&state, &clinic, &settings, &client).await
-        {
+    }
+}
+
+/// One clinic's pull, when due.
+async fn pull_loop(
+    state: AppState,
+    clinic: ClinicSettings,
+    settings: FhirSettings,
+    client: Arc<FhirClient>,
+) {
+    loop {
+        let wait = match pull::pull(&state, &clinic, &settings, &client).await {
+            Ok(s) => {
+                tracing::info!(clinic = %clinic.id, appointments = s.appointments, upserted = s.upserted, removed = s.removed, held = s.held, skipped = s.skipped, "EHR pull done");
+                settings.poll_every
+            }
+            Err(e) => {
+                tracing::warn!(clinic = %clinic.id, "EHR pull failed: {e}");
+                record_pull_error(&state, &clinic.id, &e.to_string()).await;
+                settings.poll_every.min(PULL_RETRY)
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One clinic's write-back drain: at once when woken, else every few
+/// seconds.
+async fn drain_loop(
+    state: AppState,
+    clinic: ClinicSettings,
+    settings: FhirSettings,
+    client: Arc<FhirClient>,
+) {
+    let mut woken = state.ehr_wake().subscribe();
+    loop {
+        woken.mark_unchanged();
+        if let Err(e) = writeback::drain(&state, &clinic, &settings, &client).await {
             tracing::warn!(clinic = %clinic.id, "EHR write-back drain failed: {e}");
         }
-        tokio::time::sleep(DRAIN_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(DRAIN_EVERY) => {}
+            changed = woken.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(DRAIN_EVERY).await;
+                }
+            }
+        }
     }
 }
 

@@ -10,6 +10,13 @@
 //! written, so an outage never empties a schedule. A single malformed
 //! resource only skips its appointment (which keeps whatever the server
 //! had for it).
+//!
+//! A pull that answers but would remove more than `max_removal_percent` of
+//! a day's appointments (an EHR answering an empty page, say), or any
+//! appointment already arrived or checked in, removes nothing: the
+//! removals are held and shown to staff as an EHR alert, until staff
+//! confirm them ([`confirm_held`]) or `removal_confirm_pulls` later pulls
+//! list the same removals.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -20,6 +27,7 @@ use serde_json::Value;
 
 use super::client::{ClientError, FhirClient, Versioned};
 use super::mapping::{self, Note, merge_status, parse_reference, participant_ids, resource_id};
+use super::status::{HeldRemovals, load_hold, save_hold};
 use crate::config::{ClinicReference, ClinicSettings, FhirSettings};
 use crate::domain::{Appointment, ClinicId};
 use crate::protocol::AppointmentWire;
@@ -58,6 +66,9 @@ pub struct PullSummary {
     pub unchanged: usize,
     /// Appointments removed because the EHR no longer lists them.
     pub removed: usize,
+    /// Removals held for staff (see the EHR alert), not made.
+    #[serde(default)]
+    pub held: usize,
     /// Appointments skipped as malformed (each logged with its reason).
     pub skipped: usize,
     /// Tolerated gaps and unknown codes (each logged).
@@ -221,6 +232,7 @@ pub async fn pull(
     let mut wires = Vec::new();
     let mut cache = Vec::new();
     let mut notes: Vec<Note> = Vec::new();
+    let mut silent_copay: HashSet<String> = HashSet::new();
     for a in &appointments {
         let id = resource_id(a, "Appointment")
             .unwrap_or_default()
@@ -233,6 +245,9 @@ pub async fn pull(
             .map_or(&[][..], Vec::as_slice);
         match mapping::appointment(clinic, a, patient, covs, today, &mut notes) {
             Ok(w) => {
+                if !mapping::copay_stated(covs, today) {
+                    silent_copay.insert(id.clone());
+                }
                 cache.push((id, a.clone()));
                 wires.push(w);
             }
@@ -249,14 +264,26 @@ pub async fn pull(
     summary.notes = notes.len();
     let cid = clinic.id.clone();
     let now = state.now();
+    let batch = Batch {
+        wires,
+        silent_copay,
+        skipped,
+        cache,
+        first_day,
+        last_day,
+        now,
+        max_removal_percent: settings.max_removal_percent,
+        confirm_pulls: settings.removal_confirm_pulls,
+    };
     let summary = state
         .db()
         .call(move |c| {
             let mut summary = summary;
-            let written = store(c, &cid, wires, &skipped, first_day, last_day, &cache)?;
+            let written = store(c, &cid, batch)?;
             summary.upserted = written.upserted;
             summary.unchanged = written.unchanged;
             summary.removed = written.removed;
+            summary.held = written.held;
             summary.skipped += written.skipped;
             super::status::record_pull(c, &cid, now, Ok(&summary))?;
             Ok(summary)
@@ -272,21 +299,40 @@ struct Written {
     upserted: usize,
     unchanged: usize,
     removed: usize,
+    held: usize,
     skipped: usize,
+}
+
+/// A mapped pull, ready to store.
+struct Batch {
+    /// The appointments mapped.
+    wires: Vec<AppointmentWire>,
+    /// Appointments whose coverage states no co-pay at all: they keep the
+    /// co-pay the server has, until the EHR states one.
+    silent_copay: HashSet<String>,
+    /// Appointments the EHR listed but that were skipped as malformed.
+    skipped: HashSet<String>,
+    /// The Appointment resources, for the write-back cache.
+    cache: Vec<(String, Value)>,
+    /// The window's first day.
+    first_day: NaiveDate,
+    /// The window's last day.
+    last_day: NaiveDate,
+    /// When the pull ended.
+    now: DateTime<Utc>,
+    /// The removal guard's share, in percent of a day.
+    max_removal_percent: u8,
+    /// Later pulls that must agree before held removals go ahead.
+    confirm_pulls: u32,
 }
 
 /// Writes the mapped window: upserts (keeping check-in progress and
 /// patient details whose write-back is still queued), removals, and the
 /// Appointment cache write-back starts from.
-fn store(
-    c: &mut Connection,
-    clinic: &ClinicId,
-    mut wires: Vec<AppointmentWire>,
-    skipped: &HashSet<String>,
-    first_day: NaiveDate,
-    last_day: NaiveDate,
-    cache: &[(String, Value)],
-) -> Result<Written, StoreError> {
+fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Written, StoreError> {
+    let mut wires = std::mem::take(&mut batch.wires);
+    let skipped = &batch.skipped;
+    let cache = &batch.cache;
     let mut written = Written::default();
     let queued: HashSet<String> = {
         let mut stmt = c.prepare_cached(
@@ -299,15 +345,19 @@ fn store(
     let mut appointments = Vec::with_capacity(wires.len());
     let mut keep: HashSet<String> = skipped.clone();
     for w in wires.iter_mut() {
-        let local: Option<String> = c
+        let local: Option<(String, i64)> = c
             .query_row(
-                "SELECT status FROM appointments WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",
+                "SELECT status, expected_copay_cents FROM appointments
+                 WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",
                 params![clinic.as_str(), w.id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some(local) = local {
-            w.status = merge_status(&local, &w.status).to_string();
+        if let Some((status, copay)) = local {
+            w.status = merge_status(&status, &w.status).to_string();
+            if batch.silent_copay.contains(&w.id) {
+                w.expected_copay_cents = copay;
+            }
         }
         if queued.contains(&w.patient.id) {
             let local: Option<(String, Option<String>)> = c
@@ -337,37 +387,8 @@ fn store(
     written.upserted = s.upserted;
     written.unchanged = s.unchanged;
     let tx = c.transaction()?;
-    let mut seq = None;
-    let mut day = first_day;
-    while day <= last_day {
-        let stale: Vec<String> = {
-            let mut stmt = tx.prepare_cached(
-                "SELECT appointment_id FROM appointments WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
-            )?;
-            stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?
-                .into_iter()
-                .filter(|id| !keep.contains(id))
-                .collect()
-        };
-        for id in stale {
-            let s = match seq {
-                Some(s) => s,
-                None => {
-                    let s = next_seq(&tx, clinic)?;
-                    seq = Some(s);
-                    s
-                }
-            };
-            tx.execute(
-                "UPDATE appointments SET removed = 1, change_seq = ?3 WHERE clinic_id = ?1 AND appointment_id = ?2",
-                params![clinic.as_str(), id, s],
-            )?;
-            written.removed += 1;
-        }
-        day += Duration::days(1);
-    }
-    for (id, body) in cache {
+    apply_removals(&tx, clinic, &batch, &keep, &mut written)?;
+    for (id, body) in cache.iter() {
         let v = Versioned {
             resource: body.clone(),
             version: mapping::version_id(body),
@@ -376,6 +397,148 @@ fn store(
     }
     tx.commit()?;
     Ok(written)
+}
+
+/// Removes the window's appointments the EHR no longer lists, or holds
+/// the removals for staff when they look like a faulty answer.
+fn apply_removals(
+    tx: &Connection,
+    clinic: &ClinicId,
+    batch: &Batch,
+    keep: &HashSet<String>,
+    written: &mut Written,
+) -> Result<(), StoreError> {
+    let stale = stale_appointments(tx, clinic, keep, batch.first_day, batch.last_day)?;
+    let ids: Vec<String> = stale.removals.iter().map(|(id, _)| id.clone()).collect();
+    match hold_reason(&stale, batch.max_removal_percent) {
+        None => {
+            written.removed = remove(tx, clinic, &ids)?;
+            save_hold(tx, clinic, None)?;
+        }
+        Some(reason) => {
+            let agreeing = match load_hold(tx, clinic)? {
+                Some(h) if h.appointment_ids == ids => h.agreeing_pulls.saturating_add(1),
+                _ => 0,
+            };
+            if agreeing >= batch.confirm_pulls {
+                tracing::warn!(clinic = %clinic, removed = ids.len(), "EHR pull: held removals confirmed by {agreeing} later pulls; removing");
+                written.removed = remove(tx, clinic, &ids)?;
+                save_hold(tx, clinic, None)?;
+            } else {
+                tracing::warn!(clinic = %clinic, held = ids.len(), "EHR pull: removals held for staff: {reason}");
+                written.held = ids.len();
+                let since = load_hold(tx, clinic)?
+                    .filter(|h| h.appointment_ids == ids)
+                    .map_or(batch.now, |h| h.since);
+                let hold = HeldRemovals {
+                    appointment_ids: ids,
+                    reason,
+                    since,
+                    agreeing_pulls: agreeing,
+                    pulls_to_release: batch.confirm_pulls,
+                };
+                save_hold(tx, clinic, Some(&hold))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a pull would remove, and what each day holds now.
+#[derive(Debug, Default)]
+struct Stale {
+    /// Appointments the EHR no longer lists, with their local status.
+    removals: Vec<(String, String)>,
+    /// Per day: (appointments held now, of them to be removed).
+    per_day: Vec<(NaiveDate, usize, usize)>,
+}
+
+/// The window's appointments not in `keep`, day by day.
+fn stale_appointments(
+    tx: &Connection,
+    clinic: &ClinicId,
+    keep: &HashSet<String>,
+    first_day: NaiveDate,
+    last_day: NaiveDate,
+) -> Result<Stale, StoreError> {
+    let mut stale = Stale::default();
+    let mut day = first_day;
+    while day <= last_day {
+        let mut stmt = tx.prepare_cached(
+            "SELECT appointment_id, status FROM appointments
+             WHERE clinic_id = ?1 AND day = ?2 AND removed = 0 ORDER BY appointment_id",
+        )?;
+        let all = stmt
+            .query_map(params![clinic.as_str(), day.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = all.len();
+        let gone: Vec<(String, String)> = all
+            .into_iter()
+            .filter(|(id, _)| !keep.contains(id))
+            .collect();
+        stale.per_day.push((day, total, gone.len()));
+        stale.removals.extend(gone);
+        day += Duration::days(1);
+    }
+    stale.removals.sort();
+    Ok(stale)
+}
+
+/// Why these removals must wait for staff, if they must: an appointment
+/// already arrived or checked in, or more than `max_percent` of a day.
+fn hold_reason(stale: &Stale, max_percent: u8) -> Option<String> {
+    let started = stale
+        .removals
+        .iter()
+        .filter(|(_, status)| matches!(status.as_str(), "arrived" | "checked_in"))
+        .count();
+    if started > 0 {
+        return Some(format!(
+            "the EHR no longer lists {started} appointment(s) already arrived or checked in"
+        ));
+    }
+    stale
+        .per_day
+        .iter()
+        .find(|(_, total, gone)| *gone > 0 && gone * 100 > total * usize::from(max_percent))
+        .map(|(day, total, gone)| {
+            format!(
+                "the EHR no longer lists {gone} of the {total} appointments on {day} (more than {max_percent}%)"
+            )
+        })
+}
+
+/// Marks `ids` removed under one new change sequence; how many were.
+fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let seq = next_seq(tx, clinic)?;
+    let mut removed = 0;
+    for id in ids {
+        removed += tx.execute(
+            "UPDATE appointments SET removed = 1, change_seq = ?3
+             WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",
+            params![clinic.as_str(), id, seq],
+        )?;
+    }
+    Ok(removed)
+}
+
+/// Makes the held removals of `clinic` that are still held: the ones
+/// listed in the hold and still on the schedule. Returns how many were
+/// removed, or `None` when nothing is held.
+pub fn confirm_held(c: &mut Connection, clinic: &ClinicId) -> Result<Option<usize>, StoreError> {
+    let tx = c.transaction()?;
+    let Some(hold) = load_hold(&tx, clinic)? else {
+        return Ok(None);
+    };
+    let removed = remove(&tx, clinic, &hold.appointment_ids)?;
+    save_hold(&tx, clinic, None)?;
+    tx.commit()?;
+    Ok(Some(removed))
 }
 
 /// Remembers the EHR's copy of a resource and its version.

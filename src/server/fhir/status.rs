@@ -2,18 +2,22 @@
 //! counts, the last errors, and the write-back queue depth, kept in the
 //! `fhir_status` table (so a restart does not forget an outage) and served
 //! as `GET /api/v1/staff/clinics/{clinic}/ehr` and in `/metrics`.
+//!
+//! It also carries the EHR alerts staff act on: removals a pull held back
+//! (confirmed with `POST .../ehr/held-removals/confirm`) and write-backs
+//! that failed for good (queued again with `POST .../ehr/writes/{item}/retry`).
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::pull::PullSummary;
-use super::writeback::queue_depth;
+use super::writeback::{FailedWrite, failed_items, queue_depth};
 use crate::domain::ClinicId;
 use crate::server::AppState;
-use crate::server::db::{StoreError, from_ms, to_ms};
+use crate::server::db::{StoreError, audit, from_ms, to_ms};
 use crate::server::error::{ApiError, ApiPath};
 use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
@@ -24,6 +28,22 @@ pub enum StatusError {
     /// The stored last-pull summary is not JSON of the expected shape.
     #[error("stored pull summary: {0}")]
     Summary(#[from] serde_json::Error),
+}
+
+/// Removals a pull held back for staff: the EHR stopped listing these
+/// appointments, in a way that looks more like a fault than a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HeldRemovals {
+    /// The appointments the EHR no longer lists, still on the schedule.
+    pub appointment_ids: Vec<String>,
+    /// Why they were held (counts and dates only).
+    pub reason: String,
+    /// When the first pull that held them ended.
+    pub since: DateTime<Utc>,
+    /// Later pulls that listed the same removals.
+    pub agreeing_pulls: u32,
+    /// Later pulls that must agree before the removals go ahead.
+    pub pulls_to_release: u32,
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/ehr`: the EHR connector's state.
@@ -60,6 +80,49 @@ pub struct EhrStatus {
     pub queue_failed: i64,
     /// When the oldest waiting write-back was queued.
     pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// Removals held for staff to confirm; `None` when nothing is held.
+    pub held_removals: Option<HeldRemovals>,
+    /// Write-backs that failed for good, newest first (at most 100).
+    pub failed_writes: Vec<FailedWrite>,
+}
+
+/// The removals held for `clinic`, if any.
+pub fn load_hold(c: &Connection, clinic: &ClinicId) -> Result<Option<HeldRemovals>, StoreError> {
+    let json: Option<Option<String>> = c
+        .query_row(
+            "SELECT held_removals FROM fhir_status WHERE clinic_id = ?1",
+            [clinic.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    json.flatten()
+        .map(|j| serde_json::from_str(&j))
+        .transpose()
+        .map_err(|source| StoreError::Json {
+            column: "fhir_status.held_removals",
+            source,
+        })
+}
+
+/// Stores (or with `None` clears) the removals held for `clinic`.
+pub fn save_hold(
+    c: &Connection,
+    clinic: &ClinicId,
+    hold: Option<&HeldRemovals>,
+) -> Result<(), StoreError> {
+    let json = hold
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|source| StoreError::Json {
+            column: "fhir_status.held_removals",
+            source,
+        })?;
+    c.execute(
+        "INSERT INTO fhir_status (clinic_id, held_removals) VALUES (?1, ?2)
+         ON CONFLICT (clinic_id) DO UPDATE SET held_removals = ?2",
+        params![clinic.as_str(), json],
+    )?;
+    Ok(())
 }
 
 /// Records a pull's outcome.
@@ -116,8 +179,9 @@ pub fn record_write_error(
     Ok(())
 }
 
-/// The status of `clinic` as stored, without the configuration part.
-pub fn load(c: &Connection, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
+/// The status of `clinic` as stored, without the configuration part;
+/// `today` is the clinic's, to name the appointment of a failed write.
+pub fn load(c: &Connection, clinic: &ClinicId, today: NaiveDate) -> Result<EhrStatus, ApiError> {
     type Row = (
         Option<i64>,
         Option<i64>,
@@ -167,13 +231,18 @@ pub fn load(c: &Connection, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
         queue_pending: depth.pending,
         queue_failed: depth.failed,
         oldest_pending_at: depth.oldest_pending,
+        held_removals: load_hold(c, clinic)?,
+        failed_writes: failed_items(c, clinic, today)?,
     })
 }
 
 /// The status of `clinic`, configuration included.
 pub async fn of_clinic(state: &AppState, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
     let cid = clinic.clone();
-    let mut status = state.db().call(move |c| load(c, &cid)).await?;
+    let today = state
+        .clinic(clinic)
+        .map_or_else(|| state.now().date_naive(), |c| state.today(c));
+    let mut status = state.db().call(move |c| load(c, &cid, today)).await?;
     if let Some(f) = state.clinic(clinic).and_then(|c| c.fhir.as_ref()) {
         status.configured = true;
         status.base_url = Some(f.base_url.to_string());
@@ -200,14 +269,125 @@ pub async fn ehr_status(
     Ok(Json(of_clinic(&state, &id).await?))
 }
 
+/// The clinic of a staff request on the EHR, checked: the session holds
+/// it, it is served here, and it has a connector.
+fn ehr_clinic(
+    state: &AppState,
+    session: &StaffSession,
+    clinic: String,
+) -> Result<ClinicId, ApiError> {
+    let id = ClinicId(clinic);
+    session.require(&id)?;
+    match state.clinic(&id) {
+        None => Err(ApiError::NotFound(format!(
+            "clinic {id} is not served here"
+        ))),
+        Some(c) if c.fhir.is_none() => Err(ApiError::NotFound(format!(
+            "clinic {id} has no EHR connector"
+        ))),
+        Some(_) => Ok(id),
+    }
+}
+
+/// `POST /api/v1/staff/clinics/{clinic}/ehr/held-removals/confirm`: makes
+/// the removals a pull held back, and clears the alert. 409 when nothing
+/// is held.
+pub async fn confirm_held_removals(
+    State(state): State<AppState>,
+    session: StaffSession,
+    ApiPath(clinic): ApiPath<String>,
+) -> Result<Json<EhrStatus>, ApiError> {
+    let id = ehr_clinic(&state, &session, clinic)?;
+    let now = state.now();
+    let user = session.username.clone();
+    let cid = id.clone();
+    let removed = state
+        .db()
+        .call(move |c| {
+            let held = load_hold(c, &cid)?
+                .ok_or_else(|| ApiError::Conflict("no removals are held for this clinic".into()))?;
+            let removed = super::pull::confirm_held(c, &cid)?.unwrap_or_default();
+            let detail = format!("{removed} of {} held", held.appointment_ids.len());
+            audit(
+                c,
+                &cid,
+                now,
+                "staff",
+                &user,
+                "ehr_removals_confirmed",
+                None,
+                None,
+                Some(&detail),
+            )?;
+            Ok(held.appointment_ids)
+        })
+        .await?;
+    tracing::info!(clinic = %id, removed = removed.len(), "EHR held removals confirmed by staff");
+    state.publish(removed.into_iter().map(|a| notice(&id, "appointment", a)));
+    Ok(Json(of_clinic(&state, &id).await?))
+}
+
+/// `POST /api/v1/staff/clinics/{clinic}/ehr/writes/{item}/retry`: queues
+/// a write-back that failed for good again, due now.
+pub async fn retry_failed_write(
+    State(state): State<AppState>,
+    session: StaffSession,
+    ApiPath((clinic, item)): ApiPath<(String, i64)>,
+) -> Result<Json<EhrStatus>, ApiError> {
+    let id = ehr_clinic(&state, &session, clinic)?;
+    let now = state.now();
+    let user = session.username.clone();
+    let cid = id.clone();
+    state
+        .db()
+        .call(move |c| {
+            let tx = c.transaction()?;
+            let (kind, target) =
+                super::writeback::retry_failed(&tx, &cid, item, now)?.ok_or_else(|| {
+                    ApiError::NotFound(format!("no failed EHR write-back {item} in this clinic"))
+                })?;
+            let (appointment, patient) = if kind == "appointment_status" {
+                (Some(target.as_str()), None)
+            } else {
+                (None, Some(target.as_str()))
+            };
+            let detail = format!("{kind} item {item}");
+            audit(
+                &tx,
+                &cid,
+                now,
+                "staff",
+                &user,
+                "ehr_write_retried",
+                appointment,
+                patient,
+                Some(&detail),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    tracing::info!(clinic = %id, item, "EHR write-back queued again by staff");
+    state.ehr_wake().wake();
+    Ok(Json(of_clinic(&state, &id).await?))
+}
+
+fn notice(clinic: &ClinicId, kind: &str, id: String) -> crate::protocol::ChangeNotice {
+    crate::protocol::ChangeNotice {
+        clinic_id: clinic.as_str().to_string(),
+        kind: kind.to_string(),
+        id,
+    }
+}
+
 /// The connector's lines for `/metrics`, for clinics with a connector.
 pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
-    let clinics: Vec<ClinicId> = state
+    let clinics: Vec<(ClinicId, NaiveDate)> = state
         .config()
         .clinics
         .iter()
         .filter(|c| c.fhir.is_some())
-        .map(|c| c.id.clone())
+        .map(|c| (c.id.clone(), state.today(c)))
         .collect();
     if clinics.is_empty() {
         return Ok(String::new());
@@ -217,7 +397,7 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
         .call(move |c| {
             clinics
                 .iter()
-                .map(|id| load(c, id))
+                .map(|(id, today)| load(c, id, *today))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -240,6 +420,15 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
         "clinic_ehr_last_pull_ok_timestamp_seconds",
         "When the last successful EHR schedule pull ended (0: never).",
         &|r| r.last_pull_ok_at.map_or(0, |t| t.timestamp()),
+    );
+    family(
+        "clinic_ehr_removals_held",
+        "Appointment removals a pull held for staff to confirm.",
+        &|r| {
+            r.held_removals.as_ref().map_or(0, |h| {
+                i64::try_from(h.appointment_ids.len()).unwrap_or(i64::MAX)
+            })
+        },
     );
     family(
         "clinic_ehr_pull_failing",

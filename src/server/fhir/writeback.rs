@@ -13,7 +13,14 @@
 //!
 //! Appointment updates carry `If-Match` with the version read at the last
 //! pull (or a fresh read); a 412 re-reads the Appointment, re-applies the
-//! status to what the EHR now holds, and tries again.
+//! status to what the EHR now holds, and tries again. A 404 or 410 also
+//! re-reads, then decides: if the EHR has the Appointment after all (a
+//! stale cache, a server behind a balancer), the status is applied to
+//! it; if the read is also 404 or 410, the item fails for good.
+//!
+//! Failed items stay in the table for staff: [`failed_items`] lists them
+//! (the console shows them with the appointment) and [`retry_failed`]
+//! queues one again.
 
 use std::collections::HashSet;
 
@@ -358,6 +365,19 @@ async fn write_status(
                 tracing::info!(clinic = %clinic.id, appointment = %appointment_id, "EHR version conflict; re-reading and re-applying");
                 current = client.read("Appointment", appointment_id).await?;
             }
+            Err(e) if matches!(e.status(), Some(404 | 410)) => {
+                tracing::info!(clinic = %clinic.id, appointment = %appointment_id, status = e.status(), "EHR update found no Appointment; re-reading");
+                current = match client.read("Appointment", appointment_id).await {
+                    Ok(v) => v,
+                    Err(r) if matches!(r.status(), Some(404 | 410)) => {
+                        return Err(Failure::Permanent(format!(
+                            "Appointment/{appointment_id} is not in the EHR (update and read answered {}); the clinic's status was not written",
+                            r.status().unwrap_or_default()
+                        )));
+                    }
+                    Err(r) => return Err(r.into()),
+                };
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -414,11 +434,38 @@ async fn write_coverage(
             "{patient_id}-{}",
             stable_hash(&format!("{}|{}|{}", u.payer, u.member_id, u.group))
         );
-        let resource = mapping::new_coverage(patient_id, u, today, &key);
+        let pid = patient_id.to_string();
+        let cid = clinic.id.clone();
+        let copay = state
+            .db()
+            .call(move |c| Ok(known_copay(c, &cid, &pid, today)?))
+            .await
+            .map_err(|e| Failure::Transient(e.to_string()))?;
+        let copay = copay.as_ref().map(|(cents, cur)| (*cents, cur.as_str()));
+        let resource = mapping::new_coverage(patient_id, u, today, &key, copay);
         let query = format!("identifier={}|{key}", mapping::CHANGE_IDENTIFIER_SYSTEM);
         client.create(&resource, Some(&query)).await?;
     }
     Ok(None)
+}
+
+/// The co-pay of the patient's visit, in cents and currency: today's (or
+/// the next) appointment, else the latest.
+fn known_copay(
+    c: &Connection,
+    clinic: &ClinicId,
+    patient_id: &str,
+    today: chrono::NaiveDate,
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(c.query_row(
+        "SELECT expected_copay_cents, currency FROM appointments
+         WHERE clinic_id = ?1 AND patient_id = ?2 AND removed = 0
+         ORDER BY day < ?3, CASE WHEN day < ?3 THEN -start_ms ELSE start_ms END
+         LIMIT 1",
+        params![clinic.as_str(), patient_id, today.to_string()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?)
 }
 
 /// A short stable hex digest, so identifiers carry no member ids.
@@ -487,4 +534,124 @@ pub fn item_state(
             |r| r.get(0),
         )
         .optional()?)
+}
+
+/// A write-back that failed for good, for staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FailedWrite {
+    /// The outbox item; what the retry endpoint takes.
+    pub item_id: i64,
+    /// `appointment_status`, `demographics` or `coverage`.
+    pub kind: String,
+    /// The Appointment id (for a status) or the Patient id.
+    pub target_id: String,
+    /// The appointment concerned: the target of a status write, else the
+    /// patient's appointment today (or next), if any.
+    pub appointment_id: Option<String>,
+    /// The status that was not written, for a status write.
+    pub status: Option<String>,
+    /// Why it failed (ids and codes only, no PHI).
+    pub error: String,
+    /// When it failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// How many attempts were made.
+    pub attempts: i64,
+}
+
+/// The most failed items listed.
+const FAILED_LISTED: i64 = 100;
+
+/// The failed write-backs of `clinic`, newest first.
+pub fn failed_items(
+    conn: &Connection,
+    clinic: &ClinicId,
+    today: chrono::NaiveDate,
+) -> Result<Vec<FailedWrite>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT item_id, kind, target_id, payload, last_error, finished_ms, attempts FROM fhir_outbox
+         WHERE clinic_id = ?1 AND state = 'failed' ORDER BY item_id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![clinic.as_str(), FAILED_LISTED], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (item_id, kind, target_id, payload, error, finished, attempts) in rows {
+        let status = match serde_json::from_str::<WriteBack>(&payload) {
+            Ok(WriteBack::AppointmentStatus { status, .. }) => Some(status.code().to_string()),
+            _ => None,
+        };
+        let appointment_id = if kind == "appointment_status" {
+            Some(target_id.clone())
+        } else {
+            patient_appointment(conn, clinic, &target_id, today)?
+        };
+        out.push(FailedWrite {
+            item_id,
+            kind,
+            target_id,
+            appointment_id,
+            status,
+            error: error.unwrap_or_default(),
+            failed_at: finished.map(from_ms),
+            attempts,
+        });
+    }
+    Ok(out)
+}
+
+/// The patient's appointment today (or next), else the latest.
+fn patient_appointment(
+    conn: &Connection,
+    clinic: &ClinicId,
+    patient_id: &str,
+    today: chrono::NaiveDate,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT appointment_id FROM appointments
+             WHERE clinic_id = ?1 AND patient_id = ?2 AND removed = 0
+             ORDER BY day < ?3, CASE WHEN day < ?3 THEN -start_ms ELSE start_ms END
+             LIMIT 1",
+            params![clinic.as_str(), patient_id, today.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Queues a failed item again, due now, with its attempts reset. Returns
+/// the item's target (kind and id), or `None` when `clinic` has no
+/// failed item `item_id`.
+pub fn retry_failed(
+    conn: &Connection,
+    clinic: &ClinicId,
+    item_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, String)>, StoreError> {
+    let target: Option<(String, String)> = conn
+        .query_row(
+            "SELECT kind, target_id FROM fhir_outbox
+             WHERE clinic_id = ?1 AND item_id = ?2 AND state = 'failed'",
+            params![clinic.as_str(), item_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if target.is_some() {
+        conn.execute(
+            "UPDATE fhir_outbox SET state = 'pending', attempts = 0, next_attempt_ms = ?3,
+                 finished_ms = NULL
+             WHERE clinic_id = ?1 AND item_id = ?2",
+            params![clinic.as_str(), item_id, to_ms(now)],
+        )?;
+    }
+    Ok(target)
 }
