@@ -32,7 +32,7 @@ const KILLS: usize = 200;
 /// In even runs, the longest the child runs before it is killed: these
 /// kills land anywhere, start-up and migrations included.
 const MAX_LIFETIME_MS: u64 = 120;
-/// In odd runs, the longest the child works after its store is open: these
+/// In odd runs, the longest the child works after its first commit: these
 /// kills land among commits however slow start-up is on a loaded machine.
 const MAX_WORK_MS: u64 = 40;
 
@@ -343,26 +343,29 @@ fn acknowledged_check_ins_survive_sigkill() {
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (committed_tx, committed_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut text = String::new();
             let mut chunk = [0u8; 4096];
             let mut told = false;
             while let Ok(n @ 1..) = stdout.read(&mut chunk) {
                 text.push_str(&String::from_utf8_lossy(&chunk[..n]));
-                if !told && text.contains("ready\n") {
+                if !told && text.contains("\nstep ") {
                     told = true;
-                    let _ = ready_tx.send(());
+                    let _ = committed_tx.send(());
                 }
             }
             text
         });
-        if run % 2 == 0 {
-            std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_LIFETIME_MS)));
-        } else {
-            // Wait for the open store (or the child's early death), then let it work.
-            let _ = ready_rx.recv_timeout(Duration::from_secs(30));
+        let among_commits = run % 2 == 1;
+        if among_commits {
+            // Wait for the first acknowledged step, then let it work on.
+            committed_rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("run {run}: the child committed nothing in 60 s"));
             std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_WORK_MS)));
+        } else {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..=MAX_LIFETIME_MS)));
         }
         child.kill().unwrap();
         let status = child.wait().unwrap();
@@ -373,23 +376,19 @@ fn acknowledged_check_ins_survive_sigkill() {
             "run {run}: the child ended by itself ({status}): {}",
             std::fs::read_to_string(&stderr_path).unwrap_or_default()
         );
-        if reported.take(&output) > 0 {
+        let commits = reported.take(&output);
+        if among_commits {
+            assert!(commits > 0, "run {run} was killed before its first commit");
+        }
+        if commits > 0 {
             runs_with_commits += 1;
         }
         verify(dir.path(), &reported);
     }
     let elapsed = started.elapsed();
 
-    // The kills must have landed among commits, not only during start-up.
-    assert!(
-        runs_with_commits >= KILLS / 4,
-        "only {runs_with_commits} of {KILLS} runs committed anything"
-    );
-    assert!(
-        reported.steps.len() >= 200,
-        "only {} steps committed",
-        reported.steps.len()
-    );
+    // Half the kills landed among commits by construction (above); how many
+    // steps that adds up to depends on the machine, and is reported below.
     let conn = Connection::open(dir.path().join("kiosk.db")).unwrap();
     DbKey::load(&dir.path().join("kiosk.key"))
         .unwrap()

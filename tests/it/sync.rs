@@ -895,16 +895,19 @@ fn a_revoked_token_shows_in_the_status_and_the_server_is_left_alone() {
             .is_some_and(|s| !s.online && s.problem == Some(SyncProblem::TokenRevoked))
     });
 
-    // Check-ins go on; the worker sends nothing for them.
+    // Check-ins go on; the worker sends nothing for them. Each commit wakes
+    // the worker; while blocked it only republishes its status, so the
+    // status counting every kept event shows it has seen them all.
     let requests = proxy.requests();
     for i in 0..15 {
         kiosk.help_step(&demo_id(i), &format!("blocked {i}"));
-        std::thread::sleep(Duration::from_millis(100));
     }
+    wait_for("the blocked worker to count every kept event", || {
+        kiosk.status().is_some_and(|s| {
+            s.outbox_depth == 32 && s.problem == Some(SyncProblem::TokenRevoked) && !s.online
+        })
+    });
     assert_eq!(proxy.requests(), requests, "no request while blocked");
-    let status = kiosk.status().unwrap();
-    assert_eq!(status.problem, Some(SyncProblem::TokenRevoked));
-    assert_eq!(status.outbox_depth, 32, "events kept, not dropped");
 
     // Re-enrolling with a new code ends the block without a restart, and the
     // kept events go out under the new identity.

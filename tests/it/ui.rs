@@ -702,67 +702,162 @@ fn idle_warning_then_reset_clears_every_trace() {
     ] {
         assert!(!text.contains(secret), "{secret} left on screen: {text}");
     }
-    // No adapter property keeps PHI either.
+    // No adapter property keeps PHI either: every text, image and list
+    // property of every adapter global, as the .slint sources declare them.
     let w = &k.window;
-    use checkin_kiosk::kiosk::ui as g;
-    assert_eq!(w.global::<KioskAdapter>().get_patient_name(), "");
-    assert_eq!(w.global::<KioskAdapter>().get_appointment_time(), "");
-    assert_eq!(w.global::<KioskAdapter>().get_clinician(), "");
-    let d = w.global::<g::DemographicsAdapter>();
-    for v in [d.get_address(), d.get_email(), d.get_emergency_contact()] {
-        assert_eq!(v, "");
+    let read = phi_properties(w);
+    let read_names: std::collections::BTreeSet<(String, String)> = read
+        .iter()
+        .map(|(g, p, _)| (g.clone(), p.clone()))
+        .collect();
+    let declared: std::collections::BTreeSet<(String, String)> = declared_adapter_properties()
+        .into_iter()
+        .filter(|(g, p)| !NOT_PHI.iter().any(|(ng, np, _)| ng == g && np == p))
+        .collect();
+    assert_eq!(
+        declared, read_names,
+        "every PHI-capable adapter property must be read by phi_properties() or listed in NOT_PHI"
+    );
+    for (global, property, residue) in read {
+        assert_eq!(
+            residue, None,
+            "{global}.{property} kept a value after the reset"
+        );
     }
-    let ed = w.global::<g::EditDemographicsAdapter>();
-    for v in [
-        ed.get_street(),
-        ed.get_city(),
-        ed.get_region(),
-        ed.get_postal_code(),
-        ed.get_email(),
-    ] {
-        assert_eq!(v, "");
-    }
-    let ins = w.global::<g::InsuranceAdapter>();
-    assert_eq!((ins.get_payer(), ins.get_plan()), ("".into(), "".into()));
-    let ei = w.global::<g::EditInsuranceAdapter>();
-    for v in [ei.get_payer(), ei.get_member_id(), ei.get_group()] {
-        assert_eq!(v, "");
-    }
-    assert_eq!(w.global::<g::CoPayAdapter>().get_balance(), "");
-    assert_eq!(w.global::<g::PayPhoneAdapter>().get_reference(), "");
-    assert_eq!(w.global::<g::PayPhoneAdapter>().get_amount(), "");
-    assert_eq!(w.global::<g::NameAdapter>().get_letters(), "");
-    assert_eq!(w.global::<g::DobAdapter>().get_digits(), "");
     assert_eq!(
-        w.global::<checkin_kiosk::kiosk::ui::DemographicsAdapter>()
-            .get_phone(),
-        ""
-    );
-    assert_eq!(
-        w.global::<checkin_kiosk::kiosk::ui::EditDemographicsAdapter>()
-            .get_phone(),
-        ""
-    );
-    assert_eq!(
-        w.global::<checkin_kiosk::kiosk::ui::InsuranceAdapter>()
-            .get_member_id(),
-        ""
-    );
-    assert_eq!(
-        w.global::<checkin_kiosk::kiosk::ui::CoPayAdapter>()
-            .get_amount(),
-        ""
-    );
-    assert_eq!(
-        w.global::<checkin_kiosk::kiosk::ui::ChooseAdapter>()
-            .get_choices()
-            .row_count(),
-        0
+        w.global::<checkin_kiosk::kiosk::ui::DobAdapter>()
+            .get_display(),
+        "MM / DD / YYYY",
+        "the date guide shows no typed digit"
     );
     assert!(
         k.flags("a-maria")
             .contains(&"incomplete_checkin".to_string())
     );
+}
+
+/// Adapter properties that can hold text, an image or a list but never
+/// patient data, with why.
+const NOT_PHI: &[(&str, &str, &str)] = &[
+    ("KioskAdapter", "clinic-name", "the clinic's name"),
+    ("KioskAdapter", "language", "the language code"),
+    ("WelcomeAdapter", "clinic-name", "the clinic's name"),
+    (
+        "DobAdapter",
+        "display",
+        "the date guide; checked on its own",
+    ),
+];
+
+/// Every `string`, `image` and list property of every `*Adapter` global
+/// the .slint sources declare, as (global, property).
+fn declared_adapter_properties() -> std::collections::BTreeSet<(String, String)> {
+    fn visit(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                visit(&p, out);
+            } else if p.extension().is_some_and(|x| x == "slint") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    visit(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui"),
+        &mut files,
+    );
+    let mut found = std::collections::BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut global: Option<String> = None;
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("export global ") {
+                let name = rest.split_whitespace().next().unwrap_or("");
+                global = name.ends_with("Adapter").then(|| name.to_string());
+            } else if line.starts_with('}') {
+                global = None;
+            } else if let Some(g) = &global {
+                let decl = ["in property <", "in-out property <", "out property <"]
+                    .iter()
+                    .find_map(|p| t.strip_prefix(p));
+                if let Some((ty, rest)) = decl.and_then(|d| d.split_once('>')) {
+                    let name: String = rest
+                        .trim_start()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                        .collect();
+                    if ty == "string" || ty == "image" || ty.starts_with('[') {
+                        found.insert((g.clone(), name));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// What a property still holds, if anything.
+trait Residue {
+    fn residue(&self) -> Option<String>;
+}
+
+impl Residue for slint::SharedString {
+    fn residue(&self) -> Option<String> {
+        (!self.is_empty()).then(|| self.to_string())
+    }
+}
+
+impl Residue for slint::Image {
+    fn residue(&self) -> Option<String> {
+        let size = self.size();
+        (size.width > 0 && size.height > 0)
+            .then(|| format!("a {}x{} image", size.width, size.height))
+    }
+}
+
+impl<T: Clone + 'static> Residue for slint::ModelRc<T> {
+    fn residue(&self) -> Option<String> {
+        (self.row_count() > 0).then(|| format!("{} rows", self.row_count()))
+    }
+}
+
+/// Reads the listed getters of each global: (global, property, residue).
+/// The property name is the getter's without `get_`, in Slint's spelling.
+macro_rules! read_properties {
+    ($w:expr; $($global:ident: $($getter:ident),+;)+) => {{
+        let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+        $(
+            let g = $w.global::<checkin_kiosk::kiosk::ui::$global>();
+            $(
+                out.push((
+                    stringify!($global).to_string(),
+                    stringify!($getter).trim_start_matches("get_").replace('_', "-"),
+                    g.$getter().residue(),
+                ));
+            )+
+        )+
+        out
+    }};
+}
+
+/// Every adapter property that can carry patient data.
+fn phi_properties(
+    w: &checkin_kiosk::kiosk::ui::AppWindow,
+) -> Vec<(String, String, Option<String>)> {
+    read_properties!(w;
+        KioskAdapter: get_patient_name, get_appointment_time, get_clinician;
+        ChooseAdapter: get_choices;
+        CoPayAdapter: get_amount, get_balance;
+        DemographicsAdapter: get_address, get_phone, get_email, get_emergency_contact;
+        DobAdapter: get_digits;
+        EditDemographicsAdapter: get_street, get_city, get_region, get_postal_code, get_phone, get_email;
+        EditInsuranceAdapter: get_payer, get_member_id, get_group;
+        InsuranceAdapter: get_payer, get_plan, get_member_id;
+        NameAdapter: get_letters;
+        PayPhoneAdapter: get_qr, get_amount, get_reference;
+    )
 }
 
 #[test]
