@@ -83,6 +83,31 @@ pub struct ServerSettings {
 }
 
 impl ServerSettings {
+    /// Where `/metrics` is served and which proxies are trusted, for the
+    /// summary; the token is named by its file only.
+    fn metrics_summary(&self) -> String {
+        let mut out = match self.metrics_listen {
+            Some(addr) => format!("metrics on {addr}"),
+            None => "no metrics address".to_string(),
+        };
+        if let Some(file) = &self.metrics_token_file {
+            let _ = write!(
+                out,
+                ", and on the main address with the token in {}",
+                file.display()
+            );
+        }
+        if !self.trusted_proxies.is_empty() {
+            let proxies: Vec<String> = self
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let _ = write!(out, "; trusted proxies {}", proxies.join(", "));
+        }
+        out
+    }
+
     /// How long a silent kiosk stays "online" in the fleet view.
     pub fn offline_after(&self) -> chrono::Duration {
         let secs = self.heartbeat_every.as_secs() * u64::from(self.offline_after_missed_heartbeats);
@@ -179,12 +204,14 @@ impl ServerConfig {
             let _ = writeln!(s, "  public URL: {url}");
         }
         let _ = writeln!(s, "  data directory: {}", v.data_dir.display());
+        let _ = writeln!(s, "  {}", v.metrics_summary());
         let _ = writeln!(
             s,
-            "  limits: {} bytes a request, {} events a batch; staff sessions {} h; passes expire {} h after the start",
+            "  limits: {} bytes a request, {} events a batch; staff sessions {} h, {} min idle; passes expire {} h after the start",
             v.max_body_bytes,
             v.max_events_per_batch,
             v.staff_session.num_hours(),
+            v.staff_idle.num_minutes(),
             v.pass_expiry_after_start.num_hours()
         );
         let _ = write!(

@@ -36,6 +36,10 @@ impl Login {
     fn with(change: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
+        // The shared test config stretches the idle timeout; keep the default.
+        config.server.staff_idle = ServerConfig::demo(dir.path().into(), config.server.listen)
+            .server
+            .staff_idle;
         change(&mut config);
         let (db, signer) = server::open_data_dir(&config).unwrap();
         db.blocking(|c| {
@@ -636,4 +640,52 @@ async fn the_staff_api_still_works_with_every_header_in_place() {
     let (s, headers, _) = send(&h.app, req).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+}
+
+#[test]
+fn the_configuration_and_its_summary_carry_the_new_keys() {
+    use checkin_kiosk::config::parse_server;
+    let path = std::path::Path::new("/etc/clinic-server/clinic-server.toml");
+    let clinic = "[[clinic]]\nid = \"north\"\nname = \"North\"\ntime_zone = \"America/Chicago\"\n";
+    let defaults = parse_server(clinic, path).unwrap();
+    assert_eq!(defaults.server.staff_idle, chrono::Duration::minutes(30));
+    assert_eq!(
+        defaults.server.metrics_listen,
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
+    assert!(defaults.server.trusted_proxies.is_empty());
+    assert_eq!(defaults.server.metrics_token_file, None);
+    let summary = defaults.summary();
+    assert!(summary.contains("metrics on 127.0.0.1:9464"), "{summary}");
+    assert!(summary.contains("30 min idle"), "{summary}");
+
+    let set = format!(
+        "[server]\nstaff_idle_minutes = 10\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\nmetrics_listen = \"\"\nmetrics_token_file = \"metrics-token\"\n{clinic}"
+    );
+    let c = parse_server(&set, path).unwrap();
+    assert_eq!(c.server.staff_idle, chrono::Duration::minutes(10));
+    assert_eq!(c.server.trusted_proxies.len(), 2);
+    assert_eq!(c.server.metrics_listen, None);
+    assert_eq!(
+        c.server.metrics_token_file.as_deref(),
+        Some(std::path::Path::new("/etc/clinic-server/metrics-token"))
+    );
+    assert!(c.summary().contains("trusted proxies 127.0.0.1, ::1"));
+
+    for (bad, key) in [
+        ("staff_idle_minutes = 0", "server.staff_idle_minutes"),
+        (
+            "trusted_proxies = [\"proxy.local\"]",
+            "server.trusted_proxies[0]",
+        ),
+        (
+            "metrics_listen = \"localhost:9464\"",
+            "server.metrics_listen",
+        ),
+    ] {
+        let err = parse_server(&format!("[server]\n{bad}\n{clinic}"), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{bad}: {err}");
+    }
 }
