@@ -441,7 +441,11 @@ impl<R: CheckInRepository> CheckInController<R> {
         let input = match checked {
             Ok(claims) => {
                 let id = claims.appointment_id.clone();
-                match self.repo.appointment(&id)? {
+                let found = self
+                    .repo
+                    .appointment(&id)
+                    .inspect_err(|_| self.fault = true)?;
+                match found {
                     Some(a) if a.clinic_id == self.context.clinic_id => {
                         Input::PassAccepted(Box::new(a))
                     }
@@ -468,6 +472,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             return Ok(());
         }
         self.lookup_blocked_until = None;
+        self.name_problem = None;
         let query = LookupQuery {
             date_of_birth: dob,
             last_name_prefix: self.name_letters.clone(),
@@ -803,3 +808,7 @@ pub fn parse_dob(digits: &str, today: NaiveDate) -> Result<NaiveDate, DobProblem
     }
     Ok(date)
 }
+
+#[cfg(test)]
+#[path = "controller_tests.rs"]
+mod tests;
