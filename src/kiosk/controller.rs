@@ -236,7 +236,7 @@ impl<R: CheckInRepository> CheckInController<R> {
     pub fn handle(&mut self, action: UiAction) -> Result<(), ControllerError> {
         let now = self.clock.now();
         if self.fault {
-            // After a storage fault only finishing, help and language work.
+            // After a storage fault only finishing and the language work.
             return match action {
                 UiAction::Finish | UiAction::IdleTimeout => {
                     self.reset_session();

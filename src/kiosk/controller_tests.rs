@@ -275,7 +275,7 @@ impl Kiosk {
         let mut k = Self::new();
         let pass = k.pass("c1", "a1", Duration::hours(1));
         k.scan(&pass);
-        assert_eq!(k.screen(), Screen::Demographics);
+        assert_eq!((k.screen(), k.view().progress), (Screen::Demographics, 2));
         k
     }
 
@@ -770,6 +770,7 @@ fn editing_demographics() -> Kiosk {
     let mut k = Kiosk::maria_scanned();
     k.act(UiAction::DemographicsUpdate);
     assert_eq!(k.screen(), Screen::EditDemographics);
+    assert_eq!(k.view().progress, 2);
     assert_eq!(k.view().edit_demographics, EditDemographicsView::default());
     k
 }
