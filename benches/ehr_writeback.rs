@@ -172,23 +172,36 @@ async fn bench() {
         .as_str()
         .expect("token")
         .to_string();
-    // Wait for the connector's first pull.
-    loop {
-        let s: Value = http
-            .get(format!("{server_url}/api/v1/kiosk/schedule"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("schedule")
-            .json()
-            .await
-            .expect("schedule json");
-        if s["upserts"].as_array().is_some_and(|u| u.len() == SAMPLES) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_first_pull(&http, &server_url, &token).await;
+    let (mut answered, mut to_ehr) = measure(&http, &server_url, &base, &token).await;
+    let report = |name: &str, v: &mut Vec<Duration>| {
+        v.sort();
+        let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            v.len(),
+            p(0.5).as_secs_f64() * 1e3,
+            p(0.99).as_secs_f64() * 1e3,
+            v[v.len() - 1].as_secs_f64() * 1e3
+        );
+    };
+    println!("| measure | samples | p50 | p99 | max |");
+    println!("|---|---|---|---|---|");
+    report("kiosk event posted → event batch answered", &mut answered);
+    report(
+        "kiosk event posted → EHR Appointment.status = arrived",
+        &mut to_ehr,
+    );
+}
 
+/// Posts one arrival per appointment and times it until the batch is
+/// answered and until the EHR reads `arrived`.
+async fn measure(
+    http: &reqwest::Client,
+    server_url: &str,
+    base: &str,
+    token: &str,
+) -> (Vec<Duration>, Vec<Duration>) {
     let mut to_ehr = Vec::with_capacity(SAMPLES);
     let mut answered = Vec::with_capacity(SAMPLES);
     for i in 0..SAMPLES {
@@ -197,7 +210,7 @@ async fn bench() {
         let t0 = Instant::now();
         let r = http
             .post(format!("{server_url}/api/v1/kiosk/events"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .json(&batch)
             .send()
             .await
@@ -223,23 +236,26 @@ async fn bench() {
         // Let the EHR settle between samples, as arrivals are spread out.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    (answered, to_ehr)
+}
 
-    let report = |name: &str, v: &mut Vec<Duration>| {
-        v.sort();
-        let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
-        println!(
-            "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms |",
-            v.len(),
-            p(0.5).as_secs_f64() * 1e3,
-            p(0.99).as_secs_f64() * 1e3,
-            v[v.len() - 1].as_secs_f64() * 1e3
-        );
-    };
-    println!("| measure | samples | p50 | p99 | max |");
-    println!("|---|---|---|---|---|");
-    report("kiosk event posted → event batch answered", &mut answered);
-    report(
-        "kiosk event posted → EHR Appointment.status = arrived",
-        &mut to_ehr,
-    );
+/// Waits until the connector's first pull has put every appointment on
+/// the kiosk schedule.
+async fn wait_for_first_pull(http: &reqwest::Client, server_url: &str, token: &str) {
+    // Wait for the connector's first pull.
+    loop {
+        let s: Value = http
+            .get(format!("{server_url}/api/v1/kiosk/schedule"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("schedule")
+            .json()
+            .await
+            .expect("schedule json");
+        if s["upserts"].as_array().is_some_and(|u| u.len() == SAMPLES) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

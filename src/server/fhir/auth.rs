@@ -97,7 +97,7 @@ enum Material {
     /// The bearer token.
     Token(String),
     /// The SMART client assertion's signing key.
-    Key(SigningKey),
+    Key(Box<SigningKey>),
 }
 
 /// The outcome of the last load: the material, or why it failed.
@@ -250,7 +250,7 @@ fn load(auth: &FhirAuth) -> Result<Material, AuthError> {
         FhirAuth::None => Ok(Material::Nothing),
         FhirAuth::Bearer(source) => read_secret(source).map(Material::Token),
         FhirAuth::Smart(smart) => {
-            read_key(&smart.private_key_file, smart.algorithm).map(Material::Key)
+            read_key(&smart.private_key_file, smart.algorithm).map(|k| Material::Key(Box::new(k)))
         }
     }
 }

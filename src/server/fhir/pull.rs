@@ -104,34 +104,7 @@ pub async fn pull(
 ) -> Result<PullSummary, PullError> {
     let today = state.today(clinic);
     let (first_day, last_day, from, to) = window(clinic, today, settings.window_days)?;
-    let locations: Vec<String> = match &settings.clinic {
-        ClinicReference::Location(id) => vec![id.clone()],
-        ClinicReference::Organization(org) => {
-            let found = client
-                .search(
-                    "Location",
-                    &[("organization", format!("Organization/{org}"))],
-                )
-                .await?;
-            let ids: Vec<String> = found
-                .iter()
-                .filter(|f| !f.included)
-                .filter(|f| {
-                    f.resource
-                        .get("managingOrganization")
-                        .and_then(|m| m.get("reference"))
-                        .and_then(Value::as_str)
-                        .and_then(parse_reference)
-                        == Some(("Organization", org.as_str()))
-                })
-                .filter_map(|f| resource_id(&f.resource, "Location").map(str::to_string))
-                .collect();
-            if ids.is_empty() {
-                return Err(PullError::NoLocations(org.clone()));
-            }
-            ids
-        }
-    };
+    let locations = clinic_locations(settings, client).await?;
     let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let params = [
         ("date", format!("ge{}", stamp(from))),
@@ -185,50 +158,7 @@ pub async fn pull(
         appointments.push(f.resource);
     }
     summary.appointments = appointments.len();
-    // Patients not included: read them one by one.
-    let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for a in &appointments {
-        if let Some(p) = participant_ids(a, "Patient").first() {
-            wanted.insert((*p).to_string());
-        }
-    }
-    for p in &wanted {
-        if patients.contains_key(p) {
-            continue;
-        }
-        match client.read("Patient", p).await {
-            Ok(v) => {
-                patients.insert(p.clone(), v.resource);
-            }
-            Err(e) if matches!(e.status(), Some(404 | 410)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut coverages: HashMap<String, Vec<Value>> = HashMap::new();
-    for p in wanted.iter().filter(|p| patients.contains_key(*p)) {
-        let found = client
-            .search(
-                "Coverage",
-                &[
-                    ("beneficiary", format!("Patient/{p}")),
-                    ("status", "active".to_string()),
-                ],
-            )
-            .await?;
-        let list: Vec<Value> = found
-            .into_iter()
-            .filter(|f| !f.included)
-            .map(|f| f.resource)
-            .filter(|c| {
-                c.get("beneficiary")
-                    .and_then(|b| b.get("reference"))
-                    .and_then(Value::as_str)
-                    .and_then(parse_reference)
-                    == Some(("Patient", p.as_str()))
-            })
-            .collect();
-        coverages.insert(p.clone(), list);
-    }
+    let coverages = read_patients_and_coverages(client, &appointments, &mut patients).await?;
     let mut wires = Vec::new();
     let mut cache = Vec::new();
     let mut notes: Vec<Note> = Vec::new();
@@ -291,6 +221,96 @@ pub async fn pull(
         .await
         .map_err(|e| PullError::Store(e.to_string()))?;
     Ok(summary)
+}
+
+/// The EHR Locations that are the clinic: the configured one, or those
+/// the configured Organization manages.
+async fn clinic_locations(
+    settings: &FhirSettings,
+    client: &FhirClient,
+) -> Result<Vec<String>, PullError> {
+    Ok(match &settings.clinic {
+        ClinicReference::Location(id) => vec![id.clone()],
+        ClinicReference::Organization(org) => {
+            let found = client
+                .search(
+                    "Location",
+                    &[("organization", format!("Organization/{org}"))],
+                )
+                .await?;
+            let ids: Vec<String> = found
+                .iter()
+                .filter(|f| !f.included)
+                .filter(|f| {
+                    f.resource
+                        .get("managingOrganization")
+                        .and_then(|m| m.get("reference"))
+                        .and_then(Value::as_str)
+                        .and_then(parse_reference)
+                        == Some(("Organization", org.as_str()))
+                })
+                .filter_map(|f| resource_id(&f.resource, "Location").map(str::to_string))
+                .collect();
+            if ids.is_empty() {
+                return Err(PullError::NoLocations(org.clone()));
+            }
+            ids
+        }
+    })
+}
+
+/// Reads the patients the search did not include (into `patients`), and
+/// each patient's active Coverages.
+async fn read_patients_and_coverages(
+    client: &FhirClient,
+    appointments: &[Value],
+    patients: &mut HashMap<String, Value>,
+) -> Result<HashMap<String, Vec<Value>>, PullError> {
+    // Patients not included: read them one by one.
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    for a in appointments {
+        if let Some(p) = participant_ids(a, "Patient").first() {
+            wanted.insert((*p).to_string());
+        }
+    }
+    for p in &wanted {
+        if patients.contains_key(p) {
+            continue;
+        }
+        match client.read("Patient", p).await {
+            Ok(v) => {
+                patients.insert(p.clone(), v.resource);
+            }
+            Err(e) if matches!(e.status(), Some(404 | 410)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut coverages: HashMap<String, Vec<Value>> = HashMap::new();
+    for p in wanted.iter().filter(|p| patients.contains_key(*p)) {
+        let found = client
+            .search(
+                "Coverage",
+                &[
+                    ("beneficiary", format!("Patient/{p}")),
+                    ("status", "active".to_string()),
+                ],
+            )
+            .await?;
+        let list: Vec<Value> = found
+            .into_iter()
+            .filter(|f| !f.included)
+            .map(|f| f.resource)
+            .filter(|c| {
+                c.get("beneficiary")
+                    .and_then(|b| b.get("reference"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_reference)
+                    == Some(("Patient", p.as_str()))
+            })
+            .collect();
+        coverages.insert(p.clone(), list);
+    }
+    Ok(coverages)
 }
 
 /// What [`store`] changed.
