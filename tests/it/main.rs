@@ -29,3 +29,5 @@ mod sync;
 mod tls_proxy;
 #[cfg(feature = "kiosk")]
 mod ui;
+#[cfg(feature = "kiosk")]
+mod ui_widgets;
