@@ -455,8 +455,13 @@ test('the kiosk fleet lists the enrolled kiosk and staff create an enrollment co
 test('a lost kiosk is revoked from the fleet and its token stops working', async () => {
   const lost = await kioskPost('/api/v1/kiosk/enroll', {
     code: await (async () => {
+      // The previous test's code is still shown until the new one arrives.
+      const used = await page.textContent('#enroll-code');
       await page.click('#enroll-create');
-      await page.waitForSelector('#enroll-result:not([hidden])');
+      await page.waitForFunction(
+        (old) => !document.getElementById('enroll-result').hidden && document.getElementById('enroll-code').textContent !== old,
+        used,
+      );
       return page.textContent('#enroll-code');
     })(),
     kiosk_name: 'Lost kiosk',
@@ -490,9 +495,19 @@ test('the page says when the server is down and reconnects by itself after a res
   assert.match(await page.textContent('#connection-banner'), /Disconnected .* reconnecting/);
   await shot('disconnected');
   server = await startServer();
-  await page.waitForSelector('#connection-banner[hidden]', { state: 'attached', timeout: 20_000 });
-  assert.equal(await page.textContent('#live-status-text'), 'Live');
-  // Live updates flow again, still without a reload and still signed in.
+  // The demo sets a fresh password at each start, and a new password ends
+  // the sessions of the old one: the page notices by itself and asks.
+  await page.waitForSelector('#login-view:not([hidden])', { timeout: 20_000 });
+  assert.match(await page.textContent('#login-error'), /session has ended/);
+  assert.ok(await page.isHidden('#connection-banner'));
+  await page.fill('#login-username', server.user);
+  await page.fill('#login-password', server.password);
+  await page.press('#login-password', 'Enter');
+  await page.waitForSelector('#app-view:not([hidden])');
+  await page.waitForFunction(() => document.getElementById('live-status-text').textContent === 'Live', null, { timeout: 20_000 });
+  assert.equal((await staffGet('/api/v1/staff/me')).status, 200);
+  await go('flags');
+  // Live updates flow again, without a reload.
   const before = await page.$$eval('#flag-list > li', (ls) => ls.length);
   await kioskEvents(ev(null, { type: 'flag', code: 'identity_not_found', step: 'not_found', text: 'Patient could not be found' }));
   await page.waitForFunction((n) => document.querySelectorAll('#flag-list > li').length === n + 1, before, { timeout: 5000 });
