@@ -62,6 +62,9 @@ fn a_minimal_fhir_table_takes_every_default() {
     assert_eq!(f.request_timeout, Duration::from_secs(30));
     assert!(f.write_back);
     assert_eq!(f.retry_max, Duration::from_secs(900));
+    assert_eq!(f.max_response_bytes, 20 * 1024 * 1024);
+    assert_eq!(f.max_removal_percent, 50);
+    assert_eq!(f.removal_confirm_pulls, 2);
     // Without the table there is no connector.
     let plain =
         parse("[[clinic]]\nid = \"north\"\nname = \"North\"\ntime_zone = \"America/Chicago\"\n")
@@ -133,6 +136,16 @@ fn fhir_mistakes_are_reported_by_key() {
         "base_url = \"https://e.org/fhir\"\nlocation = \"Location/a b\"\n",
     ));
     assert!(msg.contains("FHIR id"), "{msg}");
+    let msg = error_text(&clinic_with(
+        "base_url = \"https://e.org/fhir\"\nlocation = \"1\"\nmax_response_mib = 0\nmax_removal_percent = 101\nremoval_confirm_pulls = 0\n",
+    ));
+    for key in [
+        "max_response_mib",
+        "max_removal_percent",
+        "removal_confirm_pulls",
+    ] {
+        assert!(msg.contains(&format!("clinic[0].fhir.{key}")), "{msg}");
+    }
     let msg = error_text(&clinic_with("bse_url = \"https://e.org/fhir\"\n"));
     assert!(msg.contains("base_url"), "{msg}");
 }

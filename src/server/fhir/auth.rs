@@ -142,18 +142,29 @@ impl Credentials {
     }
 
     /// Reads the token or key again on the blocking pool, and forgets a
-    /// cached access token. On failure the last error is kept, and
-    /// requests fail with it until a reload succeeds.
+    /// cached access token. When the read fails, credentials loaded before
+    /// stay in use (a file being replaced is not a reason to stop), and the
+    /// error is returned for the log; with none loaded before, requests
+    /// fail with it until a reload succeeds.
     pub async fn reload(&self) -> Result<(), AuthError> {
         let auth = self.auth.clone();
         let read = tokio::task::spawn_blocking(move || load(&auth))
             .await
             .unwrap_or_else(|e| Err(AuthError::NotLoaded(format!("loading credentials: {e}"))));
-        let (stored, out) = match read {
-            Ok(m) => (Ok(Arc::new(m)), Ok(())),
-            Err(e) => (Err(e.to_string()), Err(e)),
+        let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+        let out = match read {
+            Ok(m) => {
+                *loaded = Some(Ok(Arc::new(m)));
+                Ok(())
+            }
+            Err(e) => {
+                if !matches!(*loaded, Some(Ok(_))) {
+                    *loaded = Some(Err(e.to_string()));
+                }
+                Err(e)
+            }
         };
-        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Some(stored);
+        drop(loaded);
         self.invalidate();
         out
     }
