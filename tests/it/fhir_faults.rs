@@ -859,3 +859,35 @@ async fn one_token_request_serves_concurrent_callers_and_the_key_is_parsed_once(
     client.credentials().reload().await.expect("reload");
     client.read("Patient", "p0").await.expect("read");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_token_answer_is_not_read() {
+    let huge_token = Router::new().route(
+        "/token",
+        axum::routing::post(|| async {
+            let body = json!({"access_token": "x".repeat(200 * 1024), "expires_in": 3600});
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+        }),
+    );
+    let ehr = FakeEhr::start_with(day_of(1), huge_token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("client.pem");
+    write_es384_key(&key);
+    let client = fhir::FhirClient::new(&settings(&format!(
+        "base_url = \"{}\"\nlocation = \"loc\"\nauth = \"smart\"\nclient_id = \"kiosk\"\ntoken_url = \"http://127.0.0.1:{}/token\"\nprivate_key_file = \"{}\"\n",
+        ehr.base(),
+        ehr.port,
+        key.display()
+    )))
+    .unwrap();
+    let err = client.read("Patient", "p0").await.unwrap_err();
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
+    assert!(
+        ehr.with(|e| e.requests.iter().all(|r| r.0 != "GET")),
+        "no FHIR request went out without a token"
+    );
+}

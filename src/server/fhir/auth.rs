@@ -309,7 +309,7 @@ async fn fetch_token(
         .await
         .map_err(|e| AuthError::Transport(e.without_url().to_string()))?;
     let status = resp.status().as_u16();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let body = small_body(resp).await?;
     if !(200..300).contains(&status) {
         let error = body
             .get("error")
@@ -332,6 +332,28 @@ async fn fetch_token(
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(300);
     Ok((token, Duration::from_secs(lifetime)))
+}
+
+/// The most a token endpoint's answer may be.
+const MAX_TOKEN_ANSWER: usize = 64 * 1024;
+
+/// The token endpoint's JSON answer, read only up to [`MAX_TOKEN_ANSWER`];
+/// `Null` when it is not JSON.
+async fn small_body(mut resp: reqwest::Response) -> Result<serde_json::Value, AuthError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| AuthError::Transport(e.without_url().to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_TOKEN_ANSWER {
+            return Err(AuthError::Transport(format!(
+                "the answer is larger than {MAX_TOKEN_ANSWER} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(serde_json::from_slice(&bytes).unwrap_or_default())
 }
 
 /// A signed JWT client assertion (`private_key_jwt`), valid for 4 minutes
