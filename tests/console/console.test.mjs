@@ -515,6 +515,31 @@ test('the page says when the server is down and reconnects by itself after a res
   assert.ok(await page.evaluate(() => window.__noReload === true));
 });
 
+test('repeated failed sign-ins for the signed-in user raise a banner, without the password', async () => {
+  // Someone guesses the demo user's password (the restart
+  // above cleared the counts). The fifth failure raises the alert.
+  for (let i = 0; i < 5; i += 1) {
+    const res = await fetch(`${server.url}/api/v1/staff/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Requested-With': 'test' },
+      body: JSON.stringify({ username: server.user, password: `guess-number-${i}` }),
+    });
+    assert.equal(res.status, 401);
+  }
+  await page.waitForSelector('#login-alert-banner:not([hidden])', { timeout: 10_000 });
+  const text = await page.textContent('#login-alert-text');
+  assert.match(text, new RegExp(`Repeated failed sign-ins for user ${server.user}`));
+  // This address failed as often, and is named too.
+  await page.waitForFunction(() => /address 127\.0\.0\.1/.test(document.getElementById('login-alert-text').textContent));
+  assert.ok(!/guess-number/.test(await page.textContent('#login-alert-text')));
+  await shot('login-alert');
+  await assertAccessible('login-alert');
+  await page.click('#login-alert-dismiss');
+  assert.ok(await page.isHidden('#login-alert-banner'));
+  // Sit out the pause those failures earned, for the sign-ins below.
+  await page.waitForTimeout(3000);
+});
+
 test('everything works from the keyboard alone', async () => {
   const kb = await browser.newContext({ viewport: VIEWPORT });
   const p = await kb.newPage();

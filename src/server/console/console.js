@@ -74,6 +74,7 @@
   const $ = (id) => document.getElementById(id);
 
   const state = {
+    loginAlerts: new Set(),
     me: null,
     clinic: null,
     appointments: [],
@@ -390,6 +391,7 @@
     state.me = null;
     state.clinic = null;
     resetClinicData();
+    state.loginAlerts.clear();
     $('login-alert-banner').hidden = true;
     $('ehr-alert-banner').hidden = true;
     showLogin(message);
@@ -1230,9 +1232,11 @@
     });
   }
 
-  // "user amy" or "address 203.0.113.9": repeated failed sign-ins.
+  // "user amy" or "address 203.0.113.9": repeated failed sign-ins. The
+  // banner lists every subject until staff dismiss it.
   function showLoginAlert(subject) {
-    const text = `Repeated failed sign-ins for ${subject}. If this was not someone on staff, tell IT.`;
+    state.loginAlerts.add(subject);
+    const text = `Repeated failed sign-ins for ${[...state.loginAlerts].join(' and for ')}. If this was not someone on staff, tell IT.`;
     setText($('login-alert-text'), text);
     $('login-alert-banner').hidden = false;
     announce(text);
@@ -1304,6 +1308,7 @@
     $('login-form').addEventListener('submit', onLogin);
     $('logout').addEventListener('click', onLogout);
     $('login-alert-dismiss').addEventListener('click', () => {
+      state.loginAlerts.clear();
       $('login-alert-banner').hidden = true;
     });
     $('sound-toggle').addEventListener('click', () => {
