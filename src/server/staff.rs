@@ -271,9 +271,11 @@ pub fn secure_cookies(config: &crate::config::ServerConfig) -> bool {
 }
 
 /// The client address of a request: the socket peer, or, when the peer is
-/// one of `trusted` proxies, the address that proxy names in `X-Real-IP`
-/// or as the last hop of `X-Forwarded-For` that is not itself trusted.
-/// `None` when there is no socket address (a request built in a test).
+/// one of `trusted` proxies, the address that proxy appended last to
+/// `X-Forwarded-For` (skipping further trusted proxies), else its
+/// `X-Real-IP`. Entries left of the first untrusted hop are the client's
+/// own claims and never believed. `None` when there is no socket address
+/// (a request built in a test).
 pub fn client_ip(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
@@ -283,27 +285,25 @@ pub fn client_ip(
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    let header_ip = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    if let Some(ip) = header_ip("x-real-ip").and_then(|v| v.trim().parse().ok()) {
-        return Some(ip);
-    }
-    let forwarded = headers
+    let hops: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .collect::<Vec<_>>();
-    forwarded
-        .iter()
-        .rev()
-        .filter_map(|v| v.parse::<IpAddr>().ok())
-        .find(|ip| !trusted.contains(ip))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => {}
+            Ok(ip) => return Some(ip),
+            // An unreadable hop: nothing left of it can be trusted.
+            Err(_) => return Some(peer),
+        }
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
         .or(Some(peer))
 }
 
@@ -469,6 +469,7 @@ mod tests {
     fn the_client_address_is_the_peer_unless_a_trusted_proxy_names_it() {
         let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "10.9.9.9, 198.51.100.7".parse().unwrap());
         assert_eq!(client_ip(&h, None, &[proxy]), None);
@@ -476,15 +477,21 @@ mod tests {
         assert_eq!(client_ip(&h, Some(peer), &[]), Some(proxy));
         // The last hop the trusted proxy appended is the client; earlier
         // entries are the client's own claims.
-        assert_eq!(
-            client_ip(&h, Some(peer), &[proxy]),
-            Some("198.51.100.7".parse().unwrap())
-        );
+        assert_eq!(client_ip(&h, Some(peer), &[proxy]), ip("198.51.100.7"));
+        // A client's own X-Real-IP, passed along, does not win over it.
         h.insert("x-real-ip", "203.0.113.5".parse().unwrap());
-        assert_eq!(
-            client_ip(&h, Some(peer), &[proxy]),
-            Some("203.0.113.5".parse().unwrap())
+        assert_eq!(client_ip(&h, Some(peer), &[proxy]), ip("198.51.100.7"));
+        // Trusted hops are skipped; a garbled hop stops the walk.
+        h.insert(
+            "x-forwarded-for",
+            "10.9.9.9, 198.51.100.7, 127.0.0.1".parse().unwrap(),
         );
+        assert_eq!(client_ip(&h, Some(peer), &[proxy]), ip("198.51.100.7"));
+        h.insert("x-forwarded-for", "10.9.9.9, junk".parse().unwrap());
+        assert_eq!(client_ip(&h, Some(peer), &[proxy]), Some(proxy));
+        // Without X-Forwarded-For, the proxy's X-Real-IP.
+        h.remove("x-forwarded-for");
+        assert_eq!(client_ip(&h, Some(peer), &[proxy]), ip("203.0.113.5"));
         assert_eq!(
             client_ip(&HeaderMap::new(), Some(peer), &[proxy]),
             Some(proxy)
