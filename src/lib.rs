@@ -13,6 +13,7 @@
 //! - [`store`] (kiosk only): the kiosk's SQLCipher-encrypted database: the
 //!   schedule cache, the outbox, the audit log and the enrollment.
 //! - `systemd` (Linux): readiness and watchdog notifications to systemd.
+//! - `logging`: the binaries' stderr logger, coloured only on a terminal.
 //! - [`pass`]: signed QR check-in passes (`CK1.<payload>.<signature>`): the
 //!   server's signer and key file, and the verifier kiosks use offline.
 //! - `sync` (feature `kiosk`): the kiosk's sync worker (outbox push,
@@ -25,6 +26,8 @@ pub mod config;
 pub mod domain;
 #[cfg(feature = "kiosk")]
 pub mod kiosk;
+#[cfg(any(feature = "kiosk", feature = "server"))]
+pub mod logging;
 pub mod pass;
 pub mod protocol;
 #[cfg(feature = "server")]

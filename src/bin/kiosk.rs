@@ -28,6 +28,10 @@ enum Command {
         /// The loopback port for the embedded server; 0 picks a free one.
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Keep the demo's data in this directory. Without it the data goes
+        /// to a temporary directory that is removed when the demo ends.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Run an enrolled kiosk (what the systemd unit starts).
     Run {
@@ -72,8 +76,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "server")]
-        Command::Demo { port } => demo(port),
-        Command::Run { config } => run(&config),
+        Command::Demo { port, data_dir } => {
+            // The demo's own output is on stdout; only problems go to stderr.
+            checkin_kiosk::logging::init("warn");
+            demo(port, data_dir)
+        }
+        Command::Run { config } => {
+            checkin_kiosk::logging::init("info");
+            run(&config)
+        }
         Command::CheckConfig { path } => check_config(&path),
         Command::Enroll {
             server,
@@ -104,20 +115,32 @@ fn run(config_path: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "server")]
-fn demo(port: u16) -> anyhow::Result<()> {
-    app::demo(port, |info| {
+fn demo(port: u16, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    app::demo(port, data_dir, |info| {
         let url = info.server_url.as_str().trim_end_matches('/');
         println!("checkin-kiosk demo");
         println!();
         println!("staff console: {url}/");
         println!("staff login: {} {}", info.staff_login.0, info.staff_login.1);
-        println!("demo data: {}", info.data_dir.display());
+        if info.removed_on_exit {
+            println!(
+                "demo data: {} (removed when the demo ends)",
+                info.data_dir.display()
+            );
+        } else {
+            println!("demo data: {}", info.data_dir.display());
+        }
         println!();
         println!(
             "Try these patients: type the date of birth, then the first letters of the last name."
         );
-        for (label, dob, last_name, _) in &info.samples {
-            println!("  {}  {:<16} {}", dob.format("%m/%d/%Y"), last_name, label);
+        for s in &info.samples {
+            println!(
+                "  {}  {:<16} {}",
+                s.date_of_birth.format("%m/%d/%Y"),
+                s.last_name,
+                s.label
+            );
         }
         println!();
         println!("Or scan a pass. A scanner types the pass text then Enter into the kiosk window;");
@@ -125,9 +148,9 @@ fn demo(port: u16) -> anyhow::Result<()> {
         println!(
             "In the staff console, Today has a \"Show pass\" button with each appointment's QR code."
         );
-        for (label, _, last_name, pass) in info.samples.iter().take(4) {
-            println!("  {last_name} ({label}):");
-            println!("    {pass}");
+        for s in info.samples.iter().take(4) {
+            println!("  {} ({}):", s.last_name, s.label);
+            println!("    {}", s.pass);
         }
         println!();
     })?;

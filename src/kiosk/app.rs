@@ -38,6 +38,25 @@ pub enum AppError {
     /// Slint could not create or show the window.
     #[error("the window could not be shown: {0}")]
     Window(String),
+    /// A data directory could not be created.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The demo's embedded server could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The demo's embedded clinic server could not be set up.
+    #[error("the demo clinic server could not start: {0}")]
+    DemoServer(String),
 }
 
 /// Runs the kiosk until its window is closed.
@@ -219,10 +238,113 @@ pub struct DemoInfo {
     pub server_url: url::Url,
     /// The staff user and password for the console.
     pub staff_login: (String, String),
-    /// Patients to try: label, date of birth, last name, and their pass.
-    pub samples: Vec<(String, chrono::NaiveDate, String, String)>,
+    /// Patients to try.
+    pub samples: Vec<DemoSample>,
     /// Where the demo keeps its data.
     pub data_dir: PathBuf,
+    /// Whether that directory is removed when the demo ends.
+    pub removed_on_exit: bool,
+}
+
+/// One demo patient to try at the kiosk.
+#[cfg(feature = "server")]
+#[derive(Debug, Clone)]
+pub struct DemoSample {
+    /// What makes this patient interesting, for example "twins".
+    pub label: String,
+    /// The date of birth to type.
+    pub date_of_birth: chrono::NaiveDate,
+    /// The last name, whose first letters to type.
+    pub last_name: String,
+    /// The patient's check-in pass, to scan or type.
+    pub pass: String,
+}
+
+/// The demo's data directory: a fresh one under the system temp directory,
+/// removed when the demo ends however it ends (window closed, error,
+/// Ctrl-C or SIGTERM), or one the user named, which is kept.
+#[cfg(feature = "server")]
+#[derive(Debug)]
+pub struct DemoDir {
+    /// The directory.
+    path: PathBuf,
+    /// Remove it on drop.
+    remove: bool,
+}
+
+#[cfg(feature = "server")]
+impl DemoDir {
+    /// `given`, kept afterwards; or a new temporary one, removed afterwards.
+    pub fn new(given: Option<PathBuf>) -> Self {
+        match given {
+            Some(path) => Self {
+                path,
+                remove: false,
+            },
+            None => Self {
+                path: std::env::temp_dir()
+                    .join(format!("checkin-kiosk-demo-{}", std::process::id())),
+                remove: true,
+            },
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Creates it and `sub` inside it.
+    fn create(&self, sub: &str) -> Result<PathBuf, AppError> {
+        let dir = self.path.join(sub);
+        std::fs::create_dir_all(&dir).map_err(|source| AppError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(dir)
+    }
+}
+
+#[cfg(feature = "server")]
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if self.remove
+            && let Err(e) = std::fs::remove_dir_all(&self.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("cannot remove the demo data {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Quits the event loop on Ctrl-C or SIGTERM, so the demo ends the way a
+/// closed window ends it and cleans up after itself.
+#[cfg(feature = "server")]
+fn quit_on_signal() {
+    let spawned = std::thread::Builder::new()
+        .name("demo-signals".into())
+        .spawn(|| {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+                }
+            });
+            let _ = slint::invoke_from_event_loop(|| {
+                let _ = slint::quit_event_loop();
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch for Ctrl-C; the demo data stays behind on it");
+    }
 }
 
 /// Runs the no-configuration demo: an embedded clinic server with the demo
@@ -230,76 +352,48 @@ pub struct DemoInfo {
 /// and the kiosk window. `announce` prints how to try it before the window
 /// opens.
 #[cfg(feature = "server")]
-pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError> {
+pub fn demo(
+    port: u16,
+    data_dir: Option<PathBuf>,
+    announce: impl FnOnce(&DemoInfo),
+) -> Result<(), AppError> {
     use crate::config::ServerConfig;
-    use crate::pass::PassClaims;
-    use crate::server::{self, AppState, demo};
+    use crate::server::{self, demo};
     use std::net::{Ipv4Addr, SocketAddr};
 
-    let data_dir = std::env::temp_dir().join(format!("checkin-kiosk-demo-{}", std::process::id()));
-    let server_dir = data_dir.join("server");
-    let kiosk_dir = data_dir.join("kiosk");
-    for dir in [&server_dir, &kiosk_dir] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| AppError::Window(format!("cannot create {}: {e}", dir.display())))?;
-    }
-
-    // The server gets its own thread and runtime; it stops with the process.
-    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-        .map_err(|e| AppError::Window(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| AppError::Window(e.to_string()))?;
+    let dir = DemoDir::new(data_dir);
+    // Listen first: a busy port fails before any data is touched.
+    let asked = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = std::net::TcpListener::bind(asked).map_err(|source| AppError::Listen {
+        addr: asked,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        addr: asked,
+        source,
+    })?;
+    let server_dir = dir.create("server")?;
+    let kiosk_dir = dir.create("kiosk")?;
     let config = ServerConfig::demo(server_dir, addr);
     let (db, signer) =
-        server::open_data_dir(&config).map_err(|e| AppError::BadClinic(e.to_string()))?;
+        server::open_data_dir(&config).map_err(|e| AppError::DemoServer(e.to_string()))?;
     let now = Utc::now();
-    let login = demo::prepare(&db, &config, now).map_err(|e| AppError::BadClinic(e.to_string()))?;
+    let login =
+        demo::prepare(&db, &config, now).map_err(|e| AppError::DemoServer(e.to_string()))?;
     let clinic = config
         .clinics
         .first()
         .cloned()
-        .ok_or_else(|| AppError::BadClinic("the demo has no clinic".into()))?;
-    let today = now.with_timezone(&clinic.time_zone).date_naive();
-    let samples = demo::SAMPLES
-        .iter()
-        .map(|s| {
-            let pass = signer
-                .sign(&PassClaims {
-                    clinic_id: clinic.id.clone(),
-                    appointment_id: crate::domain::AppointmentId(s.appointment_id.to_string()),
-                    expires_at: (now + chrono::Duration::hours(16)).timestamp(),
-                })
-                .unwrap_or_default();
-            (
-                s.label.to_string(),
-                s.date_of_birth(today),
-                s.last_name.to_string(),
-                pass,
-            )
-        })
-        .collect();
-    let state = AppState::new(config, db, signer);
+        .ok_or_else(|| AppError::DemoServer("the demo has no clinic".into()))?;
+    let samples = demo_samples(&signer, &clinic, now);
     listener
         .set_nonblocking(true)
-        .map_err(|e| AppError::Window(e.to_string()))?;
-    std::thread::Builder::new()
-        .name("clinic-server".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Runtime::new() else {
-                return;
-            };
-            runtime.block_on(async move {
-                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
-                    let _ = server::serve(listener, state, std::future::pending()).await;
-                }
-            });
-        })
-        .map_err(|e| AppError::Window(e.to_string()))?;
+        .map_err(|source| AppError::Listen { addr, source })?;
+    spawn_demo_server(listener, server::AppState::new(config, db, signer))?;
 
     let server_url: url::Url = format!("http://{addr}/")
         .parse()
-        .map_err(|e: url::ParseError| AppError::BadClinic(e.to_string()))?;
+        .map_err(|e: url::ParseError| AppError::DemoServer(e.to_string()))?;
     let mut kiosk_config = KioskConfig::demo(kiosk_dir);
     kiosk_config.server.url = Some(server_url.clone());
     kiosk_config.kiosk.fullscreen = false;
@@ -316,16 +410,79 @@ pub fn demo(port: u16, announce: impl FnOnce(&DemoInfo)) -> Result<(), AppError>
         server_url,
         staff_login: (login.username, login.password),
         samples,
-        data_dir,
+        data_dir: dir.path().to_path_buf(),
+        removed_on_exit: dir.remove,
     });
-    show(
+    quit_on_signal();
+    let result = show(
         &kiosk_config,
         store,
         enrollment,
         settings,
         db_path,
         key_path,
-    )
+    );
+    drop(dir);
+    result
+}
+
+/// The demo's sample patients, each with a pass valid for the day.
+#[cfg(feature = "server")]
+fn demo_samples(
+    signer: &crate::pass::PassSigner,
+    clinic: &crate::config::ClinicSettings,
+    now: chrono::DateTime<Utc>,
+) -> Vec<DemoSample> {
+    use crate::pass::PassClaims;
+    let today = now.with_timezone(&clinic.time_zone).date_naive();
+    crate::server::demo::SAMPLES
+        .iter()
+        .map(|s| DemoSample {
+            label: s.label.to_string(),
+            date_of_birth: s.date_of_birth(today),
+            last_name: s.last_name.to_string(),
+            pass: signer
+                .sign(&PassClaims {
+                    clinic_id: clinic.id.clone(),
+                    appointment_id: crate::domain::AppointmentId(s.appointment_id.to_string()),
+                    expires_at: (now + chrono::Duration::hours(16)).timestamp(),
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Runs the demo's clinic server on its own thread and runtime until the
+/// process ends. A failure is logged: the kiosk then shows itself offline.
+#[cfg(feature = "server")]
+fn spawn_demo_server(
+    listener: std::net::TcpListener,
+    state: crate::server::AppState,
+) -> Result<(), AppError> {
+    std::thread::Builder::new()
+        .name("clinic-server".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "the demo clinic server cannot start its runtime");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let served = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => crate::server::serve(listener, state, std::future::pending())
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the demo clinic server stopped");
+                }
+            });
+        })
+        .map(|_| ())
+        .map_err(|e| AppError::DemoServer(e.to_string()))
 }
 
 /// Watches the window-system events of a winit window (X11, or Wayland
@@ -381,4 +538,35 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
         }
         EventResult::Propagate
     });
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_demo_dir_is_removed_and_a_given_one_kept() {
+        let temp = DemoDir::new(None);
+        let path = temp.path().to_path_buf();
+        assert!(path.starts_with(std::env::temp_dir()));
+        let server = temp.create("server").unwrap();
+        std::fs::write(server.join("clinic.db"), b"x").unwrap();
+        drop(temp);
+        assert!(!path.exists(), "{} left behind", path.display());
+
+        let kept = tempfile::tempdir().unwrap();
+        let given = DemoDir::new(Some(kept.path().join("demo")));
+        let sub = given.create("kiosk").unwrap();
+        drop(given);
+        assert!(sub.exists());
+    }
+
+    #[test]
+    fn an_unwritable_demo_dir_is_a_data_dir_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let dir = DemoDir::new(Some(file.path().to_path_buf()));
+        let err = dir.create("server").unwrap_err();
+        assert!(matches!(err, AppError::DataDir { .. }), "{err}");
+        assert!(err.to_string().contains("cannot create the data directory"));
+    }
 }

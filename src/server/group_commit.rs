@@ -17,8 +17,8 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::db::{Db, StoreError};
-use super::fhir::Wake;
 use super::error::ApiError;
+use super::fhir::Wake;
 use super::ingest::{self, BatchOutcome};
 use crate::config::ClinicSettings;
 use crate::protocol::EventEnvelope;
