@@ -121,12 +121,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    checkin_kiosk::logging::init("info");
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -144,44 +139,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Demo { port, data_dir } => {
-            let data_dir = data_dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("clinic-server-demo-{}", std::process::id()))
-            });
-            let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            let config = ServerConfig::demo(data_dir, listen);
-            let (db, signer) = server::open_data_dir(&config)?;
-            let login = demo::prepare(&db, &config, chrono::Utc::now())?;
-            println!("demo clinic: {}", config.server.data_dir.display());
-            println!("sample patients (date of birth, last name):");
-            let now = chrono::Utc::now();
-            let today = config.clinics.first().map_or(now.date_naive(), |c| {
-                now.with_timezone(&c.time_zone).date_naive()
-            });
-            for s in demo::SAMPLES {
-                println!(
-                    "  {}  {} {}: {}",
-                    s.date_of_birth(today),
-                    s.first_name,
-                    s.last_name,
-                    s.label
-                );
-            }
-            println!("staff login: {} {}", login.username, login.password);
-            println!("enrollment code: {}", login.enrollment_code);
-            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            runtime.block_on(async {
-                let listener = tokio::net::TcpListener::bind(listen)
-                    .await
-                    .with_context(|| format!("binding {listen}"))?;
-                let addr = listener.local_addr()?;
-                println!("listening: http://{addr}");
-                std::io::stdout().flush()?;
-                let state = AppState::new(config, db, signer);
-                server::serve(listener, state, shutdown_signal()).await?;
-                Ok(())
-            })
-        }
+        Command::Demo { port, data_dir } => demo(port, data_dir),
         Command::AddStaff {
             config,
             clinic,
@@ -359,4 +317,90 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// `clinic-server demo`: listens and takes the data directory before it
+/// touches any data, so a second demo on the same port or directory fails
+/// without re-seeding the first one's. A temporary directory is removed
+/// when the demo ends; one given with `--data-dir` is kept.
+fn demo(port: u16, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let temporary = data_dir.is_none();
+    let data_dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("clinic-server-demo-{}", std::process::id()))
+    });
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    let lock = server::lock_data_dir(&data_dir)?;
+    let _cleanup = TempDirGuard(temporary.then(|| data_dir.clone()));
+    let config = ServerConfig::demo(data_dir, addr);
+    let (db, signer) = server::open_data_dir(&config)?;
+    let login = demo::prepare(&db, &config, chrono::Utc::now())?;
+    print_demo(&config, &login);
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let state = AppState::new(config, db, signer);
+        // Ctrl-C and SIGTERM are caught from before "listening" is printed,
+        // so a stop right after it still cleans up.
+        let stop = stop_signals()?;
+        println!("listening: http://{addr}");
+        std::io::stdout().flush()?;
+        server::serve(listener, state, stop).await?;
+        anyhow::Ok(())
+    })?;
+    drop(lock);
+    Ok(())
+}
+
+/// Prints the demo's data directory, sample patients, login and code.
+fn print_demo(config: &ServerConfig, login: &demo::DemoLogin) {
+    println!("demo clinic: {}", config.server.data_dir.display());
+    println!("sample patients (date of birth, last name):");
+    let now = chrono::Utc::now();
+    let today = config.clinics.first().map_or(now.date_naive(), |c| {
+        now.with_timezone(&c.time_zone).date_naive()
+    });
+    for s in demo::SAMPLES {
+        println!(
+            "  {}  {} {}: {}",
+            s.date_of_birth(today),
+            s.first_name,
+            s.last_name,
+            s.label
+        );
+    }
+    println!("staff login: {} {}", login.username, login.password);
+    println!("enrollment code: {}", login.enrollment_code);
+}
+
+/// Removes a temporary directory when dropped, including after Ctrl-C or
+/// SIGTERM, which end `serve` normally.
+struct TempDirGuard(Option<PathBuf>);
+
+impl Drop for TempDirGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0
+            && let Err(e) = std::fs::remove_dir_all(dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("cannot remove the demo data {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Registers for Ctrl-C and SIGTERM now, and completes when either comes.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        tracing::info!("shutting down");
+    })
 }

@@ -374,6 +374,9 @@ pub fn demo(
     })?;
     let server_dir = dir.create("server")?;
     let kiosk_dir = dir.create("kiosk")?;
+    // One demo per data directory: a second one fails before touching it.
+    let lock =
+        server::lock_data_dir(&server_dir).map_err(|e| AppError::DemoServer(e.to_string()))?;
     let config = ServerConfig::demo(server_dir, addr);
     let (db, signer) =
         server::open_data_dir(&config).map_err(|e| AppError::DemoServer(e.to_string()))?;
@@ -422,6 +425,7 @@ pub fn demo(
         db_path,
         key_path,
     );
+    drop(lock);
     drop(dir);
     result
 }

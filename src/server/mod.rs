@@ -52,7 +52,7 @@ pub mod staff_api;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -99,6 +99,14 @@ pub enum ServerError {
     /// Accepting or serving connections failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
+    /// Another server process already serves this data directory.
+    #[error(
+        "data directory {path} is in use by another running clinic-server; stop it, or use another directory"
+    )]
+    DataDirInUse {
+        /// The directory.
+        path: PathBuf,
+    },
     /// The metrics address could not be bound.
     #[error("binding the metrics address {addr}: {source}")]
     MetricsListen {
@@ -308,6 +316,47 @@ impl AppState {
 /// pass-signing key in it. Used by `serve`, `demo` and the admin commands.
 pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerError> {
     let dir = &config.server.data_dir;
+    create_data_dir(dir)?;
+    let db = Db::open(&dir.join(DB_FILE))?;
+    let signer = PassSigner::load_or_create(&dir.join(KEY_FILE))?;
+    Ok((db, signer))
+}
+
+/// Holds the data directory for the one process that serves it; released
+/// when dropped or when the process ends, however it ends.
+#[derive(Debug)]
+pub struct DataDirLock {
+    /// The locked file, `serve.lock` in the data directory.
+    _file: std::fs::File,
+}
+
+/// Takes the data directory for serving, creating it if needed. A second
+/// server on the same directory gets [`ServerError::DataDirInUse`] before
+/// it touches any data. Administrative commands (`add-staff`, `import`)
+/// do not take it: they run beside the server.
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock, ServerError> {
+    create_data_dir(dir)?;
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| ServerError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(DataDirLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ServerError::DataDirInUse {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ServerError::DataDir { path, source }),
+    }
+}
+
+/// Creates the data directory, private to the server's user.
+fn create_data_dir(dir: &Path) -> Result<(), ServerError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -316,12 +365,9 @@ pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerEr
         builder.mode(0o700);
     }
     builder.create(dir).map_err(|source| ServerError::DataDir {
-        path: dir.clone(),
+        path: dir.to_path_buf(),
         source,
-    })?;
-    let db = Db::open(&dir.join(DB_FILE))?;
-    let signer = PassSigner::load_or_create(&dir.join(KEY_FILE))?;
-    Ok((db, signer))
+    })
 }
 
 /// The whole HTTP application over `state`, without a socket; tests call
@@ -340,6 +386,7 @@ pub async fn run(
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
     }
+    let _lock = lock_data_dir(&config.server.data_dir)?;
     let metrics = match config.server.metrics_listen {
         Some(addr) => Some(
             TcpListener::bind(addr)

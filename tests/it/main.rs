@@ -12,6 +12,8 @@ mod server;
 #[cfg(feature = "server")]
 mod server_console;
 #[cfg(feature = "server")]
+mod server_demo_cli;
+#[cfg(feature = "server")]
 mod server_fuzz;
 #[cfg(feature = "server")]
 mod server_hostile;
