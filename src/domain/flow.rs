@@ -607,7 +607,11 @@ impl CheckInFlow {
                 self.step = Step::EnterDob;
             }
             (Step::EnterDob, Input::DateOfBirth(dob)) => {
-                if dob > now.date_naive() {
+                // The flow knows no zone: a date counts as future only if
+                // it is still to come in the easternmost one (UTC+14), so
+                // the clinic's own "today" always passes, as the keypad
+                // already checked it against.
+                if dob > (now + Duration::hours(14)).date_naive() {
                     return Err(FlowError::DobInFuture);
                 }
                 self.dob = Some(dob);

@@ -483,6 +483,21 @@ fn typed_demographics_that_break_a_field_rule_are_refused() {
 }
 
 #[test]
+fn a_birth_today_in_a_zone_ahead_of_utc_is_not_the_future() {
+    // 11:00 UTC on 2 March is already 3 March in Auckland (UTC+13).
+    let at = Utc.with_ymd_and_hms(2026, 3, 2, 11, 0, 0).unwrap();
+    let mut flow = CheckInFlow::new(settings());
+    flow.handle(Input::UseDateOfBirth, at).unwrap();
+    let march = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    assert_eq!(
+        flow.handle(Input::DateOfBirth(march(4)), at),
+        Err(FlowError::DobInFuture)
+    );
+    assert!(flow.handle(Input::DateOfBirth(march(3)), at).is_ok());
+    assert_eq!(flow.step(), Step::EnterLastName);
+}
+
+#[test]
 fn changing_insurance_proposes_and_flags() {
     let mut flow = at_step(Step::EditInsurance);
     let empty = CoverageUpdate {

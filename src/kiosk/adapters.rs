@@ -587,6 +587,7 @@ fn edit_error(problem: Option<EditProblem>) -> EditError {
     match problem {
         None => EditError::None,
         Some(EditProblem::NothingTyped) => EditError::NothingTyped,
+        Some(EditProblem::NeedStreetOrPhone) => EditError::NeedStreetOrPhone,
         Some(EditProblem::MissingPayer) => EditError::MissingPayer,
         Some(EditProblem::MissingMemberId) => EditError::MissingMemberId,
         Some(EditProblem::Invalid(field)) => match field {

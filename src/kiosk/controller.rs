@@ -590,6 +590,13 @@ impl<R: CheckInRepository> CheckInController<R> {
         &mut self,
         result: Result<(), ControllerError>,
     ) -> Result<(), ControllerError> {
+        if let Err(ControllerError::Flow(FlowError::Empty(_))) = result
+            && self.flow.step() == Step::EditDemographics
+        {
+            // Nothing on file and nothing typed for street and phone.
+            self.edit_demographics.problem = Some(EditProblem::NeedStreetOrPhone);
+            return Ok(());
+        }
         let Err(ControllerError::Flow(FlowError::Field(e))) = result else {
             return result;
         };

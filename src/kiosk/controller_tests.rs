@@ -109,6 +109,9 @@ fn schedule() -> Vec<Appointment> {
     elsewhere.clinic_id = ClinicId("c2".into());
     let mut done = appointment("done", "Finn", "Wolfe", (1995, 12, 13), 10, 0);
     done.status = AppointmentStatus::CheckedIn;
+    let mut blank = appointment("blank", "Gus", "Vale", (1996, 2, 14), 10, 0);
+    blank.patient.demographics.address.line1.clear();
+    blank.patient.demographics.phone.clear();
     vec![
         maria(),
         appointment("t-late", "Luis", "Rivera", (2010, 3, 4), 10, 30),
@@ -122,6 +125,7 @@ fn schedule() -> Vec<Appointment> {
         confirmed,
         elsewhere,
         done,
+        blank,
     ]
 }
 
@@ -814,6 +818,29 @@ fn saving_an_empty_form_asks_for_something() {
     k.act(typed("1"));
     assert_eq!(k.view().edit_demographics.problem, None);
     assert_eq!(k.steps().len(), 1);
+}
+
+#[test]
+fn with_no_street_or_phone_on_file_one_of_them_is_asked_for() {
+    let mut k = Kiosk::new();
+    let pass = k.pass("c1", "blank", Duration::hours(1));
+    k.scan(&pass);
+    k.act(UiAction::DemographicsUpdate);
+    k.act(select(CITY));
+    k.act(typed("SALEM"));
+    let before = k.steps().len();
+    k.act(UiAction::EditSubmit);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::EditDemographics);
+    assert_eq!(
+        v.edit_demographics.problem,
+        Some(EditProblem::NeedStreetOrPhone)
+    );
+    assert_eq!(k.steps().len(), before, "nothing recorded");
+    k.act(select(PHONE));
+    k.act(typed("2125550123"));
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
 }
 
 #[test]

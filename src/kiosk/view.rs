@@ -68,6 +68,8 @@ pub enum NameProblem {
 pub enum EditProblem {
     /// Nothing was typed.
     NothingTyped,
+    /// Neither a street nor a phone would be on file after the change.
+    NeedStreetOrPhone,
     /// No insurance company.
     MissingPayer,
     /// No member ID.
