@@ -159,6 +159,13 @@ fn every_step() -> Vec<Step> {
 fn step_names_are_exactly_the_names_steps_give() {
     let names: Vec<&str> = every_step().iter().map(Step::as_str).collect();
     assert_eq!(names, Step::NAMES.to_vec());
+    for name in Step::NAMES {
+        assert!(
+            Step::staff_label(name).is_some_and(|l| !l.is_empty()),
+            "{name}"
+        );
+    }
+    assert_eq!(Step::staff_label("teleported"), None);
 }
 
 #[test]
@@ -232,7 +239,11 @@ fn dob_path_identifies_and_moves_on() {
 #[test]
 fn a_future_date_of_birth_is_refused() {
     let mut flow = at_step(Step::EnterDob);
-    let tomorrow = now().date_naive().succ_opt().unwrap();
+    // The day after today in the easternmost zone, UTC+14.
+    let tomorrow = (now() + Duration::hours(14))
+        .date_naive()
+        .succ_opt()
+        .unwrap();
     assert_eq!(
         flow.handle(Input::DateOfBirth(tomorrow), now()),
         Err(FlowError::DobInFuture)

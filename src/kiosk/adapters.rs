@@ -10,13 +10,15 @@ use slint::{ComponentHandle, Image, ModelRc, Rgb8Pixel, SharedPixelBuffer, VecMo
 
 use super::controller::{CheckInController, CheckInRepository, UiAction};
 use super::ui::{
-    AppWindow, AppointmentChoice, ChooseAdapter, CoPayAdapter, DemographicsAdapter,
-    DemographicsField, DeskReason, DobAdapter, DobError, DoneAdapter, EditDemographicsAdapter,
-    EditError, EditInsuranceAdapter, HelpAdapter, InsuranceAdapter, InsuranceField, KioskAdapter,
-    NameAdapter, NameError, NotFoundAdapter, NoticeKind, PassProblemKind, PassRejectedAdapter,
-    PayPhoneAdapter, Screen, SeeDeskAdapter, WelcomeAdapter,
+    self, AppWindow, AppointmentChoice, ChooseAdapter, CoPayAdapter, DemographicsAdapter,
+    DeskReason, DobAdapter, DobError, DoneAdapter, EditDemographicsAdapter, EditError,
+    EditInsuranceAdapter, HelpAdapter, InsuranceAdapter, KioskAdapter, NameAdapter, NameError,
+    NotFoundAdapter, NoticeKind, PassProblemKind, PassRejectedAdapter, PayPhoneAdapter, Screen,
+    SeeDeskAdapter, WelcomeAdapter,
 };
-use super::view::{self, DobProblem, EditProblem, NameProblem, ViewModel};
+use super::view::{
+    self, DemographicsField, DobProblem, EditProblem, InsuranceField, NameProblem, ViewModel,
+};
 use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
 
 /// The kiosk's timings, from config.
@@ -237,7 +239,7 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
 
     let ed = window.global::<EditDemographicsAdapter>();
     let s = send.clone();
-    ed.on_select(move |f| s(UiAction::EditSelect(field_index(&DEMOGRAPHICS_FIELDS, f))));
+    ed.on_select(move |f| s(UiAction::EditSelect(demographics_field(f).into())));
     let s = send.clone();
     ed.on_typed(move |t| s(UiAction::EditTyped(t.to_string())));
     let s = send.clone();
@@ -257,7 +259,7 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
 
     let ei = window.global::<EditInsuranceAdapter>();
     let s = send.clone();
-    ei.on_select(move |f| s(UiAction::EditSelect(field_index(&INSURANCE_FIELDS, f))));
+    ei.on_select(move |f| s(UiAction::EditSelect(insurance_field(f).into())));
     let s = send.clone();
     ei.on_typed(move |t| s(UiAction::EditTyped(t.to_string())));
     let s = send.clone();
@@ -459,16 +461,13 @@ impl<R: CheckInRepository + 'static> Inner<R> {
 
         let ed = window.global::<EditDemographicsAdapter>();
         let f = &view.edit_demographics.fields;
-        ed.set_street(f[0].clone().into());
-        ed.set_city(f[1].clone().into());
-        ed.set_region(f[2].clone().into());
-        ed.set_postal_code(f[3].clone().into());
-        ed.set_phone(f[4].clone().into());
-        ed.set_email(f[5].clone().into());
-        ed.set_active(field_at(
-            &DEMOGRAPHICS_FIELDS,
-            view.edit_demographics.active,
-        ));
+        ed.set_street(f[DemographicsField::Street].clone().into());
+        ed.set_city(f[DemographicsField::City].clone().into());
+        ed.set_region(f[DemographicsField::State].clone().into());
+        ed.set_postal_code(f[DemographicsField::Zip].clone().into());
+        ed.set_phone(f[DemographicsField::Phone].clone().into());
+        ed.set_email(f[DemographicsField::Email].clone().into());
+        ed.set_active(ui_demographics_field(view.edit_demographics.active));
         ed.set_error(edit_error(view.edit_demographics.problem));
 
         let ins = window.global::<InsuranceAdapter>();
@@ -480,10 +479,10 @@ impl<R: CheckInRepository + 'static> Inner<R> {
 
         let ei = window.global::<EditInsuranceAdapter>();
         let f = &view.edit_insurance.fields;
-        ei.set_payer(f[0].clone().into());
-        ei.set_member_id(f[1].clone().into());
-        ei.set_group(f[2].clone().into());
-        ei.set_active(field_at(&INSURANCE_FIELDS, view.edit_insurance.active));
+        ei.set_payer(f[InsuranceField::Payer].clone().into());
+        ei.set_member_id(f[InsuranceField::MemberId].clone().into());
+        ei.set_group(f[InsuranceField::Group].clone().into());
+        ei.set_active(ui_insurance_field(view.edit_insurance.active));
         ei.set_error(edit_error(view.edit_insurance.problem));
 
         let cp = window.global::<CoPayAdapter>();
@@ -552,35 +551,47 @@ pub fn render_qr(text: &str) -> Option<Image> {
     Some(Image::from_rgb8(buffer))
 }
 
-/// The demographics form's fields in the controller's order: the one place
-/// the Slint enum meets the controller's index.
-const DEMOGRAPHICS_FIELDS: [DemographicsField; 6] = [
-    DemographicsField::Street,
-    DemographicsField::City,
-    DemographicsField::State,
-    DemographicsField::Zip,
-    DemographicsField::Phone,
-    DemographicsField::Email,
-];
-
-/// The insurance form's fields in the controller's order.
-const INSURANCE_FIELDS: [InsuranceField; 3] = [
-    InsuranceField::Payer,
-    InsuranceField::MemberId,
-    InsuranceField::Group,
-];
-
-/// The controller's index of a form field: its place in the form's table.
-fn field_index<F: PartialEq>(fields: &[F], field: F) -> usize {
-    fields
-        .iter()
-        .position(|f| *f == field)
-        .unwrap_or(usize::MAX)
+/// The demographics form's field, from Slint's enum to the controller's:
+/// the one place the two meet (with [`ui_demographics_field`]).
+fn demographics_field(f: ui::DemographicsField) -> DemographicsField {
+    match f {
+        ui::DemographicsField::Street => DemographicsField::Street,
+        ui::DemographicsField::City => DemographicsField::City,
+        ui::DemographicsField::State => DemographicsField::State,
+        ui::DemographicsField::Zip => DemographicsField::Zip,
+        ui::DemographicsField::Phone => DemographicsField::Phone,
+        ui::DemographicsField::Email => DemographicsField::Email,
+    }
 }
 
-/// The form field at the controller's index, or the first one.
-fn field_at<F: Copy + Default>(fields: &[F], index: usize) -> F {
-    fields.get(index).copied().unwrap_or_default()
+/// The demographics form's field, from the controller's enum to Slint's.
+fn ui_demographics_field(f: DemographicsField) -> ui::DemographicsField {
+    match f {
+        DemographicsField::Street => ui::DemographicsField::Street,
+        DemographicsField::City => ui::DemographicsField::City,
+        DemographicsField::State => ui::DemographicsField::State,
+        DemographicsField::Zip => ui::DemographicsField::Zip,
+        DemographicsField::Phone => ui::DemographicsField::Phone,
+        DemographicsField::Email => ui::DemographicsField::Email,
+    }
+}
+
+/// The insurance form's field, from Slint's enum to the controller's.
+fn insurance_field(f: ui::InsuranceField) -> InsuranceField {
+    match f {
+        ui::InsuranceField::Payer => InsuranceField::Payer,
+        ui::InsuranceField::MemberId => InsuranceField::MemberId,
+        ui::InsuranceField::Group => InsuranceField::Group,
+    }
+}
+
+/// The insurance form's field, from the controller's enum to Slint's.
+fn ui_insurance_field(f: InsuranceField) -> ui::InsuranceField {
+    match f {
+        InsuranceField::Payer => ui::InsuranceField::Payer,
+        InsuranceField::MemberId => ui::InsuranceField::MemberId,
+        InsuranceField::Group => ui::InsuranceField::Group,
+    }
 }
 
 fn edit_error(problem: Option<EditProblem>) -> EditError {

@@ -12,13 +12,14 @@ use chrono_tz::Tz;
 
 use super::scanner::ScanBuffer;
 use super::view::{
-    ChoiceView, CoPayView, DeskReason, DobProblem, EditDemographicsView, EditInsuranceView,
-    EditProblem, IdentityView, InsuranceView, NameProblem, PayPhoneView, Screen, ViewModel,
+    ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, EditDemographicsView,
+    EditInsuranceView, EditProblem, FormField, IdentityView, InsuranceField, InsuranceView,
+    NameProblem, PayPhoneView, Screen, ViewModel,
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
-    DomainEvent, Field, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle,
-    MatchError, Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
+    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle, MatchError,
+    Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
 };
 use crate::pass::PassVerifier;
 
@@ -109,7 +110,7 @@ pub enum UiAction {
     /// "I have no insurance".
     NoInsurance,
     /// A field of the form on screen.
-    EditSelect(usize),
+    EditSelect(FormField),
     /// A key typed into the form on screen.
     EditTyped(String),
     /// Delete in the form on screen.
@@ -133,22 +134,6 @@ pub enum UiAction {
     /// The idle timer ran out.
     IdleTimeout,
 }
-
-/// The longest text each demographics field takes.
-const DEMOGRAPHICS_LIMITS: [usize; 6] = [80, 40, 30, 12, 20, 80];
-/// The longest text each coverage field takes.
-const INSURANCE_LIMITS: [usize; 3] = [60, 30, 30];
-/// The rule behind each demographics field, in the form's order.
-const DEMOGRAPHICS_FIELDS: [Field; 6] = [
-    Field::AddressLine1,
-    Field::City,
-    Field::State,
-    Field::PostalCode,
-    Field::Phone,
-    Field::Email,
-];
-/// The rule behind each coverage field, in the form's order.
-const INSURANCE_FIELDS: [Field; 3] = [Field::Payer, Field::MemberId, Field::Group];
 
 /// Drives one kiosk's check-ins, one patient at a time.
 pub struct CheckInController<R: CheckInRepository> {
@@ -236,16 +221,50 @@ impl<R: CheckInRepository> CheckInController<R> {
     pub fn handle(&mut self, action: UiAction) -> Result<(), ControllerError> {
         let now = self.clock.now();
         if self.fault {
-            // After a storage fault only finishing and the language work.
-            return match action {
-                UiAction::Finish | UiAction::IdleTimeout => {
-                    self.reset_session();
-                    Ok(())
-                }
-                UiAction::SetLanguage(l) => self.apply(Input::SetLanguage(l), now),
-                _ => Ok(()),
-            };
+            return self.handle_after_fault(action, now);
         }
+        match action {
+            UiAction::KeyInput(_)
+            | UiAction::ScanTimeout
+            | UiAction::UseDob
+            | UiAction::TryAgain
+            | UiAction::DobDigit(_)
+            | UiAction::DobErase
+            | UiAction::DobClear
+            | UiAction::DobSubmit
+            | UiAction::NameLetter(_)
+            | UiAction::NameErase
+            | UiAction::NameSubmit => self.handle_identify(action, now),
+            UiAction::EditSelect(_)
+            | UiAction::EditTyped(_)
+            | UiAction::EditErase
+            | UiAction::EditSubmit => self.handle_form(action, now),
+            other => self.handle_step(other, now),
+        }
+    }
+
+    /// After a storage fault only finishing and the language work.
+    fn handle_after_fault(
+        &mut self,
+        action: UiAction,
+        now: DateTime<Utc>,
+    ) -> Result<(), ControllerError> {
+        match action {
+            UiAction::Finish | UiAction::IdleTimeout => {
+                self.reset_session();
+                Ok(())
+            }
+            UiAction::SetLanguage(l) => self.apply(Input::SetLanguage(l), now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Identifying: the scanner, the date-of-birth keypad and the letters.
+    fn handle_identify(
+        &mut self,
+        action: UiAction,
+        now: DateTime<Utc>,
+    ) -> Result<(), ControllerError> {
         match action {
             UiAction::KeyInput(text) => match self.scanner.push(&text) {
                 Some(scan) => self.scanned(&scan, now),
@@ -269,30 +288,16 @@ impl<R: CheckInRepository> CheckInController<R> {
                 }
                 Ok(())
             }
-            UiAction::DobErase => {
-                self.dob_digits.pop();
-                self.dob_problem = None;
-                Ok(())
-            }
-            UiAction::DobClear => {
-                self.dob_digits.clear();
-                self.dob_problem = None;
-                Ok(())
-            }
-            UiAction::DobSubmit => {
-                let today = now.with_timezone(&self.context.time_zone).date_naive();
-                match parse_dob(&self.dob_digits, today) {
-                    Ok(dob) => {
-                        self.name_letters.clear();
-                        self.name_problem = None;
-                        self.apply(Input::DateOfBirth(dob), now)
-                    }
-                    Err(problem) => {
-                        self.dob_problem = Some(problem);
-                        Ok(())
-                    }
+            UiAction::DobErase | UiAction::DobClear => {
+                if action == UiAction::DobErase {
+                    self.dob_digits.pop();
+                } else {
+                    self.dob_digits.clear();
                 }
+                self.dob_problem = None;
+                Ok(())
             }
+            UiAction::DobSubmit => self.dob_submit(now),
             UiAction::NameLetter(text) => {
                 for c in text.chars().filter(|c| !c.is_control()) {
                     if self.name_letters.chars().count() < 20 {
@@ -308,36 +313,36 @@ impl<R: CheckInRepository> CheckInController<R> {
                 Ok(())
             }
             UiAction::NameSubmit => self.name_submit(now),
-            UiAction::Back => {
-                if self.flow.step() == Step::EnterLastName {
-                    self.name_letters.clear();
-                    self.name_problem = None;
-                }
-                self.apply(Input::Back, now)
+            _ => Ok(()),
+        }
+    }
+
+    fn dob_submit(&mut self, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        let today = now.with_timezone(&self.context.time_zone).date_naive();
+        match parse_dob(&self.dob_digits, today) {
+            Ok(dob) => {
+                self.name_letters.clear();
+                self.name_problem = None;
+                self.apply(Input::DateOfBirth(dob), now)
             }
-            UiAction::Finish => {
-                let result = self.apply(Input::Finish, now);
-                if self.flow.step() == Step::Welcome {
-                    self.reset_session();
-                }
-                result
+            Err(problem) => {
+                self.dob_problem = Some(problem);
+                Ok(())
             }
-            UiAction::Choose(i) => self.apply(Input::ChooseAppointment(i), now),
-            UiAction::DemographicsCorrect => self.apply(Input::DemographicsCorrect, now),
-            UiAction::DemographicsUpdate => {
-                self.edit_demographics = EditDemographicsView::default();
-                self.apply(Input::UpdateDemographics, now)
-            }
-            UiAction::InsuranceStillCorrect => self.apply(Input::InsuranceStillCorrect, now),
-            UiAction::InsuranceChanged => {
-                self.edit_insurance = EditInsuranceView::default();
-                self.apply(Input::InsuranceChanged, now)
-            }
-            UiAction::NoInsurance => self.apply(Input::NoInsurance, now),
-            UiAction::EditSelect(i) => {
-                match self.flow.step() {
-                    Step::EditDemographics if i < 6 => self.edit_demographics.active = i,
-                    Step::EditInsurance if i < 3 => self.edit_insurance.active = i,
+        }
+    }
+
+    /// The edit forms: choosing a field, typing, erasing and saving.
+    fn handle_form(&mut self, action: UiAction, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        match action {
+            UiAction::EditSelect(field) => {
+                match (self.flow.step(), field) {
+                    (Step::EditDemographics, FormField::Demographics(f)) => {
+                        self.edit_demographics.active = f;
+                    }
+                    (Step::EditInsurance, FormField::Insurance(f)) => {
+                        self.edit_insurance.active = f;
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -363,25 +368,62 @@ impl<R: CheckInRepository> CheckInController<R> {
                 Ok(())
             }
             UiAction::EditSubmit => self.edit_submit(now),
-            UiAction::CoPay(choice) => self.apply(Input::CoPay(choice), now),
-            UiAction::PayPhoneDone => self.apply(Input::Continue, now),
-            UiAction::Help => self.apply(Input::Help, now),
-            UiAction::Resume => {
-                let result = self.apply(Input::Continue, now);
-                if self.flow.step() == Step::Welcome {
-                    self.reset_session();
+            _ => Ok(()),
+        }
+    }
+
+    /// Everything that moves the patient from step to step.
+    fn handle_step(&mut self, action: UiAction, now: DateTime<Utc>) -> Result<(), ControllerError> {
+        let input = match action {
+            UiAction::Back => {
+                if self.flow.step() == Step::EnterLastName {
+                    self.name_letters.clear();
+                    self.name_problem = None;
                 }
-                result
+                Input::Back
             }
-            UiAction::SetLanguage(l) => self.apply(Input::SetLanguage(l), now),
-            UiAction::IdleWarning => self.apply(Input::IdleWarning, now),
-            UiAction::StillHere => self.apply(Input::StillHere, now),
+            UiAction::Finish => return self.apply_then_reset_on_welcome(Input::Finish, now),
+            UiAction::Resume => return self.apply_then_reset_on_welcome(Input::Continue, now),
             UiAction::IdleTimeout => {
                 let result = self.apply(Input::IdleTimeout, now);
                 self.reset_session();
-                result
+                return result;
             }
+            UiAction::Choose(i) => Input::ChooseAppointment(i),
+            UiAction::DemographicsCorrect => Input::DemographicsCorrect,
+            UiAction::DemographicsUpdate => {
+                self.edit_demographics = EditDemographicsView::default();
+                Input::UpdateDemographics
+            }
+            UiAction::InsuranceStillCorrect => Input::InsuranceStillCorrect,
+            UiAction::InsuranceChanged => {
+                self.edit_insurance = EditInsuranceView::default();
+                Input::InsuranceChanged
+            }
+            UiAction::NoInsurance => Input::NoInsurance,
+            UiAction::CoPay(choice) => Input::CoPay(choice),
+            UiAction::PayPhoneDone => Input::Continue,
+            UiAction::Help => Input::Help,
+            UiAction::SetLanguage(l) => Input::SetLanguage(l),
+            UiAction::IdleWarning => Input::IdleWarning,
+            UiAction::StillHere => Input::StillHere,
+            // Handled by `handle_identify` and `handle_form`.
+            _ => return Ok(()),
+        };
+        self.apply(input, now)
+    }
+
+    /// Applies `input`, and starts a fresh session if it led to Welcome.
+    fn apply_then_reset_on_welcome(
+        &mut self,
+        input: Input,
+        now: DateTime<Utc>,
+    ) -> Result<(), ControllerError> {
+        let result = self.apply(input, now);
+        if self.flow.step() == Step::Welcome {
+            self.reset_session();
         }
+        result
     }
 
     /// Clears every per-patient buffer; the flow itself resets on its own.
@@ -501,23 +543,12 @@ impl<R: CheckInRepository> CheckInController<R> {
         match self.flow.step() {
             Step::EditDemographics => {
                 let f = &mut self.edit_demographics;
-                let limit =
-                    DEMOGRAPHICS_LIMITS[f.active].min(DEMOGRAPHICS_FIELDS[f.active].max_chars());
-                for c in clean.chars() {
-                    if f.fields[f.active].chars().count() < limit {
-                        f.fields[f.active].push(c);
-                    }
-                }
+                push_limited(&mut f.fields[f.active], &clean, f.active.typing_limit());
                 f.problem = None;
             }
             Step::EditInsurance => {
                 let f = &mut self.edit_insurance;
-                let limit = INSURANCE_LIMITS[f.active].min(INSURANCE_FIELDS[f.active].max_chars());
-                for c in clean.chars() {
-                    if f.fields[f.active].chars().count() < limit {
-                        f.fields[f.active].push(c);
-                    }
-                }
+                push_limited(&mut f.fields[f.active], &clean, f.active.typing_limit());
                 f.problem = None;
             }
             _ => {}
@@ -527,13 +558,9 @@ impl<R: CheckInRepository> CheckInController<R> {
     fn edit_submit(&mut self, now: DateTime<Utc>) -> Result<(), ControllerError> {
         match self.flow.step() {
             Step::EditDemographics => {
-                let typed: Vec<String> = self
-                    .edit_demographics
-                    .fields
-                    .iter()
-                    .map(|f| f.trim().to_string())
-                    .collect();
-                if typed.iter().all(String::is_empty) {
+                let fields = &self.edit_demographics.fields;
+                let typed = |d: DemographicsField| fields[d].trim().to_string();
+                if fields.iter().all(|v| v.trim().is_empty()) {
                     self.edit_demographics.problem = Some(EditProblem::NothingTyped);
                     return Ok(());
                 }
@@ -547,21 +574,32 @@ impl<R: CheckInRepository> CheckInController<R> {
                         *slot = value.clone();
                     }
                 };
-                set(&mut proposed.address.line1, &typed[0]);
-                set(&mut proposed.address.city, &typed[1]);
-                set(&mut proposed.address.region, &typed[2]);
-                set(&mut proposed.address.postal_code, &typed[3]);
-                set(&mut proposed.phone, &typed[4]);
-                set(&mut proposed.email, &typed[5]);
+                set(
+                    &mut proposed.address.line1,
+                    &typed(DemographicsField::Street),
+                );
+                set(&mut proposed.address.city, &typed(DemographicsField::City));
+                set(
+                    &mut proposed.address.region,
+                    &typed(DemographicsField::State),
+                );
+                set(
+                    &mut proposed.address.postal_code,
+                    &typed(DemographicsField::Zip),
+                );
+                set(&mut proposed.phone, &typed(DemographicsField::Phone));
+                set(&mut proposed.email, &typed(DemographicsField::Email));
                 let result = self.apply(Input::SubmitDemographics(proposed), now);
                 self.field_problem(result)
             }
             Step::EditInsurance => {
-                let [payer, member_id, group] = self
-                    .edit_insurance
-                    .fields
-                    .clone()
-                    .map(|f| f.trim().to_string());
+                let fields = &self.edit_insurance.fields;
+                let typed = |i: InsuranceField| fields[i].trim().to_string();
+                let (payer, member_id, group) = (
+                    typed(InsuranceField::Payer),
+                    typed(InsuranceField::MemberId),
+                    typed(InsuranceField::Group),
+                );
                 if payer.is_empty() {
                     self.edit_insurance.problem = Some(EditProblem::MissingPayer);
                     return Ok(());
@@ -601,23 +639,26 @@ impl<R: CheckInRepository> CheckInController<R> {
             return result;
         };
         let field = e.field();
-        let (form_fields, active, problem) = match self.flow.step() {
-            Step::EditDemographics => (
-                &DEMOGRAPHICS_FIELDS[..],
-                &mut self.edit_demographics.active,
-                &mut self.edit_demographics.problem,
-            ),
-            Step::EditInsurance => (
-                &INSURANCE_FIELDS[..],
-                &mut self.edit_insurance.active,
-                &mut self.edit_insurance.problem,
-            ),
-            _ => return Ok(()),
-        };
-        if let Some(i) = form_fields.iter().position(|f| *f == field) {
-            *active = i;
+        match self.flow.step() {
+            Step::EditDemographics => {
+                let f = &mut self.edit_demographics;
+                if let Some(d) = DemographicsField::ALL
+                    .into_iter()
+                    .find(|d| d.rule() == field)
+                {
+                    f.active = d;
+                }
+                f.problem = Some(EditProblem::Invalid(field));
+            }
+            Step::EditInsurance => {
+                let f = &mut self.edit_insurance;
+                if let Some(i) = InsuranceField::ALL.into_iter().find(|i| i.rule() == field) {
+                    f.active = i;
+                }
+                f.problem = Some(EditProblem::Invalid(field));
+            }
+            _ => {}
         }
-        *problem = Some(EditProblem::Invalid(field));
         Ok(())
     }
 
@@ -642,10 +683,62 @@ impl<R: CheckInRepository> CheckInController<R> {
     /// Everything the screen shows now.
     pub fn view(&self) -> ViewModel {
         let step = self.flow.step();
-        let screen = if self.fault {
+        let screen = self.screen();
+        let appt = self.flow.appointment();
+        let now = self.clock.now();
+        let max = self.context.flow.max_failed_lookups;
+        ViewModel {
+            screen,
+            language: self.flow.language(),
+            progress: progress(screen),
+            identity: appt.map(|a| IdentityView {
+                name: self.flow.display_name().unwrap_or_default(),
+                time: self.format_time(a),
+                clinician: a.clinician.clone(),
+            }),
+            notice: self.flow.notices().first().copied(),
+            idle_warning: self.flow.idle_warning(),
+            dob_display: dob_display(&self.dob_digits),
+            dob_digits: self.dob_digits.clone(),
+            dob_problem: self.dob_problem,
+            name_letters: self.name_letters.clone(),
+            name_prefix_len: self.context.flow.name_prefix_len,
+            name_problem: self.name_problem,
+            name_wait_seconds: self.name_wait_seconds(now),
+            attempts_left: max.saturating_sub(self.flow.failed_lookups()),
+            choices: self
+                .flow
+                .candidates()
+                .iter()
+                .map(|a| ChoiceView {
+                    time: self.format_time(a),
+                    clinician: a.clinician.clone(),
+                })
+                .collect(),
+            pass_problem: match step {
+                Step::PassRejected(p) => Some(p),
+                _ => None,
+            },
+            desk_reason: self.desk_reason(),
+            demographics: self.flow.masked_demographics().unwrap_or_default(),
+            edit_demographics: self.edit_demographics.clone(),
+            insurance: appt.map(insurance_view).unwrap_or_default(),
+            edit_insurance: self.edit_insurance.clone(),
+            copay: appt.map(|a| self.copay_view(a)).unwrap_or_default(),
+            pay_phone: appt
+                .filter(|_| step == Step::PayOnPhone)
+                .and_then(|a| self.pay_phone_view(a))
+                .unwrap_or_default(),
+            help_can_resume: self.flow.failed_lookups() < max,
+        }
+    }
+
+    /// The screen for the current step, or the desk after a fault.
+    fn screen(&self) -> Screen {
+        if self.fault {
             Screen::SeeDesk
         } else {
-            match step {
+            match self.flow.step() {
                 Step::Welcome => Screen::Welcome,
                 Step::EnterDob => Screen::EnterDob,
                 Step::EnterLastName => Screen::EnterName,
@@ -662,123 +755,84 @@ impl<R: CheckInRepository> CheckInController<R> {
                 Step::Done => Screen::Done,
                 Step::Help => Screen::Help,
             }
-        };
-        let progress = match screen {
-            Screen::EnterDob | Screen::EnterName | Screen::NotFound | Screen::Choose => 1,
-            Screen::Demographics | Screen::EditDemographics => 2,
-            Screen::Insurance | Screen::EditInsurance => 3,
-            Screen::CoPay | Screen::PayPhone => 4,
-            _ => 0,
-        };
-        let appt = self.flow.appointment();
-        let identity = appt.map(|a| IdentityView {
-            name: self.flow.display_name().unwrap_or_default(),
-            time: self.format_time(a),
-            clinician: a.clinician.clone(),
-        });
-        let insurance = appt
-            .map(|a| {
-                let day = a.local_day();
-                InsuranceView {
-                    has_coverage: a.coverage.is_some(),
-                    expired: check_coverage(a.coverage.as_ref(), day)
-                        == Some(ReasonCode::InsuranceExpired),
-                    payer: a
-                        .coverage
-                        .as_ref()
-                        .map(|c| c.payer.clone())
-                        .unwrap_or_default(),
-                    plan: a
-                        .coverage
-                        .as_ref()
-                        .map(|c| c.plan.clone())
-                        .unwrap_or_default(),
-                    member_id: a
-                        .coverage
-                        .as_ref()
-                        .map(|c| mask_member_id(&c.member_id))
-                        .unwrap_or_default(),
-                }
-            })
-            .unwrap_or_default();
-        let copay = appt
-            .map(|a| CoPayView {
-                amount: Self::format_money(a.expected_copay),
-                balance: if a.prior_balance.is_positive() {
-                    Self::format_money(a.prior_balance)
-                } else {
-                    String::new()
-                },
-                allow_phone: self.context.flow.allow_pay_on_phone
-                    && self.context.payment_link.is_some(),
-                allow_bill_later: self.context.flow.allow_bill_later,
-            })
-            .unwrap_or_default();
-        let pay_phone = appt
-            .filter(|_| step == Step::PayOnPhone)
-            .and_then(|a| {
-                Some(PayPhoneView {
-                    url: self.payment_link(a)?,
-                    reference: payment_reference(&a.id),
-                    amount: Self::format_money(a.expected_copay),
-                })
-            })
-            .unwrap_or_default();
-        let now = self.clock.now();
-        let name_wait_seconds = self
-            .lookup_blocked_until
+        }
+    }
+
+    /// Why the desk screen shows, if it does.
+    fn desk_reason(&self) -> Option<DeskReason> {
+        if self.fault {
+            return Some(DeskReason::Fault);
+        }
+        match self.flow.step() {
+            Step::SeeDesk(code) => Some(DeskReason::Rule(code)),
+            _ => None,
+        }
+    }
+
+    /// Seconds until the next lookup may run, while the wait shows.
+    fn name_wait_seconds(&self, now: DateTime<Utc>) -> u32 {
+        self.lookup_blocked_until
             .filter(|_| self.name_problem == Some(NameProblem::Wait))
             .map(|until| {
                 let ms = (until - now).num_milliseconds().max(0);
                 u32::try_from((ms + 999) / 1000).unwrap_or(u32::MAX)
             })
-            .unwrap_or(0);
-        let max = self.context.flow.max_failed_lookups;
-        ViewModel {
-            screen,
-            language: self.flow.language(),
-            progress,
-            identity,
-            notice: self.flow.notices().first().copied(),
-            idle_warning: self.flow.idle_warning(),
-            dob_display: dob_display(&self.dob_digits),
-            dob_digits: self.dob_digits.clone(),
-            dob_problem: self.dob_problem,
-            name_letters: self.name_letters.clone(),
-            name_prefix_len: self.context.flow.name_prefix_len,
-            name_problem: self.name_problem,
-            name_wait_seconds,
-            attempts_left: max.saturating_sub(self.flow.failed_lookups()),
-            choices: self
-                .flow
-                .candidates()
-                .iter()
-                .map(|a| ChoiceView {
-                    time: self.format_time(a),
-                    clinician: a.clinician.clone(),
-                })
-                .collect(),
-            pass_problem: match step {
-                Step::PassRejected(p) => Some(p),
-                _ => None,
-            },
-            desk_reason: if self.fault {
-                Some(DeskReason::Fault)
+            .unwrap_or(0)
+    }
+
+    /// The co-pay screen for `a`.
+    fn copay_view(&self, a: &Appointment) -> CoPayView {
+        CoPayView {
+            amount: Self::format_money(a.expected_copay),
+            balance: if a.prior_balance.is_positive() {
+                Self::format_money(a.prior_balance)
             } else {
-                match step {
-                    Step::SeeDesk(code) => Some(DeskReason::Rule(code)),
-                    _ => None,
-                }
+                String::new()
             },
-            demographics: self.flow.masked_demographics().unwrap_or_default(),
-            edit_demographics: self.edit_demographics.clone(),
-            insurance,
-            edit_insurance: self.edit_insurance.clone(),
-            copay,
-            pay_phone,
-            help_can_resume: self.flow.failed_lookups() < max,
+            allow_phone: self.context.flow.allow_pay_on_phone
+                && self.context.payment_link.is_some(),
+            allow_bill_later: self.context.flow.allow_bill_later,
         }
     }
+
+    /// The pay-on-phone screen for `a`, when the clinic has a link.
+    fn pay_phone_view(&self, a: &Appointment) -> Option<PayPhoneView> {
+        Some(PayPhoneView {
+            url: self.payment_link(a)?,
+            reference: payment_reference(&a.id),
+            amount: Self::format_money(a.expected_copay),
+        })
+    }
+}
+
+/// The progress header's step for a screen: 1–4 through Identify, Details,
+/// Insurance and Payment, or 0 to hide it.
+fn progress(screen: Screen) -> u8 {
+    match screen {
+        Screen::EnterDob | Screen::EnterName | Screen::NotFound | Screen::Choose => 1,
+        Screen::Demographics | Screen::EditDemographics => 2,
+        Screen::Insurance | Screen::EditInsurance => 3,
+        Screen::CoPay | Screen::PayPhone => 4,
+        _ => 0,
+    }
+}
+
+/// The insurance screen for `a`: the coverage on file, masked.
+fn insurance_view(a: &Appointment) -> InsuranceView {
+    let c = a.coverage.as_ref();
+    InsuranceView {
+        has_coverage: c.is_some(),
+        expired: check_coverage(c, a.local_day()) == Some(ReasonCode::InsuranceExpired),
+        payer: c.map(|c| c.payer.clone()).unwrap_or_default(),
+        plan: c.map(|c| c.plan.clone()).unwrap_or_default(),
+        member_id: c.map(|c| mask_member_id(&c.member_id)).unwrap_or_default(),
+    }
+}
+
+/// Appends `text` to `value` up to `limit` characters in all.
+fn push_limited(value: &mut String, text: &str, limit: usize) {
+    let room = limit.saturating_sub(value.chars().count());
+    value.extend(text.chars().take(room));
 }
 
 /// The payment reference for an appointment: its id, which carries no PHI.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{Duration, TimeZone};
 
 use super::*;
+use crate::domain::Field;
 use crate::domain::testkit::{TZ, appointment};
 use crate::domain::{
     AppointmentStatus, Currency, FixedClock, LocationId, MatchOutcome, match_appointments,
@@ -129,21 +130,21 @@ fn schedule() -> Vec<Appointment> {
     ]
 }
 
-/// The form's fields by position; kept in one place with [`select`].
-const STREET: usize = 0;
-const CITY: usize = 1;
-const STATE: usize = 2;
-const ZIP: usize = 3;
-const PHONE: usize = 4;
-const EMAIL: usize = 5;
-const PAYER: usize = 0;
-const MEMBER_ID: usize = 1;
-const GROUP: usize = 2;
+/// The form fields the tests name; selected through [`select`].
+const STREET: DemographicsField = DemographicsField::Street;
+const CITY: DemographicsField = DemographicsField::City;
+const STATE: DemographicsField = DemographicsField::State;
+const ZIP: DemographicsField = DemographicsField::Zip;
+const PHONE: DemographicsField = DemographicsField::Phone;
+const EMAIL: DemographicsField = DemographicsField::Email;
+const PAYER: InsuranceField = InsuranceField::Payer;
+const MEMBER_ID: InsuranceField = InsuranceField::MemberId;
+const GROUP: InsuranceField = InsuranceField::Group;
 
 /// Selects a field of the form on screen. The only place that builds
 /// `UiAction::EditSelect`.
-fn select(field: usize) -> UiAction {
-    UiAction::EditSelect(field)
+fn select(field: impl Into<FormField>) -> UiAction {
+    UiAction::EditSelect(field.into())
 }
 
 fn typed(text: &str) -> UiAction {
@@ -785,9 +786,10 @@ fn each_demographics_field_keeps_to_its_length() {
         k.act(typed(&"7".repeat(limit + 5)));
         let v = k.view().edit_demographics;
         assert_eq!(v.active, field);
-        assert_eq!(v.fields[field].chars().count(), limit, "field {field}");
+        assert_eq!(v.fields[field].chars().count(), limit, "field {field:?}");
     }
-    k.act(select(6));
+    // A field of the other form does nothing here.
+    k.act(select(GROUP));
     assert_eq!(k.view().edit_demographics.active, EMAIL);
     k.act(UiAction::EditErase);
     assert_eq!(k.view().edit_demographics.fields[EMAIL].len(), 79);
@@ -958,7 +960,7 @@ fn each_insurance_field_keeps_to_its_length() {
         assert_eq!(v.active, field);
         assert_eq!(v.fields[field].chars().count(), limit);
     }
-    k.act(select(3));
+    k.act(select(STREET));
     assert_eq!(k.view().edit_insurance.active, GROUP);
     k.act(UiAction::EditErase);
     assert_eq!(k.view().edit_insurance.fields[GROUP].len(), 29);

@@ -146,13 +146,167 @@ pub struct PayPhoneView {
     pub amount: String,
 }
 
+/// A field of the demographics form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DemographicsField {
+    /// Street and number.
+    #[default]
+    Street,
+    /// City.
+    City,
+    /// State.
+    State,
+    /// ZIP code.
+    Zip,
+    /// Phone.
+    Phone,
+    /// Email.
+    Email,
+}
+
+impl DemographicsField {
+    /// Every field, in the form's order.
+    pub const ALL: [Self; 6] = [
+        Self::Street,
+        Self::City,
+        Self::State,
+        Self::Zip,
+        Self::Phone,
+        Self::Email,
+    ];
+
+    /// The domain rule the field's value follows.
+    pub fn rule(self) -> Field {
+        match self {
+            Self::Street => Field::AddressLine1,
+            Self::City => Field::City,
+            Self::State => Field::State,
+            Self::Zip => Field::PostalCode,
+            Self::Phone => Field::Phone,
+            Self::Email => Field::Email,
+        }
+    }
+
+    /// The most characters the on-screen keyboard types into it: what fits
+    /// the field's chip, and never more than the rule allows.
+    pub fn typing_limit(self) -> usize {
+        let fits = match self {
+            Self::Street | Self::Email => 80,
+            Self::City => 40,
+            Self::State => 30,
+            Self::Zip => 12,
+            Self::Phone => 20,
+        };
+        self.rule().max_chars().min(fits)
+    }
+}
+
+/// A field of the insurance form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum InsuranceField {
+    /// The insurance company.
+    #[default]
+    Payer,
+    /// The member ID.
+    MemberId,
+    /// The group number.
+    Group,
+}
+
+impl InsuranceField {
+    /// Every field, in the form's order.
+    pub const ALL: [Self; 3] = [Self::Payer, Self::MemberId, Self::Group];
+
+    /// The domain rule the field's value follows.
+    pub fn rule(self) -> Field {
+        match self {
+            Self::Payer => Field::Payer,
+            Self::MemberId => Field::MemberId,
+            Self::Group => Field::Group,
+        }
+    }
+
+    /// The most characters the on-screen keyboard types into it.
+    pub fn typing_limit(self) -> usize {
+        let fits = match self {
+            Self::Payer => 60,
+            Self::MemberId | Self::Group => 30,
+        };
+        self.rule().max_chars().min(fits)
+    }
+}
+
+/// A field of whichever form is on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FormField {
+    /// A demographics field.
+    Demographics(DemographicsField),
+    /// An insurance field.
+    Insurance(InsuranceField),
+}
+
+impl From<DemographicsField> for FormField {
+    fn from(f: DemographicsField) -> Self {
+        Self::Demographics(f)
+    }
+}
+
+impl From<InsuranceField> for FormField {
+    fn from(f: InsuranceField) -> Self {
+        Self::Insurance(f)
+    }
+}
+
+/// What was typed into a form, by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormValues<F, const N: usize> {
+    /// The values, in the order of the field enum's variants.
+    values: [String; N],
+    /// The field type that indexes them.
+    fields: std::marker::PhantomData<F>,
+}
+
+impl<F, const N: usize> Default for FormValues<F, N> {
+    fn default() -> Self {
+        Self {
+            values: std::array::from_fn(|_| String::new()),
+            fields: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<F, const N: usize> FormValues<F, N> {
+    /// Every value, in the form's order.
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.values.iter()
+    }
+}
+
+macro_rules! form_index {
+    ($field:ty, $n:literal) => {
+        impl std::ops::Index<$field> for FormValues<$field, $n> {
+            type Output = String;
+            fn index(&self, f: $field) -> &String {
+                &self.values[f as usize]
+            }
+        }
+        impl std::ops::IndexMut<$field> for FormValues<$field, $n> {
+            fn index_mut(&mut self, f: $field) -> &mut String {
+                &mut self.values[f as usize]
+            }
+        }
+    };
+}
+form_index!(DemographicsField, 6);
+form_index!(InsuranceField, 3);
+
 /// The demographics edit form: what the patient typed, field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditDemographicsView {
-    /// Street, city, state, ZIP, phone, email, in that order.
-    pub fields: [String; 6],
+    /// What was typed into each field.
+    pub fields: FormValues<DemographicsField, 6>,
     /// The field the keyboard types into.
-    pub active: usize,
+    pub active: DemographicsField,
     /// What is wrong, if anything.
     pub problem: Option<EditProblem>,
 }
@@ -160,10 +314,10 @@ pub struct EditDemographicsView {
 /// The coverage edit form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditInsuranceView {
-    /// Company, member ID, group, in that order.
-    pub fields: [String; 3],
+    /// What was typed into each field.
+    pub fields: FormValues<InsuranceField, 3>,
     /// The field the keyboard types into.
-    pub active: usize,
+    pub active: InsuranceField,
     /// What is wrong, if anything.
     pub problem: Option<EditProblem>,
 }
