@@ -1154,6 +1154,44 @@ pub struct StaffMe {
     pub username: String,
     /// The clinics the user belongs to.
     pub clinics: Vec<StaffClinic>,
+    /// The words the console shows for each reason code.
+    pub reasons: Vec<StaffLabel>,
+    /// The words the console shows for each step a flag can name.
+    pub steps: Vec<StaffLabel>,
+}
+
+/// A code and the few words staff see for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+pub struct StaffLabel {
+    /// The wire code, for example `help_requested`.
+    pub code: String,
+    /// The words, for example "Asked for help".
+    pub label: String,
+}
+
+impl StaffLabel {
+    /// Every reason code's label.
+    pub fn reasons() -> Vec<Self> {
+        ReasonCode::ALL
+            .iter()
+            .map(|c| Self {
+                code: c.as_str().to_string(),
+                label: c.staff_label().to_string(),
+            })
+            .collect()
+    }
+
+    /// Every step's label.
+    pub fn steps() -> Vec<Self> {
+        domain::Step::NAMES
+            .iter()
+            .map(|n| Self {
+                code: (*n).to_string(),
+                label: domain::Step::staff_label(n).unwrap_or(n).to_string(),
+            })
+            .collect()
+    }
 }
 
 /// One of today's appointments, as the front desk sees it.

@@ -162,6 +162,29 @@ impl Step {
         "help",
     ];
 
+    /// A few words for staff on where a patient was, by [`Step::NAMES`]
+    /// name; `None` for a name that is not a step.
+    pub fn staff_label(name: &str) -> Option<&'static str> {
+        Some(match name {
+            "welcome" => "Welcome",
+            "enter_dob" => "Date of birth",
+            "enter_last_name" => "Last name",
+            "not_found" => "Not found",
+            "choose_appointment" => "Choosing appointment",
+            "pass_rejected" => "Pass rejected",
+            "see_desk" => "Sent to the desk",
+            "demographics" => "Contact details",
+            "edit_demographics" => "Editing contact details",
+            "insurance" => "Insurance",
+            "edit_insurance" => "Editing insurance",
+            "copay" => "Co-pay",
+            "pay_on_phone" => "Paying on phone",
+            "done" => "Finished",
+            "help" => "Help",
+            _ => return None,
+        })
+    }
+
     /// The name recorded with flags and shown to staff.
     pub fn as_str(&self) -> &'static str {
         match self {

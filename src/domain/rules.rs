@@ -124,6 +124,34 @@ impl ReasonCode {
     }
 }
 
+impl ReasonCode {
+    /// A few words for the heading of a flag in the staff console; the
+    /// console shows these, served by the clinic server, so the wording
+    /// has one source.
+    pub fn staff_label(&self) -> &'static str {
+        match self {
+            Self::IdentityNotFound => "Patient not found",
+            Self::MultipleMatches => "Several patients matched",
+            Self::PassInvalid => "Check-in pass rejected",
+            Self::TooEarly => "Arrived too early",
+            Self::Late => "Arrived late",
+            Self::AppointmentCancelled => "Appointment was cancelled",
+            Self::WrongLocation => "At the wrong location",
+            Self::AlreadyCheckedIn => "Already checked in",
+            Self::DemographicsChanged => "New contact details",
+            Self::InsuranceChanged => "Insurance changed",
+            Self::InsuranceMissing => "No insurance on file",
+            Self::InsuranceExpired => "Insurance expired",
+            Self::SelfPaySelected => "Chose to self-pay",
+            Self::BalanceDue => "Prior balance due",
+            Self::MinorPatient => "Patient is a minor",
+            Self::HelpRequested => "Asked for help",
+            Self::IncompleteCheckin => "Left before finishing",
+            Self::CopayMismatch => "Co-pay differs from expected",
+        }
+    }
+}
+
 impl std::fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

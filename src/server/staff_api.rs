@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -26,14 +26,14 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::login_guard::LoginAlert;
 use super::passes;
 use super::schedule;
-use super::staff::{self, CSRF_HEADER, ClientAddr, StaffSession};
+use super::staff::{self, ClientAddr, StaffSession};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
 use crate::protocol::{
     ChangeDecision, ChangeNotice, ChangeProposal, CopayDecision, CopayItem, CopayStatus,
     CoverageWire, EnrollmentCodeResponse, FleetKiosk, OnFile, PassResponse, ProposedChange,
-    ResolveFlagRequest, StaffAppointment, StaffAppointments, StaffClinic, StaffFlag,
+    ResolveFlagRequest, StaffAppointment, StaffAppointments, StaffClinic, StaffFlag, StaffLabel,
     StaffLoginRequest, StaffMe,
 };
 
@@ -63,6 +63,8 @@ fn me(state: &AppState, username: String, clinics: &[ClinicId]) -> StaffMe {
                 time_zone: c.time_zone.name().to_string(),
             })
             .collect(),
+        reasons: StaffLabel::reasons(),
+        steps: StaffLabel::steps(),
     }
 }
 
@@ -76,15 +78,9 @@ fn secure_cookies(state: &AppState) -> bool {
 pub async fn login(
     State(state): State<AppState>,
     ClientAddr(ip): ClientAddr,
-    headers: HeaderMap,
+    _: staff::CsrfChecked,
     ApiJson(req): ApiJson<StaffLoginRequest>,
 ) -> Result<Response, ApiError> {
-    if headers.get(CSRF_HEADER).is_none_or(|v| v.is_empty()) {
-        return Err(ApiError::Forbidden {
-            code: "csrf",
-            message: "state-changing staff requests need the X-Requested-With header",
-        });
-    }
     if !staff::valid_username(&req.username) || req.password.len() > 1024 {
         return Err(ApiError::Unauthorized("wrong user name or password"));
     }

@@ -22,6 +22,8 @@ mod server_import;
 #[cfg(feature = "server")]
 mod server_login;
 #[cfg(feature = "server")]
+mod server_routes_auth;
+#[cfg(feature = "server")]
 mod server_socket;
 #[cfg(feature = "kiosk")]
 mod store;

@@ -288,3 +288,37 @@ async fn staff_streams_end_when_the_server_shuts_down() {
         .expect("ends at once");
     assert!(end.is_none());
 }
+
+#[tokio::test]
+async fn the_console_gets_its_reason_and_step_words_from_the_server() {
+    let h = Harness::new().await;
+    let (s, me) = h.staff_json(Method::GET, "/api/v1/staff/me", None).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let words = |key: &str| -> std::collections::BTreeMap<String, String> {
+        me[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["code"].as_str().unwrap().to_string(),
+                    r["label"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let reasons = words("reasons");
+    for code in checkin_kiosk::domain::ReasonCode::ALL {
+        assert_eq!(reasons[code.as_str()], code.staff_label(), "{code}");
+    }
+    assert_eq!(reasons["help_requested"], "Asked for help");
+    let steps = words("steps");
+    assert_eq!(steps.len(), checkin_kiosk::domain::Step::NAMES.len());
+    assert_eq!(steps["copay"], "Co-pay");
+    // The console keeps no copy of them.
+    let js = include_str!("../../src/server/console/console.js");
+    assert!(
+        !js.contains("'Asked for help'"),
+        "console.js still has its own words"
+    );
+}

@@ -25,44 +25,11 @@
   const KIOSK_REFRESH_MS = 30_000;
   const APPOINTMENT_REFRESH_MS = 120_000;
 
-  // Reason codes in plain words, for the front desk.
-  const REASONS = {
-    identity_not_found: 'Patient not found',
-    multiple_matches: 'Several patients matched',
-    pass_invalid: 'Check-in pass rejected',
-    too_early: 'Arrived too early',
-    late: 'Arrived late',
-    appointment_cancelled: 'Appointment was cancelled',
-    wrong_location: 'At the wrong location',
-    already_checked_in: 'Already checked in',
-    demographics_changed: 'New contact details',
-    insurance_changed: 'Insurance changed',
-    insurance_missing: 'No insurance on file',
-    insurance_expired: 'Insurance expired',
-    self_pay_selected: 'Chose to self-pay',
-    balance_due: 'Prior balance due',
-    minor_patient: 'Patient is a minor',
-    help_requested: 'Asked for help',
-    incomplete_checkin: 'Left before finishing',
-    copay_mismatch: 'Co-pay differs from expected',
-  };
-  const STEPS = {
-    welcome: 'Welcome',
-    enter_dob: 'Date of birth',
-    enter_last_name: 'Last name',
-    not_found: 'Not found',
-    choose_appointment: 'Choosing appointment',
-    pass_rejected: 'Pass rejected',
-    see_desk: 'Sent to the desk',
-    demographics: 'Contact details',
-    edit_demographics: 'Editing contact details',
-    insurance: 'Insurance',
-    edit_insurance: 'Editing insurance',
-    copay: 'Co-pay',
-    pay_on_phone: 'Paying on phone',
-    done: 'Finished',
-    help: 'Help',
-  };
+  // Reason codes and steps in plain words, for the front desk. The words
+  // come from the clinic server with the signed-in user (GET /me), so the
+  // console and the server share one wording.
+  let REASONS = {};
+  let STEPS = {};
   const STATES = {
     scheduled: 'Scheduled',
     arrived: 'Arrived',
@@ -74,6 +41,9 @@
   const $ = (id) => document.getElementById(id);
 
   const state = {
+    // Bumped on every clinic switch; an answer for an older generation is
+    // dropped, so one clinic's rows never land in another's lists.
+    generation: 0,
     loginAlerts: new Set(),
     me: null,
     clinic: null,
@@ -147,6 +117,27 @@
 
   function clinicPath(rest) {
     return `${API}/clinics/${encodeURIComponent(state.clinic.id)}${rest}`;
+  }
+
+  // An answer that arrived after the clinic was switched.
+  class StaleAnswer extends Error {}
+
+  // GET a path of the current clinic; throws StaleAnswer if the clinic
+  // changed while the request was in flight.
+  async function clinicGet(rest) {
+    const generation = state.generation;
+    const data = await api('GET', clinicPath(rest));
+    if (generation !== state.generation) throw new StaleAnswer('stale');
+    return data;
+  }
+
+  // For timed and live refreshes: a stale answer is dropped quietly, a
+  // lost session is handled by api(), anything else is shown.
+  function refreshFailed(what) {
+    return (err) => {
+      if (err instanceof StaleAnswer || (err && err.status === 401)) return;
+      showActionError(`The ${what} could not be refreshed: ${err.message}`);
+    };
   }
 
   // Builds an element: el('td', {class: 'num'}, 'text', child, …).
@@ -424,6 +415,8 @@
 
   async function startApp(me) {
     state.me = me;
+    REASONS = Object.fromEntries((me.reasons || []).map((r) => [r.code, r.label]));
+    STEPS = Object.fromEntries((me.steps || []).map((r) => [r.code, r.label]));
     if (!me.clinics.length) {
       showLogin('Your user belongs to no clinic on this server. Ask IT to add you.');
       return;
@@ -442,8 +435,8 @@
     for (const t of state.timers) clearInterval(t);
     state.timers = [
       setInterval(refreshSince, 15_000),
-      setInterval(() => loadKiosks().catch(() => {}), KIOSK_REFRESH_MS),
-      setInterval(() => loadAppointments().catch(() => {}), APPOINTMENT_REFRESH_MS),
+      setInterval(() => loadKiosks().catch(refreshFailed('kiosks')), KIOSK_REFRESH_MS),
+      setInterval(() => loadAppointments().catch(refreshFailed("day's appointments")), APPOINTMENT_REFRESH_MS),
       setInterval(expireNewFlags, 5_000),
     ];
     route(true);
@@ -457,6 +450,7 @@
     sessionStorage.setItem('ck.clinic', c.id);
     stopStream();
     setLive(null, 'Connecting…');
+    state.generation += 1;
     state.clinic = c;
     resetClinicData();
     setText($('clinic-name'), c.name);
@@ -470,7 +464,9 @@
     showActionError('');
     const results = await Promise.allSettled([loadKiosks(), loadAppointments()]);
     const more = await Promise.allSettled([loadFlags(), loadChanges(), loadCopays()]);
-    const failed = [...results, ...more].find((r) => r.status === 'rejected');
+    const failed = [...results, ...more].find(
+      (r) => r.status === 'rejected' && !(r.reason instanceof StaleAnswer),
+    );
     if (failed && failed.reason && failed.reason.status !== 401) {
       showActionError(`Some of the page could not be loaded: ${failed.reason.message}`);
     }
@@ -515,7 +511,7 @@
   // ------------------------------------------------------------ today
 
   async function loadAppointments() {
-    const data = await api('GET', clinicPath('/appointments'));
+    const data = await clinicGet('/appointments');
     const before = state.apptStates;
     const changed = [];
     state.appointments = data.appointments;
@@ -623,7 +619,7 @@
   // ------------------------------------------------------------ flags
 
   async function loadFlags() {
-    const flags = await api('GET', clinicPath('/flags'));
+    const flags = await clinicGet('/flags');
     flags.sort((a, b) => (b.raised_at < a.raised_at ? -1 : b.raised_at > a.raised_at ? 1 : b.id - a.id));
     const fresh = [];
     if (state.knownFlagIds) {
@@ -737,7 +733,7 @@
         announce(`Flag resolved: ${REASONS[f.code] || f.code}.`);
       } catch (err) {
         error.textContent = err.message;
-        if (err.status === 409 || err.status === 404) loadFlags().catch(() => {});
+        if (err.status === 409 || err.status === 404) loadFlags().catch(refreshFailed('flags'));
       } finally {
         submit.disabled = false;
       }
@@ -772,7 +768,7 @@
   // ------------------------------------------------------------ proposed changes
 
   async function loadChanges() {
-    state.changes = await api('GET', clinicPath('/changes'));
+    state.changes = await clinicGet('/changes');
     renderChanges();
   }
 
@@ -857,7 +853,7 @@
         announce(verb === 'approve' ? 'Change approved and saved to the record.' : 'Change rejected; the record is unchanged.');
       } catch (err) {
         error.textContent = err.message;
-        if (err.status === 409 || err.status === 404) loadChanges().catch(() => {});
+        if (err.status === 409 || err.status === 404) loadChanges().catch(refreshFailed('proposed changes'));
       } finally {
         approve.disabled = false;
         reject.disabled = false;
@@ -882,7 +878,7 @@
   // ------------------------------------------------------------ co-pays
 
   async function loadCopays() {
-    state.copays = await api('GET', clinicPath('/copays?status=pending'));
+    state.copays = await clinicGet('/copays?status=pending');
     renderCopays();
   }
 
@@ -921,7 +917,7 @@
         announce(`${fmtMoney(c.amount_cents, c.currency)} from ${name} ${status === 'collected' ? 'marked collected' : 'waived'}.`);
       } catch (err) {
         error.textContent = err.message;
-        if (err.status === 409 || err.status === 404) loadCopays().catch(() => {});
+        if (err.status === 409 || err.status === 404) loadCopays().catch(refreshFailed('co-pays'));
       } finally {
         refs.collect.disabled = false;
         refs.waive.disabled = false;
@@ -945,7 +941,7 @@
   // The EHR connector's health: its last pull, its errors and the
   // write-back queue. Shown with the fleet, which IT watches.
   async function loadEhr() {
-    const e = await api('GET', clinicPath('/ehr'));
+    const e = await clinicGet('/ehr');
     const details = $('ehr-details');
     if (!e.configured) {
       setText($('ehr-summary'), 'No EHR connection is configured for this clinic. The schedule comes from imports.');
@@ -1026,8 +1022,10 @@
   }
 
   async function loadKiosks() {
-    loadEhr().catch((err) => setText($('ehr-summary'), `The EHR status could not be loaded: ${err.message}`));
-    state.kiosks = await api('GET', clinicPath('/kiosks'));
+    loadEhr().catch((err) => {
+      if (!(err instanceof StaleAnswer)) setText($('ehr-summary'), `The EHR status could not be loaded: ${err.message}`);
+    });
+    state.kiosks = await clinicGet('/kiosks');
     state.kioskNames = new Map(state.kiosks.map((k) => [k.id, k.name]));
     renderKiosks();
   }
@@ -1298,7 +1296,7 @@
         loadAll();
         return;
       }
-      for (const k of kinds) REFRESHERS[k]().catch((err) => showActionError(err.message));
+      for (const k of kinds) REFRESHERS[k]().catch(refreshFailed('list'));
     }, 40);
   }
 
