@@ -391,16 +391,7 @@ async fn a_stored_oversized_proposal_cannot_be_approved() {
             )?)
         })
         .unwrap();
-    let before: String = h
-        .db()
-        .blocking(|c| {
-            Ok(c.query_row(
-                "SELECT demographics FROM patients WHERE clinic_id = 'demo' AND patient_id = 'demo-p003'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    let before = demographics_on_file(&h);
     let (s, b) = h
         .staff_json(
             Method::POST,
@@ -409,16 +400,7 @@ async fn a_stored_oversized_proposal_cannot_be_approved() {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    let after: String = h
-        .db()
-        .blocking(|c| {
-            Ok(c.query_row(
-                "SELECT demographics FROM patients WHERE clinic_id = 'demo' AND patient_id = 'demo-p003'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    let after = demographics_on_file(&h);
     assert_eq!(after, before);
     // Rejecting it still works.
     let (s, _) = h
@@ -429,4 +411,17 @@ async fn a_stored_oversized_proposal_cannot_be_approved() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
+}
+
+/// The stored demographics of the demo patient the proposals are for.
+fn demographics_on_file(h: &Harness) -> String {
+    h.db()
+        .blocking(|c| {
+            Ok(c.query_row(
+                "SELECT demographics FROM patients WHERE clinic_id = 'demo' AND patient_id = 'demo-p003'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
 }
