@@ -458,6 +458,13 @@ fn check_changed(field: Field, new: &str, old: &str) -> Result<(), FieldError> {
     }
 }
 
+/// The limits of a value kept on file (from an import or the EHR), which
+/// keeps any visible character: at most the field's length or 1,000
+/// characters, whichever is more, and no invisible character.
+pub fn check_stored(field: Field, value: &str) -> Result<(), FieldError> {
+    check_chars_lenient(field, value)
+}
+
 /// On-file values keep any visible character but obey the length limit and
 /// carry no invisible characters.
 fn check_chars_lenient(field: Field, value: &str) -> Result<(), FieldError> {

@@ -36,6 +36,7 @@ use serde_json::value::RawValue;
 use super::db::{Db, StoreError};
 use super::schedule::{self, UpsertSummary};
 use crate::config::ClinicSettings;
+use crate::domain::fields::{self, Field};
 use crate::domain::{
     Address, Appointment, AppointmentId, AppointmentStatus, Coverage, Demographics,
     EmergencyContact, Money, Patient, PatientId, SubscriberRelation,
@@ -336,201 +337,285 @@ fn validate_row(
     r: &BTreeMap<String, String>,
     clinic: &ClinicSettings,
 ) -> Result<Appointment, Vec<String>> {
-    let mut errs = Vec::new();
-    let get = |k: &str| r.get(k).map(String::as_str);
-    let required = |k: &'static str, errs: &mut Vec<String>| -> String {
-        match get(k) {
-            Some(v) if v.chars().count() <= 200 => v.to_string(),
+    let mut c = Cells {
+        row: r,
+        errs: Vec::new(),
+    };
+    let who = identity(&mut c);
+    let when = timing(&mut c, clinic);
+    let demographics = demographics(&mut c);
+    let confirmed =
+        c.get("demographics_confirmed_at")
+            .and_then(|v| match DateTime::parse_from_rfc3339(v) {
+                Ok(t) => Some(t.to_utc()),
+                Err(_) => {
+                    c.problem("demographics_confirmed_at must be RFC 3339");
+                    None
+                }
+            });
+    let coverage = coverage(&mut c);
+    let (Some(dob), Some(start), Some(location), true) =
+        (when.dob, when.start, when.location, c.errs.is_empty())
+    else {
+        return Err(c.errs);
+    };
+    Ok(Appointment {
+        id: AppointmentId(who.appointment_id),
+        clinic_id: clinic.id.clone(),
+        location_id: location,
+        start,
+        end: start + Duration::minutes(when.duration),
+        clinician: who.clinician,
+        status: when.status,
+        expected_copay: Money::new(when.copay, clinic.currency),
+        prior_balance: Money::new(when.balance, clinic.currency),
+        patient: Patient {
+            id: PatientId(who.patient_id),
+            first_name: who.first_name,
+            last_name: who.last_name,
+            date_of_birth: dob,
+            demographics,
+            demographics_confirmed_at: confirmed,
+        },
+        coverage,
+    })
+}
+
+/// One row's cells, and the problems found in them so far.
+struct Cells<'a> {
+    /// The row, by column.
+    row: &'a BTreeMap<String, String>,
+    /// Every problem, in the order found.
+    errs: Vec<String>,
+}
+
+impl<'a> Cells<'a> {
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.row.get(k).map(String::as_str)
+    }
+
+    fn problem(&mut self, message: impl Into<String>) {
+        self.errs.push(message.into());
+    }
+
+    /// A required cell of at most 200 characters.
+    fn required(&mut self, k: &'static str) -> String {
+        match self.get(k) {
+            Some(v) if v.chars().count() <= 200 && !v.chars().any(fields::is_invisible) => {
+                v.to_string()
+            }
             Some(_) => {
-                errs.push(format!("{k} is longer than 200 characters"));
+                self.problem(format!(
+                    "{k} is longer than 200 characters or holds a control or invisible character"
+                ));
                 String::new()
             }
             None => {
-                errs.push(format!("{k} is required"));
+                self.problem(format!("{k} is required"));
                 String::new()
             }
         }
+    }
+
+    /// An optional text cell, within the limits of a stored `field`.
+    fn text(&mut self, k: &'static str, field: Field) -> String {
+        let v = self.get(k).unwrap_or("");
+        if let Err(e) = fields::check_stored(field, v) {
+            self.problem(format!("{k}: {e}"));
+        }
+        v.to_string()
+    }
+
+    /// An optional date `YYYY-MM-DD` after 1900.
+    fn date(&mut self, k: &'static str) -> Option<NaiveDate> {
+        let v = self.get(k)?;
+        match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+            Ok(d) if Some(d) >= NaiveDate::from_ymd_opt(1900, 1, 1) => Some(d),
+            _ => {
+                self.problem(format!("{k} must be a date YYYY-MM-DD after 1900"));
+                None
+            }
+        }
+    }
+
+    /// An optional whole number in `min..=max`, else `default`.
+    fn int(&mut self, k: &'static str, min: i64, max: i64, default: i64) -> i64 {
+        match self.get(k) {
+            None => default,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    self.problem(format!("{k} must be a whole number from {min} to {max}"));
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// The ids, names and clinician of a row.
+struct Who {
+    appointment_id: String,
+    patient_id: String,
+    first_name: String,
+    last_name: String,
+    clinician: String,
+}
+
+fn identity(c: &mut Cells<'_>) -> Who {
+    let who = Who {
+        appointment_id: c.required("appointment_id"),
+        patient_id: c.required("patient_id"),
+        first_name: c.required("first_name"),
+        last_name: c.required("last_name"),
+        clinician: c.required("clinician"),
     };
-    let appointment_id = required("appointment_id", &mut errs);
-    let patient_id = required("patient_id", &mut errs);
-    let first_name = required("first_name", &mut errs);
-    let last_name = required("last_name", &mut errs);
-    let clinician = required("clinician", &mut errs);
     for (k, v) in [
-        ("appointment_id", &appointment_id),
-        ("patient_id", &patient_id),
+        ("appointment_id", &who.appointment_id),
+        ("patient_id", &who.patient_id),
     ] {
-        if v.len() > crate::pass::MAX_ID_LEN || v.chars().any(|c| c.is_control() || c == '.') {
-            errs.push(format!(
+        if v.len() > crate::pass::MAX_ID_LEN || v.chars().any(|ch| ch.is_control() || ch == '.') {
+            c.problem(format!(
                 "{k} must be at most {} bytes, without dots or control characters",
                 crate::pass::MAX_ID_LEN
             ));
         }
     }
-    let tz = clinic.time_zone;
-    let today_guard = NaiveDate::from_ymd_opt(1900, 1, 1);
-    let date = |k: &'static str, errs: &mut Vec<String>| -> Option<NaiveDate> {
-        let v = get(k)?;
-        match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-            Ok(d) if Some(d) >= today_guard => Some(d),
-            _ => {
-                errs.push(format!("{k} must be a date YYYY-MM-DD after 1900"));
-                None
-            }
-        }
-    };
-    let dob = date("date_of_birth", &mut errs);
-    if dob.is_none() && get("date_of_birth").is_none() {
-        errs.push("date_of_birth is required".into());
+    who
+}
+
+/// When and where a row's visit is, and what it costs.
+struct When {
+    dob: Option<NaiveDate>,
+    start: Option<DateTime<chrono_tz::Tz>>,
+    duration: i64,
+    copay: i64,
+    balance: i64,
+    location: Option<crate::domain::LocationId>,
+    status: AppointmentStatus,
+}
+
+fn timing(c: &mut Cells<'_>, clinic: &ClinicSettings) -> When {
+    let dob = c.date("date_of_birth");
+    if dob.is_none() && c.get("date_of_birth").is_none() {
+        c.problem("date_of_birth is required");
     }
-    let start = match get("start") {
+    let start = match c.get("start") {
         None => {
-            errs.push("start is required".into());
+            c.problem("start is required");
             None
         }
-        Some(v) => match parse_start(v, tz) {
-            Some(s) => Some(s),
-            None => {
-                errs.push("start must be RFC 3339 with an offset, or YYYY-MM-DD HH:MM in the clinic's time zone".into());
-                None
-            }
-        },
+        Some(v) => parse_start(v, clinic.time_zone).or_else(|| {
+            c.problem("start must be RFC 3339 with an offset, or YYYY-MM-DD HH:MM in the clinic's time zone");
+            None
+        }),
     };
     if let (Some(d), Some(s)) = (dob, start)
         && d > s.date_naive()
     {
-        errs.push("date_of_birth is after the appointment".into());
+        c.problem("date_of_birth is after the appointment");
     }
-    let int = |k: &'static str, min: i64, max: i64, default: i64, errs: &mut Vec<String>| -> i64 {
-        match get(k) {
-            None => default,
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => {
-                    errs.push(format!("{k} must be a whole number from {min} to {max}"));
-                    default
-                }
-            },
-        }
-    };
-    let duration = int("duration_minutes", 1, 720, 20, &mut errs);
-    let copay = int("expected_copay_cents", 0, 100_000_000, 0, &mut errs);
-    let balance = int("prior_balance_cents", 0, 100_000_000, 0, &mut errs);
-    let location = match get("location_id") {
+    let duration = c.int("duration_minutes", 1, 720, 20);
+    let copay = c.int("expected_copay_cents", 0, 100_000_000, 0);
+    let balance = c.int("prior_balance_cents", 0, 100_000_000, 0);
+    let location = match c.get("location_id") {
         None => clinic.locations.first().cloned(),
         Some(l) => {
             let found = clinic.locations.iter().find(|x| x.as_str() == l).cloned();
             if found.is_none() {
-                errs.push("location_id is not one of the clinic's locations".into());
+                c.problem("location_id is not one of the clinic's locations");
             }
             found
         }
     };
-    let status = match get("status") {
+    let status = match c.get("status") {
         None => AppointmentStatus::Booked,
         Some(s) => AppointmentStatus::parse(s).unwrap_or_else(|| {
-            errs.push("status must be booked, arrived, checked_in, cancelled or no_show".into());
+            c.problem("status must be booked, arrived, checked_in, cancelled or no_show");
             AppointmentStatus::Booked
         }),
     };
-    let text = |k: &str| get(k).unwrap_or("").to_string();
-    let emergency_contact = match (get("emergency_name"), get("emergency_phone")) {
+    When {
+        dob,
+        start,
+        duration,
+        copay,
+        balance,
+        location,
+        status,
+    }
+}
+
+fn demographics(c: &mut Cells<'_>) -> Demographics {
+    let emergency_contact = match (c.get("emergency_name"), c.get("emergency_phone")) {
         (None, None) => None,
-        (Some(name), Some(phone)) => Some(EmergencyContact {
-            name: name.to_string(),
-            relation: text("emergency_relation"),
-            phone: phone.to_string(),
+        (Some(_), Some(_)) => Some(EmergencyContact {
+            name: c.text("emergency_name", Field::ContactName),
+            relation: c.text("emergency_relation", Field::ContactRelation),
+            phone: c.text("emergency_phone", Field::ContactPhone),
         }),
         _ => {
-            errs.push("emergency_name and emergency_phone go together".into());
+            c.problem("emergency_name and emergency_phone go together");
             None
         }
     };
-    if let Some(email) = get("email")
+    if let Some(email) = c.get("email")
         && (!email.contains('@') || email.contains(char::is_whitespace))
     {
-        errs.push("email is not an email address".into());
+        c.problem("email is not an email address");
     }
-    let confirmed =
-        get("demographics_confirmed_at").and_then(|v| match DateTime::parse_from_rfc3339(v) {
-            Ok(t) => Some(t.to_utc()),
-            Err(_) => {
-                errs.push("demographics_confirmed_at must be RFC 3339".into());
-                None
-            }
-        });
-    let valid_from = date("coverage_valid_from", &mut errs);
-    let valid_to = date("coverage_valid_to", &mut errs);
+    Demographics {
+        address: Address {
+            line1: c.text("address_line1", Field::AddressLine1),
+            line2: c.text("address_line2", Field::AddressLine2),
+            city: c.text("city", Field::City),
+            region: c.text("region", Field::State),
+            postal_code: c.text("postal_code", Field::PostalCode),
+        },
+        phone: c.text("phone", Field::Phone),
+        email: c.text("email", Field::Email),
+        emergency_contact,
+    }
+}
+
+fn coverage(c: &mut Cells<'_>) -> Option<Coverage> {
+    let valid_from = c.date("coverage_valid_from");
+    let valid_to = c.date("coverage_valid_to");
     if let (Some(f), Some(t)) = (valid_from, valid_to)
         && f > t
     {
-        errs.push("coverage_valid_from is after coverage_valid_to".into());
+        c.problem("coverage_valid_from is after coverage_valid_to");
     }
-    let coverage = match (get("payer"), get("member_id")) {
+    match (c.get("payer"), c.get("member_id")) {
         (None, None) => {
-            if get("plan").is_some() || get("group").is_some() {
-                errs.push("plan and group need a payer and member_id".into());
+            if c.get("plan").is_some() || c.get("group").is_some() {
+                c.problem("plan and group need a payer and member_id");
             }
             None
         }
-        (Some(payer), Some(member)) => {
-            let relation = match get("subscriber_relation") {
+        (Some(_), Some(_)) => {
+            let subscriber_relation = match c.get("subscriber_relation") {
                 None => SubscriberRelation::Own,
                 Some(s) => SubscriberRelation::parse(s).unwrap_or_else(|| {
-                    errs.push("subscriber_relation must be self, spouse, child or other".into());
+                    c.problem("subscriber_relation must be self, spouse, child or other");
                     SubscriberRelation::Own
                 }),
             };
             Some(Coverage {
-                payer: payer.to_string(),
-                plan: text("plan"),
-                member_id: member.to_string(),
-                group: text("group"),
-                subscriber_relation: relation,
+                payer: c.text("payer", Field::Payer),
+                plan: c.text("plan", Field::Payer),
+                member_id: c.text("member_id", Field::MemberId),
+                group: c.text("group", Field::Group),
+                subscriber_relation,
                 valid_from,
                 valid_to,
             })
         }
         _ => {
-            errs.push("payer and member_id go together".into());
+            c.problem("payer and member_id go together");
             None
         }
-    };
-    let (Some(dob), Some(start), Some(location), true) = (dob, start, location, errs.is_empty())
-    else {
-        return Err(errs);
-    };
-    Ok(Appointment {
-        id: AppointmentId(appointment_id),
-        clinic_id: clinic.id.clone(),
-        location_id: location,
-        start,
-        end: start + Duration::minutes(duration),
-        clinician,
-        status,
-        expected_copay: Money::new(copay, clinic.currency),
-        prior_balance: Money::new(balance, clinic.currency),
-        patient: Patient {
-            id: PatientId(patient_id),
-            first_name,
-            last_name,
-            date_of_birth: dob,
-            demographics: Demographics {
-                address: Address {
-                    line1: text("address_line1"),
-                    line2: text("address_line2"),
-                    city: text("city"),
-                    region: text("region"),
-                    postal_code: text("postal_code"),
-                },
-                phone: text("phone"),
-                email: text("email"),
-                emergency_contact,
-            },
-            demographics_confirmed_at: confirmed,
-        },
-        coverage,
-    })
+    }
 }
 
 fn parse_start(v: &str, tz: chrono_tz::Tz) -> Option<DateTime<chrono_tz::Tz>> {

@@ -134,7 +134,16 @@ fn csv_shape_errors_are_refused() {
         "a2,p2,Bo,Li,bad,2026-03-02 09:20,20,Dr. Patel,,,,,",
     ]);
     let errs = line_errors(import::parse(&text, Format::Csv, &c).unwrap_err());
-    assert_eq!(errs[0].0, 4, "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.0 == 4 && e.1.contains("date_of_birth")),
+        "{errs:?}"
+    );
+    // A line break inside a name is itself refused.
+    assert!(
+        errs.iter().any(|e| e.0 == 2 && e.1.contains("first_name")),
+        "{errs:?}"
+    );
     let short = csv(&["a1,p1,Ana"]);
     let errs = line_errors(import::parse(&short, Format::Csv, &c).unwrap_err());
     assert_eq!(errs[0].0, 2);
@@ -191,4 +200,42 @@ fn the_format_is_detected_by_extension_then_content() {
         Format::detect(Path::new("x.txt"), "appointment_id"),
         Format::Csv
     );
+}
+
+#[test]
+fn hidden_characters_and_oversized_text_are_refused_by_row() {
+    let c = clinic();
+    let row = |extra: &str| {
+        format!(
+            r#"[{{"appointment_id": "a1", "patient_id": "p1", "first_name": "Ana", "last_name": "Diaz",
+   "date_of_birth": "1991-01-30", "start": "2026-03-02 09:00", "clinician": "Dr. X"{extra}}}]"#
+        )
+    };
+    assert_eq!(import::parse(&row(""), Format::Json, &c).unwrap().len(), 1);
+    // Visible punctuation on file is kept as it is.
+    let ok = row(r#", "address_line1": "12 Main St.; Rear", "city": "St. Paul""#);
+    assert_eq!(import::parse(&ok, Format::Json, &c).unwrap().len(), 1);
+    for (extra, column) in [
+        (
+            r#", "address_line1": "1 Main\u202eSt""#.to_string(),
+            "address_line1",
+        ),
+        (r#", "phone": "212\u0000555""#.to_string(), "phone"),
+        (format!(r#", "city": "{}""#, "x".repeat(1001)), "city"),
+        (
+            r#", "payer": "Aetna\u001b", "member_id": "M1""#.to_string(),
+            "payer",
+        ),
+    ] {
+        let errs = line_errors(import::parse(&row(&extra), Format::Json, &c).unwrap_err());
+        assert!(
+            errs.iter().any(|e| e.1.contains(column)),
+            "{column}: {errs:?}"
+        );
+    }
+    // A required cell with a hidden character is refused too.
+    let hidden_name = r#"[{"appointment_id": "a1", "patient_id": "p1", "first_name": "Ana\u202e", "last_name": "Diaz",
+   "date_of_birth": "1991-01-30", "start": "2026-03-02 09:00", "clinician": "Dr. X"}]"#;
+    let errs = line_errors(import::parse(hidden_name, Format::Json, &c).unwrap_err());
+    assert!(errs.iter().any(|e| e.1.contains("first_name")), "{errs:?}");
 }
