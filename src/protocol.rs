@@ -916,7 +916,7 @@ impl EventBody {
                 demographics,
             } => {
                 required(Field::Id, "patient_id", patient_id)?;
-                demographics.check_limits()?;
+                fields::check_stored_demographics(&Demographics::from(demographics.clone()))?;
             }
             Self::CoverageProposed {
                 patient_id,
@@ -930,16 +930,6 @@ impl EventBody {
             Self::Arrived {} | Self::CheckedIn {} => {}
         }
         Ok(())
-    }
-}
-
-impl ProposedDemographicsWire {
-    /// Every string's length and characters, as far as they hold for a
-    /// value on file too: no invisible characters, nothing oversized.
-    pub fn check_limits(&self) -> Result<(), ProtocolError> {
-        let on_file = Demographics::from(self.clone());
-        // Compared with itself, every field counts as kept as on file.
-        Ok(fields::check_demographics_change(&on_file, &on_file)?)
     }
 }
 
@@ -1383,10 +1373,9 @@ impl ChangeProposal {
     /// checked again before staff approval writes it to the record.
     pub fn validate(&self) -> Result<(), ProtocolError> {
         match self {
-            Self::Demographics { demographics } => {
-                ProposedDemographicsWire::from(&Demographics::from(demographics.clone()))
-                    .check_limits()
-            }
+            Self::Demographics { demographics } => Ok(fields::check_stored_demographics(
+                &Demographics::from(demographics.clone()),
+            )?),
             Self::Coverage { coverage: None } => Ok(()),
             Self::Coverage { coverage: Some(c) } => Ok(fields::check_coverage_update(
                 &CoverageUpdate::from(c.clone()),

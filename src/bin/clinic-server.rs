@@ -135,7 +135,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(config.server.listen)
                     .await
                     .with_context(|| format!("binding {}", config.server.listen))?;
-                server::run(listener, config, notify_systemd(shutdown_signal())).await?;
+                let stop = stop_signals()?;
+                server::run(listener, config, notify_systemd(stop)).await?;
                 Ok(())
             })
         }
@@ -297,28 +298,6 @@ async fn notify_systemd(shutdown: impl Future<Output = ()>) {
     shutdown.await;
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down");
-}
-
 /// `clinic-server demo`: listens and takes the data directory before it
 /// touches any data, so a second demo on the same port or directory fails
 /// without re-seeding the first one's. A temporary directory is removed
@@ -391,7 +370,9 @@ impl Drop for TempDirGuard {
     }
 }
 
-/// Registers for Ctrl-C and SIGTERM now, and completes when either comes.
+/// Registers for Ctrl-C and SIGTERM now, so a stop that comes at once is
+/// not missed, and completes when either comes. Call it inside the runtime.
+#[cfg(unix)]
 fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -401,6 +382,15 @@ fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()> + Sen
             _ = interrupt.recv() => {},
             _ = terminate.recv() => {},
         }
+        tracing::info!("shutting down");
+    })
+}
+
+/// Ctrl-C only, where there is no SIGTERM.
+#[cfg(not(unix))]
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })
 }

@@ -77,8 +77,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         #[cfg(feature = "server")]
         Command::Demo { port, data_dir } => {
-            // The demo's own output is on stdout; only problems go to stderr.
-            checkin_kiosk::logging::init("warn");
+            // The demo's own output is on stdout; only the kiosk's own
+            // warnings and other libraries' errors go to stderr.
+            checkin_kiosk::logging::init("error,checkin_kiosk=warn");
             demo(port, data_dir)
         }
         Command::Run { config } => {

@@ -138,7 +138,7 @@ impl Field {
             Self::Email => c.is_ascii_graphic() && !"\"(),:;<>[\\]".contains(c),
             Self::Payer => is_letter(c) || c.is_ascii_digit() || " .,'’&-/()+".contains(c),
             Self::MemberId | Self::Group => c.is_ascii_alphanumeric() || c == '-' || c == ' ',
-            Self::Note => !matches!(c, '\u{2028}' | '\u{2029}'),
+            Self::Note => true,
             Self::KioskName => is_letter(c) || c.is_ascii_digit() || " .,'’#-_/()".contains(c),
             Self::AppVersion => c.is_ascii_alphanumeric() || ".+-_~ ()".contains(c),
             Self::Id => c.is_ascii_graphic(),
@@ -446,6 +446,12 @@ pub fn check_demographics_change(
         check_contact(c, old)?;
     }
     Ok(())
+}
+
+/// The limits every demographics value must meet, typed or on file: each
+/// string's length, and no invisible characters.
+pub fn check_stored_demographics(d: &Demographics) -> Result<(), FieldError> {
+    check_demographics_change(d, d)
 }
 
 fn check_changed(field: Field, new: &str, old: &str) -> Result<(), FieldError> {

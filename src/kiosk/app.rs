@@ -330,14 +330,24 @@ fn quit_on_signal() {
             else {
                 return;
             };
-            runtime.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let signalled = runtime.block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                let (Ok(mut interrupt), Ok(mut terminate)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return false;
+                };
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {}
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
                 }
+                true
             });
+            if !signalled {
+                tracing::warn!("cannot watch for Ctrl-C; the demo data stays behind on it");
+                return;
+            }
             let _ = slint::invoke_from_event_loop(|| {
                 let _ = slint::quit_event_loop();
             });

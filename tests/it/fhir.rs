@@ -465,32 +465,7 @@ impl Clinic {
             .0;
         let state = AppState::new(config, db, signer);
         let app = server::app(state.clone());
-        let req = Request::post("/api/v1/kiosk/enroll")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(super::server::enroll_body(&code).to_string()))
-            .unwrap();
-        let (status, _, body) = send(&app, req).await;
-        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-        let token = serde_json::from_slice::<Value>(&body).unwrap()["device_token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let req = Request::post("/api/v1/staff/login")
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("x-requested-with", "test")
-            .body(Body::from(
-                json!({"username": "amy", "password": PASSWORD}).to_string(),
-            ))
-            .unwrap();
-        let (status, headers, _) = send(&app, req).await;
-        assert_eq!(status, StatusCode::OK);
-        let cookie = headers[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let (token, cookie) = super::server::enroll_and_sign_in(&app, &code, "amy").await;
         Clinic {
             state,
             app,

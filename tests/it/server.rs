@@ -235,6 +235,38 @@ impl Harness {
     }
 }
 
+/// Enrolls a kiosk with `code` and signs `user` in (with [`PASSWORD`]) on
+/// `app`: the device token and the `Cookie` header value.
+pub async fn enroll_and_sign_in(app: &Router, code: &str, user: &str) -> (String, String) {
+    let req = Request::post("/api/v1/kiosk/enroll")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(enroll_body(code).to_string()))
+        .unwrap();
+    let (status, _, body) = send(app, req).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let token = serde_json::from_slice::<Value>(&body).unwrap()["device_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let req = Request::post("/api/v1/staff/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-requested-with", "test")
+        .body(Body::from(
+            json!({"username": user, "password": PASSWORD}).to_string(),
+        ))
+        .unwrap();
+    let (status, headers, _) = send(app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    (token, cookie)
+}
+
 /// An enrollment request body.
 pub fn enroll_body(code: &str) -> Value {
     json!({"code": code, "kiosk_name": "Lobby 1", "app_version": "0.1.0"})

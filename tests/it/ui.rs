@@ -24,7 +24,7 @@ use slint::platform::WindowEvent;
 use slint::{ComponentHandle, Model};
 
 /// Installs the headless backend for this test thread, once.
-fn init_backend() {
+pub(super) fn init_backend() {
     thread_local! {
         static INIT: () = {
             slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
@@ -45,9 +45,9 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-struct Kiosk {
+pub(super) struct Kiosk {
     _dir: tempfile::TempDir,
-    window: AppWindow,
+    pub(super) window: AppWindow,
     ui: KioskUi<StoreRepository>,
     signer: PassSigner,
     clock: Arc<FixedClock>,
@@ -73,7 +73,7 @@ fn schedule() -> Vec<Appointment> {
 }
 
 impl Kiosk {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self::with_settings(|_| {})
     }
 
@@ -163,7 +163,7 @@ impl Kiosk {
     }
 
     /// Presses the control with this accessible label, as a patient would.
-    fn tap(&mut self, label: &str) {
+    pub(super) fn tap(&mut self, label: &str) {
         let el = self
             .find(label)
             .unwrap_or_else(|| panic!("no control labelled {label:?} on {:?}", self.screen()));
@@ -258,7 +258,7 @@ impl Kiosk {
         }
     }
 
-    fn dob_path(&mut self, digits: &str, letters: &str) {
+    pub(super) fn dob_path(&mut self, digits: &str, letters: &str) {
         self.tap("Use my date of birth");
         self.keys(digits);
         self.tap("Next");

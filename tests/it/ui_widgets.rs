@@ -4,44 +4,19 @@
 //! the theme only, and no unused imports.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use checkin_kiosk::domain::testkit::{TZ, appointment};
-use checkin_kiosk::domain::{FixedClock, FlowSettings, KioskId, LocationId, LookupThrottle};
-use checkin_kiosk::kiosk::adapters::{KioskUi, Timings};
-use checkin_kiosk::kiosk::repository::StoreRepository;
 use checkin_kiosk::kiosk::ui::{
     AppWindow, DemographicsField, EditDemographicsAdapter, EditInsuranceAdapter, InsuranceField,
     KioskAdapter, Screen,
 };
-use checkin_kiosk::kiosk::{CheckInController, KioskContext};
-use checkin_kiosk::pass::PassSigner;
-use checkin_kiosk::protocol::ClinicSettings;
-use checkin_kiosk::store::{Enrollment, Store};
-use chrono::{DateTime, TimeZone, Utc};
-use i_slint_backend_testing::{ElementHandle, TestingBackend, TestingBackendOptions};
+use i_slint_backend_testing::ElementHandle;
 use slint::ComponentHandle;
 
-/// Installs the headless backend for this test thread, once.
-fn init_backend() {
-    thread_local! {
-        static INIT: () = {
-            // Another test on this thread may have installed it already.
-            let _ = slint::platform::set_platform(Box::new(TestingBackend::new(
-                TestingBackendOptions {
-                    mock_time: true,
-                    threading: false,
-                    renderer_name: Some("software".into()),
-                },
-            )));
-        };
-    }
-    INIT.with(|_| {});
-}
+use super::ui::Kiosk;
 
 /// A window with no controller behind it, showing `screen`.
 fn bare_window(screen: Screen) -> AppWindow {
-    init_backend();
+    super::ui::init_backend();
     let window = AppWindow::new().unwrap();
     window
         .window()
@@ -146,78 +121,6 @@ fn the_keyboard_screens_share_one_layout_in_both_orientations() {
     }
 }
 
-/// 09:55 local on the test day.
-fn now() -> DateTime<Utc> {
-    TZ.with_ymd_and_hms(2026, 3, 2, 9, 55, 0)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// A kiosk with one appointment, for Maria García born 1980-05-17.
-fn kiosk(dir: &Path) -> (AppWindow, KioskUi<StoreRepository>) {
-    init_backend();
-    let mut store = Store::open(&dir.join("kiosk.db"), &dir.join("kiosk.key"), now()).unwrap();
-    let signer = PassSigner::generate();
-    store
-        .save_enrollment(&Enrollment {
-            server_url: "http://127.0.0.1:9".parse().unwrap(),
-            kiosk_id: KioskId("kiosk-1".into()),
-            device_token: "secret".into(),
-            pass_public_key: signer.public_key_b64(),
-            clinic: ClinicSettings {
-                clinic_id: "c1".into(),
-                name: "Riverside Family Clinic".into(),
-                time_zone: TZ.name().into(),
-                currency: "USD".into(),
-                locations: vec!["main".into()],
-                payment_link: None,
-                allow_bill_later: false,
-            },
-            enrolled_at: now(),
-        })
-        .unwrap();
-    let maria = appointment("a-maria", "Maria", "García", (1980, 5, 17), 10, 0);
-    store
-        .apply_schedule(true, &[maria], &[], "c-1", now())
-        .unwrap();
-    let context = KioskContext {
-        clinic_id: checkin_kiosk::domain::ClinicId("c1".into()),
-        clinic_name: "Riverside Family Clinic".into(),
-        time_zone: TZ,
-        payment_link: None,
-        flow: FlowSettings::with_location(LocationId("main".into())),
-    };
-    let controller = CheckInController::new(
-        StoreRepository {
-            store,
-            kiosk_id: KioskId("kiosk-1".into()),
-        },
-        context,
-        Some(signer.verifier()),
-        Arc::new(FixedClock::new(now())),
-        LookupThrottle::standard(),
-    );
-    let window = AppWindow::new().unwrap();
-    window
-        .window()
-        .set_size(slint::PhysicalSize::new(1080, 1920));
-    window.show().unwrap();
-    let ui = KioskUi::connect(
-        &window,
-        controller,
-        "Riverside Family Clinic",
-        Timings::default(),
-    );
-    (window, ui)
-}
-
-fn tap(window: &AppWindow, label: &str) {
-    let el = ElementHandle::find_by_accessible_label(window, label)
-        .next()
-        .unwrap_or_else(|| panic!("no control labelled {label:?}"));
-    el.invoke_accessible_default_action();
-}
-
 /// The labels of the field chips that report themselves checked.
 fn checked_chips(window: &AppWindow, labels: &[&str]) -> Vec<String> {
     labels
@@ -233,20 +136,11 @@ fn checked_chips(window: &AppWindow, labels: &[&str]) -> Vec<String> {
 
 #[test]
 fn each_field_chip_selects_its_own_field_through_the_controller() {
-    let dir = tempfile::tempdir().unwrap();
-    let (window, _ui) = kiosk(dir.path());
-    tap(&window, "Use my date of birth");
-    for c in "05171980".chars() {
-        tap(&window, &c.to_string());
-    }
-    tap(&window, "Next");
-    for c in "GAR".chars() {
-        tap(&window, &c.to_string());
-    }
-    tap(&window, "Find my appointment");
-    tap(&window, "Update");
+    let mut k = Kiosk::new();
+    k.dob_path("05171980", "GAR");
+    k.tap("Update");
     assert_eq!(
-        window.global::<KioskAdapter>().get_screen(),
+        k.window.global::<KioskAdapter>().get_screen(),
         Screen::EditDemographics
     );
 
@@ -260,23 +154,23 @@ fn each_field_chip_selects_its_own_field_through_the_controller() {
     ];
     let labels: Vec<&str> = demographics.iter().map(|(l, _)| *l).collect();
     for (label, field) in demographics {
-        tap(&window, label);
-        let ed = window.global::<EditDemographicsAdapter>();
+        k.tap(label);
+        let ed = k.window.global::<EditDemographicsAdapter>();
         assert_eq!(ed.get_active(), field, "{label}");
-        assert_eq!(checked_chips(&window, &labels), [label]);
-        tap(&window, "7");
-        let chip = labelled(&window, label)
+        assert_eq!(checked_chips(&k.window, &labels), [label]);
+        k.tap("7");
+        let chip = labelled(&k.window, label)
             .into_iter()
             .find(|e| e.accessible_checkable() == Some(true))
             .unwrap();
         assert_eq!(chip.accessible_value().as_deref(), Some("7"), "{label}");
     }
 
-    tap(&window, "Back");
-    tap(&window, "This is correct");
-    tap(&window, "It changed");
+    k.tap("Back");
+    k.tap("This is correct");
+    k.tap("It changed");
     assert_eq!(
-        window.global::<KioskAdapter>().get_screen(),
+        k.window.global::<KioskAdapter>().get_screen(),
         Screen::EditInsurance
     );
     let insurance = [
@@ -286,13 +180,13 @@ fn each_field_chip_selects_its_own_field_through_the_controller() {
     ];
     let labels: Vec<&str> = insurance.iter().map(|(l, _)| *l).collect();
     for (label, field) in insurance {
-        tap(&window, label);
+        k.tap(label);
         assert_eq!(
-            window.global::<EditInsuranceAdapter>().get_active(),
+            k.window.global::<EditInsuranceAdapter>().get_active(),
             field,
             "{label}"
         );
-        assert_eq!(checked_chips(&window, &labels), [label]);
+        assert_eq!(checked_chips(&k.window, &labels), [label]);
     }
 }
 
