@@ -9,6 +9,7 @@ pub mod app;
 pub mod controller;
 pub mod repository;
 pub mod scanner;
+pub mod speech;
 pub mod ui;
 pub mod view;
 

@@ -26,6 +26,8 @@ mod server_routes_auth;
 #[cfg(feature = "server")]
 mod server_socket;
 #[cfg(feature = "kiosk")]
+mod speech;
+#[cfg(feature = "kiosk")]
 mod store;
 #[cfg(all(feature = "kiosk", feature = "server"))]
 mod sync;
