@@ -6,8 +6,9 @@
 //! blocking pool, so the async runtime never waits on SQLite; requests queue
 //! on the connection's mutex, which is also what SQLite would do with a
 //! single writer. A second, read-only connection serves the hot reads that
-//! must not wait behind a commit's fsync (device-token authentication); WAL
-//! lets it read the last committed state while the writer commits.
+//! must not wait behind a commit's fsync (device-token authentication,
+//! staff sessions and the staff lists); WAL lets it read the last committed
+//! state while the writer commits.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -396,6 +396,72 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfChecked {
     }
 }
 
+/// A stored session as the read connection sees it.
+#[derive(Debug)]
+struct StoredSession {
+    username: String,
+    expires_ms: i64,
+    last_used_ms: i64,
+    clinics: Vec<ClinicId>,
+}
+
+/// What a request may do with a stored session at `now`.
+#[derive(Debug, PartialEq, Eq)]
+enum SessionUse {
+    /// Past its absolute end.
+    Expired,
+    /// Unused for the idle timeout: it is deleted.
+    Idle,
+    /// Valid, and its last use is recent enough to leave as it is.
+    Fresh,
+    /// Valid, and its last use is older than [`TOUCH_EVERY_SECS`]: it is
+    /// written, so the idle timeout counts from now.
+    Touch,
+}
+
+impl StoredSession {
+    fn usable_at(&self, now: DateTime<Utc>, idle: Duration) -> SessionUse {
+        let last_used = from_ms(self.last_used_ms);
+        if self.expires_ms <= to_ms(now) {
+            SessionUse::Expired
+        } else if last_used + idle <= now {
+            SessionUse::Idle
+        } else if now - last_used >= Duration::seconds(TOUCH_EVERY_SECS) {
+            SessionUse::Touch
+        } else {
+            SessionUse::Fresh
+        }
+    }
+}
+
+/// The session with `token_hash` and its user's clinics, if it exists.
+fn load_session(c: &Connection, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
+    let row: Option<(String, i64, i64)> = c
+        .prepare_cached(
+            "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",
+        )?
+        .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((username, expires_ms, last_used_ms)) = row else {
+        return Ok(None);
+    };
+    let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
+    Ok(Some(StoredSession {
+        username,
+        expires_ms,
+        last_used_ms,
+        clinics,
+    }))
+}
+
+const SESSION_ENDED: ApiError = ApiError::Unauthorized("your session has ended; sign in again");
+
+/// Resolving a session reads on the read-only connection, so staff reads
+/// never wait behind a commit's fsync. The writer is used only when the
+/// session changes: its last use is written when it is older than
+/// [`TOUCH_EVERY_SECS`] (once a minute per active session, which keeps the
+/// idle timeout exact to the minute), and an idle session is deleted.
+/// The touch is awaited rather than sent off, so the next request sees it.
 impl FromRequestParts<AppState> for StaffSession {
     type Rejection = ApiError;
 
@@ -405,46 +471,47 @@ impl FromRequestParts<AppState> for StaffSession {
         let token_hash = secret_hash(&token);
         let now = state.now();
         let idle = state.config().server.staff_idle;
-        state
+        let hash = token_hash.clone();
+        let stored = state
             .db()
-            .call(move |c| {
-                let row: Option<(String, i64, i64)> = c
-                    .prepare_cached(
-                        "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",
-                    )?
-                    .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                let Some((username, expires_ms, last_used_ms)) = row else {
-                    return Err(ApiError::Unauthorized(
-                        "your session has ended; sign in again",
-                    ));
-                };
-                if expires_ms <= to_ms(now) {
-                    return Err(ApiError::Unauthorized(
-                        "your session has ended; sign in again",
-                    ));
-                }
-                if from_ms(last_used_ms) + idle <= now {
-                    c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&token_hash])?;
-                    return Err(ApiError::Unauthorized(
-                        "your session ended after a while unused; sign in again",
-                    ));
-                }
-                if now - from_ms(last_used_ms) >= Duration::seconds(TOUCH_EVERY_SECS) {
-                    c.prepare_cached(
-                        "UPDATE staff_sessions SET last_used_ms = ?2 WHERE token_hash = ?1",
-                    )?
-                    .execute(params![&token_hash, to_ms(now)])?;
-                }
-                let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
-                Ok(StaffSession {
-                    username,
-                    clinics,
-                    token_hash,
-                    expires_at: from_ms(expires_ms),
-                })
-            })
-            .await
+            .read(move |c| Ok(load_session(c, &hash)?))
+            .await?
+            .ok_or(SESSION_ENDED)?;
+        let hash = token_hash.clone();
+        match stored.usable_at(now, idle) {
+            SessionUse::Expired => return Err(SESSION_ENDED),
+            SessionUse::Idle => {
+                state
+                    .db()
+                    .call(move |c| {
+                        c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&hash])?;
+                        Ok(())
+                    })
+                    .await?;
+                return Err(ApiError::Unauthorized(
+                    "your session ended after a while unused; sign in again",
+                ));
+            }
+            SessionUse::Touch => {
+                state
+                    .db()
+                    .call(move |c| {
+                        c.prepare_cached(
+                            "UPDATE staff_sessions SET last_used_ms = ?2 WHERE token_hash = ?1",
+                        )?
+                        .execute(params![&hash, to_ms(now)])?;
+                        Ok(())
+                    })
+                    .await?;
+            }
+            SessionUse::Fresh => {}
+        }
+        Ok(StaffSession {
+            username: stored.username,
+            clinics: stored.clinics,
+            token_hash,
+            expires_at: from_ms(stored.expires_ms),
+        })
     }
 }
 
@@ -526,6 +593,30 @@ mod tests {
         c.server.public_url = None;
         c.server.listen = "192.168.1.5:8080".parse().unwrap();
         assert!(secure_cookies(&c));
+    }
+
+    #[test]
+    fn a_session_is_written_only_when_its_last_use_is_a_minute_old() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let idle = Duration::minutes(30);
+        let s = StoredSession {
+            username: "amy".into(),
+            expires_ms: to_ms(t0 + Duration::hours(8)),
+            last_used_ms: to_ms(t0),
+            clinics: Vec::new(),
+        };
+        assert_eq!(s.usable_at(t0, idle), SessionUse::Fresh);
+        let touch = t0 + Duration::seconds(TOUCH_EVERY_SECS);
+        assert_eq!(
+            s.usable_at(touch - Duration::seconds(1), idle),
+            SessionUse::Fresh
+        );
+        assert_eq!(s.usable_at(touch, idle), SessionUse::Touch);
+        assert_eq!(s.usable_at(t0 + idle, idle), SessionUse::Idle);
+        assert_eq!(
+            s.usable_at(t0 + Duration::hours(8), idle),
+            SessionUse::Expired
+        );
     }
 
     #[test]

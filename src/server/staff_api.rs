@@ -51,6 +51,37 @@ fn clinic_for(
         .ok_or_else(|| ApiError::NotFound(format!("clinic {id} is not served here")))
 }
 
+/// Audits a staff view of patient data. Lists are read on the read-only
+/// connection; this row goes through the writer and is committed before
+/// the data leaves the server, so a view is never shown unaudited.
+async fn audit_view(
+    state: &AppState,
+    clinic: &ClinicId,
+    user: &str,
+    action: &'static str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let (clinic, user) = (clinic.clone(), user.to_string());
+    state
+        .db()
+        .call(move |c| {
+            audit(
+                c,
+                &clinic,
+                now,
+                "staff",
+                &user,
+                action,
+                None,
+                None,
+                detail.as_deref(),
+            )?;
+            Ok(())
+        })
+        .await
+}
+
 fn me(state: &AppState, username: String, clinics: &[ClinicId]) -> StaffMe {
     StaffMe {
         username,
@@ -237,10 +268,10 @@ pub async fn appointments(
     let day = state.today(&clinic);
     let now = state.now();
     let id = clinic.id.clone();
-    let user = session.username.clone();
+    let user = &session.username;
     let list = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let wires = schedule::day_wires(c, &id, day)?;
             let mut out = Vec::with_capacity(wires.len());
             let mut stmt = c.prepare_cached(
@@ -267,10 +298,17 @@ pub async fn appointments(
                     open_flags,
                 });
             }
-            audit(c, &id, now, "staff", &user, "viewed_appointments", None, None, Some(&day.to_string()))?;
             Ok(out)
         })
         .await?;
+    audit_view(
+        &state,
+        &clinic.id,
+        user,
+        "viewed_appointments",
+        Some(day.to_string()),
+    )
+    .await?;
     Ok(Json(StaffAppointments {
         clinic_id: clinic.id.as_str().to_string(),
         day,
@@ -304,7 +342,7 @@ pub async fn flags(
     let clinic = clinic_for(&state, &session, &clinic)?;
     let list = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = ?1 AND resolved_ms IS NULL ORDER BY raised_ms, flag_id"
             ))?;
@@ -417,7 +455,7 @@ pub async fn copays(
     let status = q.status.unwrap_or(CopayStatus::Pending);
     let list = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COPAY_COLUMNS} FROM copay_items WHERE clinic_id = ?1 AND status = ?2 ORDER BY created_ms, item_id"
             ))?;
@@ -545,27 +583,33 @@ pub async fn changes(
     ApiPath(clinic): ApiPath<String>,
 ) -> Result<Json<Vec<ProposedChange>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    let now = state.now();
-    let user = session.username.clone();
+    let cid = clinic.id.clone();
     let list = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {CHANGE_COLUMNS} FROM proposed_changes WHERE clinic_id = ?1 AND status = 'pending' ORDER BY proposed_ms, change_id"
             ))?;
             let mut rows = stmt
-                .query_map([clinic.id.as_str()], change_from_row)?
+                .query_map([cid.as_str()], change_from_row)?
                 .map(|r| r.map(|(c, _)| c))
                 .collect::<Result<Vec<_>, _>>()?;
             for change in &mut rows {
-                fill_on_file(c, &clinic.id, change)?;
-            }
-            if !rows.is_empty() {
-                audit(c, &clinic.id, now, "staff", &user, "viewed_proposed_changes", None, None, None)?;
+                fill_on_file(c, &cid, change)?;
             }
             Ok(rows)
         })
         .await?;
+    if !list.is_empty() {
+        audit_view(
+            &state,
+            &clinic.id,
+            &session.username,
+            "viewed_proposed_changes",
+            None,
+        )
+        .await?;
+    }
     Ok(Json(list))
 }
 
@@ -758,7 +802,7 @@ pub async fn kiosks(
     let st = state.clone();
     let list = state
         .db()
-        .call(move |c| Ok(load_fleet(c, &st, &clinic.id)?))
+        .read(move |c| Ok(load_fleet(c, &st, &clinic.id)?))
         .await?;
     Ok(Json(list))
 }
@@ -843,7 +887,7 @@ async fn pass_text(
     let aid = appointment.clone();
     let start = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let start: Option<i64> = c
                 .query_row(
                     "SELECT start_ms FROM appointments WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",

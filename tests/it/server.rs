@@ -932,6 +932,68 @@ async fn staff_see_todays_appointments_and_resolve_flags() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
+/// Holds the writer connection on its own thread until the returned
+/// sender is dropped or sent to; returns once it is held.
+fn hold_the_writer(db: &Db) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let db = db.clone();
+    let holder = std::thread::spawn(move || {
+        db.blocking(|_| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            Ok(())
+        })
+        .unwrap();
+    });
+    held_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_list_reads_proceed_while_the_writer_is_held() {
+    let h = Harness::new().await;
+    let (release, holder) = hold_the_writer(h.db());
+    // With the writer held (as during a commit's fsync), the session check
+    // and the lists that write nothing answer from the read connection. The
+    // timeout only turns a regression (a read queued behind the writer)
+    // into a failure instead of a hang.
+    let reads = async {
+        let mut answers = Vec::new();
+        for path in [
+            "me",
+            "clinics/demo/flags",
+            "clinics/demo/copays",
+            "clinics/demo/kiosks",
+        ] {
+            let (s, b) = h
+                .staff_json(Method::GET, &format!("/api/v1/staff/{path}"), None)
+                .await;
+            answers.push((path, s, b));
+        }
+        answers
+    };
+    let answers = tokio::time::timeout(StdDuration::from_secs(60), reads)
+        .await
+        .expect("staff reads waited for the writer");
+    assert!(!holder.is_finished(), "the writer was held throughout");
+    for (path, s, b) in &answers {
+        assert_eq!(*s, StatusCode::OK, "{path}: {b}");
+    }
+    assert_eq!(
+        answers[1].2.as_array().unwrap().len(),
+        18,
+        "every open flag"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    // A write still goes through the writer once it is free.
+    let (s, _) = h
+        .staff_json(Method::GET, "/api/v1/staff/clinics/demo/appointments", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_copay_queue_and_proposed_changes_are_worked_by_staff() {
     let h = Harness::new().await;
