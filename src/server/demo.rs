@@ -8,7 +8,8 @@
 //! The same day always gives the same data, so kiosk and browser tests can
 //! seed it and rely on [`SAMPLES`] and [`scenarios`].
 
-use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone};
+use chrono_tz::Tz;
 use rusqlite::params;
 
 use super::db::{Db, StoreError, to_ms};
@@ -300,7 +301,6 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// The demo schedule of `clinic` on `day`.
 pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment> {
-    let tz = clinic.time_zone;
     let main = clinic
         .locations
         .first()
@@ -316,37 +316,10 @@ pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment>
     for (c, clinician) in CLINICIANS.iter().enumerate() {
         for slot in 0..SLOTS {
             let index = c * SLOTS as usize + slot as usize;
-            let minutes = 8 * 60 + slot * 40 + c as u32 * 5;
-            let local = day.and_time(
-                NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN),
-            );
-            // Clinic hours never fall in a DST gap in practice; if one does,
-            // take the instant after it.
-            let start = tz
-                .from_local_datetime(&local)
-                .earliest()
-                .unwrap_or_else(|| tz.from_utc_datetime(&(local + Duration::hours(1))));
-            let special = SPECIAL.iter().find(|(i, _)| *i == index).map(|(_, s)| *s);
-            let (first, last, dob) = match special {
-                Some(s) => (
-                    s.first_name.to_string(),
-                    s.last_name.to_string(),
-                    s.date_of_birth(day),
-                ),
-                None => (
-                    FIRST[index % FIRST.len()].to_string(),
-                    LAST[(index * 7) % LAST.len()].to_string(),
-                    ymd(
-                        1940 + (index as i32 * 13) % 60,
-                        1 + (index as u32 * 5) % 12,
-                        1 + (index as u32 * 11) % 28,
-                    ),
-                ),
-            };
+            let start = slot_start(clinic, day, c, slot);
             let n = index + 1;
-            let id = format!("demo-{n:03}");
             let mut a = Appointment {
-                id: AppointmentId(id.clone()),
+                id: AppointmentId(format!("demo-{n:03}")),
                 clinic_id: clinic.id.clone(),
                 location_id: main.clone(),
                 start,
@@ -358,69 +331,118 @@ pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment>
                     clinic.currency,
                 ),
                 prior_balance: Money::zero(clinic.currency),
-                patient: Patient {
-                    id: PatientId(format!("demo-p{n:03}")),
-                    first_name: first,
-                    last_name: last,
-                    date_of_birth: dob,
-                    demographics: Demographics {
-                        address: Address {
-                            line1: format!("{} Maple Street", 100 + n),
-                            line2: if n.is_multiple_of(3) {
-                                format!("Apt {}", n % 9 + 1)
-                            } else {
-                                String::new()
-                            },
-                            city: "Springfield".into(),
-                            region: "NY".into(),
-                            postal_code: format!("{:05}", 10_000 + n * 37),
-                        },
-                        phone: format!("212-555-{:04}", 100 + n),
-                        email: format!("patient{n:03}@example.com"),
-                        emergency_contact: n.is_multiple_of(2).then(|| EmergencyContact {
-                            name: "Jordan Doe".into(),
-                            relation: "spouse".into(),
-                            phone: format!("212-555-{:04}", 5000 + n),
-                        }),
-                    },
-                    // Every third patient confirmed their details two days
-                    // ago, so the kiosk skips the demographics step.
-                    demographics_confirmed_at: (n % 3 == 1)
-                        .then(|| (start - Duration::days(2)).with_timezone(&chrono::Utc)),
-                },
-                coverage: Some(Coverage {
-                    payer: ["Blue Shield", "Aetna", "UnitedHealthcare"][index % 3].into(),
-                    plan: ["PPO Gold", "HMO Silver", "Choice Plus"][index % 3].into(),
-                    member_id: format!("M{:09}", 100_000_000 + index * 7919),
-                    group: format!("G-{}", 100 + index % 5),
-                    subscriber_relation: SubscriberRelation::Own,
-                    valid_from: Some(ymd(year - 1, 1, 1)),
-                    valid_to: Some(ymd(year + 1, 12, 31)),
-                }),
+                patient: demo_patient(index, day, start),
+                coverage: Some(demo_coverage(index, year)),
             };
-            match id.as_str() {
-                "demo-005" => {
-                    if let Some(c) = a.coverage.as_mut() {
-                        c.valid_from = Some(ymd(year - 2, 1, 1));
-                        c.valid_to = Some(ymd(year - 1, 12, 31));
-                    }
-                }
-                "demo-020" => a.coverage = None,
-                "demo-007" => a.prior_balance = Money::new(12_500, clinic.currency),
-                "demo-022" => {
-                    if let Some(c) = a.coverage.as_mut() {
-                        c.subscriber_relation = SubscriberRelation::Child;
-                    }
-                }
-                "demo-009" => a.status = AppointmentStatus::CheckedIn,
-                "demo-024" => a.status = AppointmentStatus::Cancelled,
-                "demo-011" => a.location_id = other.clone(),
-                _ => {}
-            }
+            special_cases(&mut a, &other, clinic, year);
             out.push(a);
         }
     }
     out
+}
+
+/// The start of clinician `c`'s slot `slot`: from 8:00, 40 minutes apart,
+/// staggered 5 minutes per clinician.
+fn slot_start(clinic: &ClinicSettings, day: NaiveDate, c: usize, slot: u32) -> DateTime<Tz> {
+    let tz = clinic.time_zone;
+    let minutes = 8 * 60 + slot * 40 + c as u32 * 5;
+    let local = day
+        .and_time(NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN));
+    // Clinic hours never fall in a DST gap in practice; if one does, take
+    // the instant after it.
+    tz.from_local_datetime(&local)
+        .earliest()
+        .unwrap_or_else(|| tz.from_utc_datetime(&(local + Duration::hours(1))))
+}
+
+/// The patient of the `index`th appointment: one of [`SPECIAL`], else a
+/// made-up name and date of birth.
+fn demo_patient(index: usize, day: NaiveDate, start: DateTime<Tz>) -> Patient {
+    let special = SPECIAL.iter().find(|(i, _)| *i == index).map(|(_, s)| *s);
+    let (first, last, dob) = match special {
+        Some(s) => (
+            s.first_name.to_string(),
+            s.last_name.to_string(),
+            s.date_of_birth(day),
+        ),
+        None => (
+            FIRST[index % FIRST.len()].to_string(),
+            LAST[(index * 7) % LAST.len()].to_string(),
+            ymd(
+                1940 + (index as i32 * 13) % 60,
+                1 + (index as u32 * 5) % 12,
+                1 + (index as u32 * 11) % 28,
+            ),
+        ),
+    };
+    let n = index + 1;
+    Patient {
+        id: PatientId(format!("demo-p{n:03}")),
+        first_name: first,
+        last_name: last,
+        date_of_birth: dob,
+        demographics: Demographics {
+            address: Address {
+                line1: format!("{} Maple Street", 100 + n),
+                line2: if n.is_multiple_of(3) {
+                    format!("Apt {}", n % 9 + 1)
+                } else {
+                    String::new()
+                },
+                city: "Springfield".into(),
+                region: "NY".into(),
+                postal_code: format!("{:05}", 10_000 + n * 37),
+            },
+            phone: format!("212-555-{:04}", 100 + n),
+            email: format!("patient{n:03}@example.com"),
+            emergency_contact: n.is_multiple_of(2).then(|| EmergencyContact {
+                name: "Jordan Doe".into(),
+                relation: "spouse".into(),
+                phone: format!("212-555-{:04}", 5000 + n),
+            }),
+        },
+        // Every third patient confirmed their details two days ago, so the
+        // kiosk skips the demographics step.
+        demographics_confirmed_at: (n % 3 == 1)
+            .then(|| (start - Duration::days(2)).with_timezone(&chrono::Utc)),
+    }
+}
+
+/// The `index`th patient's insurance, valid from last year to next.
+fn demo_coverage(index: usize, year: i32) -> Coverage {
+    Coverage {
+        payer: ["Blue Shield", "Aetna", "UnitedHealthcare"][index % 3].into(),
+        plan: ["PPO Gold", "HMO Silver", "Choice Plus"][index % 3].into(),
+        member_id: format!("M{:09}", 100_000_000 + index * 7919),
+        group: format!("G-{}", 100 + index % 5),
+        subscriber_relation: SubscriberRelation::Own,
+        valid_from: Some(ymd(year - 1, 1, 1)),
+        valid_to: Some(ymd(year + 1, 12, 31)),
+    }
+}
+
+/// The appointments that show one case each: expired or no insurance, a
+/// prior balance, a dependant, already checked in, cancelled, the annex.
+fn special_cases(a: &mut Appointment, other: &LocationId, clinic: &ClinicSettings, year: i32) {
+    match a.id.as_str() {
+        "demo-005" => {
+            if let Some(c) = a.coverage.as_mut() {
+                c.valid_from = Some(ymd(year - 2, 1, 1));
+                c.valid_to = Some(ymd(year - 1, 12, 31));
+            }
+        }
+        "demo-020" => a.coverage = None,
+        "demo-007" => a.prior_balance = Money::new(12_500, clinic.currency),
+        "demo-022" => {
+            if let Some(c) = a.coverage.as_mut() {
+                c.subscriber_relation = SubscriberRelation::Child;
+            }
+        }
+        "demo-009" => a.status = AppointmentStatus::CheckedIn,
+        "demo-024" => a.status = AppointmentStatus::Cancelled,
+        "demo-011" => a.location_id = other.clone(),
+        _ => {}
+    }
 }
 
 fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -295,7 +295,6 @@ impl Ctx<'_> {
     }
 
     fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
-        let occurred_ms = to_ms(ev.occurred_at);
         match (&ev.body, t) {
             (EventBody::Arrived {}, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show") {
@@ -309,41 +308,9 @@ impl Ctx<'_> {
                     self.write_back(t, TargetStatus::CheckedIn)?;
                 }
             }
-            (EventBody::Flag { code, step, text }, _) => {
-                let flag_id: i64 = self
-                    .tx
-                    .prepare_cached(
-                        "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING flag_id",
-                    )?
-                    .query_row(
-                        params![
-                            self.clinic_id().as_str(),
-                            ev.id.to_string(),
-                            self.kiosk_id,
-                            ev.appointment_id,
-                            code,
-                            step,
-                            text,
-                            occurred_ms
-                        ],
-                        |r| r.get(0),
-                    )?;
-                self.notice("flag", flag_id.to_string());
-            }
+            (EventBody::Flag { code, step, text }, _) => self.raise_flag(ev, code, step, text)?,
             (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
-                self.tx.execute(
-                    "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
-                     WHERE clinic_id = ?1 AND patient_id = ?2",
-                    params![self.clinic_id().as_str(), patient_id, occurred_ms],
-                )?;
-                let s = self.seq()?;
-                self.tx.execute(
-                    "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
-                    params![self.clinic_id().as_str(), patient_id, s],
-                )?;
-                self.audit("demographics_confirmed", Some(t), None)?;
-                self.notice("appointment", t.id.clone());
+                self.demographics_confirmed(ev, t, patient_id)?;
             }
             (EventBody::DemographicsProposed { demographics, .. }, Some(t)) => {
                 let proposal = ChangeProposal::Demographics {
@@ -360,46 +327,111 @@ impl Ctx<'_> {
             (
                 EventBody::CopayChosen {
                     choice,
-                    amount_cents: reported_cents,
+                    amount_cents,
                     currency,
                 },
                 Some(t),
-            ) => {
-                self.audit("copay_chosen", Some(t), Some(choice))?;
-                // The server's amount is the truth; a different one from the
-                // kiosk is shown to staff, not stored.
-                let amount_cents = &t.expected_copay_cents;
-                if *reported_cents != t.expected_copay_cents {
-                    self.copay_mismatch(ev, t, *reported_cents)?;
-                }
-                if CoPayChoice::parse(choice) == Some(CoPayChoice::FrontDesk) {
-                    let item_id: i64 = self
-                        .tx
-                        .prepare_cached(
-                            "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING item_id",
-                        )?
-                        .query_row(
-                            params![
-                                self.clinic_id().as_str(),
-                                ev.id.to_string(),
-                                self.kiosk_id,
-                                t.id,
-                                amount_cents,
-                                currency.to_ascii_uppercase(),
-                                occurred_ms
-                            ],
-                            |r| r.get(0),
-                        )?;
-                    self.notice("copay", item_id.to_string());
-                }
-            }
+            ) => self.copay_chosen(ev, t, choice, *amount_cents, currency)?,
             (EventBody::PhiViewed { what }, Some(t)) => {
                 self.audit("phi_viewed", Some(t), Some(what))?;
             }
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
         }
+        Ok(())
+    }
+
+    /// Stores a kiosk's flag for staff.
+    fn raise_flag(
+        &mut self,
+        ev: &EventEnvelope,
+        code: &str,
+        step: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let flag_id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING flag_id",
+            )?
+            .query_row(
+                params![
+                    self.clinic_id().as_str(),
+                    ev.id.to_string(),
+                    self.kiosk_id,
+                    ev.appointment_id,
+                    code,
+                    step,
+                    text,
+                    to_ms(ev.occurred_at)
+                ],
+                |r| r.get(0),
+            )?;
+        self.notice("flag", flag_id.to_string());
+        Ok(())
+    }
+
+    /// Stamps the patient's demographics as confirmed, so kiosks pull it.
+    fn demographics_confirmed(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        patient_id: &str,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
+             WHERE clinic_id = ?1 AND patient_id = ?2",
+            params![self.clinic_id().as_str(), patient_id, to_ms(ev.occurred_at)],
+        )?;
+        let s = self.seq()?;
+        self.tx.execute(
+            "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
+            params![self.clinic_id().as_str(), patient_id, s],
+        )?;
+        self.audit("demographics_confirmed", Some(t), None)?;
+        self.notice("appointment", t.id.clone());
+        Ok(())
+    }
+
+    /// Audits the co-pay choice; a front-desk choice queues the server's
+    /// amount for staff, and a different amount from the kiosk is flagged.
+    fn copay_chosen(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        choice: &str,
+        reported_cents: i64,
+        currency: &str,
+    ) -> Result<(), StoreError> {
+        self.audit("copay_chosen", Some(t), Some(choice))?;
+        // The server's amount is the truth; a different one from the
+        // kiosk is shown to staff, not stored.
+        if reported_cents != t.expected_copay_cents {
+            self.copay_mismatch(ev, t, reported_cents)?;
+        }
+        if CoPayChoice::parse(choice) != Some(CoPayChoice::FrontDesk) {
+            return Ok(());
+        }
+        let item_id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING item_id",
+            )?
+            .query_row(
+                params![
+                    self.clinic_id().as_str(),
+                    ev.id.to_string(),
+                    self.kiosk_id,
+                    t.id,
+                    t.expected_copay_cents,
+                    currency.to_ascii_uppercase(),
+                    to_ms(ev.occurred_at)
+                ],
+                |r| r.get(0),
+            )?;
+        self.notice("copay", item_id.to_string());
         Ok(())
     }
 

@@ -148,10 +148,25 @@ pub async fn healthz(
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let per_clinic = clinic_gauges(&state).await?;
+    let mut s = server_families(&state, &per_clinic);
+    s.push_str(&super::fhir::status::prometheus(&state).await?);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s,
+    )
+        .into_response())
+}
+
+/// Each clinic's open flags, kiosks online and kiosks with a skewed clock.
+async fn clinic_gauges(state: &AppState) -> Result<Vec<(String, i64, usize, usize)>, ApiError> {
     let st = state.clone();
-    let per_clinic = state
+    state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             let mut out = Vec::new();
             for clinic in &st.config().clinics {
                 let open: i64 = c.query_row(
@@ -170,7 +185,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             }
             Ok(out)
         })
-        .await?;
+        .await
+}
+
+/// The server's own metric families: requests, ingest and the clinic gauges.
+fn server_families(state: &AppState, per_clinic: &[(String, i64, usize, usize)]) -> String {
     let m = state.metrics();
     let count = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
     let mut s = String::new();
@@ -227,15 +246,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             .iter()
             .map(|(clinic, _, _, skewed)| (clinic_label(clinic), skewed)),
     );
-    s.push_str(&super::fhir::status::prometheus(&state).await?);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s,
-    )
-        .into_response())
+    s
 }
 
 /// Writes one Prometheus metric family: its `HELP` and `TYPE` lines, then

@@ -45,15 +45,7 @@ pub fn upsert(
     replace_days: bool,
 ) -> Result<UpsertSummary, StoreError> {
     let tx = conn.transaction()?;
-    let mut seq = None;
-    let mut stamp = |tx: &Connection| -> Result<i64, StoreError> {
-        if let Some(s) = seq {
-            return Ok(s);
-        }
-        let s = next_seq(tx, clinic)?;
-        seq = Some(s);
-        Ok(s)
-    };
+    let mut stamp = Stamp { clinic, seq: None };
     let mut summary = UpsertSummary::default();
     let mut days = BTreeSet::new();
     let mut ids = HashSet::new();
@@ -64,87 +56,145 @@ pub fn upsert(
         let existing = load_wire(&tx, clinic, a.id.as_str())?;
         let patient_changed = upsert_patient(&tx, clinic, &wire.patient, wire.coverage.as_ref())?;
         if patient_changed {
-            let s = stamp(&tx)?;
+            let s = stamp.get(&tx)?;
             tx.execute(
                 "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
                 params![clinic.as_str(), wire.patient.id, s],
             )?;
         }
-        let mut status = wire.status.clone();
-        if let Some((old, removed)) = &existing {
-            let advanced = matches!(old.status.as_str(), "arrived" | "checked_in");
-            if advanced && status == AppointmentStatus::Booked.as_str() {
-                status = old.status.clone();
-            }
-            // Patient and coverage changes were stamped above; compare the
-            // appointment's own fields.
-            let mut candidate = wire.clone();
-            candidate.status = status.clone();
-            candidate.patient = old.patient.clone();
-            candidate.coverage = old.coverage.clone();
-            if !removed && *old == candidate {
-                summary.unchanged += 1;
-                continue;
-            }
-        }
-        let s = stamp(&tx)?;
-        tx.execute(
-            "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
-                 start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
-                 prior_balance_cents, currency, removed, change_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
-             ON CONFLICT (clinic_id, appointment_id) DO UPDATE SET
-                 patient_id = excluded.patient_id, location_id = excluded.location_id,
-                 day = excluded.day, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
-                 time_zone = excluded.time_zone, clinician = excluded.clinician,
-                 status = excluded.status, expected_copay_cents = excluded.expected_copay_cents,
-                 prior_balance_cents = excluded.prior_balance_cents, currency = excluded.currency,
-                 removed = 0, change_seq = excluded.change_seq",
-            params![
-                clinic.as_str(),
-                wire.id,
-                wire.patient.id,
-                wire.location_id,
-                a.local_day().to_string(),
-                to_ms(wire.start),
-                to_ms(wire.end),
-                wire.time_zone,
-                wire.clinician,
-                status,
-                wire.expected_copay_cents,
-                wire.prior_balance_cents,
-                wire.currency,
-                s
-            ],
-        )?;
+        let Some(status) = merged_status(&wire, existing.as_ref()) else {
+            summary.unchanged += 1;
+            continue;
+        };
+        let s = stamp.get(&tx)?;
+        write_appointment(&tx, clinic, a, &wire, &status, s)?;
         summary.upserted += 1;
     }
     if replace_days {
-        for day in days {
-            let stale: Vec<String> = {
-                let mut stmt = tx.prepare(
-                    "SELECT appointment_id FROM appointments
-                     WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
-                )?;
-                stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?
-                    .into_iter()
-                    .filter(|id| !ids.contains(id.as_str()))
-                    .collect()
-            };
-            for id in stale {
-                let s = stamp(&tx)?;
-                tx.execute(
-                    "UPDATE appointments SET removed = 1, change_seq = ?3
-                     WHERE clinic_id = ?1 AND appointment_id = ?2",
-                    params![clinic.as_str(), id, s],
-                )?;
-                summary.removed += 1;
-            }
-        }
+        summary.removed = remove_unlisted(&tx, &mut stamp, &days, &ids)?;
     }
     tx.commit()?;
     Ok(summary)
+}
+
+/// The clinic's change sequence, advanced once per transaction on first
+/// use; every row the transaction changes is stamped with it.
+struct Stamp<'a> {
+    clinic: &'a ClinicId,
+    seq: Option<i64>,
+}
+
+impl Stamp<'_> {
+    fn get(&mut self, tx: &Connection) -> Result<i64, StoreError> {
+        if let Some(s) = self.seq {
+            return Ok(s);
+        }
+        let s = next_seq(tx, self.clinic)?;
+        self.seq = Some(s);
+        Ok(s)
+    }
+}
+
+/// The status to store for `wire` over the `existing` row, or `None` when
+/// the row's own fields would not change. A status the kiosks moved
+/// forward (arrived, checked in) is not moved back to booked.
+fn merged_status(
+    wire: &AppointmentWire,
+    existing: Option<&(AppointmentWire, bool)>,
+) -> Option<String> {
+    let mut status = wire.status.clone();
+    if let Some((old, removed)) = existing {
+        let advanced = matches!(old.status.as_str(), "arrived" | "checked_in");
+        if advanced && status == AppointmentStatus::Booked.as_str() {
+            status = old.status.clone();
+        }
+        // Patient and coverage changes are stamped apart; compare the
+        // appointment's own fields.
+        let mut candidate = wire.clone();
+        candidate.status = status.clone();
+        candidate.patient = old.patient.clone();
+        candidate.coverage = old.coverage.clone();
+        if !removed && *old == candidate {
+            return None;
+        }
+    }
+    Some(status)
+}
+
+/// Inserts or replaces one appointment row, stamped `seq`.
+fn write_appointment(
+    tx: &Connection,
+    clinic: &ClinicId,
+    a: &Appointment,
+    wire: &AppointmentWire,
+    status: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
+             start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+             prior_balance_cents, currency, removed, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
+         ON CONFLICT (clinic_id, appointment_id) DO UPDATE SET
+             patient_id = excluded.patient_id, location_id = excluded.location_id,
+             day = excluded.day, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
+             time_zone = excluded.time_zone, clinician = excluded.clinician,
+             status = excluded.status, expected_copay_cents = excluded.expected_copay_cents,
+             prior_balance_cents = excluded.prior_balance_cents, currency = excluded.currency,
+             removed = 0, change_seq = excluded.change_seq",
+        params![
+            clinic.as_str(),
+            wire.id,
+            wire.patient.id,
+            wire.location_id,
+            a.local_day().to_string(),
+            to_ms(wire.start),
+            to_ms(wire.end),
+            wire.time_zone,
+            wire.clinician,
+            status,
+            wire.expected_copay_cents,
+            wire.prior_balance_cents,
+            wire.currency,
+            seq
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes the appointments on `days` that are not in `ids`; returns how
+/// many.
+fn remove_unlisted(
+    tx: &Connection,
+    stamp: &mut Stamp<'_>,
+    days: &BTreeSet<chrono::NaiveDate>,
+    ids: &HashSet<&str>,
+) -> Result<usize, StoreError> {
+    let clinic = stamp.clinic;
+    let mut removed = 0;
+    for day in days {
+        let stale: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT appointment_id FROM appointments
+                 WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
+            )?;
+            stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?
+                .into_iter()
+                .filter(|id| !ids.contains(id.as_str()))
+                .collect()
+        };
+        for id in stale {
+            let s = stamp.get(tx)?;
+            tx.execute(
+                "UPDATE appointments SET removed = 1, change_seq = ?3
+                 WHERE clinic_id = ?1 AND appointment_id = ?2",
+                params![clinic.as_str(), id, s],
+            )?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Inserts or updates a patient and their coverage; true when anything changed.

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{ClientError, FhirClient, Versioned};
+use super::client::{ClientError, FhirClient, Found, Versioned};
 use super::mapping::{self, Note, merge_status, parse_reference, participant_ids, resource_id};
 use super::status::{HeldRemovals, load_hold, save_hold};
 use crate::config::{ClinicReference, ClinicSettings, FhirSettings};
@@ -95,7 +95,8 @@ pub fn window(
     Ok((today, last, from, to))
 }
 
-/// Pulls `clinic`'s window from the EHR and writes it.
+/// Pulls `clinic`'s window from the EHR and writes it: search, select
+/// what is this clinic's, read the patients and coverages, map, store.
 pub async fn pull(
     state: &AppState,
     clinic: &ClinicSettings,
@@ -105,6 +106,44 @@ pub async fn pull(
     let today = state.today(clinic);
     let (first_day, last_day, from, to) = window(clinic, today, settings.window_days)?;
     let locations = clinic_locations(settings, client).await?;
+    let found = search_window(client, &locations, from, to).await?;
+    let mut summary = PullSummary::default();
+    let mut patients: HashMap<String, Value> = HashMap::new();
+    let appointments = select_appointments(
+        clinic,
+        &locations,
+        (from, to),
+        found,
+        &mut patients,
+        &mut summary,
+    );
+    summary.appointments = appointments.len();
+    let coverages = read_patients_and_coverages(client, &appointments, &mut patients).await?;
+    let mapped = map_appointments(clinic, &appointments, &patients, &coverages, today);
+    summary.skipped += mapped.failed;
+    summary.notes = mapped.notes;
+    let batch = Batch {
+        wires: mapped.wires,
+        silent_copay: mapped.silent_copay,
+        skipped: mapped.skipped,
+        cache: mapped.cache,
+        first_day,
+        last_day,
+        now: state.now(),
+        max_removal_percent: settings.max_removal_percent,
+        confirm_pulls: settings.removal_confirm_pulls,
+    };
+    write_pull(state, &clinic.id, batch, summary).await
+}
+
+/// The Appointment search for the window at `locations`, every page, with
+/// their patients included.
+async fn search_window(
+    client: &FhirClient,
+    locations: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Found>, PullError> {
     let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let params = [
         ("date", format!("ge{}", stamp(from))),
@@ -120,11 +159,21 @@ pub async fn pull(
         ("_include", "Appointment:patient".to_string()),
         ("_count", PAGE_SIZE.to_string()),
     ];
-    let found = client.search("Appointment", &params).await?;
+    Ok(client.search("Appointment", &params).await?)
+}
+
+/// The searched Appointments that are at the clinic's locations in the
+/// window (a server may ignore a search parameter it does not know) and
+/// not entered in error; included Patients go into `patients`.
+fn select_appointments(
+    clinic: &ClinicSettings,
+    locations: &[String],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    found: Vec<Found>,
+    patients: &mut HashMap<String, Value>,
+    summary: &mut PullSummary,
+) -> Vec<Value> {
     let mut appointments = Vec::new();
-    let mut patients: HashMap<String, Value> = HashMap::new();
-    let mut summary = PullSummary::default();
-    let mut skipped: HashSet<String> = HashSet::new();
     for f in found {
         if f.included {
             if let Some(id) = resource_id(&f.resource, "Patient") {
@@ -137,7 +186,6 @@ pub async fn pull(
             tracing::warn!(clinic = %clinic.id, "EHR pull: skipped an Appointment entry without an id");
             continue;
         };
-        // The server may ignore a search parameter it does not know; check.
         let at_clinic = participant_ids(&f.resource, "Location")
             .iter()
             .any(|l| locations.iter().any(|x| x == l));
@@ -157,13 +205,32 @@ pub async fn pull(
         }
         appointments.push(f.resource);
     }
-    summary.appointments = appointments.len();
-    let coverages = read_patients_and_coverages(client, &appointments, &mut patients).await?;
-    let mut wires = Vec::new();
-    let mut cache = Vec::new();
+    appointments
+}
+
+/// The pull's appointments mapped to the schedule.
+#[derive(Debug, Default)]
+struct Mapped {
+    wires: Vec<AppointmentWire>,
+    cache: Vec<(String, Value)>,
+    silent_copay: HashSet<String>,
+    skipped: HashSet<String>,
+    failed: usize,
+    notes: usize,
+}
+
+/// Maps each appointment with its patient and coverages; a malformed one
+/// is skipped and logged by id, and the tolerated gaps are logged as notes.
+fn map_appointments(
+    clinic: &ClinicSettings,
+    appointments: &[Value],
+    patients: &HashMap<String, Value>,
+    coverages: &HashMap<String, Vec<Value>>,
+    today: NaiveDate,
+) -> Mapped {
+    let mut out = Mapped::default();
     let mut notes: Vec<Note> = Vec::new();
-    let mut silent_copay: HashSet<String> = HashSet::new();
-    for a in &appointments {
+    for a in appointments {
         let id = resource_id(a, "Appointment")
             .unwrap_or_default()
             .to_string();
@@ -176,36 +243,35 @@ pub async fn pull(
         match mapping::appointment(clinic, a, patient, covs, today, &mut notes) {
             Ok(w) => {
                 if !mapping::copay_stated(covs, today) {
-                    silent_copay.insert(id.clone());
+                    out.silent_copay.insert(id.clone());
                 }
-                cache.push((id, a.clone()));
-                wires.push(w);
+                out.cache.push((id, a.clone()));
+                out.wires.push(w);
             }
             Err(e) => {
                 tracing::warn!(clinic = %clinic.id, appointment = %id, "EHR pull: skipped: {e}");
-                summary.skipped += 1;
-                skipped.insert(id);
+                out.failed += 1;
+                out.skipped.insert(id);
             }
         }
     }
     for n in &notes {
         tracing::info!(clinic = %clinic.id, resource = %n.resource, "EHR pull: {}", n.what);
     }
-    summary.notes = notes.len();
-    let cid = clinic.id.clone();
-    let now = state.now();
-    let batch = Batch {
-        wires,
-        silent_copay,
-        skipped,
-        cache,
-        first_day,
-        last_day,
-        now,
-        max_removal_percent: settings.max_removal_percent,
-        confirm_pulls: settings.removal_confirm_pulls,
-    };
-    let summary = state
+    out.notes = notes.len();
+    out
+}
+
+/// Stores the mapped pull and records it as the connector's last pull.
+async fn write_pull(
+    state: &AppState,
+    clinic: &ClinicId,
+    batch: Batch,
+    summary: PullSummary,
+) -> Result<PullSummary, PullError> {
+    let cid = clinic.clone();
+    let now = batch.now;
+    state
         .db()
         .call(move |c| {
             let mut summary = summary;
@@ -219,8 +285,7 @@ pub async fn pull(
             Ok(summary)
         })
         .await
-        .map_err(|e| PullError::Store(e.to_string()))?;
-    Ok(summary)
+        .map_err(|e| PullError::Store(e.to_string()))
 }
 
 /// The EHR Locations that are the clinic: the configured one, or those

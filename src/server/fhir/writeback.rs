@@ -160,15 +160,43 @@ struct Item {
     target: String,
 }
 
-/// Sends every due item of `clinic`, in order per target.
+/// Sends every due item of `clinic`, in order per target: once an item
+/// of a target waits or fails for now, the later items of that target
+/// wait behind it.
 pub async fn drain(
     state: &AppState,
     clinic: &ClinicSettings,
     settings: &FhirSettings,
     client: &FhirClient,
 ) -> Result<DrainReport, WriteBackError> {
-    let cid = clinic.id.clone();
-    let items = state
+    let items = load_due(state, &clinic.id).await?;
+    let mut report = DrainReport::default();
+    let mut blocked: HashSet<(String, String)> = HashSet::new();
+    for item in items {
+        let key = (item.kind.clone(), item.target.clone());
+        if blocked.contains(&key) || item.due_ms > to_ms(state.now()) {
+            blocked.insert(key);
+            report.waiting += 1;
+            continue;
+        }
+        let outcome = match &item.body {
+            Ok(wb) => send(state, clinic, client, wb).await,
+            Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
+        };
+        let now = state.now();
+        let settled = settle(clinic, settings, &item, &outcome, now, &mut report);
+        if settled.state == "pending" {
+            blocked.insert(key);
+        }
+        record_attempt(state, &clinic.id, item.id, settled, now).await?;
+    }
+    Ok(report)
+}
+
+/// The oldest [`BATCH`] pending items of `clinic`.
+async fn load_due(state: &AppState, clinic: &ClinicId) -> Result<Vec<Item>, WriteBackError> {
+    let cid = clinic.clone();
+    state
         .db()
         .call(move |c| {
             let mut stmt = c.prepare_cached(
@@ -191,70 +219,95 @@ pub async fn drain(
             Ok(rows)
         })
         .await
-        .map_err(|e| WriteBackError::Store(e.to_string()))?;
-    let mut report = DrainReport::default();
-    let mut blocked: HashSet<(String, String)> = HashSet::new();
-    for item in items {
-        let key = (item.kind.clone(), item.target.clone());
-        let now = state.now();
-        if blocked.contains(&key) || item.due_ms > to_ms(now) {
-            blocked.insert(key);
-            report.waiting += 1;
-            continue;
+        .map_err(|e| WriteBackError::Store(e.to_string()))
+}
+
+/// An item's state after an attempt.
+#[derive(Debug)]
+struct Settled {
+    /// `done`, `pending` (retried at `next_ms`) or `failed`.
+    state: &'static str,
+    next_ms: i64,
+    error: Option<String>,
+}
+
+/// What an attempt's outcome makes of the item: logged, counted in
+/// `report`, and its next state.
+fn settle(
+    clinic: &ClinicSettings,
+    settings: &FhirSettings,
+    item: &Item,
+    outcome: &Result<Option<String>, Failure>,
+    now: DateTime<Utc>,
+    report: &mut DrainReport,
+) -> Settled {
+    match outcome {
+        Ok(note) => {
+            if let Some(n) = note {
+                tracing::info!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back skipped: {n}");
+            }
+            report.sent += 1;
+            Settled {
+                state: "done",
+                next_ms: to_ms(now),
+                error: None,
+            }
         }
-        let outcome = match &item.body {
-            Ok(wb) => send(state, clinic, client, wb).await,
-            Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
-        };
-        let now = state.now();
-        let (state_col, next_ms, error) = match &outcome {
-            Ok(note) => {
-                if let Some(n) = note {
-                    tracing::info!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back skipped: {n}");
-                }
-                report.sent += 1;
-                ("done", to_ms(now), None)
+        Err(Failure::Transient(e)) => {
+            let attempts = item.attempts.saturating_add(1);
+            let wait = backoff(attempts, settings.retry_max);
+            tracing::warn!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, attempts, retry_in_secs = wait.as_secs(), "EHR write-back failed, will retry: {e}");
+            report.retrying += 1;
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            Settled {
+                state: "pending",
+                next_ms: to_ms(now).saturating_add(wait_ms),
+                error: Some(e.clone()),
             }
-            Err(Failure::Transient(e)) => {
-                let attempts = item.attempts.saturating_add(1);
-                let wait = backoff(attempts, settings.retry_max);
-                tracing::warn!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, attempts, retry_in_secs = wait.as_secs(), "EHR write-back failed, will retry: {e}");
-                blocked.insert(key);
-                report.retrying += 1;
-                let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                (
-                    "pending",
-                    to_ms(now).saturating_add(wait_ms),
-                    Some(e.clone()),
-                )
+        }
+        Err(Failure::Permanent(e)) => {
+            tracing::error!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back failed for good: {e}");
+            report.failed += 1;
+            Settled {
+                state: "failed",
+                next_ms: to_ms(now),
+                error: Some(e.clone()),
             }
-            Err(Failure::Permanent(e)) => {
-                tracing::error!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back failed for good: {e}");
-                report.failed += 1;
-                ("failed", to_ms(now), Some(e.clone()))
-            }
-        };
-        let cid = clinic.id.clone();
-        let id = item.id;
-        state
-            .db()
-            .call(move |c| {
-                let finished = (state_col != "pending").then_some(to_ms(now));
-                c.execute(
-                    "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
-                         last_error = ?5, finished_ms = ?6
-                     WHERE clinic_id = ?1 AND item_id = ?2",
-                    params![cid.as_str(), id, state_col, next_ms, error, finished],
-                )?;
-                if let Some(e) = &error {
-                    super::status::record_write_error(c, &cid, now, e)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| WriteBackError::Store(e.to_string()))?;
+        }
     }
-    Ok(report)
+}
+
+/// Stores an attempt's result, and its error for the EHR status.
+async fn record_attempt(
+    state: &AppState,
+    clinic: &ClinicId,
+    id: i64,
+    settled: Settled,
+    now: DateTime<Utc>,
+) -> Result<(), WriteBackError> {
+    let cid = clinic.clone();
+    state
+        .db()
+        .call(move |c| {
+            let Settled {
+                state,
+                next_ms,
+                error,
+            } = settled;
+            let finished = (state != "pending").then_some(to_ms(now));
+            c.execute(
+                "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+                     last_error = ?5, finished_ms = ?6
+                 WHERE clinic_id = ?1 AND item_id = ?2",
+                params![cid.as_str(), id, state, next_ms, error, finished],
+            )?;
+            if let Some(e) = &error {
+                super::status::record_write_error(c, &cid, now, e)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| WriteBackError::Store(e.to_string()))
 }
 
 /// Why one item was not written.
