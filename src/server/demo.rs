@@ -12,9 +12,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use rusqlite::params;
 
-use super::db::{Db, StoreError, to_ms};
-use super::schedule::{self, UpsertSummary};
+use super::db::{Db, StorageError, to_ms};
 use super::staff;
+use super::storage::schedule::{self, UpsertSummary};
 use crate::config::{ClinicSettings, ServerConfig};
 use crate::domain::{
     Address, Appointment, AppointmentId, AppointmentStatus, Coverage, Demographics,
@@ -460,7 +460,7 @@ pub fn seed(
     clinic: &ClinicSettings,
     day: NaiveDate,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<UpsertSummary, StoreError> {
+) -> Result<UpsertSummary, StorageError> {
     let latest = now - chrono::Duration::minutes(1);
     let appts = appointments(clinic, day);
     db.blocking(|c| {
@@ -514,7 +514,7 @@ pub enum DemoError {
     NoClinic,
     /// Seeding or adding the user failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// Adding the staff user failed.
     #[error(transparent)]
     Staff(#[from] staff::StaffError),
@@ -535,7 +535,7 @@ pub fn prepare(
     db.blocking(|c| {
         staff::add_staff(c, &clinic.id, DEMO_USER, &password, now).map_err(|e| match e {
             staff::StaffError::Store(s) => s,
-            other => StoreError::Task(other.to_string()),
+            other => StorageError::Task(other.to_string()),
         })
     })?;
     let (enrollment_code, _) =

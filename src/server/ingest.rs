@@ -10,7 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::db::{StoreError, audit, next_seq, to_ms};
+use super::db::{StorageError, audit, next_seq, to_ms};
 use super::fhir::mapping::TargetStatus;
 use super::fhir::writeback as fhir_writeback;
 use crate::config::ClinicSettings;
@@ -38,7 +38,7 @@ pub fn apply_batch(
     kiosk_id: &str,
     now: chrono::DateTime<chrono::Utc>,
     events: &[EventEnvelope],
-) -> Result<BatchOutcome, StoreError> {
+) -> Result<BatchOutcome, StorageError> {
     // A savepoint: its own transaction when called alone, and a nested,
     // separately undoable part of the group's transaction when called by
     // the group commit (`super::group_commit`).
@@ -118,7 +118,7 @@ impl Ctx<'_> {
         });
     }
 
-    fn seq(&mut self) -> Result<i64, StoreError> {
+    fn seq(&mut self) -> Result<i64, StorageError> {
         if let Some(s) = self.seq {
             return Ok(s);
         }
@@ -129,7 +129,7 @@ impl Ctx<'_> {
 
     /// `Ok(Ok(status))` for accepted or duplicate, `Ok(Err(reason))` for
     /// rejected, `Err` for a storage failure that aborts the batch.
-    fn apply(&mut self, ev: &EventEnvelope) -> Result<Result<EventStatus, String>, StoreError> {
+    fn apply(&mut self, ev: &EventEnvelope) -> Result<Result<EventStatus, String>, StorageError> {
         let id = ev.id.to_string();
         let seen = self
             .tx
@@ -173,7 +173,7 @@ impl Ctx<'_> {
         Ok(Ok(EventStatus::Accepted))
     }
 
-    fn target(&self, appointment_id: &str) -> Result<Option<Target>, StoreError> {
+    fn target(&self, appointment_id: &str) -> Result<Option<Target>, StorageError> {
         Ok(self
             .tx
             .prepare_cached(
@@ -230,7 +230,7 @@ impl Ctx<'_> {
         &self,
         body: &EventBody,
         target: Option<&Target>,
-    ) -> Result<Result<(), String>, StoreError> {
+    ) -> Result<Result<(), String>, StorageError> {
         let (EventBody::DemographicsProposed { demographics, .. }, Some(t)) = (body, target) else {
             return Ok(Ok(()));
         };
@@ -240,7 +240,7 @@ impl Ctx<'_> {
             |r| r.get(0),
         )?;
         let on_file: Demographics = serde_json::from_str::<DemographicsWire>(&stored)
-            .map_err(|source| StoreError::Json {
+            .map_err(|source| StorageError::Json {
                 column: "patients.demographics",
                 source,
             })?
@@ -254,7 +254,7 @@ impl Ctx<'_> {
         action: &str,
         t: Option<&Target>,
         detail: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         audit(
             self.tx,
             self.clinic_id(),
@@ -268,7 +268,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn set_status(&mut self, t: &Target, to: AppointmentStatus) -> Result<(), StoreError> {
+    fn set_status(&mut self, t: &Target, to: AppointmentStatus) -> Result<(), StorageError> {
         let s = self.seq()?;
         self.tx
             .prepare_cached(
@@ -282,7 +282,7 @@ impl Ctx<'_> {
 
     /// Queues the EHR status update, in this transaction, when the clinic
     /// has a connector that writes back.
-    fn write_back(&self, t: &Target, status: TargetStatus) -> Result<(), StoreError> {
+    fn write_back(&self, t: &Target, status: TargetStatus) -> Result<(), StorageError> {
         if !fhir_writeback::enabled(self.clinic) {
             return Ok(());
         }
@@ -294,7 +294,7 @@ impl Ctx<'_> {
         fhir_writeback::enqueue(self.tx, self.clinic_id(), &item, now)
     }
 
-    fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
+    fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StorageError> {
         match (&ev.body, t) {
             (EventBody::Arrived {}, Some(t)) => {
                 if matches!(t.status.as_str(), "booked" | "no_show") {
@@ -348,7 +348,7 @@ impl Ctx<'_> {
         code: &str,
         step: &str,
         text: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let flag_id: i64 = self
             .tx
             .prepare_cached(
@@ -378,7 +378,7 @@ impl Ctx<'_> {
         ev: &EventEnvelope,
         t: &Target,
         patient_id: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.tx.execute(
             "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
              WHERE clinic_id = ?1 AND patient_id = ?2",
@@ -403,7 +403,7 @@ impl Ctx<'_> {
         choice: &str,
         reported_cents: i64,
         currency: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         self.audit("copay_chosen", Some(t), Some(choice))?;
         // The server's amount is the truth; a different one from the
         // kiosk is shown to staff, not stored.
@@ -441,7 +441,7 @@ impl Ctx<'_> {
         ev: &EventEnvelope,
         t: &Target,
         reported_cents: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let code = ReasonCode::CopayMismatch;
         let text = format!(
             "{}: kiosk showed {}, expected {}",
@@ -477,8 +477,8 @@ impl Ctx<'_> {
         t: &Target,
         kind: &str,
         proposal: &ChangeProposal,
-    ) -> Result<(), StoreError> {
-        let payload = serde_json::to_string(proposal).map_err(|source| StoreError::Json {
+    ) -> Result<(), StorageError> {
+        let payload = serde_json::to_string(proposal).map_err(|source| StorageError::Json {
             column: "proposed_changes.payload",
             source,
         })?;

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::db::{random_token, secret_hash, to_ms};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::{schedule, staff};
+use super::staff;
+use super::storage::schedule;
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{

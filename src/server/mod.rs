@@ -44,10 +44,13 @@ pub mod login_guard;
 pub mod ops;
 pub mod passes;
 pub mod routes;
-pub mod schedule;
 pub mod schema;
 pub mod staff;
 pub mod staff_api;
+pub mod storage;
+
+/// The schedule's storage, also at its former path.
+pub use storage::schedule;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -87,7 +90,7 @@ pub enum ServerError {
     },
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
-    Store(#[from] db::StoreError),
+    Store(#[from] db::StorageError),
     /// The pass-signing key could not be loaded or created.
     #[error("{0}")]
     Key(#[from] PassKeyError),

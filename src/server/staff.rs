@@ -20,7 +20,7 @@ use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::AppState;
-use super::db::{StoreError, from_ms, secret_hash, to_ms};
+use super::db::{StorageError, from_ms, secret_hash, to_ms};
 use super::error::ApiError;
 use crate::domain::ClinicId;
 
@@ -47,7 +47,7 @@ const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub enum StaffError {
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// The user name is empty, too long or has characters other than
     /// letters, digits, `.`, `_`, `-` and `@`.
     #[error("user name must be 1 to 64 letters, digits, '.', '_', '-' or '@'")]
@@ -65,7 +65,7 @@ pub enum StaffError {
 
 impl From<rusqlite::Error> for StaffError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Store(StoreError::Sqlite(e))
+        Self::Store(StorageError::Sqlite(e))
     }
 }
 
@@ -191,7 +191,7 @@ pub fn create_enrollment_code(
     conn: &Connection,
     clinic: &ClinicId,
     now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>), StoreError> {
+) -> Result<(String, DateTime<Utc>), StorageError> {
     let code = new_enrollment_code();
     let expires = now + Duration::hours(ENROLLMENT_CODE_HOURS);
     conn.execute(
@@ -212,7 +212,7 @@ pub fn dummy_hash() -> &'static str {
 pub fn load_user(
     conn: &Connection,
     username: &str,
-) -> Result<Option<(String, Vec<ClinicId>)>, StoreError> {
+) -> Result<Option<(String, Vec<ClinicId>)>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT password_hash, clinic_id FROM staff_members WHERE username = ?1 ORDER BY clinic_id",
     )?;
@@ -234,7 +234,7 @@ pub fn start_session(
     username: &str,
     now: DateTime<Utc>,
     lasts: Duration,
-) -> Result<String, StoreError> {
+) -> Result<String, StorageError> {
     let token = super::db::random_token(32);
     conn.execute(
         "DELETE FROM staff_sessions WHERE expires_ms <= ?1",
@@ -435,7 +435,7 @@ impl StoredSession {
 }
 
 /// The session with `token_hash` and its user's clinics, if it exists.
-fn load_session(c: &Connection, token_hash: &str) -> Result<Option<StoredSession>, StoreError> {
+fn load_session(c: &Connection, token_hash: &str) -> Result<Option<StoredSession>, StorageError> {
     let row: Option<(String, i64, i64)> = c
         .prepare_cached(
             "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",

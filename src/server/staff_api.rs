@@ -21,12 +21,12 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::db::{StoreError, audit, from_ms, to_ms};
+use super::db::{StorageError, audit, from_ms, to_ms};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::login_guard::LoginAlert;
 use super::passes;
-use super::schedule;
 use super::staff::{self, ClientAddr, StaffSession};
+use super::storage::schedule;
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
@@ -355,7 +355,11 @@ pub async fn flags(
     Ok(Json(list))
 }
 
-fn load_flag(c: &Connection, clinic: &ClinicId, id: i64) -> Result<Option<StaffFlag>, StoreError> {
+fn load_flag(
+    c: &Connection,
+    clinic: &ClinicId,
+    id: i64,
+) -> Result<Option<StaffFlag>, StorageError> {
     Ok(c.query_row(
         &format!("SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = ?1 AND flag_id = ?2"),
         params![clinic.as_str(), id],
@@ -539,7 +543,7 @@ fn fill_on_file(
     c: &Connection,
     clinic: &ClinicId,
     change: &mut ProposedChange,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let row: Option<(String, Option<String>)> = c
         .prepare_cached(
             "SELECT demographics, coverage FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
@@ -555,7 +559,7 @@ fn fill_on_file(
     change.on_file = match change.proposal {
         ChangeProposal::Demographics { .. } => OnFile {
             demographics: Some(serde_json::from_str(&demographics).map_err(|source| {
-                StoreError::Json {
+                StorageError::Json {
                     column: "patients.demographics",
                     source,
                 }
@@ -567,7 +571,7 @@ fn fill_on_file(
             coverage: coverage
                 .map(|c| serde_json::from_str(&c))
                 .transpose()
-                .map_err(|source| StoreError::Json {
+                .map_err(|source| StorageError::Json {
                     column: "patients.coverage",
                     source,
                 })?,
@@ -782,7 +786,7 @@ pub fn load_fleet(
     c: &Connection,
     state: &AppState,
     clinic: &ClinicId,
-) -> Result<Vec<FleetKiosk>, StoreError> {
+) -> Result<Vec<FleetKiosk>, StorageError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {FLEET_COLUMNS} FROM kiosks WHERE clinic_id = ?1 ORDER BY name, kiosk_id"
     ))?;

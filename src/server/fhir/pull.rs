@@ -32,8 +32,8 @@ use crate::config::{ClinicReference, ClinicSettings, FhirSettings};
 use crate::domain::{Appointment, ClinicId};
 use crate::protocol::AppointmentWire;
 use crate::server::AppState;
-use crate::server::db::{StoreError, next_seq};
-use crate::server::schedule;
+use crate::server::db::{StorageError, next_seq};
+use crate::server::storage::schedule;
 
 /// Appointments asked for per page.
 const PAGE_SIZE: &str = "100";
@@ -414,7 +414,7 @@ struct Batch {
 /// Writes the mapped window: upserts (keeping check-in progress and
 /// patient details whose write-back is still queued), removals, and the
 /// Appointment cache write-back starts from.
-fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Written, StoreError> {
+fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Written, StorageError> {
     let mut wires = std::mem::take(&mut batch.wires);
     let skipped = &batch.skipped;
     let cache = &batch.cache;
@@ -492,7 +492,7 @@ fn apply_removals(
     batch: &Batch,
     keep: &HashSet<String>,
     written: &mut Written,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let stale = stale_appointments(tx, clinic, keep, batch.first_day, batch.last_day)?;
     let ids: Vec<String> = stale.removals.iter().map(|(id, _)| id.clone()).collect();
     match hold_reason(&stale, batch.max_removal_percent) {
@@ -545,7 +545,7 @@ fn stale_appointments(
     keep: &HashSet<String>,
     first_day: NaiveDate,
     last_day: NaiveDate,
-) -> Result<Stale, StoreError> {
+) -> Result<Stale, StorageError> {
     let mut stale = Stale::default();
     let mut day = first_day;
     while day <= last_day {
@@ -596,7 +596,7 @@ fn hold_reason(stale: &Stale, max_percent: u8) -> Option<String> {
 }
 
 /// Marks `ids` removed under one new change sequence; how many were.
-fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, StoreError> {
+fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, StorageError> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -615,7 +615,7 @@ fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, S
 /// Makes the held removals of `clinic` that are still held: the ones
 /// listed in the hold and still on the schedule. Returns how many were
 /// removed, or `None` when nothing is held.
-pub fn confirm_held(c: &mut Connection, clinic: &ClinicId) -> Result<Option<usize>, StoreError> {
+pub fn confirm_held(c: &mut Connection, clinic: &ClinicId) -> Result<Option<usize>, StorageError> {
     let tx = c.transaction()?;
     let Some(hold) = load_hold(&tx, clinic)? else {
         return Ok(None);
@@ -633,7 +633,7 @@ pub fn cache_resource(
     kind: &str,
     id: &str,
     v: &Versioned,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     c.prepare_cached(
         "INSERT INTO fhir_resources (clinic_id, resource_type, resource_id, version_id, body)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -656,7 +656,7 @@ pub fn cached_resource(
     clinic: &ClinicId,
     kind: &str,
     id: &str,
-) -> Result<Option<Versioned>, StoreError> {
+) -> Result<Option<Versioned>, StorageError> {
     let row: Option<(Option<String>, String)> = c
         .query_row(
             "SELECT version_id, body FROM fhir_resources

@@ -17,7 +17,7 @@ use super::pull::PullSummary;
 use super::writeback::{FailedWrite, failed_items, queue_depth};
 use crate::domain::ClinicId;
 use crate::server::AppState;
-use crate::server::db::{StoreError, audit, from_ms, to_ms};
+use crate::server::db::{StorageError, audit, from_ms, to_ms};
 use crate::server::error::{ApiError, ApiPath};
 use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
@@ -87,7 +87,7 @@ pub struct EhrStatus {
 }
 
 /// The removals held for `clinic`, if any.
-pub fn load_hold(c: &Connection, clinic: &ClinicId) -> Result<Option<HeldRemovals>, StoreError> {
+pub fn load_hold(c: &Connection, clinic: &ClinicId) -> Result<Option<HeldRemovals>, StorageError> {
     let json: Option<Option<String>> = c
         .query_row(
             "SELECT held_removals FROM fhir_status WHERE clinic_id = ?1",
@@ -98,7 +98,7 @@ pub fn load_hold(c: &Connection, clinic: &ClinicId) -> Result<Option<HeldRemoval
     json.flatten()
         .map(|j| serde_json::from_str(&j))
         .transpose()
-        .map_err(|source| StoreError::Json {
+        .map_err(|source| StorageError::Json {
             column: "fhir_status.held_removals",
             source,
         })
@@ -109,11 +109,11 @@ pub fn save_hold(
     c: &Connection,
     clinic: &ClinicId,
     hold: Option<&HeldRemovals>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let json = hold
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|source| StoreError::Json {
+        .map_err(|source| StorageError::Json {
             column: "fhir_status.held_removals",
             source,
         })?;
@@ -131,14 +131,14 @@ pub fn record_pull(
     clinic: &ClinicId,
     now: DateTime<Utc>,
     outcome: Result<&PullSummary, &str>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     c.execute(
         "INSERT INTO fhir_status (clinic_id) VALUES (?1) ON CONFLICT (clinic_id) DO NOTHING",
         [clinic.as_str()],
     )?;
     match outcome {
         Ok(summary) => {
-            let json = serde_json::to_string(summary).map_err(|source| StoreError::Json {
+            let json = serde_json::to_string(summary).map_err(|source| StorageError::Json {
                 column: "fhir_status.last_pull_summary",
                 source,
             })?;
@@ -170,7 +170,7 @@ pub fn record_write_error(
     clinic: &ClinicId,
     now: DateTime<Utc>,
     error: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     c.execute(
         "INSERT INTO fhir_status (clinic_id, last_write_error, last_write_error_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (clinic_id) DO UPDATE SET last_write_error = ?2, last_write_error_ms = ?3",

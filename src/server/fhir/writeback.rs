@@ -35,7 +35,7 @@ use crate::config::{ClinicSettings, FhirSettings};
 use crate::domain::ClinicId;
 use crate::protocol::{ChangeProposal, CoverageUpdateWire, DemographicsWire};
 use crate::server::AppState;
-use crate::server::db::{StoreError, from_ms, to_ms};
+use crate::server::db::{StorageError, from_ms, to_ms};
 
 /// How many 412s in a row one attempt absorbs before waiting for a retry.
 const CONFLICT_ROUNDS: usize = 3;
@@ -102,8 +102,8 @@ pub fn enqueue(
     clinic: &ClinicId,
     item: &WriteBack,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(item).map_err(|source| StoreError::Json {
+) -> Result<(), StorageError> {
+    let payload = serde_json::to_string(item).map_err(|source| StorageError::Json {
         column: "fhir_outbox.payload",
         source,
     })?;
@@ -123,7 +123,7 @@ pub fn enqueue_change(
     patient_id: &str,
     proposal: &ChangeProposal,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let item = match proposal {
         ChangeProposal::Demographics { demographics } => WriteBack::Demographics {
             patient_id: patient_id.to_string(),
@@ -509,7 +509,7 @@ fn known_copay(
     clinic: &ClinicId,
     patient_id: &str,
     today: chrono::NaiveDate,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<Option<(i64, String)>, StorageError> {
     Ok(c.query_row(
         "SELECT expected_copay_cents, currency FROM appointments
          WHERE clinic_id = ?1 AND patient_id = ?2 AND removed = 0
@@ -543,7 +543,7 @@ pub struct QueueDepth {
 }
 
 /// The queue depth of `clinic`.
-pub fn queue_depth(conn: &Connection, clinic: &ClinicId) -> Result<QueueDepth, StoreError> {
+pub fn queue_depth(conn: &Connection, clinic: &ClinicId) -> Result<QueueDepth, StorageError> {
     let (pending, oldest): (i64, Option<i64>) = conn.query_row(
         "SELECT COUNT(*), MIN(created_ms) FROM fhir_outbox WHERE clinic_id = ?1 AND state = 'pending'",
         [clinic.as_str()],
@@ -567,7 +567,7 @@ pub fn retry_now(
     conn: &Connection,
     clinic: &ClinicId,
     now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, StorageError> {
     Ok(conn.execute(
         "UPDATE fhir_outbox SET next_attempt_ms = ?2 WHERE clinic_id = ?1 AND state = 'pending'",
         params![clinic.as_str(), to_ms(now)],
@@ -579,7 +579,7 @@ pub fn item_state(
     conn: &Connection,
     clinic: &ClinicId,
     item_id: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, StorageError> {
     Ok(conn
         .query_row(
             "SELECT state FROM fhir_outbox WHERE clinic_id = ?1 AND item_id = ?2",
@@ -619,7 +619,7 @@ pub fn failed_items(
     conn: &Connection,
     clinic: &ClinicId,
     today: chrono::NaiveDate,
-) -> Result<Vec<FailedWrite>, StoreError> {
+) -> Result<Vec<FailedWrite>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT item_id, kind, target_id, payload, last_error, finished_ms, attempts FROM fhir_outbox
          WHERE clinic_id = ?1 AND state = 'failed' ORDER BY item_id DESC LIMIT ?2",
@@ -668,7 +668,7 @@ fn patient_appointment(
     clinic: &ClinicId,
     patient_id: &str,
     today: chrono::NaiveDate,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, StorageError> {
     Ok(conn
         .query_row(
             "SELECT appointment_id FROM appointments
@@ -689,7 +689,7 @@ pub fn retry_failed(
     clinic: &ClinicId,
     item_id: i64,
     now: DateTime<Utc>,
-) -> Result<Option<(String, String)>, StoreError> {
+) -> Result<Option<(String, String)>, StorageError> {
     let target: Option<(String, String)> = conn
         .query_row(
             "SELECT kind, target_id FROM fhir_outbox

@@ -14,11 +14,11 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::db::{StoreError, cursor_state, from_ms, next_seq, to_ms};
 use crate::domain::{Appointment, AppointmentStatus, ClinicId};
 use crate::protocol::{
     AppointmentWire, CoverageWire, DemographicsWire, PatientWire, ScheduleResponse,
 };
+use crate::server::db::{StorageError, cursor_state, from_ms, next_seq, to_ms};
 
 /// What an upsert changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub fn upsert(
     clinic: &ClinicId,
     appointments: &[Appointment],
     replace_days: bool,
-) -> Result<UpsertSummary, StoreError> {
+) -> Result<UpsertSummary, StorageError> {
     let tx = conn.transaction()?;
     let mut stamp = Stamp { clinic, seq: None };
     let mut summary = UpsertSummary::default();
@@ -85,7 +85,7 @@ struct Stamp<'a> {
 }
 
 impl Stamp<'_> {
-    fn get(&mut self, tx: &Connection) -> Result<i64, StoreError> {
+    fn get(&mut self, tx: &Connection) -> Result<i64, StorageError> {
         if let Some(s) = self.seq {
             return Ok(s);
         }
@@ -129,7 +129,7 @@ fn write_appointment(
     wire: &AppointmentWire,
     status: &str,
     seq: i64,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     tx.execute(
         "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
              start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
@@ -169,7 +169,7 @@ fn remove_unlisted(
     stamp: &mut Stamp<'_>,
     days: &BTreeSet<chrono::NaiveDate>,
     ids: &HashSet<&str>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, StorageError> {
     let clinic = stamp.clinic;
     let mut removed = 0;
     for day in days {
@@ -203,7 +203,7 @@ fn upsert_patient(
     clinic: &ClinicId,
     p: &PatientWire,
     coverage: Option<&CoverageWire>,
-) -> Result<bool, StoreError> {
+) -> Result<bool, StorageError> {
     let coverage_changed = set_coverage(tx, clinic, &p.id, coverage)?;
     let demographics = json(&p.demographics)?;
     let confirmed = p.demographics_confirmed_at.map(to_ms);
@@ -269,7 +269,7 @@ pub fn set_coverage(
     clinic: &ClinicId,
     patient_id: &str,
     coverage: Option<&CoverageWire>,
-) -> Result<bool, StoreError> {
+) -> Result<bool, StorageError> {
     let new = coverage.map(json).transpose()?;
     let old: Option<Option<String>> = tx
         .query_row(
@@ -297,7 +297,7 @@ pub fn touch_patient(
     tx: &Connection,
     clinic: &ClinicId,
     patient_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let s = next_seq(tx, clinic)?;
     tx.execute(
         "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
@@ -311,7 +311,7 @@ const WIRE_COLUMNS: &str = "a.appointment_id, a.location_id, a.start_ms, a.end_m
     p.patient_id, p.first_name, p.last_name, p.date_of_birth, p.demographics,
     p.demographics_confirmed_ms, p.coverage, a.removed, a.day";
 
-fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, bool), StoreError> {
+fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, bool), StorageError> {
     let dob: String = r.get(13)?;
     let demographics: String = r.get(14)?;
     let coverage: Option<String> = r.get(16)?;
@@ -334,9 +334,9 @@ fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, boo
             last_name: r.get(12)?,
             date_of_birth: dob
                 .parse()
-                .map_err(|_| StoreError::Corrupt("patients.date_of_birth"))?,
+                .map_err(|_| StorageError::Corrupt("patients.date_of_birth"))?,
             demographics: serde_json::from_str::<DemographicsWire>(&demographics).map_err(
-                |source| StoreError::Json {
+                |source| StorageError::Json {
                     column: "patients.demographics",
                     source,
                 },
@@ -346,7 +346,7 @@ fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, boo
         coverage: coverage
             .map(|c| serde_json::from_str::<CoverageWire>(&c))
             .transpose()
-            .map_err(|source| StoreError::Json {
+            .map_err(|source| StorageError::Json {
                 column: "patients.coverage",
                 source,
             })?,
@@ -359,7 +359,7 @@ pub fn load_wire(
     conn: &Connection,
     clinic: &ClinicId,
     appointment_id: &str,
-) -> Result<Option<(AppointmentWire, bool)>, StoreError> {
+) -> Result<Option<(AppointmentWire, bool)>, StorageError> {
     let sql = format!(
         "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
            ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
@@ -378,7 +378,7 @@ pub fn day_wires(
     conn: &Connection,
     clinic: &ClinicId,
     day: NaiveDate,
-) -> Result<Vec<AppointmentWire>, StoreError> {
+) -> Result<Vec<AppointmentWire>, StorageError> {
     let sql = format!(
         "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
            ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
@@ -426,7 +426,7 @@ pub fn pull(
     clinic: &ClinicId,
     today: NaiveDate,
     since: Option<&str>,
-) -> Result<ScheduleResponse, StoreError> {
+) -> Result<ScheduleResponse, StorageError> {
     let (epoch, seq) = cursor_state(conn, clinic)?;
     let cursor = Cursor {
         epoch: epoch.clone(),
@@ -482,8 +482,8 @@ pub fn today_in(tz: Tz) -> NaiveDate {
     Utc::now().with_timezone(&tz).date_naive()
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|source| StoreError::Json {
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    serde_json::to_string(v).map_err(|source| StorageError::Json {
         column: "(serializing)",
         source,
     })
