@@ -17,11 +17,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use super::AppState;
-use super::db::{StorageError, from_ms, secret_hash, to_ms};
+use super::db::{StorageError, secret_hash};
 use super::error::ApiError;
+use super::storage::staff::{self as storage, StoredSession};
 use crate::domain::ClinicId;
 
 /// The session cookie's name.
@@ -115,25 +116,16 @@ pub fn add_staff(
         return Err(StaffError::WeakPassword);
     }
     let hash = hash_password(password)?;
-    let reset = conn.execute(
-        "UPDATE staff_members SET password_hash = ?2 WHERE username = ?1",
-        params![username, hash],
-    )?;
-    if reset > 0 {
+    if storage::set_password(conn, username, &hash)? > 0 {
         // A new password ends every session started with the old one.
         end_sessions(conn, username)?;
     }
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO staff_members (clinic_id, username, password_hash, created_ms)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![clinic.as_str(), username, hash, to_ms(now)],
-    )?;
-    Ok(inserted == 1)
+    Ok(storage::add_member(conn, clinic, username, &hash, now)?)
 }
 
 /// Ends every session of `username`; returns how many there were.
 pub fn end_sessions(conn: &Connection, username: &str) -> Result<usize, StaffError> {
-    Ok(conn.execute("DELETE FROM staff_sessions WHERE username = ?1", [username])?)
+    Ok(storage::end_sessions(conn, username)?)
 }
 
 /// Removes `username` from `clinic`, or from every clinic when `clinic`
@@ -144,13 +136,7 @@ pub fn remove_staff(
     clinic: Option<&ClinicId>,
     username: &str,
 ) -> Result<usize, StaffError> {
-    let removed = match clinic {
-        Some(c) => conn.execute(
-            "DELETE FROM staff_members WHERE clinic_id = ?1 AND username = ?2",
-            params![c.as_str(), username],
-        )?,
-        None => conn.execute("DELETE FROM staff_members WHERE username = ?1", [username])?,
-    };
+    let removed = storage::remove_member(conn, clinic, username)?;
     if removed > 0 {
         end_sessions(conn, username)?;
     }
@@ -194,10 +180,8 @@ pub fn create_enrollment_code(
 ) -> Result<(String, DateTime<Utc>), StorageError> {
     let code = new_enrollment_code();
     let expires = now + Duration::hours(ENROLLMENT_CODE_HOURS);
-    conn.execute(
-        "INSERT INTO enrollment_codes (clinic_id, code_hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![clinic.as_str(), secret_hash(&normalize_code(&code)), to_ms(now), to_ms(expires)],
-    )?;
+    let hash = secret_hash(&normalize_code(&code));
+    storage::insert_enrollment_code(conn, clinic, &hash, now, expires)?;
     Ok((code, expires))
 }
 
@@ -208,26 +192,6 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not-a-real-password-000").unwrap_or_default())
 }
 
-/// The stored password hash and clinics of `username`, if the user exists.
-pub fn load_user(
-    conn: &Connection,
-    username: &str,
-) -> Result<Option<(String, Vec<ClinicId>)>, StorageError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT password_hash, clinic_id FROM staff_members WHERE username = ?1 ORDER BY clinic_id",
-    )?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let Some((hash, _)) = rows.first().cloned() else {
-        return Ok(None);
-    };
-    Ok(Some((
-        hash,
-        rows.into_iter().map(|(_, c)| ClinicId(c)).collect(),
-    )))
-}
-
 /// Starts a session for `username`; returns the cookie value.
 pub fn start_session(
     conn: &Connection,
@@ -236,14 +200,7 @@ pub fn start_session(
     lasts: Duration,
 ) -> Result<String, StorageError> {
     let token = super::db::random_token(32);
-    conn.execute(
-        "DELETE FROM staff_sessions WHERE expires_ms <= ?1",
-        [to_ms(now)],
-    )?;
-    conn.execute(
-        "INSERT INTO staff_sessions (token_hash, username, created_ms, expires_ms, last_used_ms) VALUES (?1, ?2, ?3, ?4, ?3)",
-        params![secret_hash(&token), username, to_ms(now), to_ms(now + lasts)],
-    )?;
+    storage::insert_session(conn, &secret_hash(&token), username, now, lasts)?;
     Ok(token)
 }
 
@@ -396,15 +353,6 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfChecked {
     }
 }
 
-/// A stored session as the read connection sees it.
-#[derive(Debug)]
-struct StoredSession {
-    username: String,
-    expires_ms: i64,
-    last_used_ms: i64,
-    clinics: Vec<ClinicId>,
-}
-
 /// What a request may do with a stored session at `now`.
 #[derive(Debug, PartialEq, Eq)]
 enum SessionUse {
@@ -419,39 +367,17 @@ enum SessionUse {
     Touch,
 }
 
-impl StoredSession {
-    fn usable_at(&self, now: DateTime<Utc>, idle: Duration) -> SessionUse {
-        let last_used = from_ms(self.last_used_ms);
-        if self.expires_ms <= to_ms(now) {
-            SessionUse::Expired
-        } else if last_used + idle <= now {
-            SessionUse::Idle
-        } else if now - last_used >= Duration::seconds(TOUCH_EVERY_SECS) {
-            SessionUse::Touch
-        } else {
-            SessionUse::Fresh
-        }
+/// What `session` allows at `now` with the idle timeout `idle`.
+fn usable_at(session: &StoredSession, now: DateTime<Utc>, idle: Duration) -> SessionUse {
+    if session.expires_at <= now {
+        SessionUse::Expired
+    } else if session.last_used_at + idle <= now {
+        SessionUse::Idle
+    } else if now - session.last_used_at >= Duration::seconds(TOUCH_EVERY_SECS) {
+        SessionUse::Touch
+    } else {
+        SessionUse::Fresh
     }
-}
-
-/// The session with `token_hash` and its user's clinics, if it exists.
-fn load_session(c: &Connection, token_hash: &str) -> Result<Option<StoredSession>, StorageError> {
-    let row: Option<(String, i64, i64)> = c
-        .prepare_cached(
-            "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",
-        )?
-        .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((username, expires_ms, last_used_ms)) = row else {
-        return Ok(None);
-    };
-    let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
-    Ok(Some(StoredSession {
-        username,
-        expires_ms,
-        last_used_ms,
-        clinics,
-    }))
 }
 
 const SESSION_ENDED: ApiError = ApiError::Unauthorized("your session has ended; sign in again");
@@ -474,19 +400,16 @@ impl FromRequestParts<AppState> for StaffSession {
         let hash = token_hash.clone();
         let stored = state
             .db()
-            .read(move |c| Ok(load_session(c, &hash)?))
+            .query(move |c| storage::load_session(c, &hash))
             .await?
             .ok_or(SESSION_ENDED)?;
         let hash = token_hash.clone();
-        match stored.usable_at(now, idle) {
+        match usable_at(&stored, now, idle) {
             SessionUse::Expired => return Err(SESSION_ENDED),
             SessionUse::Idle => {
                 state
                     .db()
-                    .call(move |c| {
-                        c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&hash])?;
-                        Ok(())
-                    })
+                    .run(move |c| storage::delete_session(c, &hash))
                     .await?;
                 return Err(ApiError::Unauthorized(
                     "your session ended after a while unused; sign in again",
@@ -495,13 +418,7 @@ impl FromRequestParts<AppState> for StaffSession {
             SessionUse::Touch => {
                 state
                     .db()
-                    .call(move |c| {
-                        c.prepare_cached(
-                            "UPDATE staff_sessions SET last_used_ms = ?2 WHERE token_hash = ?1",
-                        )?
-                        .execute(params![&hash, to_ms(now)])?;
-                        Ok(())
-                    })
+                    .run(move |c| storage::touch_session(c, &hash, now))
                     .await?;
             }
             SessionUse::Fresh => {}
@@ -510,7 +427,7 @@ impl FromRequestParts<AppState> for StaffSession {
             username: stored.username,
             clinics: stored.clinics,
             token_hash,
-            expires_at: from_ms(stored.expires_ms),
+            expires_at: stored.expires_at,
         })
     }
 }
@@ -601,20 +518,20 @@ mod tests {
         let idle = Duration::minutes(30);
         let s = StoredSession {
             username: "amy".into(),
-            expires_ms: to_ms(t0 + Duration::hours(8)),
-            last_used_ms: to_ms(t0),
+            expires_at: t0 + Duration::hours(8),
+            last_used_at: t0,
             clinics: Vec::new(),
         };
-        assert_eq!(s.usable_at(t0, idle), SessionUse::Fresh);
+        assert_eq!(usable_at(&s, t0, idle), SessionUse::Fresh);
         let touch = t0 + Duration::seconds(TOUCH_EVERY_SECS);
         assert_eq!(
-            s.usable_at(touch - Duration::seconds(1), idle),
+            usable_at(&s, touch - Duration::seconds(1), idle),
             SessionUse::Fresh
         );
-        assert_eq!(s.usable_at(touch, idle), SessionUse::Touch);
-        assert_eq!(s.usable_at(t0 + idle, idle), SessionUse::Idle);
+        assert_eq!(usable_at(&s, touch, idle), SessionUse::Touch);
+        assert_eq!(usable_at(&s, t0 + idle, idle), SessionUse::Idle);
         assert_eq!(
-            s.usable_at(t0 + Duration::hours(8), idle),
+            usable_at(&s, t0 + Duration::hours(8), idle),
             SessionUse::Expired
         );
     }

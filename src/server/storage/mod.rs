@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 pub mod schedule;
+pub mod staff;
 
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -62,4 +63,10 @@ impl StorageError {
             id: id.to_string(),
         }
     }
+}
+
+/// Answers when the database does: `SELECT 1` on the connection.
+pub fn reachable(c: &mut rusqlite::Connection) -> Result<(), StorageError> {
+    c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
 }
