@@ -208,36 +208,6 @@ pub fn next_seq(conn: &Connection, clinic: &ClinicId) -> Result<i64, StorageErro
     )?)
 }
 
-/// Appends an audit row: who (or which kiosk) did what, to which record, when.
-#[allow(clippy::too_many_arguments)]
-pub fn audit(
-    conn: &Connection,
-    clinic: &ClinicId,
-    at: DateTime<Utc>,
-    actor_kind: &str,
-    actor_id: &str,
-    action: &str,
-    appointment_id: Option<&str>,
-    patient_id: Option<&str>,
-    detail: Option<&str>,
-) -> Result<(), StorageError> {
-    conn.execute(
-        "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            clinic.as_str(),
-            to_ms(at),
-            actor_kind,
-            actor_id,
-            action,
-            appointment_id,
-            patient_id,
-            detail
-        ],
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

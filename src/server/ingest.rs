@@ -10,9 +10,10 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::db::{StorageError, audit, next_seq, to_ms};
+use super::db::{StorageError, next_seq, to_ms};
 use super::fhir::mapping::TargetStatus;
 use super::fhir::writeback as fhir_writeback;
+use super::storage::{self, Actor, AuditAction, AuditEntry, stored_status};
 use crate::config::ClinicSettings;
 use crate::domain::fields;
 use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
@@ -94,7 +95,7 @@ struct Target {
     /// Its patient.
     patient_id: String,
     /// Its status.
-    status: String,
+    status: AppointmentStatus,
     /// The currency of its amounts.
     currency: String,
     /// The co-pay the server expects, in cents.
@@ -184,7 +185,7 @@ impl Ctx<'_> {
                 Ok(Target {
                     id: r.get(0)?,
                     patient_id: r.get(1)?,
-                    status: r.get(2)?,
+                    status: stored_status(r, 2)?,
                     currency: r.get(3)?,
                     expected_copay_cents: r.get(4)?,
                 })
@@ -251,20 +252,20 @@ impl Ctx<'_> {
 
     fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         t: Option<&Target>,
         detail: Option<&str>,
     ) -> Result<(), StorageError> {
-        audit(
+        storage::audit(
             self.tx,
             self.clinic_id(),
             chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default(),
-            "kiosk",
-            self.kiosk_id,
-            action,
-            t.map(|t| t.id.as_str()),
-            t.map(|t| t.patient_id.as_str()),
-            detail,
+            &AuditEntry {
+                appointment_id: t.map(|t| t.id.as_str()),
+                patient_id: t.map(|t| t.patient_id.as_str()),
+                detail,
+                ..AuditEntry::new(Actor::Kiosk, self.kiosk_id, action)
+            },
         )
     }
 
@@ -297,13 +298,21 @@ impl Ctx<'_> {
     fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StorageError> {
         match (&ev.body, t) {
             (EventBody::Arrived {}, Some(t)) => {
-                if matches!(t.status.as_str(), "booked" | "no_show") {
+                if matches!(
+                    t.status,
+                    AppointmentStatus::Booked | AppointmentStatus::NoShow
+                ) {
                     self.set_status(t, AppointmentStatus::Arrived)?;
                     self.write_back(t, TargetStatus::Arrived)?;
                 }
             }
             (EventBody::CheckedIn {}, Some(t)) => {
-                if matches!(t.status.as_str(), "booked" | "no_show" | "arrived") {
+                if matches!(
+                    t.status,
+                    AppointmentStatus::Booked
+                        | AppointmentStatus::NoShow
+                        | AppointmentStatus::Arrived
+                ) {
                     self.set_status(t, AppointmentStatus::CheckedIn)?;
                     self.write_back(t, TargetStatus::CheckedIn)?;
                 }
@@ -333,7 +342,7 @@ impl Ctx<'_> {
                 Some(t),
             ) => self.copay_chosen(ev, t, choice, *amount_cents, currency)?,
             (EventBody::PhiViewed { what }, Some(t)) => {
-                self.audit("phi_viewed", Some(t), Some(what))?;
+                self.audit(AuditAction::PhiViewed, Some(t), Some(what))?;
             }
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
@@ -389,7 +398,7 @@ impl Ctx<'_> {
             "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
             params![self.clinic_id().as_str(), patient_id, s],
         )?;
-        self.audit("demographics_confirmed", Some(t), None)?;
+        self.audit(AuditAction::DemographicsConfirmed, Some(t), None)?;
         self.notice("appointment", t.id.clone());
         Ok(())
     }
@@ -404,7 +413,7 @@ impl Ctx<'_> {
         reported_cents: i64,
         currency: &str,
     ) -> Result<(), StorageError> {
-        self.audit("copay_chosen", Some(t), Some(choice))?;
+        self.audit(AuditAction::CopayChosen, Some(t), Some(choice))?;
         // The server's amount is the truth; a different one from the
         // kiosk is shown to staff, not stored.
         if reported_cents != t.expected_copay_cents {
@@ -497,7 +506,11 @@ impl Ctx<'_> {
             ],
             |r| r.get(0),
         )?;
-        self.audit(&format!("{kind}_proposed"), Some(t), None)?;
+        let action = match proposal {
+            ChangeProposal::Demographics { .. } => AuditAction::DemographicsProposed,
+            ChangeProposal::Coverage { .. } => AuditAction::CoverageProposed,
+        };
+        self.audit(action, Some(t), None)?;
         self.notice("change", change_id.to_string());
         Ok(())
     }

@@ -16,7 +16,7 @@ use super::AppState;
 use super::db::{random_token, secret_hash, to_ms};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::staff;
-use super::storage::schedule;
+use super::storage::{self, Actor, AuditAction, AuditEntry, schedule};
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -145,7 +145,7 @@ pub async fn enroll(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
                 params![clinic, kid, name, token_hash, to_ms(now), version],
             )?;
-            super::db::audit(&tx, &ClinicId(clinic.clone()), now, "kiosk", &kid, "enrolled", None, None, None)?;
+            storage::audit(&tx, &ClinicId(clinic.clone()), now, &AuditEntry::new(Actor::Kiosk, &kid, AuditAction::Enrolled))?;
             tx.commit()?;
             Ok(ClinicId(clinic))
         })

@@ -20,12 +20,13 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::db::{StorageError, audit};
+use super::db::StorageError;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::login_guard::LoginAlert;
 use super::passes;
 use super::staff::{self, ClientAddr, StaffSession};
 use super::storage::staff as storage;
+use super::storage::{Actor, AuditAction, AuditEntry, audit};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
@@ -56,7 +57,7 @@ async fn audit_view(
     state: &AppState,
     clinic: &ClinicId,
     user: &str,
-    action: &'static str,
+    action: AuditAction,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
     let now = state.now();
@@ -68,12 +69,10 @@ async fn audit_view(
                 c,
                 &clinic,
                 now,
-                "staff",
-                &user,
-                action,
-                None,
-                None,
-                detail.as_deref(),
+                &AuditEntry {
+                    detail: detail.as_deref(),
+                    ..AuditEntry::new(Actor::Staff, &user, action)
+                },
             )
         })
         .await
@@ -206,12 +205,10 @@ async fn raise_login_alerts(
                     c,
                     clinic,
                     now,
-                    "system",
-                    "login",
-                    "login_alert",
-                    None,
-                    None,
-                    Some(subject),
+                    &AuditEntry {
+                        detail: Some(subject),
+                        ..AuditEntry::new(Actor::System, "login", AuditAction::LoginAlert)
+                    },
                 )?;
             }
             Ok(())
@@ -272,7 +269,7 @@ pub async fn appointments(
         &state,
         &clinic.id,
         user,
-        "viewed_appointments",
+        AuditAction::ViewedAppointments,
         Some(day.to_string()),
     )
     .await?;
@@ -390,7 +387,7 @@ pub async fn changes(
             &state,
             &clinic.id,
             &session.username,
-            "viewed_proposed_changes",
+            AuditAction::ViewedProposedChanges,
             None,
         )
         .await?;
@@ -533,12 +530,7 @@ pub async fn create_enrollment_code(
                 c,
                 &clinic.id,
                 now,
-                "staff",
-                &user,
-                "enrollment_code_created",
-                None,
-                None,
-                None,
+                &AuditEntry::new(Actor::Staff, &user, AuditAction::EnrollmentCodeCreated),
             )?;
             Ok(made)
         })

@@ -17,10 +17,11 @@ use super::pull::PullSummary;
 use super::writeback::{FailedWrite, failed_items, queue_depth};
 use crate::domain::ClinicId;
 use crate::server::AppState;
-use crate::server::db::{StorageError, audit, from_ms, to_ms};
+use crate::server::db::{StorageError, from_ms, to_ms};
 use crate::server::error::{ApiError, ApiPath};
 use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
+use crate::server::storage::{self, Actor, AuditAction, AuditEntry};
 
 /// Why the status could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -308,16 +309,14 @@ pub async fn confirm_held_removals(
                 .ok_or_else(|| ApiError::Conflict("no removals are held for this clinic".into()))?;
             let removed = super::pull::confirm_held(c, &cid)?.unwrap_or_default();
             let detail = format!("{removed} of {} held", held.appointment_ids.len());
-            audit(
+            storage::audit(
                 c,
                 &cid,
                 now,
-                "staff",
-                &user,
-                "ehr_removals_confirmed",
-                None,
-                None,
-                Some(&detail),
+                &AuditEntry {
+                    detail: Some(&detail),
+                    ..AuditEntry::new(Actor::Staff, &user, AuditAction::EhrRemovalsConfirmed)
+                },
             )?;
             Ok(held.appointment_ids)
         })
@@ -352,16 +351,16 @@ pub async fn retry_failed_write(
                 (None, Some(target.as_str()))
             };
             let detail = format!("{kind} item {item}");
-            audit(
+            storage::audit(
                 &tx,
                 &cid,
                 now,
-                "staff",
-                &user,
-                "ehr_write_retried",
-                appointment,
-                patient,
-                Some(&detail),
+                &AuditEntry {
+                    appointment_id: appointment,
+                    patient_id: patient,
+                    detail: Some(&detail),
+                    ..AuditEntry::new(Actor::Staff, &user, AuditAction::EhrWriteRetried)
+                },
             )?;
             tx.commit()?;
             Ok(())

@@ -70,3 +70,202 @@ pub fn reachable(c: &mut rusqlite::Connection) -> Result<(), StorageError> {
     c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
     Ok(())
 }
+
+/// Who did an audited thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A staff user; the actor id is the user name.
+    Staff,
+    /// An enrolled kiosk; the actor id is the kiosk id.
+    Kiosk,
+    /// The server itself (sign-in alerts); the actor id names the part.
+    System,
+}
+
+impl Actor {
+    /// Every actor kind, in the order of the table's CHECK constraint.
+    pub const ALL: [Actor; 3] = [Self::Staff, Self::Kiosk, Self::System];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Staff => "staff",
+            Self::Kiosk => "kiosk",
+            Self::System => "system",
+        }
+    }
+}
+
+/// What an audit row records. The `audit.action` column has a CHECK
+/// constraint listing exactly these names (migration 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// Staff listed the day's appointments (patient names and dates of birth).
+    ViewedAppointments,
+    /// Staff listed pending proposed changes with what is on file.
+    ViewedProposedChanges,
+    /// Staff resolved a flag.
+    FlagResolved,
+    /// Staff marked a co-pay collected.
+    CopayCollected,
+    /// Staff waived a co-pay.
+    CopayWaived,
+    /// Staff approved a demographics change.
+    DemographicsChangeApproved,
+    /// Staff rejected a demographics change.
+    DemographicsChangeRejected,
+    /// Staff approved a coverage change.
+    CoverageChangeApproved,
+    /// Staff rejected a coverage change.
+    CoverageChangeRejected,
+    /// Staff revoked a kiosk.
+    KioskRevoked,
+    /// Staff created an enrollment code.
+    EnrollmentCodeCreated,
+    /// Repeated failed sign-ins raised an alert.
+    LoginAlert,
+    /// A kiosk enrolled.
+    Enrolled,
+    /// A kiosk showed patient data.
+    PhiViewed,
+    /// A patient confirmed their demographics at a kiosk.
+    DemographicsConfirmed,
+    /// A patient chose how to pay the co-pay.
+    CopayChosen,
+    /// A patient proposed a demographics change.
+    DemographicsProposed,
+    /// A patient proposed a coverage change.
+    CoverageProposed,
+    /// Staff confirmed removals an EHR pull held.
+    EhrRemovalsConfirmed,
+    /// Staff retried a failed EHR write-back.
+    EhrWriteRetried,
+}
+
+impl AuditAction {
+    /// Every action, in the order of the table's CHECK constraint.
+    pub const ALL: [AuditAction; 20] = [
+        Self::ViewedAppointments,
+        Self::ViewedProposedChanges,
+        Self::FlagResolved,
+        Self::CopayCollected,
+        Self::CopayWaived,
+        Self::DemographicsChangeApproved,
+        Self::DemographicsChangeRejected,
+        Self::CoverageChangeApproved,
+        Self::CoverageChangeRejected,
+        Self::KioskRevoked,
+        Self::EnrollmentCodeCreated,
+        Self::LoginAlert,
+        Self::Enrolled,
+        Self::PhiViewed,
+        Self::DemographicsConfirmed,
+        Self::CopayChosen,
+        Self::DemographicsProposed,
+        Self::CoverageProposed,
+        Self::EhrRemovalsConfirmed,
+        Self::EhrWriteRetried,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ViewedAppointments => "viewed_appointments",
+            Self::ViewedProposedChanges => "viewed_proposed_changes",
+            Self::FlagResolved => "flag_resolved",
+            Self::CopayCollected => "copay_collected",
+            Self::CopayWaived => "copay_waived",
+            Self::DemographicsChangeApproved => "demographics_change_approved",
+            Self::DemographicsChangeRejected => "demographics_change_rejected",
+            Self::CoverageChangeApproved => "coverage_change_approved",
+            Self::CoverageChangeRejected => "coverage_change_rejected",
+            Self::KioskRevoked => "kiosk_revoked",
+            Self::EnrollmentCodeCreated => "enrollment_code_created",
+            Self::LoginAlert => "login_alert",
+            Self::Enrolled => "enrolled",
+            Self::PhiViewed => "phi_viewed",
+            Self::DemographicsConfirmed => "demographics_confirmed",
+            Self::CopayChosen => "copay_chosen",
+            Self::DemographicsProposed => "demographics_proposed",
+            Self::CoverageProposed => "coverage_proposed",
+            Self::EhrRemovalsConfirmed => "ehr_removals_confirmed",
+            Self::EhrWriteRetried => "ehr_write_retried",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One audit row: who did what, to which record, with what detail.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEntry<'a> {
+    /// Who.
+    pub actor: Actor,
+    /// Their id: a user name, a kiosk id, or the part of the server.
+    pub actor_id: &'a str,
+    /// What.
+    pub action: AuditAction,
+    /// The appointment concerned, if any.
+    pub appointment_id: Option<&'a str>,
+    /// The patient concerned, if any.
+    pub patient_id: Option<&'a str>,
+    /// More, such as a record id; never PHI.
+    pub detail: Option<&'a str>,
+}
+
+impl<'a> AuditEntry<'a> {
+    /// An entry with no record and no detail.
+    pub fn new(actor: Actor, actor_id: &'a str, action: AuditAction) -> Self {
+        Self {
+            actor,
+            actor_id,
+            action,
+            appointment_id: None,
+            patient_id: None,
+            detail: None,
+        }
+    }
+}
+
+/// Appends an audit row for `clinic` at `at`.
+pub fn audit(
+    conn: &rusqlite::Connection,
+    clinic: &crate::domain::ClinicId,
+    at: chrono::DateTime<chrono::Utc>,
+    e: &AuditEntry<'_>,
+) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(rusqlite::params![
+        clinic.as_str(),
+        crate::server::db::to_ms(at),
+        e.actor.as_str(),
+        e.actor_id,
+        e.action.as_str(),
+        e.appointment_id,
+        e.patient_id,
+        e.detail
+    ])?;
+    Ok(())
+}
+
+/// Reads column `i` as an [`AppointmentStatus`](crate::domain::AppointmentStatus);
+/// the CHECK constraint makes any other value a corrupt database.
+pub fn stored_status(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<crate::domain::AppointmentStatus> {
+    let s: String = r.get(i)?;
+    crate::domain::AppointmentStatus::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("appointment status {s:?}").into(),
+        )
+    })
+}

@@ -8,12 +8,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StorageError;
 use super::schedule;
+use super::{Actor, AuditAction, AuditEntry, audit};
 use crate::domain::ClinicId;
 use crate::protocol::{
     ChangeProposal, CopayItem, CopayStatus, CoverageWire, FleetKiosk, OnFile, ProposedChange,
     StaffAppointment, StaffFlag,
 };
-use crate::server::db::{audit, from_ms, to_ms};
+use crate::server::db::{from_ms, to_ms};
 
 // ---------------------------------------------------------------- users and sessions
 
@@ -294,12 +295,11 @@ pub fn resolve_flag(
         &tx,
         clinic,
         now,
-        "staff",
-        user,
-        "flag_resolved",
-        flag.appointment_id.as_deref(),
-        None,
-        Some(&id.to_string()),
+        &AuditEntry {
+            appointment_id: flag.appointment_id.as_deref(),
+            detail: Some(&id.to_string()),
+            ..AuditEntry::new(Actor::Staff, user, AuditAction::FlagResolved)
+        },
     )?;
     tx.commit()?;
     load_flag(c, clinic, id)
@@ -370,16 +370,24 @@ pub fn decide_copay(
         "UPDATE copay_items SET status = ?3, decided_ms = ?4, decided_by = ?5 WHERE clinic_id = ?1 AND item_id = ?2",
         params![clinic.as_str(), id, status.as_str(), to_ms(now), user],
     )?;
+    let action = match status {
+        CopayStatus::Collected => AuditAction::CopayCollected,
+        CopayStatus::Waived => AuditAction::CopayWaived,
+        CopayStatus::Pending => {
+            return Err(StorageError::Refused(
+                "status must be collected or waived".into(),
+            ));
+        }
+    };
     audit(
         &tx,
         clinic,
         now,
-        "staff",
-        user,
-        &format!("copay_{}", status.as_str()),
-        Some(&item.appointment_id),
-        None,
-        Some(&id.to_string()),
+        &AuditEntry {
+            appointment_id: Some(&item.appointment_id),
+            detail: Some(&id.to_string()),
+            ..AuditEntry::new(Actor::Staff, user, action)
+        },
     )?;
     tx.commit()?;
     load_copay(c, clinic, id)
@@ -537,20 +545,22 @@ pub fn decide_change(
             )?;
         }
     }
-    let kind = match change.proposal {
-        ChangeProposal::Demographics { .. } => "demographics",
-        ChangeProposal::Coverage { .. } => "coverage",
+    let action = match (&change.proposal, d.approve) {
+        (ChangeProposal::Demographics { .. }, true) => AuditAction::DemographicsChangeApproved,
+        (ChangeProposal::Demographics { .. }, false) => AuditAction::DemographicsChangeRejected,
+        (ChangeProposal::Coverage { .. }, true) => AuditAction::CoverageChangeApproved,
+        (ChangeProposal::Coverage { .. }, false) => AuditAction::CoverageChangeRejected,
     };
     audit(
         &tx,
         clinic,
         d.now,
-        "staff",
-        d.user,
-        &format!("{kind}_change_{status}"),
-        Some(&change.appointment_id),
-        Some(&change.patient_id),
-        Some(&id.to_string()),
+        &AuditEntry {
+            appointment_id: Some(&change.appointment_id),
+            patient_id: Some(&change.patient_id),
+            detail: Some(&id.to_string()),
+            ..AuditEntry::new(Actor::Staff, d.user, action)
+        },
     )?;
     tx.commit()?;
     let mut decided = load_change(c, clinic, id)?;
@@ -685,12 +695,10 @@ pub fn revoke_kiosk(
         c,
         clinic,
         now,
-        "staff",
-        user,
-        "kiosk_revoked",
-        None,
-        None,
-        Some(kiosk),
+        &AuditEntry {
+            detail: Some(kiosk),
+            ..AuditEntry::new(Actor::Staff, user, AuditAction::KioskRevoked)
+        },
     )
 }
 
