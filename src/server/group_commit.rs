@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 use super::db::{Db, StorageError};
 use super::error::ApiError;
 use super::fhir::Wake;
-use super::ingest::{self, BatchOutcome};
+use super::storage::ingest::{self, BatchOutcome};
 use crate::config::ClinicSettings;
 use crate::protocol::EventEnvelope;
 

@@ -38,7 +38,6 @@ pub mod error;
 pub mod fhir;
 pub mod group_commit;
 pub mod import;
-pub mod ingest;
 pub mod kiosk_api;
 pub mod login_guard;
 pub mod ops;
@@ -49,6 +48,8 @@ pub mod staff;
 pub mod staff_api;
 pub mod storage;
 
+/// Event ingest, also at its former path.
+pub use storage::ingest;
 /// The schedule's storage, also at its former path.
 pub use storage::schedule;
 

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub mod ingest;
+pub mod kiosks;
 pub mod schedule;
 pub mod staff;
 

@@ -10,10 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::db::{StorageError, next_seq, to_ms};
-use super::fhir::mapping::TargetStatus;
-use super::fhir::writeback as fhir_writeback;
-use super::storage::{self, Actor, AuditAction, AuditEntry, stored_status};
+use super::{self as storage, Actor, AuditAction, AuditEntry, StorageError, stored_status};
 use crate::config::ClinicSettings;
 use crate::domain::fields;
 use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
@@ -21,6 +18,9 @@ use crate::protocol::{
     ChangeNotice, ChangeProposal, DemographicsWire, EventBody, EventEnvelope, EventResult,
     EventStatus,
 };
+use crate::server::db::{next_seq, to_ms};
+use crate::server::fhir::mapping::TargetStatus;
+use crate::server::fhir::writeback as fhir_writeback;
 
 /// What a batch did: one result per event, and the notices to publish once
 /// the transaction has committed.
@@ -42,7 +42,7 @@ pub fn apply_batch(
 ) -> Result<BatchOutcome, StorageError> {
     // A savepoint: its own transaction when called alone, and a nested,
     // separately undoable part of the group's transaction when called by
-    // the group commit (`super::group_commit`).
+    // the group commit (`crate::server::group_commit`).
     let tx = conn.savepoint()?;
     let mut ctx = Ctx {
         tx: &tx,
