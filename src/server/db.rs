@@ -18,7 +18,6 @@ use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
 use crate::domain::ClinicId;
 
 pub use super::storage::StorageError;
@@ -94,18 +93,9 @@ impl Db {
         })
     }
 
-    /// Runs `f` on the connection on tokio's blocking pool.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
-    {
-        on_blocking_pool(Arc::clone(&self.conn), f).await
-    }
-
     /// Runs storage work `f` on the write connection on tokio's blocking
-    /// pool.
-    pub async fn run<R, F>(&self, f: F) -> Result<R, StorageError>
+    /// pool; requests queue on the connection, behind a commit in progress.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StorageError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
@@ -114,22 +104,13 @@ impl Db {
     }
 
     /// Runs storage work `f`, which only reads, on the read-only
-    /// connection (see [`Db::read`]).
-    pub async fn query<R, F>(&self, f: F) -> Result<R, StorageError>
+    /// connection on tokio's blocking pool, so it does not wait for a
+    /// commit in progress. It sees the last committed state. In memory it
+    /// runs on the one connection.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StorageError>
     where
         R: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
-    {
-        on_blocking_pool(Arc::clone(self.reader.as_ref().unwrap_or(&self.conn)), f).await
-    }
-
-    /// Runs `f`, which only reads, on the read-only connection on tokio's
-    /// blocking pool, so it does not wait for a commit in progress. It sees
-    /// the last committed state. In memory it runs on the one connection.
-    pub async fn read<R, F>(&self, f: F) -> Result<R, ApiError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
     {
         on_blocking_pool(Arc::clone(self.reader.as_ref().unwrap_or(&self.conn)), f).await
     }

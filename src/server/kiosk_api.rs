@@ -65,7 +65,7 @@ impl FromRequestParts<AppState> for KioskAuth {
         // On a read connection, so authenticating never waits for a commit.
         let owner = state
             .db()
-            .query(move |c| kiosks::token_owner(c, &hash))
+            .read(move |c| kiosks::token_owner(c, &hash))
             .await?;
         let auth = match owner {
             None => return Err(ApiError::Unauthorized("unknown device token")),
@@ -114,7 +114,7 @@ pub async fn enroll(
     let kid = kiosk_id.clone();
     let clinic_id = state
         .db()
-        .run(move |c| {
+        .call(move |c| {
             kiosks::enroll(
                 c,
                 &kiosks::Enrollment {
@@ -185,7 +185,7 @@ pub async fn schedule(
     let clinic_id = auth.clinic_id.clone();
     let response = state
         .db()
-        .run(move |c| schedule::pull(c, &clinic_id, today, q.since.as_deref()))
+        .call(move |c| schedule::pull(c, &clinic_id, today, q.since.as_deref()))
         .await?;
     Ok(Json(response))
 }
@@ -251,7 +251,7 @@ pub async fn heartbeat(
     let clinic_id = auth.clinic_id.clone();
     state
         .db()
-        .run(move |c| kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now))
+        .call(move |c| kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now))
         .await?;
     state.publish([protocol::ChangeNotice {
         clinic_id: auth.clinic_id.as_str().to_string(),

@@ -138,7 +138,7 @@ pub async fn metrics_with_token(
 pub async fn healthz(
     State(state): State<AppState>,
 ) -> Result<Json<crate::protocol::Health>, ApiError> {
-    state.db().run(crate::server::storage::reachable).await?;
+    state.db().call(crate::server::storage::reachable).await?;
     Ok(Json(crate::protocol::Health {
         status: "ok".into(),
     }))
@@ -166,7 +166,7 @@ async fn clinic_gauges(state: &AppState) -> Result<Vec<(String, i64, usize, usiz
         let cid = clinic.id.clone();
         let open = state
             .db()
-            .query(move |c| storage::open_flag_count(c, &cid))
+            .read(move |c| storage::open_flag_count(c, &cid))
             .await?;
         let fleet = load_fleet(state, &clinic.id).await?;
         let online = fleet.iter().filter(|k| k.online).count();

@@ -400,7 +400,7 @@ impl FromRequestParts<AppState> for StaffSession {
         let hash = token_hash.clone();
         let stored = state
             .db()
-            .query(move |c| storage::load_session(c, &hash))
+            .read(move |c| storage::load_session(c, &hash))
             .await?
             .ok_or(SESSION_ENDED)?;
         let hash = token_hash.clone();
@@ -409,7 +409,7 @@ impl FromRequestParts<AppState> for StaffSession {
             SessionUse::Idle => {
                 state
                     .db()
-                    .run(move |c| storage::delete_session(c, &hash))
+                    .call(move |c| storage::delete_session(c, &hash))
                     .await?;
                 return Err(ApiError::Unauthorized(
                     "your session ended after a while unused; sign in again",
@@ -418,7 +418,7 @@ impl FromRequestParts<AppState> for StaffSession {
             SessionUse::Touch => {
                 state
                     .db()
-                    .run(move |c| storage::touch_session(c, &hash, now))
+                    .call(move |c| storage::touch_session(c, &hash, now))
                     .await?;
             }
             SessionUse::Fresh => {}

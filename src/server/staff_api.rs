@@ -64,7 +64,7 @@ async fn audit_view(
     let (clinic, user) = (clinic.clone(), user.to_string());
     state
         .db()
-        .run(move |c| {
+        .call(move |c| {
             audit(
                 c,
                 &clinic,
@@ -126,7 +126,7 @@ pub async fn login(
     let username = req.username.clone();
     let user = state
         .db()
-        .query(move |c| storage::load_user(c, &username))
+        .read(move |c| storage::load_user(c, &username))
         .await;
     let user = match user {
         Ok(u) => u,
@@ -155,7 +155,7 @@ pub async fn login(
     let username = req.username.clone();
     let token = state
         .db()
-        .run(move |c| staff::start_session(c, &username, now, lasts))
+        .call(move |c| staff::start_session(c, &username, now, lasts))
         .await?;
     let cookie = staff::session_cookie(Some(&token), lasts.num_seconds(), secure_cookies(&state));
     let mut response = Json(me(&state, req.username, &clinics)).into_response();
@@ -199,7 +199,7 @@ async fn raise_login_alerts(
     let rows = notices.clone();
     state
         .db()
-        .run(move |c| {
+        .call(move |c| {
             for (clinic, subject) in &rows {
                 audit(
                     c,
@@ -233,7 +233,7 @@ pub async fn logout(
     let hash = session.token_hash.clone();
     state
         .db()
-        .run(move |c| storage::delete_session(c, &hash))
+        .call(move |c| storage::delete_session(c, &hash))
         .await?;
     let cookie = staff::session_cookie(None, 0, secure_cookies(&state));
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -263,7 +263,7 @@ pub async fn appointments(
     let user = &session.username;
     let list = state
         .db()
-        .query(move |c| storage::appointments_on(c, &id, day, now))
+        .read(move |c| storage::appointments_on(c, &id, day, now))
         .await?;
     audit_view(
         &state,
@@ -289,7 +289,7 @@ pub async fn flags(
     let clinic = clinic_for(&state, &session, &clinic)?;
     let list = state
         .db()
-        .query(move |c| storage::open_flags(c, &clinic.id))
+        .read(move |c| storage::open_flags(c, &clinic.id))
         .await?;
     Ok(Json(list))
 }
@@ -309,7 +309,7 @@ pub async fn resolve_flag(
     let cid = clinic.id.clone();
     let flag = state
         .db()
-        .run(move |c| storage::resolve_flag(c, &cid, id, &user, &note, now))
+        .call(move |c| storage::resolve_flag(c, &cid, id, &user, &note, now))
         .await?;
     state.publish([notice(&clinic.id, "flag", id.to_string())]);
     Ok(Json(flag))
@@ -343,7 +343,7 @@ pub async fn copays(
     let status = q.status.unwrap_or(CopayStatus::Pending);
     let list = state
         .db()
-        .query(move |c| storage::copays(c, &clinic.id, status))
+        .read(move |c| storage::copays(c, &clinic.id, status))
         .await?;
     Ok(Json(list))
 }
@@ -364,7 +364,7 @@ pub async fn decide_copay(
     let cid = clinic.id.clone();
     let item = state
         .db()
-        .run(move |c| storage::decide_copay(c, &cid, id, req.status, &user, now))
+        .call(move |c| storage::decide_copay(c, &cid, id, req.status, &user, now))
         .await?;
     state.publish([notice(&clinic.id, "copay", id.to_string())]);
     Ok(Json(item))
@@ -380,7 +380,7 @@ pub async fn changes(
     let cid = clinic.id.clone();
     let list = state
         .db()
-        .query(move |c| storage::pending_changes(c, &cid))
+        .read(move |c| storage::pending_changes(c, &cid))
         .await?;
     if !list.is_empty() {
         audit_view(
@@ -432,7 +432,7 @@ async fn decide_change(
     let ehr = super::fhir::writeback::enabled(&clinic);
     let change = state
         .db()
-        .run(move |c| {
+        .call(move |c| {
             let decision = storage::ChangeDecided {
                 id,
                 approve,
@@ -464,7 +464,7 @@ pub async fn load_fleet(
     let cid = clinic.clone();
     state
         .db()
-        .query(move |c| {
+        .read(move |c| {
             let seen = |id: &str| st.kiosk_seen(id);
             let live = storage::Liveness {
                 now: st.now(),
@@ -501,7 +501,7 @@ pub async fn revoke_kiosk(
     let kid = kiosk.clone();
     state
         .db()
-        .run(move |c| storage::revoke_kiosk(c, &cid, &kid, &user, now))
+        .call(move |c| storage::revoke_kiosk(c, &cid, &kid, &user, now))
         .await?;
     let fleet = load_fleet(&state, &clinic.id)
         .await?
@@ -524,7 +524,7 @@ pub async fn create_enrollment_code(
     let user = session.username.clone();
     let (code, expires_at) = state
         .db()
-        .run(move |c| {
+        .call(move |c| {
             let made = staff::create_enrollment_code(c, &clinic.id, now)?;
             audit(
                 c,
@@ -552,7 +552,7 @@ async fn pass_text(
     let aid = appointment.clone();
     let start = state
         .db()
-        .query(move |c| storage::appointment_start(c, &cid, &aid))
+        .read(move |c| storage::appointment_start(c, &cid, &aid))
         .await?;
     let (pass, expires_at) = passes::sign_for(
         state.signer(),

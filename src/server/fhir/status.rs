@@ -182,7 +182,11 @@ pub fn record_write_error(
 
 /// The status of `clinic` as stored, without the configuration part;
 /// `today` is the clinic's, to name the appointment of a failed write.
-pub fn load(c: &Connection, clinic: &ClinicId, today: NaiveDate) -> Result<EhrStatus, ApiError> {
+pub fn load(
+    c: &Connection,
+    clinic: &ClinicId,
+    today: NaiveDate,
+) -> Result<EhrStatus, StorageError> {
     type Row = (
         Option<i64>,
         Option<i64>,
@@ -214,7 +218,10 @@ pub fn load(c: &Connection, clinic: &ClinicId, today: NaiveDate) -> Result<EhrSt
     let last_pull = summary
         .map(|s| serde_json::from_str::<PullSummary>(&s))
         .transpose()
-        .map_err(|e| ApiError::internal(StatusError::Summary(e)))?;
+        .map_err(|source| StorageError::Json {
+            column: "fhir_status.last_pull_summary",
+            source,
+        })?;
     let depth = queue_depth(c, clinic)?;
     Ok(EhrStatus {
         clinic_id: clinic.as_str().to_string(),
@@ -243,7 +250,7 @@ pub async fn of_clinic(state: &AppState, clinic: &ClinicId) -> Result<EhrStatus,
     let today = state
         .clinic(clinic)
         .map_or_else(|| state.now().date_naive(), |c| state.today(c));
-    let mut status = state.db().call(move |c| load(c, &cid, today)).await?;
+    let mut status = state.db().read(move |c| load(c, &cid, today)).await?;
     if let Some(f) = state.clinic(clinic).and_then(|c| c.fhir.as_ref()) {
         status.configured = true;
         status.base_url = Some(f.base_url.to_string());
@@ -304,22 +311,7 @@ pub async fn confirm_held_removals(
     let cid = id.clone();
     let removed = state
         .db()
-        .call(move |c| {
-            let held = load_hold(c, &cid)?
-                .ok_or_else(|| ApiError::Conflict("no removals are held for this clinic".into()))?;
-            let removed = super::pull::confirm_held(c, &cid)?.unwrap_or_default();
-            let detail = format!("{removed} of {} held", held.appointment_ids.len());
-            storage::audit(
-                c,
-                &cid,
-                now,
-                &AuditEntry {
-                    detail: Some(&detail),
-                    ..AuditEntry::new(Actor::Staff, &user, AuditAction::EhrRemovalsConfirmed)
-                },
-            )?;
-            Ok(held.appointment_ids)
-        })
+        .call(move |c| confirm_held_audited(c, &cid, &user, now))
         .await?;
     tracing::info!(clinic = %id, removed = removed.len(), "EHR held removals confirmed by staff");
     state.publish(removed.into_iter().map(|a| notice(&id, "appointment", a)));
@@ -339,36 +331,68 @@ pub async fn retry_failed_write(
     let cid = id.clone();
     state
         .db()
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let (kind, target) =
-                super::writeback::retry_failed(&tx, &cid, item, now)?.ok_or_else(|| {
-                    ApiError::NotFound(format!("no failed EHR write-back {item} in this clinic"))
-                })?;
-            let (appointment, patient) = if kind == "appointment_status" {
-                (Some(target.as_str()), None)
-            } else {
-                (None, Some(target.as_str()))
-            };
-            let detail = format!("{kind} item {item}");
-            storage::audit(
-                &tx,
-                &cid,
-                now,
-                &AuditEntry {
-                    appointment_id: appointment,
-                    patient_id: patient,
-                    detail: Some(&detail),
-                    ..AuditEntry::new(Actor::Staff, &user, AuditAction::EhrWriteRetried)
-                },
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
+        .call(move |c| retry_failed_audited(c, &cid, item, &user, now))
         .await?;
     tracing::info!(clinic = %id, item, "EHR write-back queued again by staff");
     state.ehr_wake().wake();
     Ok(Json(of_clinic(&state, &id).await?))
+}
+
+/// Makes the held removals of `clinic` as staff `user`, audited; returns
+/// the appointments held. A conflict when nothing is held.
+fn confirm_held_audited(
+    c: &mut Connection,
+    clinic: &ClinicId,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StorageError> {
+    let held = load_hold(c, clinic)?
+        .ok_or_else(|| StorageError::Conflict("no removals are held for this clinic".into()))?;
+    let removed = super::pull::confirm_held(c, clinic)?.unwrap_or_default();
+    let detail = format!("{removed} of {} held", held.appointment_ids.len());
+    storage::audit(
+        c,
+        clinic,
+        now,
+        &AuditEntry {
+            detail: Some(&detail),
+            ..AuditEntry::new(Actor::Staff, user, AuditAction::EhrRemovalsConfirmed)
+        },
+    )?;
+    Ok(held.appointment_ids)
+}
+
+/// Queues failed write-back `item` of `clinic` again as staff `user`,
+/// audited, in one transaction.
+fn retry_failed_audited(
+    c: &mut Connection,
+    clinic: &ClinicId,
+    item: i64,
+    user: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let tx = c.transaction()?;
+    let (kind, target) = super::writeback::retry_failed(&tx, clinic, item, now)?
+        .ok_or_else(|| StorageError::not_found("failed EHR write-back", item))?;
+    let (appointment, patient) = if kind == "appointment_status" {
+        (Some(target.as_str()), None)
+    } else {
+        (None, Some(target.as_str()))
+    };
+    let detail = format!("{kind} item {item}");
+    storage::audit(
+        &tx,
+        clinic,
+        now,
+        &AuditEntry {
+            appointment_id: appointment,
+            patient_id: patient,
+            detail: Some(&detail),
+            ..AuditEntry::new(Actor::Staff, user, AuditAction::EhrWriteRetried)
+        },
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 fn notice(clinic: &ClinicId, kind: &str, id: String) -> crate::protocol::ChangeNotice {
@@ -393,7 +417,7 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
     }
     let rows = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             clinics
                 .iter()
                 .map(|(id, today)| load(c, id, *today))

@@ -381,7 +381,7 @@ async fn write_status(
     let aid = appointment_id.to_string();
     let cached = state
         .db()
-        .call(move |c| Ok(super::pull::cached_resource(c, &cid, "Appointment", &aid)?))
+        .call(move |c| super::pull::cached_resource(c, &cid, "Appointment", &aid))
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let mut current = match cached {
@@ -403,13 +403,7 @@ async fn write_status(
                 let _ = state
                     .db()
                     .call(move |c| {
-                        Ok(super::pull::cache_resource(
-                            c,
-                            &cid,
-                            "Appointment",
-                            &aid,
-                            &written,
-                        )?)
+                        super::pull::cache_resource(c, &cid, "Appointment", &aid, &written)
                     })
                     .await;
                 return Ok(None);
@@ -491,7 +485,7 @@ async fn write_coverage(
         let cid = clinic.id.clone();
         let copay = state
             .db()
-            .call(move |c| Ok(known_copay(c, &cid, &pid, today)?))
+            .call(move |c| known_copay(c, &cid, &pid, today))
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         let copay = copay.as_ref().map(|(cents, cur)| (*cents, cur.as_str()));
