@@ -10,11 +10,11 @@
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
-use rusqlite::params;
 
-use super::db::{Db, StorageError, to_ms};
+use super::db::{Db, StorageError};
 use super::staff;
 use super::storage::schedule::{self, UpsertSummary};
+use super::storage::staff as storage;
 use crate::config::{ClinicSettings, ServerConfig};
 use crate::domain::{
     Address, Appointment, AppointmentId, AppointmentStatus, Coverage, Demographics,
@@ -465,31 +465,26 @@ pub fn seed(
     let appts = appointments(clinic, day);
     db.blocking(|c| {
         let summary = schedule::upsert(c, &clinic.id, &appts, true)?;
-        let has_flags: bool = c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM flags WHERE clinic_id = ?1)",
-            [clinic.id.as_str()],
-            |r| r.get(0),
-        )?;
-        if !has_flags {
-            let tx = c.transaction()?;
-            for s in scenarios() {
-                let at = appts
-                    .iter()
-                    .find(|a| Some(a.id.as_str()) == s.appointment_id)
-                    .map_or_else(|| appts[0].start, |a| a.start);
-                tx.execute(
-                    "INSERT INTO flags (clinic_id, kiosk_id, appointment_id, code, step, text, raised_ms)
-                     VALUES (?1, 'demo-seed', ?2, ?3, 'welcome', ?4, ?5)",
-                    params![
-                        clinic.id.as_str(),
-                        s.appointment_id,
-                        s.code.as_str(),
-                        s.code.staff_text(),
-                        to_ms(at.with_timezone(&chrono::Utc).min(latest))
-                    ],
-                )?;
-            }
-            tx.commit()?;
+        if !storage::has_flags(c, &clinic.id)? {
+            let samples = scenarios();
+            let flags: Vec<storage::NewFlag<'_>> = samples
+                .iter()
+                .map(|s| {
+                    let at = appts
+                        .iter()
+                        .find(|a| Some(a.id.as_str()) == s.appointment_id)
+                        .map_or_else(|| appts[0].start, |a| a.start);
+                    storage::NewFlag {
+                        kiosk_id: "demo-seed",
+                        appointment_id: s.appointment_id,
+                        code: s.code.as_str(),
+                        step: "welcome",
+                        text: s.code.staff_text(),
+                        raised_at: at.with_timezone(&chrono::Utc).min(latest),
+                    }
+                })
+                .collect();
+            storage::insert_flags(c, &clinic.id, &flags)?;
         }
         Ok(summary)
     })
@@ -551,6 +546,7 @@ pub fn prepare(
 mod tests {
     use super::*;
     use crate::domain::{RulePolicy, check_coverage, normalize_name};
+    use crate::server::db::to_ms;
 
     fn clinic() -> ClinicSettings {
         ServerConfig::demo(

@@ -710,3 +710,55 @@ pub fn open_flag_count(c: &Connection, clinic: &ClinicId) -> Result<i64, Storage
         |r| r.get(0),
     )?)
 }
+
+/// A flag raised outside a kiosk event (the demo's samples).
+#[derive(Debug)]
+pub struct NewFlag<'a> {
+    /// The kiosk named as raising it.
+    pub kiosk_id: &'a str,
+    /// The appointment, if any.
+    pub appointment_id: Option<&'a str>,
+    /// The reason code.
+    pub code: &'a str,
+    /// The step.
+    pub step: &'a str,
+    /// The staff text.
+    pub text: &'a str,
+    /// When.
+    pub raised_at: DateTime<Utc>,
+}
+
+/// Whether `clinic` has any flag, open or resolved.
+pub fn has_flags(c: &Connection, clinic: &ClinicId) -> Result<bool, StorageError> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM flags WHERE clinic_id = ?1)",
+        [clinic.as_str()],
+        |r| r.get(0),
+    )?)
+}
+
+/// Stores `flags` for `clinic` in one transaction.
+pub fn insert_flags(
+    c: &mut Connection,
+    clinic: &ClinicId,
+    flags: &[NewFlag<'_>],
+) -> Result<(), StorageError> {
+    let tx = c.transaction()?;
+    for f in flags {
+        tx.execute(
+            "INSERT INTO flags (clinic_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                clinic.as_str(),
+                f.kiosk_id,
+                f.appointment_id,
+                f.code,
+                f.step,
+                f.text,
+                to_ms(f.raised_at)
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
