@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod ehr;
 pub mod ingest;
 pub mod kiosks;
 pub mod schedule;
@@ -270,4 +271,80 @@ pub fn stored_status(
             format!("appointment status {s:?}").into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The HTTP layer's sources, up to their unit tests.
+    const HANDLERS: [(&str, &str); 6] = [
+        ("staff_api.rs", include_str!("../staff_api.rs")),
+        ("staff.rs", include_str!("../staff.rs")),
+        ("kiosk_api.rs", include_str!("../kiosk_api.rs")),
+        ("ops.rs", include_str!("../ops.rs")),
+        ("routes.rs", include_str!("../routes.rs")),
+        ("fhir/status.rs", include_str!("../fhir/status.rs")),
+    ];
+
+    #[test]
+    fn http_handlers_hold_no_sql() {
+        for (file, text) in HANDLERS {
+            let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+            for sql in [
+                "SELECT ",
+                "INSERT ",
+                "UPDATE ",
+                "DELETE ",
+                "query_row",
+                "prepare_cached",
+                ".execute(",
+                ".transaction(",
+            ] {
+                assert!(
+                    !code.contains(sql),
+                    "{file} runs SQL ({sql:?}); move it to storage"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn storage_outcomes_map_to_their_http_statuses() {
+        use super::StorageError;
+        use crate::server::error::ApiError;
+        use axum::http::StatusCode;
+        let status = |e: StorageError| ApiError::from(e).status();
+        assert_eq!(
+            status(StorageError::not_found("flag", 7)),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            ApiError::from(StorageError::not_found("flag", 7)).to_string(),
+            "no flag 7 in this clinic"
+        );
+        assert_eq!(
+            status(StorageError::Conflict("x".into())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(StorageError::Refused("x".into())),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(StorageError::Corrupt("audit.action")),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            status(StorageError::Task("stopped".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn audit_actions_round_trip_their_stored_names() {
+        use super::AuditAction;
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(AuditAction::parse("viewed_everything"), None);
+    }
 }
