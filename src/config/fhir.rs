@@ -252,169 +252,9 @@ impl RawFhir {
     /// `None` only when a problem was recorded, so the result is never used.
     pub(super) fn check(self, c: &mut Checker<'_>, table: &str) -> Option<FhirSettings> {
         let key = |name: &str| format!("{table}.{name}");
-        let base_url = match self.base_url.as_deref() {
-            Some(u) => c.base_url(
-                &key("base_url"),
-                u,
-                PlainHttp::LoopbackOnly {
-                    hint: " (the EHR carries PHI)",
-                },
-            ),
-            None => {
-                c.missing(
-                    &key("base_url"),
-                    "the EHR's FHIR R4 base URL, such as \"https://ehr.example.org/fhir/R4\"",
-                );
-                None
-            }
-        }
-        .map(with_trailing_slash);
-        let clinic = match (self.location.as_deref(), self.organization.as_deref()) {
-            (Some(l), None) => {
-                ClinicReference::Location(reference_id(c, &key("location"), "Location", l))
-            }
-            (None, Some(o)) => ClinicReference::Organization(reference_id(
-                c,
-                &key("organization"),
-                "Organization",
-                o,
-            )),
-            (Some(_), Some(_)) => {
-                c.problem(
-                    &key("organization"),
-                    "expected either `location` or `organization`, not both",
-                );
-                ClinicReference::Location(String::new())
-            }
-            (None, None) => {
-                c.missing(
-                    &key("location"),
-                    "the EHR Location that is this clinic, such as \"Location/123\" (or `organization`)",
-                );
-                ClinicReference::Location(String::new())
-            }
-        };
-        let method = c.choice(
-            &key("auth"),
-            &self.auth,
-            &[
-                ("none", Method::None),
-                ("bearer", Method::Bearer),
-                ("smart", Method::Smart),
-            ],
-            Method::None,
-        );
-        let stray = |c: &mut Checker<'_>, names: &[&str], set: &[bool], method: &str| {
-            for (name, is_set) in names.iter().zip(set) {
-                if *is_set {
-                    c.problem(
-                        &key(name),
-                        format!("`{name}` is not used with auth = \"{method}\"; remove it"),
-                    );
-                }
-            }
-        };
-        let bearer_set = [self.token_file.is_some(), self.token_env.is_some()];
-        let smart_set = [
-            self.client_id.is_some(),
-            self.token_url.is_some(),
-            self.private_key_file.is_some(),
-            self.key_id.is_some(),
-        ];
-        let auth = match method {
-            Method::None => {
-                stray(c, BEARER_KEYS, &bearer_set, "none");
-                stray(c, SMART_KEYS, &smart_set, "none");
-                Some(FhirAuth::None)
-            }
-            Method::Bearer => {
-                stray(c, SMART_KEYS, &smart_set, "bearer");
-                let source = match (self.token_file, self.token_env) {
-                    (Some(f), None) => SecretSource::File(c.path(&key("token_file"), &f)),
-                    (None, Some(v)) => {
-                        if v.is_empty()
-                            || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                        {
-                            c.problem(
-                                &key("token_env"),
-                                format!("expected an environment variable name such as \"EHR_TOKEN\", found \"{v}\""),
-                            );
-                        }
-                        SecretSource::Env(v)
-                    }
-                    (Some(_), Some(_)) => {
-                        c.problem(
-                            &key("token_env"),
-                            "expected either `token_file` or `token_env`, not both",
-                        );
-                        SecretSource::Env(String::new())
-                    }
-                    (None, None) => {
-                        c.missing(
-                            &key("token_file"),
-                            "the file holding the bearer token (or `token_env`, an environment variable); never the token itself",
-                        );
-                        SecretSource::Env(String::new())
-                    }
-                };
-                Some(FhirAuth::Bearer(source))
-            }
-            Method::Smart => {
-                stray(c, BEARER_KEYS, &bearer_set, "smart");
-                let client_id = c.name(
-                    &key("client_id"),
-                    self.client_id.as_deref(),
-                    "the client id the EHR registered for this server",
-                );
-                let token_url = match self.token_url.as_deref() {
-                    Some(u) => {
-                        c.base_url(&key("token_url"), u, PlainHttp::LoopbackOnly { hint: "" })
-                    }
-                    None => {
-                        c.missing(
-                            &key("token_url"),
-                            "the EHR's OAuth token endpoint, such as \"https://ehr.example.org/oauth/token\"",
-                        );
-                        None
-                    }
-                };
-                let private_key_file = match self.private_key_file {
-                    Some(p) => c.path(&key("private_key_file"), &p),
-                    None => {
-                        c.missing(
-                            &key("private_key_file"),
-                            "the PKCS#8 PEM private key file the client assertion is signed with",
-                        );
-                        PathBuf::new()
-                    }
-                };
-                let algorithm = c.choice(
-                    &key("algorithm"),
-                    &self.algorithm,
-                    &[
-                        ("ES384", JwtAlgorithm::Es384),
-                        ("RS384", JwtAlgorithm::Rs384),
-                    ],
-                    JwtAlgorithm::Es384,
-                );
-                if self.scope.trim().is_empty() {
-                    c.problem(
-                        &key("scope"),
-                        "expected the scopes to request, found an empty string",
-                    );
-                }
-                token_url.map(|token_url| {
-                    FhirAuth::Smart(SmartSettings {
-                        client_id,
-                        token_url,
-                        private_key_file,
-                        algorithm,
-                        key_id: self.key_id,
-                        scope: self.scope.trim().to_string(),
-                    })
-                })
-            }
-        };
+        let base_url = self.checked_base_url(c, &key);
+        let clinic = self.checked_clinic(c, &key);
+        let auth = self.checked_auth(c, &key);
         let poll_every = c.secs(&key("poll_secs"), self.poll_secs, 15..=86_400);
         let window_days = c.whole(&key("window_days"), self.window_days, 1..=14, "days");
         let connect_timeout = c.secs(
@@ -459,6 +299,193 @@ impl RawFhir {
             max_response_bytes: max_response_mib * 1024 * 1024,
             max_removal_percent,
             removal_confirm_pulls,
+        })
+    }
+
+    /// `base_url`: required, HTTPS unless on loopback, ending in `/`.
+    fn checked_base_url(&self, c: &mut Checker<'_>, key: &impl Fn(&str) -> String) -> Option<Url> {
+        match self.base_url.as_deref() {
+            Some(u) => c.base_url(
+                &key("base_url"),
+                u,
+                PlainHttp::LoopbackOnly {
+                    hint: " (the EHR carries PHI)",
+                },
+            ),
+            None => {
+                c.missing(
+                    &key("base_url"),
+                    "the EHR's FHIR R4 base URL, such as \"https://ehr.example.org/fhir/R4\"",
+                );
+                None
+            }
+        }
+        .map(with_trailing_slash)
+    }
+
+    /// Exactly one of `location` and `organization`.
+    fn checked_clinic(
+        &self,
+        c: &mut Checker<'_>,
+        key: &impl Fn(&str) -> String,
+    ) -> ClinicReference {
+        match (self.location.as_deref(), self.organization.as_deref()) {
+            (Some(l), None) => {
+                ClinicReference::Location(reference_id(c, &key("location"), "Location", l))
+            }
+            (None, Some(o)) => ClinicReference::Organization(reference_id(
+                c,
+                &key("organization"),
+                "Organization",
+                o,
+            )),
+            (Some(_), Some(_)) => {
+                c.problem(
+                    &key("organization"),
+                    "expected either `location` or `organization`, not both",
+                );
+                ClinicReference::Location(String::new())
+            }
+            (None, None) => {
+                c.missing(
+                    &key("location"),
+                    "the EHR Location that is this clinic, such as \"Location/123\" (or `organization`)",
+                );
+                ClinicReference::Location(String::new())
+            }
+        }
+    }
+
+    /// `auth` and the keys of its method; a key of another method is a
+    /// problem.
+    fn checked_auth(&self, c: &mut Checker<'_>, key: &impl Fn(&str) -> String) -> Option<FhirAuth> {
+        let method = c.choice(
+            &key("auth"),
+            &self.auth,
+            &[
+                ("none", Method::None),
+                ("bearer", Method::Bearer),
+                ("smart", Method::Smart),
+            ],
+            Method::None,
+        );
+        let stray = |c: &mut Checker<'_>, names: &[&str], set: &[bool], method: &str| {
+            for (name, is_set) in names.iter().zip(set) {
+                if *is_set {
+                    c.problem(
+                        &key(name),
+                        format!("`{name}` is not used with auth = \"{method}\"; remove it"),
+                    );
+                }
+            }
+        };
+        let bearer_set = [self.token_file.is_some(), self.token_env.is_some()];
+        let smart_set = [
+            self.client_id.is_some(),
+            self.token_url.is_some(),
+            self.private_key_file.is_some(),
+            self.key_id.is_some(),
+        ];
+        match method {
+            Method::None => {
+                stray(c, BEARER_KEYS, &bearer_set, "none");
+                stray(c, SMART_KEYS, &smart_set, "none");
+                Some(FhirAuth::None)
+            }
+            Method::Bearer => {
+                stray(c, SMART_KEYS, &smart_set, "bearer");
+                Some(FhirAuth::Bearer(self.checked_bearer(c, key)))
+            }
+            Method::Smart => {
+                stray(c, BEARER_KEYS, &bearer_set, "smart");
+                self.checked_smart(c, key).map(FhirAuth::Smart)
+            }
+        }
+    }
+
+    /// Exactly one of `token_file` and `token_env`.
+    fn checked_bearer(&self, c: &mut Checker<'_>, key: &impl Fn(&str) -> String) -> SecretSource {
+        match (&self.token_file, &self.token_env) {
+            (Some(f), None) => SecretSource::File(c.path(&key("token_file"), f)),
+            (None, Some(v)) => {
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    c.problem(
+                        &key("token_env"),
+                        format!("expected an environment variable name such as \"EHR_TOKEN\", found \"{v}\""),
+                    );
+                }
+                SecretSource::Env(v.clone())
+            }
+            (Some(_), Some(_)) => {
+                c.problem(
+                    &key("token_env"),
+                    "expected either `token_file` or `token_env`, not both",
+                );
+                SecretSource::Env(String::new())
+            }
+            (None, None) => {
+                c.missing(
+                    &key("token_file"),
+                    "the file holding the bearer token (or `token_env`, an environment variable); never the token itself",
+                );
+                SecretSource::Env(String::new())
+            }
+        }
+    }
+
+    /// The SMART Backend Services keys; `None` without a usable token URL.
+    fn checked_smart(
+        &self,
+        c: &mut Checker<'_>,
+        key: &impl Fn(&str) -> String,
+    ) -> Option<SmartSettings> {
+        let client_id = c.name(
+            &key("client_id"),
+            self.client_id.as_deref(),
+            "the client id the EHR registered for this server",
+        );
+        let token_url = match self.token_url.as_deref() {
+            Some(u) => c.base_url(&key("token_url"), u, PlainHttp::LoopbackOnly { hint: "" }),
+            None => {
+                c.missing(
+                    &key("token_url"),
+                    "the EHR's OAuth token endpoint, such as \"https://ehr.example.org/oauth/token\"",
+                );
+                None
+            }
+        };
+        let private_key_file = match &self.private_key_file {
+            Some(p) => c.path(&key("private_key_file"), p),
+            None => {
+                c.missing(
+                    &key("private_key_file"),
+                    "the PKCS#8 PEM private key file the client assertion is signed with",
+                );
+                PathBuf::new()
+            }
+        };
+        let algorithm = c.choice(
+            &key("algorithm"),
+            &self.algorithm,
+            &[
+                ("ES384", JwtAlgorithm::Es384),
+                ("RS384", JwtAlgorithm::Rs384),
+            ],
+            JwtAlgorithm::Es384,
+        );
+        if self.scope.trim().is_empty() {
+            c.problem(
+                &key("scope"),
+                "expected the scopes to request, found an empty string",
+            );
+        }
+        Some(SmartSettings {
+            client_id,
+            token_url: token_url?,
+            private_key_file,
+            algorithm,
+            key_id: self.key_id.clone(),
+            scope: self.scope.trim().to_string(),
         })
     }
 }

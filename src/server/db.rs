@@ -6,10 +6,11 @@
 //! blocking pool, so the async runtime never waits on SQLite; requests queue
 //! on the connection's mutex, which is also what SQLite would do with a
 //! single writer. A second, read-only connection serves the hot reads that
-//! must not wait behind a commit's fsync (device-token authentication); WAL
-//! lets it read the last committed state while the writer commits.
+//! must not wait behind a commit's fsync (device-token authentication,
+//! staff sessions and the staff lists); WAL lets it read the last committed
+//! state while the writer commits.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -17,38 +18,11 @@ use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
 use crate::domain::ClinicId;
 
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite refused or failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The schema could not be brought up to date.
-    #[error("migrating {path}: {source}")]
-    Migration {
-        /// The database file.
-        path: PathBuf,
-        /// What went wrong.
-        source: rusqlite_migration::Error,
-    },
-    /// A stored JSON column could not be read back.
-    #[error("stored JSON in {column}: {source}")]
-    Json {
-        /// The column.
-        column: &'static str,
-        /// The parse error.
-        source: serde_json::Error,
-    },
-    /// A stored value is not what the schema promises.
-    #[error("stored value in {0} is invalid")]
-    Corrupt(&'static str),
-    /// The blocking task running the query panicked or was cancelled.
-    #[error("database task failed: {0}")]
-    Task(String),
-}
+pub use super::storage::StorageError;
+/// The former name of [`StorageError`].
+pub use super::storage::StorageError as StoreError;
 
 /// A handle on the server's database; cheap to clone.
 #[derive(Clone)]
@@ -67,23 +41,24 @@ impl std::fmt::Debug for Db {
 }
 
 /// Runs `f` on `conn` on tokio's blocking pool.
-async fn on_blocking_pool<R, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, ApiError>
+async fn on_blocking_pool<R, E, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<R, E>
 where
     R: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+    E: From<StorageError> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<R, E> + Send + 'static,
 {
     tokio::task::spawn_blocking(move || {
         let mut guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     })
     .await
-    .map_err(|e| ApiError::internal(StoreError::Task(e.to_string())))?
+    .map_err(|e| E::from(StorageError::Task(e.to_string())))?
 }
 
 impl Db {
     /// Opens (creating if needed) the database at `path`, switches it to
     /// WAL with `synchronous=FULL`, and migrates it to the latest schema.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         let mut db = Self::prepare(conn, path)?;
@@ -98,17 +73,17 @@ impl Db {
     }
 
     /// An in-memory database, for unit tests only.
-    pub fn open_in_memory() -> Result<Self, StoreError> {
+    pub fn open_in_memory() -> Result<Self, StorageError> {
         Self::prepare(Connection::open_in_memory()?, Path::new(":memory:"))
     }
 
-    fn prepare(mut conn: Connection, path: &Path) -> Result<Self, StoreError> {
+    fn prepare(mut conn: Connection, path: &Path) -> Result<Self, StorageError> {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         super::schema::migrations()
             .to_latest(&mut conn)
-            .map_err(|source| StoreError::Migration {
+            .map_err(|source| StorageError::Migration {
                 path: path.to_path_buf(),
                 source,
             })?;
@@ -118,22 +93,24 @@ impl Db {
         })
     }
 
-    /// Runs `f` on the connection on tokio's blocking pool.
-    pub async fn call<R, F>(&self, f: F) -> Result<R, ApiError>
+    /// Runs storage work `f` on the write connection on tokio's blocking
+    /// pool; requests queue on the connection, behind a commit in progress.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StorageError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
     {
         on_blocking_pool(Arc::clone(&self.conn), f).await
     }
 
-    /// Runs `f`, which only reads, on the read-only connection on tokio's
-    /// blocking pool, so it does not wait for a commit in progress. It sees
-    /// the last committed state. In memory it runs on the one connection.
-    pub async fn read<R, F>(&self, f: F) -> Result<R, ApiError>
+    /// Runs storage work `f`, which only reads, on the read-only
+    /// connection on tokio's blocking pool, so it does not wait for a
+    /// commit in progress. It sees the last committed state. In memory it
+    /// runs on the one connection.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, StorageError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<R, ApiError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<R, StorageError> + Send + 'static,
     {
         on_blocking_pool(Arc::clone(self.reader.as_ref().unwrap_or(&self.conn)), f).await
     }
@@ -142,8 +119,8 @@ impl Db {
     /// which has no runtime.
     pub fn blocking<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+        f: impl FnOnce(&mut Connection) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut guard)
     }
@@ -182,7 +159,7 @@ pub fn random_token(n: usize) -> String {
 
 /// The clinic's change sequence and the epoch that makes cursors from
 /// another database unrecognisable, creating both on first use.
-pub fn cursor_state(conn: &Connection, clinic: &ClinicId) -> Result<(String, i64), StoreError> {
+pub fn cursor_state(conn: &Connection, clinic: &ClinicId) -> Result<(String, i64), StorageError> {
     let found = conn
         .query_row(
             "SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = ?1",
@@ -203,43 +180,13 @@ pub fn cursor_state(conn: &Connection, clinic: &ClinicId) -> Result<(String, i64
 
 /// Advances the clinic's change sequence and returns the new value; every
 /// schedule row changed in the same transaction is stamped with it.
-pub fn next_seq(conn: &Connection, clinic: &ClinicId) -> Result<i64, StoreError> {
+pub fn next_seq(conn: &Connection, clinic: &ClinicId) -> Result<i64, StorageError> {
     cursor_state(conn, clinic)?;
     Ok(conn.query_row(
         "UPDATE clinic_cursor SET seq = seq + 1 WHERE clinic_id = ?1 RETURNING seq",
         [clinic.as_str()],
         |r| r.get(0),
     )?)
-}
-
-/// Appends an audit row: who (or which kiosk) did what, to which record, when.
-#[allow(clippy::too_many_arguments)]
-pub fn audit(
-    conn: &Connection,
-    clinic: &ClinicId,
-    at: DateTime<Utc>,
-    actor_kind: &str,
-    actor_id: &str,
-    action: &str,
-    appointment_id: Option<&str>,
-    patient_id: Option<&str>,
-    detail: Option<&str>,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            clinic.as_str(),
-            to_ms(at),
-            actor_kind,
-            actor_id,
-            action,
-            appointment_id,
-            patient_id,
-            detail
-        ],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,12 +8,13 @@
 //! The same day always gives the same data, so kiosk and browser tests can
 //! seed it and rely on [`SAMPLES`] and [`scenarios`].
 
-use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
-use rusqlite::params;
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone};
+use chrono_tz::Tz;
 
-use super::db::{Db, StoreError, to_ms};
-use super::schedule::{self, UpsertSummary};
+use super::db::{Db, StorageError};
 use super::staff;
+use super::storage::schedule::{self, UpsertSummary};
+use super::storage::staff as storage;
 use crate::config::{ClinicSettings, ServerConfig};
 use crate::domain::{
     Address, Appointment, AppointmentId, AppointmentStatus, Coverage, Demographics,
@@ -300,7 +301,6 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// The demo schedule of `clinic` on `day`.
 pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment> {
-    let tz = clinic.time_zone;
     let main = clinic
         .locations
         .first()
@@ -316,37 +316,10 @@ pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment>
     for (c, clinician) in CLINICIANS.iter().enumerate() {
         for slot in 0..SLOTS {
             let index = c * SLOTS as usize + slot as usize;
-            let minutes = 8 * 60 + slot * 40 + c as u32 * 5;
-            let local = day.and_time(
-                NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN),
-            );
-            // Clinic hours never fall in a DST gap in practice; if one does,
-            // take the instant after it.
-            let start = tz
-                .from_local_datetime(&local)
-                .earliest()
-                .unwrap_or_else(|| tz.from_utc_datetime(&(local + Duration::hours(1))));
-            let special = SPECIAL.iter().find(|(i, _)| *i == index).map(|(_, s)| *s);
-            let (first, last, dob) = match special {
-                Some(s) => (
-                    s.first_name.to_string(),
-                    s.last_name.to_string(),
-                    s.date_of_birth(day),
-                ),
-                None => (
-                    FIRST[index % FIRST.len()].to_string(),
-                    LAST[(index * 7) % LAST.len()].to_string(),
-                    ymd(
-                        1940 + (index as i32 * 13) % 60,
-                        1 + (index as u32 * 5) % 12,
-                        1 + (index as u32 * 11) % 28,
-                    ),
-                ),
-            };
+            let start = slot_start(clinic, day, c, slot);
             let n = index + 1;
-            let id = format!("demo-{n:03}");
             let mut a = Appointment {
-                id: AppointmentId(id.clone()),
+                id: AppointmentId(format!("demo-{n:03}")),
                 clinic_id: clinic.id.clone(),
                 location_id: main.clone(),
                 start,
@@ -358,69 +331,118 @@ pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment>
                     clinic.currency,
                 ),
                 prior_balance: Money::zero(clinic.currency),
-                patient: Patient {
-                    id: PatientId(format!("demo-p{n:03}")),
-                    first_name: first,
-                    last_name: last,
-                    date_of_birth: dob,
-                    demographics: Demographics {
-                        address: Address {
-                            line1: format!("{} Maple Street", 100 + n),
-                            line2: if n.is_multiple_of(3) {
-                                format!("Apt {}", n % 9 + 1)
-                            } else {
-                                String::new()
-                            },
-                            city: "Springfield".into(),
-                            region: "NY".into(),
-                            postal_code: format!("{:05}", 10_000 + n * 37),
-                        },
-                        phone: format!("212-555-{:04}", 100 + n),
-                        email: format!("patient{n:03}@example.com"),
-                        emergency_contact: n.is_multiple_of(2).then(|| EmergencyContact {
-                            name: "Jordan Doe".into(),
-                            relation: "spouse".into(),
-                            phone: format!("212-555-{:04}", 5000 + n),
-                        }),
-                    },
-                    // Every third patient confirmed their details two days
-                    // ago, so the kiosk skips the demographics step.
-                    demographics_confirmed_at: (n % 3 == 1)
-                        .then(|| (start - Duration::days(2)).with_timezone(&chrono::Utc)),
-                },
-                coverage: Some(Coverage {
-                    payer: ["Blue Shield", "Aetna", "UnitedHealthcare"][index % 3].into(),
-                    plan: ["PPO Gold", "HMO Silver", "Choice Plus"][index % 3].into(),
-                    member_id: format!("M{:09}", 100_000_000 + index * 7919),
-                    group: format!("G-{}", 100 + index % 5),
-                    subscriber_relation: SubscriberRelation::Own,
-                    valid_from: Some(ymd(year - 1, 1, 1)),
-                    valid_to: Some(ymd(year + 1, 12, 31)),
-                }),
+                patient: demo_patient(index, day, start),
+                coverage: Some(demo_coverage(index, year)),
             };
-            match id.as_str() {
-                "demo-005" => {
-                    if let Some(c) = a.coverage.as_mut() {
-                        c.valid_from = Some(ymd(year - 2, 1, 1));
-                        c.valid_to = Some(ymd(year - 1, 12, 31));
-                    }
-                }
-                "demo-020" => a.coverage = None,
-                "demo-007" => a.prior_balance = Money::new(12_500, clinic.currency),
-                "demo-022" => {
-                    if let Some(c) = a.coverage.as_mut() {
-                        c.subscriber_relation = SubscriberRelation::Child;
-                    }
-                }
-                "demo-009" => a.status = AppointmentStatus::CheckedIn,
-                "demo-024" => a.status = AppointmentStatus::Cancelled,
-                "demo-011" => a.location_id = other.clone(),
-                _ => {}
-            }
+            special_cases(&mut a, &other, clinic, year);
             out.push(a);
         }
     }
     out
+}
+
+/// The start of clinician `c`'s slot `slot`: from 8:00, 40 minutes apart,
+/// staggered 5 minutes per clinician.
+fn slot_start(clinic: &ClinicSettings, day: NaiveDate, c: usize, slot: u32) -> DateTime<Tz> {
+    let tz = clinic.time_zone;
+    let minutes = 8 * 60 + slot * 40 + c as u32 * 5;
+    let local = day
+        .and_time(NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap_or(NaiveTime::MIN));
+    // Clinic hours never fall in a DST gap in practice; if one does, take
+    // the instant after it.
+    tz.from_local_datetime(&local)
+        .earliest()
+        .unwrap_or_else(|| tz.from_utc_datetime(&(local + Duration::hours(1))))
+}
+
+/// The patient of the `index`th appointment: one of [`SPECIAL`], else a
+/// made-up name and date of birth.
+fn demo_patient(index: usize, day: NaiveDate, start: DateTime<Tz>) -> Patient {
+    let special = SPECIAL.iter().find(|(i, _)| *i == index).map(|(_, s)| *s);
+    let (first, last, dob) = match special {
+        Some(s) => (
+            s.first_name.to_string(),
+            s.last_name.to_string(),
+            s.date_of_birth(day),
+        ),
+        None => (
+            FIRST[index % FIRST.len()].to_string(),
+            LAST[(index * 7) % LAST.len()].to_string(),
+            ymd(
+                1940 + (index as i32 * 13) % 60,
+                1 + (index as u32 * 5) % 12,
+                1 + (index as u32 * 11) % 28,
+            ),
+        ),
+    };
+    let n = index + 1;
+    Patient {
+        id: PatientId(format!("demo-p{n:03}")),
+        first_name: first,
+        last_name: last,
+        date_of_birth: dob,
+        demographics: Demographics {
+            address: Address {
+                line1: format!("{} Maple Street", 100 + n),
+                line2: if n.is_multiple_of(3) {
+                    format!("Apt {}", n % 9 + 1)
+                } else {
+                    String::new()
+                },
+                city: "Springfield".into(),
+                region: "NY".into(),
+                postal_code: format!("{:05}", 10_000 + n * 37),
+            },
+            phone: format!("212-555-{:04}", 100 + n),
+            email: format!("patient{n:03}@example.com"),
+            emergency_contact: n.is_multiple_of(2).then(|| EmergencyContact {
+                name: "Jordan Doe".into(),
+                relation: "spouse".into(),
+                phone: format!("212-555-{:04}", 5000 + n),
+            }),
+        },
+        // Every third patient confirmed their details two days ago, so the
+        // kiosk skips the demographics step.
+        demographics_confirmed_at: (n % 3 == 1)
+            .then(|| (start - Duration::days(2)).with_timezone(&chrono::Utc)),
+    }
+}
+
+/// The `index`th patient's insurance, valid from last year to next.
+fn demo_coverage(index: usize, year: i32) -> Coverage {
+    Coverage {
+        payer: ["Blue Shield", "Aetna", "UnitedHealthcare"][index % 3].into(),
+        plan: ["PPO Gold", "HMO Silver", "Choice Plus"][index % 3].into(),
+        member_id: format!("M{:09}", 100_000_000 + index * 7919),
+        group: format!("G-{}", 100 + index % 5),
+        subscriber_relation: SubscriberRelation::Own,
+        valid_from: Some(ymd(year - 1, 1, 1)),
+        valid_to: Some(ymd(year + 1, 12, 31)),
+    }
+}
+
+/// The appointments that show one case each: expired or no insurance, a
+/// prior balance, a dependant, already checked in, cancelled, the annex.
+fn special_cases(a: &mut Appointment, other: &LocationId, clinic: &ClinicSettings, year: i32) {
+    match a.id.as_str() {
+        "demo-005" => {
+            if let Some(c) = a.coverage.as_mut() {
+                c.valid_from = Some(ymd(year - 2, 1, 1));
+                c.valid_to = Some(ymd(year - 1, 12, 31));
+            }
+        }
+        "demo-020" => a.coverage = None,
+        "demo-007" => a.prior_balance = Money::new(12_500, clinic.currency),
+        "demo-022" => {
+            if let Some(c) = a.coverage.as_mut() {
+                c.subscriber_relation = SubscriberRelation::Child;
+            }
+        }
+        "demo-009" => a.status = AppointmentStatus::CheckedIn,
+        "demo-024" => a.status = AppointmentStatus::Cancelled,
+        "demo-011" => a.location_id = other.clone(),
+        _ => {}
+    }
 }
 
 fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -438,36 +460,31 @@ pub fn seed(
     clinic: &ClinicSettings,
     day: NaiveDate,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<UpsertSummary, StoreError> {
+) -> Result<UpsertSummary, StorageError> {
     let latest = now - chrono::Duration::minutes(1);
     let appts = appointments(clinic, day);
     db.blocking(|c| {
         let summary = schedule::upsert(c, &clinic.id, &appts, true)?;
-        let has_flags: bool = c.query_row(
-            "SELECT EXISTS (SELECT 1 FROM flags WHERE clinic_id = ?1)",
-            [clinic.id.as_str()],
-            |r| r.get(0),
-        )?;
-        if !has_flags {
-            let tx = c.transaction()?;
-            for s in scenarios() {
-                let at = appts
-                    .iter()
-                    .find(|a| Some(a.id.as_str()) == s.appointment_id)
-                    .map_or_else(|| appts[0].start, |a| a.start);
-                tx.execute(
-                    "INSERT INTO flags (clinic_id, kiosk_id, appointment_id, code, step, text, raised_ms)
-                     VALUES (?1, 'demo-seed', ?2, ?3, 'welcome', ?4, ?5)",
-                    params![
-                        clinic.id.as_str(),
-                        s.appointment_id,
-                        s.code.as_str(),
-                        s.code.staff_text(),
-                        to_ms(at.with_timezone(&chrono::Utc).min(latest))
-                    ],
-                )?;
-            }
-            tx.commit()?;
+        if !storage::has_flags(c, &clinic.id)? {
+            let samples = scenarios();
+            let flags: Vec<storage::NewFlag<'_>> = samples
+                .iter()
+                .map(|s| {
+                    let at = appts
+                        .iter()
+                        .find(|a| Some(a.id.as_str()) == s.appointment_id)
+                        .map_or_else(|| appts[0].start, |a| a.start);
+                    storage::NewFlag {
+                        kiosk_id: "demo-seed",
+                        appointment_id: s.appointment_id,
+                        code: s.code.as_str(),
+                        step: "welcome",
+                        text: s.code.staff_text(),
+                        raised_at: at.with_timezone(&chrono::Utc).min(latest),
+                    }
+                })
+                .collect();
+            storage::insert_flags(c, &clinic.id, &flags)?;
         }
         Ok(summary)
     })
@@ -492,7 +509,7 @@ pub enum DemoError {
     NoClinic,
     /// Seeding or adding the user failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// Adding the staff user failed.
     #[error(transparent)]
     Staff(#[from] staff::StaffError),
@@ -513,7 +530,7 @@ pub fn prepare(
     db.blocking(|c| {
         staff::add_staff(c, &clinic.id, DEMO_USER, &password, now).map_err(|e| match e {
             staff::StaffError::Store(s) => s,
-            other => StoreError::Task(other.to_string()),
+            other => StorageError::Task(other.to_string()),
         })
     })?;
     let (enrollment_code, _) =
@@ -529,6 +546,7 @@ pub fn prepare(
 mod tests {
     use super::*;
     use crate::domain::{RulePolicy, check_coverage, normalize_name};
+    use crate::server::db::to_ms;
 
     fn clinic() -> ClinicSettings {
         ServerConfig::demo(

@@ -186,9 +186,20 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
-impl From<super::db::StoreError> for ApiError {
-    fn from(e: super::db::StoreError) -> Self {
-        Self::internal(e)
+/// Storage's answers in HTTP terms: a record missing from the caller's
+/// clinic is 404, a record in the wrong state 409, a change the stored
+/// record refuses 422, and every failure 500 with its detail logged.
+impl From<super::storage::StorageError> for ApiError {
+    fn from(e: super::storage::StorageError) -> Self {
+        use super::storage::StorageError as E;
+        match e {
+            E::NotFound { .. } => Self::NotFound(e.to_string()),
+            E::Conflict(m) => Self::Conflict(m),
+            E::Refused(m) => Self::invalid(m),
+            E::Sqlite(_) | E::Migration { .. } | E::Json { .. } | E::Corrupt(_) | E::Task(_) => {
+                Self::internal(e)
+            }
+        }
     }
 }
 

@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::db::{Db, StoreError};
+use super::db::{Db, StorageError};
 use super::error::ApiError;
 use super::fhir::Wake;
-use super::ingest::{self, BatchOutcome};
+use super::storage::ingest::{self, BatchOutcome};
 use crate::config::ClinicSettings;
 use crate::protocol::EventEnvelope;
 
@@ -32,7 +32,7 @@ struct Job {
     kiosk_id: String,
     now: DateTime<Utc>,
     events: Vec<EventEnvelope>,
-    reply: oneshot::Sender<Result<BatchOutcome, StoreError>>,
+    reply: oneshot::Sender<Result<BatchOutcome, StorageError>>,
 }
 
 /// The queue in front of the ingest writer thread. The thread ends when the
@@ -72,7 +72,7 @@ impl IngestQueue {
         now: DateTime<Utc>,
         events: Vec<EventEnvelope>,
     ) -> Result<BatchOutcome, ApiError> {
-        let stopped = || ApiError::internal(StoreError::Task("the ingest writer stopped".into()));
+        let stopped = || ApiError::internal(StorageError::Task("the ingest writer stopped".into()));
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job {
@@ -133,15 +133,15 @@ fn writer(db: &Db, queue: &mpsc::Receiver<Job>, wake: &Wake) {
 }
 
 /// The same failure for every job of a group.
-fn failed(group: &[Job], msg: &str) -> Vec<Result<BatchOutcome, StoreError>> {
+fn failed(group: &[Job], msg: &str) -> Vec<Result<BatchOutcome, StorageError>> {
     group
         .iter()
-        .map(|_| Err(StoreError::Task(msg.to_string())))
+        .map(|_| Err(StorageError::Task(msg.to_string())))
         .collect()
 }
 
 /// Applies every job in one transaction; one result per job.
-fn apply_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<BatchOutcome, StoreError>> {
+fn apply_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<BatchOutcome, StorageError>> {
     let run = |conn: &mut Connection, job: &Job| {
         ingest::apply_batch(conn, &job.clinic, &job.kiosk_id, job.now, &job.events)
     };

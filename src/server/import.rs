@@ -33,8 +33,8 @@ use std::path::Path;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use serde_json::value::RawValue;
 
-use super::db::{Db, StoreError};
-use super::schedule::{self, UpsertSummary};
+use super::db::{Db, StorageError};
+use super::storage::schedule::{self, UpsertSummary};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{
@@ -106,7 +106,7 @@ pub enum ImportError {
     Rows(Vec<RowError>),
     /// Storing the schedule failed; nothing was imported.
     #[error("storing the schedule: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
 }
 
 /// The file formats.

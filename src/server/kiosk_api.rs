@@ -9,13 +9,14 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use rusqlite::{OptionalExtension, params};
+
 use serde::Deserialize;
 
 use super::AppState;
-use super::db::{random_token, secret_hash, to_ms};
+use super::db::{random_token, secret_hash};
 use super::error::{ApiError, ApiJson, ApiQuery};
-use super::{schedule, staff};
+use super::staff;
+use super::storage::{kiosks, schedule};
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -62,27 +63,22 @@ impl FromRequestParts<AppState> for KioskAuth {
         ))?;
         let hash = secret_hash(token);
         // On a read connection, so authenticating never waits for a commit.
-        let auth = state
+        let owner = state
             .db()
-            .read(move |c| {
-                let row: Option<(String, String, Option<i64>)> = c
-                    .prepare_cached(
-                        "SELECT kiosk_id, clinic_id, revoked_ms FROM kiosks WHERE token_hash = ?1",
-                    )?
-                    .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                match row {
-                    None => Err(ApiError::Unauthorized("unknown device token")),
-                    Some((_, _, Some(_))) => Err(ApiError::Unauthorized(
-                        "this kiosk has been revoked; enroll it again",
-                    )),
-                    Some((kiosk_id, clinic_id, None)) => Ok(KioskAuth {
-                        kiosk_id,
-                        clinic_id: ClinicId(clinic_id),
-                    }),
-                }
-            })
+            .read(move |c| kiosks::token_owner(c, &hash))
             .await?;
+        let auth = match owner {
+            None => return Err(ApiError::Unauthorized("unknown device token")),
+            Some(o) if o.revoked => {
+                return Err(ApiError::Unauthorized(
+                    "this kiosk has been revoked; enroll it again",
+                ));
+            }
+            Some(o) => KioskAuth {
+                kiosk_id: o.kiosk_id,
+                clinic_id: o.clinic_id,
+            },
+        };
         state.touch_kiosk(&auth.kiosk_id);
         Ok(auth)
     }
@@ -119,36 +115,22 @@ pub async fn enroll(
     let clinic_id = state
         .db()
         .call(move |c| {
-            let tx = c.transaction()?;
-            let row: Option<(String, i64, Option<i64>)> = tx
-                .query_row(
-                    "SELECT clinic_id, expires_ms, used_ms FROM enrollment_codes WHERE code_hash = ?1",
-                    [&code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let clinic = match row {
-                Some((clinic, expires, None)) if expires > to_ms(now) => clinic,
-                _ => {
-                    return Err(ApiError::Unauthorized(
-                        "the enrollment code is unknown, used or expired; ask staff for a new one",
-                    ));
-                }
-            };
-            tx.execute(
-                "UPDATE enrollment_codes SET used_ms = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
-                params![code_hash, to_ms(now), kid],
-            )?;
-            tx.execute(
-                "INSERT INTO kiosks (clinic_id, kiosk_id, name, token_hash, enrolled_ms, app_version, last_seen_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
-                params![clinic, kid, name, token_hash, to_ms(now), version],
-            )?;
-            super::db::audit(&tx, &ClinicId(clinic.clone()), now, "kiosk", &kid, "enrolled", None, None, None)?;
-            tx.commit()?;
-            Ok(ClinicId(clinic))
+            kiosks::enroll(
+                c,
+                &kiosks::Enrollment {
+                    code_hash: &code_hash,
+                    kiosk_id: &kid,
+                    name: &name,
+                    app_version: &version,
+                    token_hash: &token_hash,
+                    now,
+                },
+            )
         })
-        .await?;
+        .await?
+        .ok_or(ApiError::Unauthorized(
+            "the enrollment code is unknown, used or expired; ask staff for a new one",
+        ))?;
     let clinic = state.clinic(&clinic_id).ok_or(ApiError::Forbidden {
         code: "clinic_not_served",
         message: "the code's clinic is no longer served by this server",
@@ -203,7 +185,7 @@ pub async fn schedule(
     let clinic_id = auth.clinic_id.clone();
     let response = state
         .db()
-        .call(move |c| Ok(schedule::pull(c, &clinic_id, today, q.since.as_deref())?))
+        .call(move |c| schedule::pull(c, &clinic_id, today, q.since.as_deref()))
         .await?;
     Ok(Json(response))
 }
@@ -269,27 +251,7 @@ pub async fn heartbeat(
     let clinic_id = auth.clinic_id.clone();
     state
         .db()
-        .call(move |c| {
-            c.execute(
-                "UPDATE kiosks SET app_version = ?3, outbox_depth = ?4, outbox_oldest_age_secs = ?5,
-                     last_sync_ms = ?6, last_seen_ms = ?7, reported_online = ?8,
-                     clock_skew_secs = COALESCE(?9, clock_skew_secs)
-                 WHERE clinic_id = ?1 AND kiosk_id = ?2",
-                params![
-                    clinic_id.as_str(),
-                    kiosk_id,
-                    hb.app_version.trim(),
-                    i64::try_from(hb.outbox_depth).unwrap_or(i64::MAX),
-                    hb.outbox_oldest_age_secs
-                        .map(|a| i64::try_from(a).unwrap_or(i64::MAX)),
-                    hb.last_sync_at.map(to_ms),
-                    to_ms(now),
-                    hb.online,
-                    hb.clock_skew_secs
-                ],
-            )?;
-            Ok(())
-        })
+        .call(move |c| kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now))
         .await?;
     state.publish([protocol::ChangeNotice {
         clinic_id: auth.clinic_id.as_str().to_string(),

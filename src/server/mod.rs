@@ -38,16 +38,20 @@ pub mod error;
 pub mod fhir;
 pub mod group_commit;
 pub mod import;
-pub mod ingest;
 pub mod kiosk_api;
 pub mod login_guard;
 pub mod ops;
 pub mod passes;
 pub mod routes;
-pub mod schedule;
 pub mod schema;
 pub mod staff;
 pub mod staff_api;
+pub mod storage;
+
+/// Event ingest, also at its former path.
+pub use storage::ingest;
+/// The schedule's storage, also at its former path.
+pub use storage::schedule;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -87,7 +91,7 @@ pub enum ServerError {
     },
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
-    Store(#[from] db::StoreError),
+    Store(#[from] db::StorageError),
     /// The pass-signing key could not be loaded or created.
     #[error("{0}")]
     Key(#[from] PassKeyError),

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::{ApiError, InternalDetail};
 use super::staff_api::load_fleet;
+use super::storage::staff as storage;
 
 /// The header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -137,10 +138,7 @@ pub async fn metrics_with_token(
 pub async fn healthz(
     State(state): State<AppState>,
 ) -> Result<Json<crate::protocol::Health>, ApiError> {
-    state
-        .db()
-        .call(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await?;
+    state.db().call(crate::server::storage::reachable).await?;
     Ok(Json(crate::protocol::Health {
         status: "ok".into(),
     }))
@@ -148,29 +146,42 @@ pub async fn healthz(
 
 /// `GET /metrics` in the Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let st = state.clone();
-    let per_clinic = state
-        .db()
-        .call(move |c| {
-            let mut out = Vec::new();
-            for clinic in &st.config().clinics {
-                let open: i64 = c.query_row(
-                    "SELECT COUNT(*) FROM flags WHERE clinic_id = ?1 AND resolved_ms IS NULL",
-                    [clinic.id.as_str()],
-                    |r| r.get(0),
-                )?;
-                let fleet = load_fleet(c, &st, &clinic.id)?;
-                let online = fleet.iter().filter(|k| k.online).count();
-                let skewed = fleet
-                    .iter()
-                    .filter(|k| k.revoked_at.is_none())
-                    .filter(|k| k.clock_skew_secs.is_some_and(crate::protocol::clock_is_off))
-                    .count();
-                out.push((clinic.id.as_str().to_string(), open, online, skewed));
-            }
-            Ok(out)
-        })
-        .await?;
+    let per_clinic = clinic_gauges(&state).await?;
+    let mut s = server_families(&state, &per_clinic);
+    s.push_str(&super::fhir::status::prometheus(&state).await?);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s,
+    )
+        .into_response())
+}
+
+/// Each clinic's open flags, kiosks online and kiosks with a skewed clock.
+async fn clinic_gauges(state: &AppState) -> Result<Vec<(String, i64, usize, usize)>, ApiError> {
+    let mut out = Vec::new();
+    for clinic in &state.config().clinics {
+        let cid = clinic.id.clone();
+        let open = state
+            .db()
+            .read(move |c| storage::open_flag_count(c, &cid))
+            .await?;
+        let fleet = load_fleet(state, &clinic.id).await?;
+        let online = fleet.iter().filter(|k| k.online).count();
+        let skewed = fleet
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .filter(|k| k.clock_skew_secs.is_some_and(crate::protocol::clock_is_off))
+            .count();
+        out.push((clinic.id.as_str().to_string(), open, online, skewed));
+    }
+    Ok(out)
+}
+
+/// The server's own metric families: requests, ingest and the clinic gauges.
+fn server_families(state: &AppState, per_clinic: &[(String, i64, usize, usize)]) -> String {
     let m = state.metrics();
     let count = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
     let mut s = String::new();
@@ -227,15 +238,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             .iter()
             .map(|(clinic, _, _, skewed)| (clinic_label(clinic), skewed)),
     );
-    s.push_str(&super::fhir::status::prometheus(&state).await?);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s,
-    )
-        .into_response())
+    s
 }
 
 /// Writes one Prometheus metric family: its `HELP` and `TYPE` lines, then

@@ -240,6 +240,54 @@ fn status_text(code: u16) -> &'static str {
         .unwrap_or("Error")
 }
 
+/// The OpenAPI operation of one route: its success and error responses,
+/// path parameters, request body and security.
+fn operation(spec: &RouteSpec, generator: &mut SchemaGenerator) -> Value {
+    let mut responses = serde_json::Map::new();
+    let body = match spec.response.1 {
+        Body::Json(schema_of) => Some(schema_of(generator).to_value()),
+        Body::Text => Some(json!({"type": "string"})),
+        Body::Binary => Some(json!({"type": "string", "format": "binary"})),
+        Body::Empty => None,
+    };
+    responses.insert(
+        spec.status.to_string(),
+        match body {
+            Some(body) => {
+                json!({"description": status_text(spec.status), "content": {spec.response.0: {"schema": body}}})
+            }
+            None => json!({"description": status_text(spec.status)}),
+        },
+    );
+    for code in error_statuses(spec) {
+        responses.insert(
+            code.to_string(),
+            json!({"$ref": format!("#/components/responses/E{code}")}),
+        );
+    }
+    let mut op = json!({
+        "summary": spec.summary,
+        "operationId": format!("{} {}", spec.method, spec.path),
+        "responses": responses,
+    });
+    let params = path_parameters(spec.path);
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
+    if let Some(schema_of) = spec.request {
+        let body = schema_of(generator).to_value();
+        op["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": body}}});
+    }
+    match spec.auth {
+        Auth::Kiosk => op["security"] = json!([{"deviceToken": []}]),
+        Auth::Staff => op["security"] = json!([{"staffSession": []}]),
+        Auth::MetricsToken => op["security"] = json!([{"metricsToken": []}]),
+        Auth::Public | Auth::PublicCsrf => {}
+    }
+    op
+}
+
 /// The OpenAPI 3.1 document of [`table`].
 pub fn openapi() -> Value {
     // JSON Schema 2020-12 is OpenAPI 3.1's own dialect. Every named type
@@ -252,48 +300,7 @@ pub fn openapi() -> Value {
         .into_generator();
     let mut paths = serde_json::Map::new();
     for spec in table() {
-        let mut responses = serde_json::Map::new();
-        let body = match spec.response.1 {
-            Body::Json(schema_of) => Some(schema_of(&mut generator).to_value()),
-            Body::Text => Some(json!({"type": "string"})),
-            Body::Binary => Some(json!({"type": "string", "format": "binary"})),
-            Body::Empty => None,
-        };
-        responses.insert(
-            spec.status.to_string(),
-            match body {
-                Some(body) => {
-                    json!({"description": status_text(spec.status), "content": {spec.response.0: {"schema": body}}})
-                }
-                None => json!({"description": status_text(spec.status)}),
-            },
-        );
-        for code in error_statuses(&spec) {
-            responses.insert(
-                code.to_string(),
-                json!({"$ref": format!("#/components/responses/E{code}")}),
-            );
-        }
-        let mut op = json!({
-            "summary": spec.summary,
-            "operationId": format!("{} {}", spec.method, spec.path),
-            "responses": responses,
-        });
-        let params = path_parameters(spec.path);
-        if !params.is_empty() {
-            op["parameters"] = Value::Array(params);
-        }
-        if let Some(schema_of) = spec.request {
-            let body = schema_of(&mut generator).to_value();
-            op["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": body}}});
-        }
-        match spec.auth {
-            Auth::Kiosk => op["security"] = json!([{"deviceToken": []}]),
-            Auth::Staff => op["security"] = json!([{"staffSession": []}]),
-            Auth::MetricsToken => op["security"] = json!([{"metricsToken": []}]),
-            Auth::Public | Auth::PublicCsrf => {}
-        }
+        let op = operation(&spec, &mut generator);
         let entry = paths
             .entry(spec.path.to_string())
             .or_insert_with(|| json!({}));

@@ -216,7 +216,79 @@ CREATE TABLE fhir_status (
     // 5: removals an EHR pull held back for staff to confirm, as JSON
     // (see `server::fhir::pull`); NULL when nothing is held.
     M::up("ALTER TABLE fhir_status ADD COLUMN held_removals TEXT;"),
+    // 6: appointment statuses and audit actors and actions are closed sets
+    // (`domain::AppointmentStatus`, `storage::Actor`, `storage::AuditAction`),
+    // enforced by CHECK constraints. SQLite cannot add a CHECK to a table,
+    // so both tables are rebuilt with their rows; a row outside the sets
+    // fails the migration rather than being dropped.
+    M::up(
+        r#"
+CREATE TABLE appointments_v6 (
+    clinic_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    location_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    time_zone TEXT NOT NULL,
+    clinician TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('booked', 'arrived', 'checked_in', 'cancelled', 'no_show')),
+    expected_copay_cents INTEGER NOT NULL,
+    prior_balance_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1)),
+    change_seq INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, appointment_id)
+) STRICT;
+INSERT INTO appointments_v6 (clinic_id, appointment_id, patient_id, location_id, day,
+    start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+    prior_balance_cents, currency, removed, change_seq)
+SELECT clinic_id, appointment_id, patient_id, location_id, day,
+    start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+    prior_balance_cents, currency, removed, change_seq
+FROM appointments;
+DROP TABLE appointments;
+ALTER TABLE appointments_v6 RENAME TO appointments;
+CREATE INDEX appointments_by_day ON appointments (clinic_id, day, start_ms);
+CREATE INDEX appointments_by_seq ON appointments (clinic_id, change_seq);
+CREATE INDEX appointments_by_patient ON appointments (clinic_id, patient_id);
+
+CREATE TABLE audit_v6 (
+    clinic_id TEXT NOT NULL,
+    audit_id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor_kind TEXT NOT NULL CHECK (actor_kind IN ('staff', 'kiosk', 'system')),
+    actor_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN (
+        'viewed_appointments', 'viewed_proposed_changes', 'flag_resolved',
+        'copay_collected', 'copay_waived',
+        'demographics_change_approved', 'demographics_change_rejected',
+        'coverage_change_approved', 'coverage_change_rejected',
+        'kiosk_revoked', 'enrollment_code_created', 'login_alert', 'enrolled',
+        'phi_viewed', 'demographics_confirmed', 'copay_chosen',
+        'demographics_proposed', 'coverage_proposed',
+        'ehr_removals_confirmed', 'ehr_write_retried'
+    )),
+    appointment_id TEXT,
+    patient_id TEXT,
+    detail TEXT
+) STRICT;
+INSERT INTO audit_v6 (clinic_id, audit_id, at_ms, actor_kind, actor_id, action,
+    appointment_id, patient_id, detail)
+SELECT clinic_id, audit_id, at_ms, actor_kind, actor_id, action,
+    appointment_id, patient_id, detail
+FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_v6 RENAME TO audit;
+CREATE INDEX audit_by_time ON audit (clinic_id, at_ms);
+"#,
+    ),
 ];
+
+/// The schema version [`migrations`] brings a database to.
+pub const SCHEMA_VERSION: usize = 6;
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.
 pub fn migrations() -> Migrations<'static> {
@@ -254,6 +326,120 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM fhir_outbox", [], |r| r.get(0))
             .unwrap();
         assert_eq!(outbox, 0);
+    }
+
+    #[test]
+    fn the_schema_version_is_the_number_of_migrations() {
+        assert_eq!(MIGRATIONS.len(), SCHEMA_VERSION);
+    }
+
+    /// Inserts an appointment with `status` and an audit row with `actor`
+    /// and `action`; the errors, if any.
+    fn insert(
+        conn: &rusqlite::Connection,
+        id: &str,
+        status: &str,
+        actor: &str,
+        action: &str,
+    ) -> (bool, bool) {
+        let appointment = conn.execute(
+            "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
+                 start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+                 prior_balance_cents, currency, removed, change_seq)
+             VALUES ('north', ?1, 'p', 'main', '2026-03-02', 0, 1, 'UTC', 'Dr', ?2, 0, 0, 'USD', 0, 1)",
+            [id, status],
+        );
+        let audit = conn.execute(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action) VALUES ('north', 0, ?1, 'x', ?2)",
+            [actor, action],
+        );
+        (appointment.is_ok(), audit.is_ok())
+    }
+
+    #[test]
+    fn the_check_constraints_hold_exactly_the_enums() {
+        use crate::domain::AppointmentStatus;
+        use crate::server::storage::{Actor, AuditAction};
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        for (i, status) in AppointmentStatus::ALL.iter().enumerate() {
+            let ok = insert(
+                &conn,
+                &format!("a{i}"),
+                status.as_str(),
+                "kiosk",
+                "enrolled",
+            );
+            assert_eq!(ok, (true, true), "{status:?}");
+        }
+        for actor in Actor::ALL {
+            for action in AuditAction::ALL {
+                let ok = insert(&conn, "a0", "booked", actor.as_str(), action.as_str());
+                assert!(ok.1, "{actor:?} {action:?}");
+            }
+        }
+        assert_eq!(
+            insert(&conn, "b", "seated", "kiosk", "enrolled"),
+            (false, true)
+        );
+        assert!(!insert(&conn, "c", "booked", "robot", "enrolled").1);
+        assert!(!insert(&conn, "d", "booked", "staff", "viewed_everything").1);
+    }
+
+    #[test]
+    fn a_version_5_database_gains_the_checks_keeping_its_rows() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
+        assert_eq!(
+            insert(&conn, "old", "checked_in", "staff", "copay_waived"),
+            (true, true)
+        );
+        migrations().to_latest(&mut conn).unwrap();
+        let (status, audits): (String, i64) = conn
+            .query_row(
+                "SELECT status, (SELECT COUNT(*) FROM audit WHERE action = 'copay_waived')
+                 FROM appointments WHERE appointment_id = 'old'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((status.as_str(), audits), ("checked_in", 1));
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('appointments', 'audit') AND name NOT LIKE 'sqlite_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 4, "the indexes are rebuilt");
+        assert_eq!(
+            insert(&conn, "new", "seated", "staff", "copay_waived"),
+            (false, true)
+        );
+    }
+
+    #[test]
+    fn a_stray_value_fails_the_migration_and_changes_nothing() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 5).unwrap();
+        // Version 5 has no check, so a stray status can be there.
+        assert_eq!(
+            insert(&conn, "odd", "seated", "staff", "copay_waived"),
+            (true, true)
+        );
+        assert!(migrations().to_latest(&mut conn).is_err());
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 5);
+        let kept: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM appointments WHERE status = 'seated'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 
     #[test]

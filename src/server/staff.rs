@@ -17,11 +17,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use super::AppState;
-use super::db::{StoreError, from_ms, secret_hash, to_ms};
+use super::db::{StorageError, secret_hash};
 use super::error::ApiError;
+use super::storage::staff::{self as storage, StoredSession};
 use crate::domain::ClinicId;
 
 /// The session cookie's name.
@@ -47,7 +48,7 @@ const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub enum StaffError {
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] StorageError),
     /// The user name is empty, too long or has characters other than
     /// letters, digits, `.`, `_`, `-` and `@`.
     #[error("user name must be 1 to 64 letters, digits, '.', '_', '-' or '@'")]
@@ -65,7 +66,7 @@ pub enum StaffError {
 
 impl From<rusqlite::Error> for StaffError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Store(StoreError::Sqlite(e))
+        Self::Store(StorageError::Sqlite(e))
     }
 }
 
@@ -115,25 +116,16 @@ pub fn add_staff(
         return Err(StaffError::WeakPassword);
     }
     let hash = hash_password(password)?;
-    let reset = conn.execute(
-        "UPDATE staff_members SET password_hash = ?2 WHERE username = ?1",
-        params![username, hash],
-    )?;
-    if reset > 0 {
+    if storage::set_password(conn, username, &hash)? > 0 {
         // A new password ends every session started with the old one.
         end_sessions(conn, username)?;
     }
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO staff_members (clinic_id, username, password_hash, created_ms)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![clinic.as_str(), username, hash, to_ms(now)],
-    )?;
-    Ok(inserted == 1)
+    Ok(storage::add_member(conn, clinic, username, &hash, now)?)
 }
 
 /// Ends every session of `username`; returns how many there were.
 pub fn end_sessions(conn: &Connection, username: &str) -> Result<usize, StaffError> {
-    Ok(conn.execute("DELETE FROM staff_sessions WHERE username = ?1", [username])?)
+    Ok(storage::end_sessions(conn, username)?)
 }
 
 /// Removes `username` from `clinic`, or from every clinic when `clinic`
@@ -144,13 +136,7 @@ pub fn remove_staff(
     clinic: Option<&ClinicId>,
     username: &str,
 ) -> Result<usize, StaffError> {
-    let removed = match clinic {
-        Some(c) => conn.execute(
-            "DELETE FROM staff_members WHERE clinic_id = ?1 AND username = ?2",
-            params![c.as_str(), username],
-        )?,
-        None => conn.execute("DELETE FROM staff_members WHERE username = ?1", [username])?,
-    };
+    let removed = storage::remove_member(conn, clinic, username)?;
     if removed > 0 {
         end_sessions(conn, username)?;
     }
@@ -191,13 +177,11 @@ pub fn create_enrollment_code(
     conn: &Connection,
     clinic: &ClinicId,
     now: DateTime<Utc>,
-) -> Result<(String, DateTime<Utc>), StoreError> {
+) -> Result<(String, DateTime<Utc>), StorageError> {
     let code = new_enrollment_code();
     let expires = now + Duration::hours(ENROLLMENT_CODE_HOURS);
-    conn.execute(
-        "INSERT INTO enrollment_codes (clinic_id, code_hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![clinic.as_str(), secret_hash(&normalize_code(&code)), to_ms(now), to_ms(expires)],
-    )?;
+    let hash = secret_hash(&normalize_code(&code));
+    storage::insert_enrollment_code(conn, clinic, &hash, now, expires)?;
     Ok((code, expires))
 }
 
@@ -208,42 +192,15 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password("not-a-real-password-000").unwrap_or_default())
 }
 
-/// The stored password hash and clinics of `username`, if the user exists.
-pub fn load_user(
-    conn: &Connection,
-    username: &str,
-) -> Result<Option<(String, Vec<ClinicId>)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT password_hash, clinic_id FROM staff_members WHERE username = ?1 ORDER BY clinic_id",
-    )?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map([username], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let Some((hash, _)) = rows.first().cloned() else {
-        return Ok(None);
-    };
-    Ok(Some((
-        hash,
-        rows.into_iter().map(|(_, c)| ClinicId(c)).collect(),
-    )))
-}
-
 /// Starts a session for `username`; returns the cookie value.
 pub fn start_session(
     conn: &Connection,
     username: &str,
     now: DateTime<Utc>,
     lasts: Duration,
-) -> Result<String, StoreError> {
+) -> Result<String, StorageError> {
     let token = super::db::random_token(32);
-    conn.execute(
-        "DELETE FROM staff_sessions WHERE expires_ms <= ?1",
-        [to_ms(now)],
-    )?;
-    conn.execute(
-        "INSERT INTO staff_sessions (token_hash, username, created_ms, expires_ms, last_used_ms) VALUES (?1, ?2, ?3, ?4, ?3)",
-        params![secret_hash(&token), username, to_ms(now), to_ms(now + lasts)],
-    )?;
+    storage::insert_session(conn, &secret_hash(&token), username, now, lasts)?;
     Ok(token)
 }
 
@@ -396,6 +353,41 @@ impl<S: Send + Sync> FromRequestParts<S> for CsrfChecked {
     }
 }
 
+/// What a request may do with a stored session at `now`.
+#[derive(Debug, PartialEq, Eq)]
+enum SessionUse {
+    /// Past its absolute end.
+    Expired,
+    /// Unused for the idle timeout: it is deleted.
+    Idle,
+    /// Valid, and its last use is recent enough to leave as it is.
+    Fresh,
+    /// Valid, and its last use is older than [`TOUCH_EVERY_SECS`]: it is
+    /// written, so the idle timeout counts from now.
+    Touch,
+}
+
+/// What `session` allows at `now` with the idle timeout `idle`.
+fn usable_at(session: &StoredSession, now: DateTime<Utc>, idle: Duration) -> SessionUse {
+    if session.expires_at <= now {
+        SessionUse::Expired
+    } else if session.last_used_at + idle <= now {
+        SessionUse::Idle
+    } else if now - session.last_used_at >= Duration::seconds(TOUCH_EVERY_SECS) {
+        SessionUse::Touch
+    } else {
+        SessionUse::Fresh
+    }
+}
+
+const SESSION_ENDED: ApiError = ApiError::Unauthorized("your session has ended; sign in again");
+
+/// Resolving a session reads on the read-only connection, so staff reads
+/// never wait behind a commit's fsync. The writer is used only when the
+/// session changes: its last use is written when it is older than
+/// [`TOUCH_EVERY_SECS`] (once a minute per active session, which keeps the
+/// idle timeout exact to the minute), and an idle session is deleted.
+/// The touch is awaited rather than sent off, so the next request sees it.
 impl FromRequestParts<AppState> for StaffSession {
     type Rejection = ApiError;
 
@@ -405,46 +397,38 @@ impl FromRequestParts<AppState> for StaffSession {
         let token_hash = secret_hash(&token);
         let now = state.now();
         let idle = state.config().server.staff_idle;
-        state
+        let hash = token_hash.clone();
+        let stored = state
             .db()
-            .call(move |c| {
-                let row: Option<(String, i64, i64)> = c
-                    .prepare_cached(
-                        "SELECT username, expires_ms, COALESCE(last_used_ms, created_ms) FROM staff_sessions WHERE token_hash = ?1",
-                    )?
-                    .query_row([&token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?;
-                let Some((username, expires_ms, last_used_ms)) = row else {
-                    return Err(ApiError::Unauthorized(
-                        "your session has ended; sign in again",
-                    ));
-                };
-                if expires_ms <= to_ms(now) {
-                    return Err(ApiError::Unauthorized(
-                        "your session has ended; sign in again",
-                    ));
-                }
-                if from_ms(last_used_ms) + idle <= now {
-                    c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [&token_hash])?;
-                    return Err(ApiError::Unauthorized(
-                        "your session ended after a while unused; sign in again",
-                    ));
-                }
-                if now - from_ms(last_used_ms) >= Duration::seconds(TOUCH_EVERY_SECS) {
-                    c.prepare_cached(
-                        "UPDATE staff_sessions SET last_used_ms = ?2 WHERE token_hash = ?1",
-                    )?
-                    .execute(params![&token_hash, to_ms(now)])?;
-                }
-                let clinics = load_user(c, &username)?.map(|(_, c)| c).unwrap_or_default();
-                Ok(StaffSession {
-                    username,
-                    clinics,
-                    token_hash,
-                    expires_at: from_ms(expires_ms),
-                })
-            })
-            .await
+            .read(move |c| storage::load_session(c, &hash))
+            .await?
+            .ok_or(SESSION_ENDED)?;
+        let hash = token_hash.clone();
+        match usable_at(&stored, now, idle) {
+            SessionUse::Expired => return Err(SESSION_ENDED),
+            SessionUse::Idle => {
+                state
+                    .db()
+                    .call(move |c| storage::delete_session(c, &hash))
+                    .await?;
+                return Err(ApiError::Unauthorized(
+                    "your session ended after a while unused; sign in again",
+                ));
+            }
+            SessionUse::Touch => {
+                state
+                    .db()
+                    .call(move |c| storage::touch_session(c, &hash, now))
+                    .await?;
+            }
+            SessionUse::Fresh => {}
+        }
+        Ok(StaffSession {
+            username: stored.username,
+            clinics: stored.clinics,
+            token_hash,
+            expires_at: stored.expires_at,
+        })
     }
 }
 
@@ -526,6 +510,30 @@ mod tests {
         c.server.public_url = None;
         c.server.listen = "192.168.1.5:8080".parse().unwrap();
         assert!(secure_cookies(&c));
+    }
+
+    #[test]
+    fn a_session_is_written_only_when_its_last_use_is_a_minute_old() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let idle = Duration::minutes(30);
+        let s = StoredSession {
+            username: "amy".into(),
+            expires_at: t0 + Duration::hours(8),
+            last_used_at: t0,
+            clinics: Vec::new(),
+        };
+        assert_eq!(usable_at(&s, t0, idle), SessionUse::Fresh);
+        let touch = t0 + Duration::seconds(TOUCH_EVERY_SECS);
+        assert_eq!(
+            usable_at(&s, touch - Duration::seconds(1), idle),
+            SessionUse::Fresh
+        );
+        assert_eq!(usable_at(&s, touch, idle), SessionUse::Touch);
+        assert_eq!(usable_at(&s, t0 + idle, idle), SessionUse::Idle);
+        assert_eq!(
+            usable_at(&s, t0 + Duration::hours(8), idle),
+            SessionUse::Expired
+        );
     }
 
     #[test]

@@ -16,25 +16,24 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::db::{StoreError, audit, from_ms, to_ms};
+use super::db::StorageError;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::login_guard::LoginAlert;
 use super::passes;
-use super::schedule;
 use super::staff::{self, ClientAddr, StaffSession};
+use super::storage::staff as storage;
+use super::storage::{Actor, AuditAction, AuditEntry, audit};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
 use crate::protocol::{
-    ChangeDecision, ChangeNotice, ChangeProposal, CopayDecision, CopayItem, CopayStatus,
-    CoverageWire, EnrollmentCodeResponse, FleetKiosk, OnFile, PassResponse, ProposedChange,
-    ResolveFlagRequest, StaffAppointment, StaffAppointments, StaffClinic, StaffFlag, StaffLabel,
-    StaffLoginRequest, StaffMe,
+    ChangeDecision, ChangeNotice, CopayDecision, CopayItem, CopayStatus, EnrollmentCodeResponse,
+    FleetKiosk, PassResponse, ProposedChange, ResolveFlagRequest, StaffAppointments, StaffClinic,
+    StaffFlag, StaffLabel, StaffLoginRequest, StaffMe,
 };
 
 /// The clinic `id` if the user belongs to it (403) and it is configured (404).
@@ -49,6 +48,35 @@ fn clinic_for(
         .clinic(&id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("clinic {id} is not served here")))
+}
+
+/// Audits a staff view of patient data. Lists are read on the read-only
+/// connection; this row goes through the writer and is committed before
+/// the data leaves the server, so a view is never shown unaudited.
+async fn audit_view(
+    state: &AppState,
+    clinic: &ClinicId,
+    user: &str,
+    action: AuditAction,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let now = state.now();
+    let (clinic, user) = (clinic.clone(), user.to_string());
+    state
+        .db()
+        .call(move |c| {
+            audit(
+                c,
+                &clinic,
+                now,
+                &AuditEntry {
+                    detail: detail.as_deref(),
+                    ..AuditEntry::new(Actor::Staff, &user, action)
+                },
+            )
+        })
+        .await
+        .map_err(ApiError::from)
 }
 
 fn me(state: &AppState, username: String, clinics: &[ClinicId]) -> StaffMe {
@@ -98,13 +126,13 @@ pub async fn login(
     let username = req.username.clone();
     let user = state
         .db()
-        .call(move |c| Ok(staff::load_user(c, &username)?))
+        .read(move |c| storage::load_user(c, &username))
         .await;
     let user = match user {
         Ok(u) => u,
         Err(e) => {
             guard.abandon(attempt);
-            return Err(e);
+            return Err(e.into());
         }
     };
     let (hash, clinics) = user.unwrap_or_else(|| (staff::dummy_hash().to_string(), Vec::new()));
@@ -127,7 +155,7 @@ pub async fn login(
     let username = req.username.clone();
     let token = state
         .db()
-        .call(move |c| Ok(staff::start_session(c, &username, now, lasts)?))
+        .call(move |c| staff::start_session(c, &username, now, lasts))
         .await?;
     let cookie = staff::session_cookie(Some(&token), lasts.num_seconds(), secure_cookies(&state));
     let mut response = Json(me(&state, req.username, &clinics)).into_response();
@@ -177,12 +205,10 @@ async fn raise_login_alerts(
                     c,
                     clinic,
                     now,
-                    "system",
-                    "login",
-                    "login_alert",
-                    None,
-                    None,
-                    Some(subject),
+                    &AuditEntry {
+                        detail: Some(subject),
+                        ..AuditEntry::new(Actor::System, "login", AuditAction::LoginAlert)
+                    },
                 )?;
             }
             Ok(())
@@ -207,10 +233,7 @@ pub async fn logout(
     let hash = session.token_hash.clone();
     state
         .db()
-        .call(move |c| {
-            c.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [hash])?;
-            Ok(())
-        })
+        .call(move |c| storage::delete_session(c, &hash))
         .await?;
     let cookie = staff::session_cookie(None, 0, secure_cookies(&state));
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -237,62 +260,24 @@ pub async fn appointments(
     let day = state.today(&clinic);
     let now = state.now();
     let id = clinic.id.clone();
-    let user = session.username.clone();
+    let user = &session.username;
     let list = state
         .db()
-        .call(move |c| {
-            let wires = schedule::day_wires(c, &id, day)?;
-            let mut out = Vec::with_capacity(wires.len());
-            let mut stmt = c.prepare_cached(
-                "SELECT COUNT(*) FROM flags WHERE clinic_id = ?1 AND appointment_id = ?2 AND resolved_ms IS NULL",
-            )?;
-            for w in wires {
-                let open_flags: u32 = stmt.query_row(params![id.as_str(), w.id], |r| r.get(0))?;
-                out.push(StaffAppointment {
-                    check_in_state: StaffAppointment::check_in_state_at(&w.status, w.end, now)
-                        .to_string(),
-                    id: w.id,
-                    start: w.start,
-                    end: w.end,
-                    clinician: w.clinician,
-                    location_id: w.location_id,
-                    status: w.status,
-                    patient_id: w.patient.id,
-                    first_name: w.patient.first_name,
-                    last_name: w.patient.last_name,
-                    date_of_birth: w.patient.date_of_birth,
-                    expected_copay_cents: w.expected_copay_cents,
-                    prior_balance_cents: w.prior_balance_cents,
-                    currency: w.currency,
-                    open_flags,
-                });
-            }
-            audit(c, &id, now, "staff", &user, "viewed_appointments", None, None, Some(&day.to_string()))?;
-            Ok(out)
-        })
+        .read(move |c| storage::appointments_on(c, &id, day, now))
         .await?;
+    audit_view(
+        &state,
+        &clinic.id,
+        user,
+        AuditAction::ViewedAppointments,
+        Some(day.to_string()),
+    )
+    .await?;
     Ok(Json(StaffAppointments {
         clinic_id: clinic.id.as_str().to_string(),
         day,
         appointments: list,
     }))
-}
-
-const FLAG_COLUMNS: &str = "flag_id, code, step, text, kiosk_id, appointment_id, raised_ms, resolved_ms, resolved_by, resolution_note";
-
-fn flag_from_row(r: &Row<'_>) -> rusqlite::Result<StaffFlag> {
-    Ok(StaffFlag {
-        id: r.get(0)?,
-        code: r.get(1)?,
-        step: r.get(2)?,
-        text: r.get(3)?,
-        kiosk_id: r.get(4)?,
-        appointment_id: r.get(5)?,
-        raised_at: from_ms(r.get(6)?),
-        resolved_at: r.get::<_, Option<i64>>(7)?.map(from_ms),
-        resolved_by: r.get(8)?,
-        note: r.get(9)?,
-    })
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/flags`: open flags, oldest first.
@@ -304,26 +289,9 @@ pub async fn flags(
     let clinic = clinic_for(&state, &session, &clinic)?;
     let list = state
         .db()
-        .call(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = ?1 AND resolved_ms IS NULL ORDER BY raised_ms, flag_id"
-            ))?;
-            let rows = stmt
-                .query_map([clinic.id.as_str()], flag_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .read(move |c| storage::open_flags(c, &clinic.id))
         .await?;
     Ok(Json(list))
-}
-
-fn load_flag(c: &Connection, clinic: &ClinicId, id: i64) -> Result<Option<StaffFlag>, StoreError> {
-    Ok(c.query_row(
-        &format!("SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = ?1 AND flag_id = ?2"),
-        params![clinic.as_str(), id],
-        flag_from_row,
-    )
-    .optional()?)
 }
 
 /// `POST /api/v1/staff/clinics/{clinic}/flags/{id}/resolve`.
@@ -341,32 +309,7 @@ pub async fn resolve_flag(
     let cid = clinic.id.clone();
     let flag = state
         .db()
-        .call(move |c| {
-            let flag = load_flag(c, &cid, id)?
-                .ok_or_else(|| ApiError::NotFound(format!("no flag {id} in this clinic")))?;
-            if flag.resolved_at.is_some() {
-                return Err(ApiError::Conflict(format!("flag {id} is already resolved")));
-            }
-            let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE flags SET resolved_ms = ?3, resolved_by = ?4, resolution_note = ?5
-                 WHERE clinic_id = ?1 AND flag_id = ?2",
-                params![cid.as_str(), id, to_ms(now), user, note],
-            )?;
-            audit(
-                &tx,
-                &cid,
-                now,
-                "staff",
-                &user,
-                "flag_resolved",
-                flag.appointment_id.as_deref(),
-                None,
-                Some(&id.to_string()),
-            )?;
-            tx.commit()?;
-            load_flag(c, &cid, id)?.ok_or_else(|| ApiError::internal("resolved flag vanished"))
-        })
+        .call(move |c| storage::resolve_flag(c, &cid, id, &user, &note, now))
         .await?;
     state.publish([notice(&clinic.id, "flag", id.to_string())]);
     Ok(Json(flag))
@@ -389,23 +332,6 @@ pub struct CopayQuery {
     pub status: Option<CopayStatus>,
 }
 
-const COPAY_COLUMNS: &str =
-    "item_id, appointment_id, amount_cents, currency, status, created_ms, decided_ms, decided_by";
-
-fn copay_from_row(r: &Row<'_>) -> rusqlite::Result<CopayItem> {
-    let status: String = r.get(4)?;
-    Ok(CopayItem {
-        id: r.get(0)?,
-        appointment_id: r.get(1)?,
-        amount_cents: r.get(2)?,
-        currency: r.get(3)?,
-        status: CopayStatus::parse(&status).unwrap_or(CopayStatus::Pending),
-        created_at: from_ms(r.get(5)?),
-        decided_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
-        decided_by: r.get(7)?,
-    })
-}
-
 /// `GET /api/v1/staff/clinics/{clinic}/copays?status=pending`.
 pub async fn copays(
     State(state): State<AppState>,
@@ -417,15 +343,7 @@ pub async fn copays(
     let status = q.status.unwrap_or(CopayStatus::Pending);
     let list = state
         .db()
-        .call(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COPAY_COLUMNS} FROM copay_items WHERE clinic_id = ?1 AND status = ?2 ORDER BY created_ms, item_id"
-            ))?;
-            let rows = stmt
-                .query_map(params![clinic.id.as_str(), status.as_str()], copay_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .read(move |c| storage::copays(c, &clinic.id, status))
         .await?;
     Ok(Json(list))
 }
@@ -446,96 +364,10 @@ pub async fn decide_copay(
     let cid = clinic.id.clone();
     let item = state
         .db()
-        .call(move |c| {
-            let load = |c: &Connection| {
-                c.query_row(
-                    &format!("SELECT {COPAY_COLUMNS} FROM copay_items WHERE clinic_id = ?1 AND item_id = ?2"),
-                    params![cid.as_str(), id],
-                    copay_from_row,
-                )
-                .optional()
-            };
-            let item = load(c)?.ok_or_else(|| ApiError::NotFound(format!("no co-pay item {id} in this clinic")))?;
-            if item.status != CopayStatus::Pending {
-                return Err(ApiError::Conflict(format!("co-pay item {id} is already {}", item.status.as_str())));
-            }
-            let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE copay_items SET status = ?3, decided_ms = ?4, decided_by = ?5 WHERE clinic_id = ?1 AND item_id = ?2",
-                params![cid.as_str(), id, req.status.as_str(), to_ms(now), user],
-            )?;
-            audit(&tx, &cid, now, "staff", &user, &format!("copay_{}", req.status.as_str()), Some(&item.appointment_id), None, Some(&id.to_string()))?;
-            tx.commit()?;
-            load(c)?.ok_or_else(|| ApiError::internal("decided co-pay vanished"))
-        })
+        .call(move |c| storage::decide_copay(c, &cid, id, req.status, &user, now))
         .await?;
     state.publish([notice(&clinic.id, "copay", id.to_string())]);
     Ok(Json(item))
-}
-
-const CHANGE_COLUMNS: &str =
-    "change_id, appointment_id, patient_id, kiosk_id, proposed_ms, status, payload";
-
-fn change_from_row(r: &Row<'_>) -> rusqlite::Result<(ProposedChange, String)> {
-    let payload: String = r.get(6)?;
-    let proposal: ChangeProposal = serde_json::from_str(&payload).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
-    })?;
-    Ok((
-        ProposedChange {
-            id: r.get(0)?,
-            appointment_id: r.get(1)?,
-            patient_id: r.get(2)?,
-            kiosk_id: r.get(3)?,
-            proposed_at: from_ms(r.get(4)?),
-            status: r.get(5)?,
-            proposal,
-            on_file: OnFile::default(),
-        },
-        payload,
-    ))
-}
-
-/// Fills `change.on_file` from the patient record as it stands.
-fn fill_on_file(
-    c: &Connection,
-    clinic: &ClinicId,
-    change: &mut ProposedChange,
-) -> Result<(), StoreError> {
-    let row: Option<(String, Option<String>)> = c
-        .prepare_cached(
-            "SELECT demographics, coverage FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
-        )?
-        .query_row(params![clinic.as_str(), change.patient_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    let Some((demographics, coverage)) = row else {
-        change.on_file = OnFile::default();
-        return Ok(());
-    };
-    change.on_file = match change.proposal {
-        ChangeProposal::Demographics { .. } => OnFile {
-            demographics: Some(serde_json::from_str(&demographics).map_err(|source| {
-                StoreError::Json {
-                    column: "patients.demographics",
-                    source,
-                }
-            })?),
-            coverage: None,
-        },
-        ChangeProposal::Coverage { .. } => OnFile {
-            demographics: None,
-            coverage: coverage
-                .map(|c| serde_json::from_str(&c))
-                .transpose()
-                .map_err(|source| StoreError::Json {
-                    column: "patients.coverage",
-                    source,
-                })?,
-        },
-    };
-    Ok(())
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/changes`: pending proposals.
@@ -545,27 +377,21 @@ pub async fn changes(
     ApiPath(clinic): ApiPath<String>,
 ) -> Result<Json<Vec<ProposedChange>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    let now = state.now();
-    let user = session.username.clone();
+    let cid = clinic.id.clone();
     let list = state
         .db()
-        .call(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM proposed_changes WHERE clinic_id = ?1 AND status = 'pending' ORDER BY proposed_ms, change_id"
-            ))?;
-            let mut rows = stmt
-                .query_map([clinic.id.as_str()], change_from_row)?
-                .map(|r| r.map(|(c, _)| c))
-                .collect::<Result<Vec<_>, _>>()?;
-            for change in &mut rows {
-                fill_on_file(c, &clinic.id, change)?;
-            }
-            if !rows.is_empty() {
-                audit(c, &clinic.id, now, "staff", &user, "viewed_proposed_changes", None, None, None)?;
-            }
-            Ok(rows)
-        })
+        .read(move |c| storage::pending_changes(c, &cid))
         .await?;
+    if !list.is_empty() {
+        audit_view(
+            &state,
+            &clinic.id,
+            &session.username,
+            AuditAction::ViewedProposedChanges,
+            None,
+        )
+        .await?;
+    }
     Ok(Json(list))
 }
 
@@ -607,45 +433,15 @@ async fn decide_change(
     let change = state
         .db()
         .call(move |c| {
-            let load = |c: &Connection| {
-                c.query_row(
-                    &format!("SELECT {CHANGE_COLUMNS} FROM proposed_changes WHERE clinic_id = ?1 AND change_id = ?2"),
-                    params![cid.as_str(), id],
-                    change_from_row,
-                )
-                .optional()
+            let decision = storage::ChangeDecided {
+                id,
+                approve,
+                user: &user,
+                note: req.note.as_deref(),
+                write_back: ehr,
+                now,
             };
-            let (change, _) = load(c)?.ok_or_else(|| ApiError::NotFound(format!("no proposed change {id} in this clinic")))?;
-            if change.status != "pending" {
-                return Err(ApiError::Conflict(format!("change {id} is already {}", change.status)));
-            }
-            if approve && let Err(e) = change.proposal.validate() {
-                return Err(ApiError::invalid(format!(
-                    "change {id} breaks the field rules and cannot be approved; reject it: {e}"
-                )));
-            }
-            let tx = c.transaction()?;
-            let status = if approve { "approved" } else { "rejected" };
-            tx.execute(
-                "UPDATE proposed_changes SET status = ?3, decided_ms = ?4, decided_by = ?5, note = ?6
-                 WHERE clinic_id = ?1 AND change_id = ?2",
-                params![cid.as_str(), id, status, to_ms(now), user, req.note],
-            )?;
-            if approve {
-                apply_change(&tx, &cid, &change, now)?;
-                if ehr {
-                    super::fhir::writeback::enqueue_change(&tx, &cid, &change.patient_id, &change.proposal, now)?;
-                }
-            }
-            let kind = match change.proposal {
-                ChangeProposal::Demographics { .. } => "demographics",
-                ChangeProposal::Coverage { .. } => "coverage",
-            };
-            audit(&tx, &cid, now, "staff", &user, &format!("{kind}_change_{status}"), Some(&change.appointment_id), Some(&change.patient_id), Some(&id.to_string()))?;
-            tx.commit()?;
-            let mut decided = load(c)?.ok_or_else(|| ApiError::internal("decided change vanished"))?.0;
-            fill_on_file(c, &cid, &mut decided)?;
-            Ok(decided)
+            storage::decide_change(c, &cid, &decision)
         })
         .await?;
     if approve && ehr {
@@ -658,94 +454,26 @@ async fn decide_change(
     Ok(Json(change))
 }
 
-/// Writes an approved proposal into the patient record and stamps the
-/// patient's appointments so kiosks pull it.
-fn apply_change(
-    tx: &Connection,
-    clinic: &ClinicId,
-    change: &ProposedChange,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    match &change.proposal {
-        ChangeProposal::Demographics { demographics } => {
-            let json = serde_json::to_string(demographics).map_err(ApiError::internal)?;
-            tx.execute(
-                "UPDATE patients SET demographics = ?3, demographics_confirmed_ms = ?4
-                 WHERE clinic_id = ?1 AND patient_id = ?2",
-                params![clinic.as_str(), change.patient_id, json, to_ms(now)],
-            )?;
-        }
-        ChangeProposal::Coverage { coverage } => {
-            let current: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT coverage FROM patients WHERE clinic_id = ?1 AND patient_id = ?2",
-                    params![clinic.as_str(), change.patient_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let relation = current
-                .flatten()
-                .and_then(|c| serde_json::from_str::<CoverageWire>(&c).ok())
-                .map(|c| c.subscriber_relation)
-                .unwrap_or_else(|| "self".to_string());
-            let new = coverage.as_ref().map(|u| CoverageWire {
-                payer: u.payer.clone(),
-                plan: String::new(),
-                member_id: u.member_id.clone(),
-                group: u.group.clone(),
-                subscriber_relation: relation,
-                valid_from: Some(now.date_naive()),
-                valid_to: None,
-            });
-            schedule::set_coverage(tx, clinic, &change.patient_id, new.as_ref())?;
-        }
-    }
-    schedule::touch_patient(tx, clinic, &change.patient_id)?;
-    Ok(())
-}
-
-fn fleet_from_row(state: &AppState, r: &Row<'_>) -> rusqlite::Result<FleetKiosk> {
-    let id: String = r.get(0)?;
-    let revoked_at = r.get::<_, Option<i64>>(4)?.map(from_ms);
-    let stored_seen = r.get::<_, Option<i64>>(5)?.map(from_ms);
-    let last_seen_at = match (stored_seen, state.kiosk_seen(&id)) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    let online = revoked_at.is_none()
-        && last_seen_at.is_some_and(|t| state.now() - t <= state.config().server.offline_after());
-    Ok(FleetKiosk {
-        id,
-        name: r.get(1)?,
-        app_version: r.get(2)?,
-        enrolled_at: from_ms(r.get(3)?),
-        revoked_at,
-        last_seen_at,
-        last_sync_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
-        outbox_depth: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
-        outbox_oldest_age_secs: r
-            .get::<_, Option<i64>>(8)?
-            .and_then(|a| u64::try_from(a).ok()),
-        online,
-        clock_skew_secs: r.get(9)?,
-    })
-}
-
-const FLEET_COLUMNS: &str = "kiosk_id, name, app_version, enrolled_ms, revoked_ms, last_seen_ms, last_sync_ms, outbox_depth, outbox_oldest_age_secs, clock_skew_secs";
-
-/// The clinic's kiosks, for the fleet view and `/metrics`.
-pub fn load_fleet(
-    c: &Connection,
+/// The clinic's kiosks, for the fleet view and `/metrics`, from the read
+/// connection.
+pub async fn load_fleet(
     state: &AppState,
     clinic: &ClinicId,
-) -> Result<Vec<FleetKiosk>, StoreError> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {FLEET_COLUMNS} FROM kiosks WHERE clinic_id = ?1 ORDER BY name, kiosk_id"
-    ))?;
-    let rows = stmt
-        .query_map([clinic.as_str()], |r| fleet_from_row(state, r))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+) -> Result<Vec<FleetKiosk>, StorageError> {
+    let st = state.clone();
+    let cid = clinic.clone();
+    state
+        .db()
+        .read(move |c| {
+            let seen = |id: &str| st.kiosk_seen(id);
+            let live = storage::Liveness {
+                now: st.now(),
+                offline_after: st.config().server.offline_after(),
+                seen: &seen,
+            };
+            storage::fleet(c, &cid, &live)
+        })
+        .await
 }
 
 /// `GET /api/v1/staff/clinics/{clinic}/kiosks`.
@@ -755,11 +483,7 @@ pub async fn kiosks(
     ApiPath(clinic): ApiPath<String>,
 ) -> Result<Json<Vec<FleetKiosk>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    let st = state.clone();
-    let list = state
-        .db()
-        .call(move |c| Ok(load_fleet(c, &st, &clinic.id)?))
-        .await?;
+    let list = load_fleet(&state, &clinic.id).await?;
     Ok(Json(list))
 }
 
@@ -773,27 +497,17 @@ pub async fn revoke_kiosk(
     let clinic = clinic_for(&state, &session, &clinic)?;
     let now = state.now();
     let user = session.username.clone();
-    let st = state.clone();
     let cid = clinic.id.clone();
     let kid = kiosk.clone();
-    let fleet = state
+    state
         .db()
-        .call(move |c| {
-            let changed = c.execute(
-                "UPDATE kiosks SET revoked_ms = COALESCE(revoked_ms, ?3) WHERE clinic_id = ?1 AND kiosk_id = ?2",
-                params![cid.as_str(), kid, to_ms(now)],
-            )?;
-            if changed == 0 {
-                return Err(ApiError::NotFound(format!("no kiosk {kid} in this clinic")));
-            }
-            audit(c, &cid, now, "staff", &user, "kiosk_revoked", None, None, Some(&kid))?;
-            let k = load_fleet(c, &st, &cid)?
-                .into_iter()
-                .find(|k| k.id == kid)
-                .ok_or_else(|| ApiError::internal("revoked kiosk vanished"))?;
-            Ok(k)
-        })
+        .call(move |c| storage::revoke_kiosk(c, &cid, &kid, &user, now))
         .await?;
+    let fleet = load_fleet(&state, &clinic.id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == kiosk)
+        .ok_or_else(|| ApiError::internal("revoked kiosk vanished"))?;
     tracing::info!(kiosk_id = %kiosk, "kiosk revoked");
     state.publish([notice(&clinic.id, "kiosk", kiosk)]);
     Ok(Json(fleet))
@@ -816,12 +530,7 @@ pub async fn create_enrollment_code(
                 c,
                 &clinic.id,
                 now,
-                "staff",
-                &user,
-                "enrollment_code_created",
-                None,
-                None,
-                None,
+                &AuditEntry::new(Actor::Staff, &user, AuditAction::EnrollmentCodeCreated),
             )?;
             Ok(made)
         })
@@ -843,16 +552,7 @@ async fn pass_text(
     let aid = appointment.clone();
     let start = state
         .db()
-        .call(move |c| {
-            let start: Option<i64> = c
-                .query_row(
-                    "SELECT start_ms FROM appointments WHERE clinic_id = ?1 AND appointment_id = ?2 AND removed = 0",
-                    params![cid.as_str(), aid],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            start.map(from_ms).ok_or_else(|| ApiError::NotFound(format!("no appointment {aid} in this clinic")))
-        })
+        .read(move |c| storage::appointment_start(c, &cid, &aid))
         .await?;
     let (pass, expires_at) = passes::sign_for(
         state.signer(),

@@ -932,6 +932,122 @@ async fn staff_see_todays_appointments_and_resolve_flags() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
+#[test]
+fn a_database_from_before_the_status_checks_opens_and_migrates_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        server::schema::migrations()
+            .to_version(&mut conn, 5)
+            .unwrap();
+    }
+    // A version-5 database with a seeded day and a staff action on it.
+    let config = config(dir.path());
+    let day = noon()
+        .with_timezone(&config.clinics[0].time_zone)
+        .date_naive();
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let before: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(before, 5);
+        let tx = conn.transaction().unwrap();
+        tx.execute(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action) VALUES ('demo', 0, 'staff', 'amy', 'viewed_appointments')",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    demo::seed(&db, &config.clinics[0], day, noon()).unwrap();
+    let (version, audits, appointments): (i64, i64, i64) = db
+        .blocking(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version),
+                        (SELECT COUNT(*) FROM audit WHERE actor_id = 'amy'),
+                        (SELECT COUNT(*) FROM appointments)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(version, server::schema::SCHEMA_VERSION as i64);
+    assert_eq!(audits, 1, "the old audit row is kept");
+    assert!(appointments > 0);
+    let stray = db.blocking(|c| {
+        Ok(c.execute(
+            "UPDATE appointments SET status = 'seated' WHERE clinic_id = 'demo'",
+            [],
+        )?)
+    });
+    assert!(stray.is_err(), "the status check holds");
+}
+
+/// Holds the writer connection on its own thread until the returned
+/// sender is dropped or sent to; returns once it is held.
+fn hold_the_writer(db: &Db) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let db = db.clone();
+    let holder = std::thread::spawn(move || {
+        db.blocking(|_| {
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            Ok(())
+        })
+        .unwrap();
+    });
+    held_rx.recv().unwrap();
+    (release_tx, holder)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_list_reads_proceed_while_the_writer_is_held() {
+    let h = Harness::new().await;
+    let (release, holder) = hold_the_writer(h.db());
+    // With the writer held (as during a commit's fsync), the session check
+    // and the lists that write nothing answer from the read connection. The
+    // timeout only turns a regression (a read queued behind the writer)
+    // into a failure instead of a hang.
+    let reads = async {
+        let mut answers = Vec::new();
+        for path in [
+            "me",
+            "clinics/demo/flags",
+            "clinics/demo/copays",
+            "clinics/demo/kiosks",
+        ] {
+            let (s, b) = h
+                .staff_json(Method::GET, &format!("/api/v1/staff/{path}"), None)
+                .await;
+            answers.push((path, s, b));
+        }
+        answers
+    };
+    let answers = tokio::time::timeout(StdDuration::from_secs(60), reads)
+        .await
+        .expect("staff reads waited for the writer");
+    assert!(!holder.is_finished(), "the writer was held throughout");
+    for (path, s, b) in &answers {
+        assert_eq!(*s, StatusCode::OK, "{path}: {b}");
+    }
+    assert_eq!(
+        answers[1].2.as_array().unwrap().len(),
+        18,
+        "every open flag"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    // A write still goes through the writer once it is free.
+    let (s, _) = h
+        .staff_json(Method::GET, "/api/v1/staff/clinics/demo/appointments", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_copay_queue_and_proposed_changes_are_worked_by_staff() {
     let h = Harness::new().await;

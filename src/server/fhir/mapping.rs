@@ -210,56 +210,8 @@ pub fn appointment(
 ) -> Result<AppointmentWire, MapError> {
     let id = resource_id(resource, "Appointment").ok_or(MapError::NotAResource("Appointment"))?;
     let me = format!("Appointment/{id}");
-    let note = |notes: &mut Vec<Note>, what: String| {
-        notes.push(Note {
-            resource: me.clone(),
-            what,
-        })
-    };
-    let code = text(resource, "status");
-    let status = match appointment_status(code) {
-        Some((s, true)) => s,
-        Some((s, false)) => {
-            let what = match code {
-                Some(c) => format!("unknown status code \"{}\"; taken as booked", sanitize(c)),
-                None => "no status; taken as booked".to_string(),
-            };
-            note(notes, what);
-            s
-        }
-        None => {
-            return Err(MapError::Invalid {
-                resource: me,
-                element: "status (entered-in-error)",
-            });
-        }
-    };
-    let start = instant(&me, resource, "start")?.ok_or_else(|| MapError::Missing {
-        resource: me.clone(),
-        element: "start",
-    })?;
-    let end = match instant(&me, resource, "end")? {
-        Some(end) if end >= start => end,
-        Some(_) => {
-            return Err(MapError::Invalid {
-                resource: me,
-                element: "end (before start)",
-            });
-        }
-        None => {
-            let minutes = resource
-                .get("minutesDuration")
-                .and_then(Value::as_i64)
-                .filter(|m| (1..=24 * 60).contains(m));
-            if minutes.is_none() {
-                note(
-                    notes,
-                    format!("no end or minutesDuration; {DEFAULT_MINUTES} minutes assumed"),
-                );
-            }
-            start + Duration::minutes(minutes.unwrap_or(DEFAULT_MINUTES))
-        }
-    };
+    let status = mapped_status(&me, resource, notes)?;
+    let (start, end) = times(&me, resource, notes)?;
     let patient_id = participant_ids(resource, "Patient")
         .first()
         .map(|s| s.to_string())
@@ -272,20 +224,11 @@ pub fn appointment(
         patient: format!("Patient/{patient_id}"),
     })?;
     let patient_wire = patient_wire(patient, &patient_id, notes)?;
-    let location_id = {
-        let refs = participant_ids(resource, "Location");
-        clinic
-            .locations
-            .iter()
-            .find(|l| refs.contains(&l.as_str()))
-            .or_else(|| clinic.locations.first())
-            .map_or_else(|| "main".to_string(), |l| l.as_str().to_string())
-    };
     let clinician = clinician(resource).unwrap_or_else(|| {
-        note(
-            notes,
-            "no practitioner display name; clinician left blank".to_string(),
-        );
+        notes.push(Note {
+            resource: me.clone(),
+            what: "no practitioner display name; clinician left blank".to_string(),
+        });
         String::new()
     });
     let (coverage, expected_copay_cents) = match chosen_coverage(coverages, today, notes) {
@@ -298,7 +241,7 @@ pub fn appointment(
     Ok(AppointmentWire {
         id: id.to_string(),
         clinic_id: clinic.id.as_str().to_string(),
-        location_id,
+        location_id: location_id(clinic, resource),
         start,
         end,
         time_zone: clinic.time_zone.name().to_string(),
@@ -312,6 +255,81 @@ pub fn appointment(
         patient: patient_wire,
         coverage,
     })
+}
+
+/// The schedule status of Appointment `me`: an unknown or missing code is
+/// noted and taken as booked; entered-in-error is refused.
+fn mapped_status(
+    me: &str,
+    resource: &Value,
+    notes: &mut Vec<Note>,
+) -> Result<&'static str, MapError> {
+    let code = text(resource, "status");
+    match appointment_status(code) {
+        Some((s, true)) => Ok(s),
+        Some((s, false)) => {
+            let what = match code {
+                Some(c) => format!("unknown status code \"{}\"; taken as booked", sanitize(c)),
+                None => "no status; taken as booked".to_string(),
+            };
+            notes.push(Note {
+                resource: me.to_string(),
+                what,
+            });
+            Ok(s)
+        }
+        None => Err(MapError::Invalid {
+            resource: me.to_string(),
+            element: "status (entered-in-error)",
+        }),
+    }
+}
+
+/// The start and end of Appointment `me`: the start is required; without
+/// an end, `minutesDuration` or a default length (noted) is used.
+fn times(
+    me: &str,
+    resource: &Value,
+    notes: &mut Vec<Note>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), MapError> {
+    let start = instant(me, resource, "start")?.ok_or_else(|| MapError::Missing {
+        resource: me.to_string(),
+        element: "start",
+    })?;
+    let end = match instant(me, resource, "end")? {
+        Some(end) if end >= start => end,
+        Some(_) => {
+            return Err(MapError::Invalid {
+                resource: me.to_string(),
+                element: "end (before start)",
+            });
+        }
+        None => {
+            let minutes = resource
+                .get("minutesDuration")
+                .and_then(Value::as_i64)
+                .filter(|m| (1..=24 * 60).contains(m));
+            if minutes.is_none() {
+                notes.push(Note {
+                    resource: me.to_string(),
+                    what: format!("no end or minutesDuration; {DEFAULT_MINUTES} minutes assumed"),
+                });
+            }
+            start + Duration::minutes(minutes.unwrap_or(DEFAULT_MINUTES))
+        }
+    };
+    Ok((start, end))
+}
+
+/// The clinic location the appointment names, else the clinic's first.
+fn location_id(clinic: &ClinicSettings, resource: &Value) -> String {
+    let refs = participant_ids(resource, "Location");
+    clinic
+        .locations
+        .iter()
+        .find(|l| refs.contains(&l.as_str()))
+        .or_else(|| clinic.locations.first())
+        .map_or_else(|| "main".to_string(), |l| l.as_str().to_string())
 }
 
 /// A code from the EHR, cut short and stripped of anything but code
@@ -608,93 +626,93 @@ pub fn copay_stated(coverages: &[Value], today: NaiveDate) -> bool {
         .is_none_or(|(c, _)| !array(c, "costToBeneficiary").is_empty())
 }
 
-/// `coverage`, with the resource it chose.
+/// `coverage`, with the resource it chose: the first active Coverage in
+/// its period today that names a payer and a member id.
 fn chosen_coverage<'a>(
     coverages: &'a [Value],
     today: NaiveDate,
     notes: &mut Vec<Note>,
 ) -> Option<(&'a Value, CoverageWire)> {
-    for c in coverages {
-        let Some(id) = resource_id(c, "Coverage") else {
-            continue;
-        };
-        let me = format!("Coverage/{id}");
+    coverages.iter().find_map(|c| {
+        let id = resource_id(c, "Coverage")?;
         if text(c, "status") != Some("active") {
-            continue;
+            return None;
         }
         let period = c.get("period");
         let valid_from = date(period.and_then(|p| p.get("start")));
         let valid_to = date(period.and_then(|p| p.get("end")));
         if valid_from.is_some_and(|f| f > today) || valid_to.is_some_and(|t| t < today) {
-            continue;
+            return None;
         }
-        let payer = array(c, "payor")
-            .iter()
-            .find_map(|p| text(p, "display"))
-            .map(str::to_string);
-        let Some(payer) = payer else {
-            notes.push(Note {
-                resource: me,
-                what: "no payor display name; coverage not shown".to_string(),
-            });
-            continue;
-        };
-        let member_id = text(c, "subscriberId").map(str::to_string).or_else(|| {
-            array(c, "identifier")
-                .iter()
-                .find_map(|i| text(i, "value"))
-                .map(str::to_string)
-        });
-        let Some(member_id) = member_id else {
-            notes.push(Note {
-                resource: me,
-                what: "no subscriberId or identifier; coverage not shown".to_string(),
-            });
-            continue;
-        };
-        let class_of = |kind: &str| {
-            array(c, "class")
-                .iter()
-                .find(|k| first_code(k.get("type")) == Some(kind))
-        };
-        let group = class_of("group")
-            .and_then(|k| text(k, "value"))
-            .unwrap_or_default()
-            .to_string();
-        let plan = class_of("plan")
-            .and_then(|k| text(k, "name").or_else(|| text(k, "value")))
-            .unwrap_or_default()
-            .to_string();
-        let relation = match first_code(c.get("relationship")) {
-            Some("self") | None => "self",
-            Some("spouse") => "spouse",
-            Some("child") => "child",
-            Some("parent" | "common" | "other" | "injured") => "other",
-            Some(code) => {
-                notes.push(Note {
-                    resource: me.clone(),
-                    what: format!(
-                        "unknown relationship code \"{}\"; taken as other",
-                        sanitize(code)
-                    ),
-                });
-                "other"
-            }
-        };
-        return Some((
+        let me = format!("Coverage/{id}");
+        let wire = coverage_wire(&me, c, notes)?;
+        Some((
             c,
             CoverageWire {
-                payer,
-                plan,
-                member_id,
-                group,
-                subscriber_relation: relation.to_string(),
                 valid_from,
                 valid_to,
+                ..wire
             },
-        ));
+        ))
+    })
+}
+
+/// A current Coverage `me` as shown, its period left open; `None` (noted)
+/// without a payer name or a member id.
+fn coverage_wire(me: &str, c: &Value, notes: &mut Vec<Note>) -> Option<CoverageWire> {
+    let mut skip = |what: &str| {
+        notes.push(Note {
+            resource: me.to_string(),
+            what: what.to_string(),
+        });
+    };
+    let Some(payer) = array(c, "payor").iter().find_map(|p| text(p, "display")) else {
+        skip("no payor display name; coverage not shown");
+        return None;
+    };
+    let member_id = text(c, "subscriberId")
+        .or_else(|| array(c, "identifier").iter().find_map(|i| text(i, "value")));
+    let Some(member_id) = member_id else {
+        skip("no subscriberId or identifier; coverage not shown");
+        return None;
+    };
+    let class_of = |kind: &str| {
+        array(c, "class")
+            .iter()
+            .find(|k| first_code(k.get("type")) == Some(kind))
+    };
+    let group = class_of("group").and_then(|k| text(k, "value"));
+    let plan = class_of("plan").and_then(|k| text(k, "name").or_else(|| text(k, "value")));
+    Some(CoverageWire {
+        payer: payer.to_string(),
+        plan: plan.unwrap_or_default().to_string(),
+        member_id: member_id.to_string(),
+        group: group.unwrap_or_default().to_string(),
+        subscriber_relation: relation(me, c, notes).to_string(),
+        valid_from: None,
+        valid_to: None,
+    })
+}
+
+/// The subscriber relation of Coverage `me`; an unknown code is noted and
+/// taken as other.
+fn relation(me: &str, c: &Value, notes: &mut Vec<Note>) -> &'static str {
+    match first_code(c.get("relationship")) {
+        Some("self") | None => "self",
+        Some("spouse") => "spouse",
+        Some("child") => "child",
+        Some("parent" | "common" | "other" | "injured") => "other",
+        Some(code) => {
+            notes.push(Note {
+                resource: me.to_string(),
+                what: format!(
+                    "unknown relationship code \"{}\"; taken as other",
+                    sanitize(code)
+                ),
+            });
+            "other"
+        }
     }
-    None
 }
 
 // ---------------------------------------------------------------- write-back

@@ -242,7 +242,7 @@ async fn record_pull_error(state: &AppState, clinic: &ClinicId, error: &str) {
     let error = error.to_string();
     if let Err(e) = state
         .db()
-        .call(move |c| Ok(status::record_pull(c, &cid, now, Err(&error))?))
+        .call(move |c| status::record_pull(c, &cid, now, Err(&error)))
         .await
     {
         tracing::error!(clinic = %clinic, "recording the EHR pull error failed: {e}");

@@ -25,15 +25,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{ClientError, FhirClient, Versioned};
+use super::client::{ClientError, FhirClient, Found, Versioned};
 use super::mapping::{self, Note, merge_status, parse_reference, participant_ids, resource_id};
 use super::status::{HeldRemovals, load_hold, save_hold};
 use crate::config::{ClinicReference, ClinicSettings, FhirSettings};
 use crate::domain::{Appointment, ClinicId};
 use crate::protocol::AppointmentWire;
 use crate::server::AppState;
-use crate::server::db::{StoreError, next_seq};
-use crate::server::schedule;
+use crate::server::db::{StorageError, next_seq};
+use crate::server::storage::schedule;
 
 /// Appointments asked for per page.
 const PAGE_SIZE: &str = "100";
@@ -95,7 +95,8 @@ pub fn window(
     Ok((today, last, from, to))
 }
 
-/// Pulls `clinic`'s window from the EHR and writes it.
+/// Pulls `clinic`'s window from the EHR and writes it: search, select
+/// what is this clinic's, read the patients and coverages, map, store.
 pub async fn pull(
     state: &AppState,
     clinic: &ClinicSettings,
@@ -105,6 +106,44 @@ pub async fn pull(
     let today = state.today(clinic);
     let (first_day, last_day, from, to) = window(clinic, today, settings.window_days)?;
     let locations = clinic_locations(settings, client).await?;
+    let found = search_window(client, &locations, from, to).await?;
+    let mut summary = PullSummary::default();
+    let mut patients: HashMap<String, Value> = HashMap::new();
+    let appointments = select_appointments(
+        clinic,
+        &locations,
+        (from, to),
+        found,
+        &mut patients,
+        &mut summary,
+    );
+    summary.appointments = appointments.len();
+    let coverages = read_patients_and_coverages(client, &appointments, &mut patients).await?;
+    let mapped = map_appointments(clinic, &appointments, &patients, &coverages, today);
+    summary.skipped += mapped.failed;
+    summary.notes = mapped.notes;
+    let batch = Batch {
+        wires: mapped.wires,
+        silent_copay: mapped.silent_copay,
+        skipped: mapped.skipped,
+        cache: mapped.cache,
+        first_day,
+        last_day,
+        now: state.now(),
+        max_removal_percent: settings.max_removal_percent,
+        confirm_pulls: settings.removal_confirm_pulls,
+    };
+    write_pull(state, &clinic.id, batch, summary).await
+}
+
+/// The Appointment search for the window at `locations`, every page, with
+/// their patients included.
+async fn search_window(
+    client: &FhirClient,
+    locations: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Found>, PullError> {
     let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let params = [
         ("date", format!("ge{}", stamp(from))),
@@ -120,11 +159,21 @@ pub async fn pull(
         ("_include", "Appointment:patient".to_string()),
         ("_count", PAGE_SIZE.to_string()),
     ];
-    let found = client.search("Appointment", &params).await?;
+    Ok(client.search("Appointment", &params).await?)
+}
+
+/// The searched Appointments that are at the clinic's locations in the
+/// window (a server may ignore a search parameter it does not know) and
+/// not entered in error; included Patients go into `patients`.
+fn select_appointments(
+    clinic: &ClinicSettings,
+    locations: &[String],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    found: Vec<Found>,
+    patients: &mut HashMap<String, Value>,
+    summary: &mut PullSummary,
+) -> Vec<Value> {
     let mut appointments = Vec::new();
-    let mut patients: HashMap<String, Value> = HashMap::new();
-    let mut summary = PullSummary::default();
-    let mut skipped: HashSet<String> = HashSet::new();
     for f in found {
         if f.included {
             if let Some(id) = resource_id(&f.resource, "Patient") {
@@ -137,7 +186,6 @@ pub async fn pull(
             tracing::warn!(clinic = %clinic.id, "EHR pull: skipped an Appointment entry without an id");
             continue;
         };
-        // The server may ignore a search parameter it does not know; check.
         let at_clinic = participant_ids(&f.resource, "Location")
             .iter()
             .any(|l| locations.iter().any(|x| x == l));
@@ -157,13 +205,32 @@ pub async fn pull(
         }
         appointments.push(f.resource);
     }
-    summary.appointments = appointments.len();
-    let coverages = read_patients_and_coverages(client, &appointments, &mut patients).await?;
-    let mut wires = Vec::new();
-    let mut cache = Vec::new();
+    appointments
+}
+
+/// The pull's appointments mapped to the schedule.
+#[derive(Debug, Default)]
+struct Mapped {
+    wires: Vec<AppointmentWire>,
+    cache: Vec<(String, Value)>,
+    silent_copay: HashSet<String>,
+    skipped: HashSet<String>,
+    failed: usize,
+    notes: usize,
+}
+
+/// Maps each appointment with its patient and coverages; a malformed one
+/// is skipped and logged by id, and the tolerated gaps are logged as notes.
+fn map_appointments(
+    clinic: &ClinicSettings,
+    appointments: &[Value],
+    patients: &HashMap<String, Value>,
+    coverages: &HashMap<String, Vec<Value>>,
+    today: NaiveDate,
+) -> Mapped {
+    let mut out = Mapped::default();
     let mut notes: Vec<Note> = Vec::new();
-    let mut silent_copay: HashSet<String> = HashSet::new();
-    for a in &appointments {
+    for a in appointments {
         let id = resource_id(a, "Appointment")
             .unwrap_or_default()
             .to_string();
@@ -176,36 +243,35 @@ pub async fn pull(
         match mapping::appointment(clinic, a, patient, covs, today, &mut notes) {
             Ok(w) => {
                 if !mapping::copay_stated(covs, today) {
-                    silent_copay.insert(id.clone());
+                    out.silent_copay.insert(id.clone());
                 }
-                cache.push((id, a.clone()));
-                wires.push(w);
+                out.cache.push((id, a.clone()));
+                out.wires.push(w);
             }
             Err(e) => {
                 tracing::warn!(clinic = %clinic.id, appointment = %id, "EHR pull: skipped: {e}");
-                summary.skipped += 1;
-                skipped.insert(id);
+                out.failed += 1;
+                out.skipped.insert(id);
             }
         }
     }
     for n in &notes {
         tracing::info!(clinic = %clinic.id, resource = %n.resource, "EHR pull: {}", n.what);
     }
-    summary.notes = notes.len();
-    let cid = clinic.id.clone();
-    let now = state.now();
-    let batch = Batch {
-        wires,
-        silent_copay,
-        skipped,
-        cache,
-        first_day,
-        last_day,
-        now,
-        max_removal_percent: settings.max_removal_percent,
-        confirm_pulls: settings.removal_confirm_pulls,
-    };
-    let summary = state
+    out.notes = notes.len();
+    out
+}
+
+/// Stores the mapped pull and records it as the connector's last pull.
+async fn write_pull(
+    state: &AppState,
+    clinic: &ClinicId,
+    batch: Batch,
+    summary: PullSummary,
+) -> Result<PullSummary, PullError> {
+    let cid = clinic.clone();
+    let now = batch.now;
+    state
         .db()
         .call(move |c| {
             let mut summary = summary;
@@ -219,8 +285,7 @@ pub async fn pull(
             Ok(summary)
         })
         .await
-        .map_err(|e| PullError::Store(e.to_string()))?;
-    Ok(summary)
+        .map_err(|e| PullError::Store(e.to_string()))
 }
 
 /// The EHR Locations that are the clinic: the configured one, or those
@@ -349,7 +414,7 @@ struct Batch {
 /// Writes the mapped window: upserts (keeping check-in progress and
 /// patient details whose write-back is still queued), removals, and the
 /// Appointment cache write-back starts from.
-fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Written, StoreError> {
+fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Written, StorageError> {
     let mut wires = std::mem::take(&mut batch.wires);
     let skipped = &batch.skipped;
     let cache = &batch.cache;
@@ -427,7 +492,7 @@ fn apply_removals(
     batch: &Batch,
     keep: &HashSet<String>,
     written: &mut Written,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let stale = stale_appointments(tx, clinic, keep, batch.first_day, batch.last_day)?;
     let ids: Vec<String> = stale.removals.iter().map(|(id, _)| id.clone()).collect();
     match hold_reason(&stale, batch.max_removal_percent) {
@@ -480,7 +545,7 @@ fn stale_appointments(
     keep: &HashSet<String>,
     first_day: NaiveDate,
     last_day: NaiveDate,
-) -> Result<Stale, StoreError> {
+) -> Result<Stale, StorageError> {
     let mut stale = Stale::default();
     let mut day = first_day;
     while day <= last_day {
@@ -531,7 +596,7 @@ fn hold_reason(stale: &Stale, max_percent: u8) -> Option<String> {
 }
 
 /// Marks `ids` removed under one new change sequence; how many were.
-fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, StoreError> {
+fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, StorageError> {
     if ids.is_empty() {
         return Ok(0);
     }
@@ -550,7 +615,7 @@ fn remove(tx: &Connection, clinic: &ClinicId, ids: &[String]) -> Result<usize, S
 /// Makes the held removals of `clinic` that are still held: the ones
 /// listed in the hold and still on the schedule. Returns how many were
 /// removed, or `None` when nothing is held.
-pub fn confirm_held(c: &mut Connection, clinic: &ClinicId) -> Result<Option<usize>, StoreError> {
+pub fn confirm_held(c: &mut Connection, clinic: &ClinicId) -> Result<Option<usize>, StorageError> {
     let tx = c.transaction()?;
     let Some(hold) = load_hold(&tx, clinic)? else {
         return Ok(None);
@@ -568,7 +633,7 @@ pub fn cache_resource(
     kind: &str,
     id: &str,
     v: &Versioned,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     c.prepare_cached(
         "INSERT INTO fhir_resources (clinic_id, resource_type, resource_id, version_id, body)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -591,7 +656,7 @@ pub fn cached_resource(
     clinic: &ClinicId,
     kind: &str,
     id: &str,
-) -> Result<Option<Versioned>, StoreError> {
+) -> Result<Option<Versioned>, StorageError> {
     let row: Option<(Option<String>, String)> = c
         .query_row(
             "SELECT version_id, body FROM fhir_resources

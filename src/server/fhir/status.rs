@@ -10,25 +10,19 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::pull::PullSummary;
-use super::writeback::{FailedWrite, failed_items, queue_depth};
+use super::writeback::FailedWrite;
 use crate::domain::ClinicId;
 use crate::server::AppState;
-use crate::server::db::{StoreError, audit, from_ms, to_ms};
 use crate::server::error::{ApiError, ApiPath};
 use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
-
-/// Why the status could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum StatusError {
-    /// The stored last-pull summary is not JSON of the expected shape.
-    #[error("stored pull summary: {0}")]
-    Summary(#[from] serde_json::Error),
-}
+use crate::server::storage::ehr::{confirm_held_audited, retry_failed_audited};
+pub use crate::server::storage::ehr::{
+    load, load_hold, record_pull, record_write_error, save_hold,
+};
 
 /// Removals a pull held back for staff: the EHR stopped listing these
 /// appointments, in a way that looks more like a fault than a change.
@@ -86,163 +80,13 @@ pub struct EhrStatus {
     pub failed_writes: Vec<FailedWrite>,
 }
 
-/// The removals held for `clinic`, if any.
-pub fn load_hold(c: &Connection, clinic: &ClinicId) -> Result<Option<HeldRemovals>, StoreError> {
-    let json: Option<Option<String>> = c
-        .query_row(
-            "SELECT held_removals FROM fhir_status WHERE clinic_id = ?1",
-            [clinic.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    json.flatten()
-        .map(|j| serde_json::from_str(&j))
-        .transpose()
-        .map_err(|source| StoreError::Json {
-            column: "fhir_status.held_removals",
-            source,
-        })
-}
-
-/// Stores (or with `None` clears) the removals held for `clinic`.
-pub fn save_hold(
-    c: &Connection,
-    clinic: &ClinicId,
-    hold: Option<&HeldRemovals>,
-) -> Result<(), StoreError> {
-    let json = hold
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|source| StoreError::Json {
-            column: "fhir_status.held_removals",
-            source,
-        })?;
-    c.execute(
-        "INSERT INTO fhir_status (clinic_id, held_removals) VALUES (?1, ?2)
-         ON CONFLICT (clinic_id) DO UPDATE SET held_removals = ?2",
-        params![clinic.as_str(), json],
-    )?;
-    Ok(())
-}
-
-/// Records a pull's outcome.
-pub fn record_pull(
-    c: &Connection,
-    clinic: &ClinicId,
-    now: DateTime<Utc>,
-    outcome: Result<&PullSummary, &str>,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO fhir_status (clinic_id) VALUES (?1) ON CONFLICT (clinic_id) DO NOTHING",
-        [clinic.as_str()],
-    )?;
-    match outcome {
-        Ok(summary) => {
-            let json = serde_json::to_string(summary).map_err(|source| StoreError::Json {
-                column: "fhir_status.last_pull_summary",
-                source,
-            })?;
-            c.execute(
-                "UPDATE fhir_status SET last_pull_ms = ?2, last_pull_ok_ms = ?2, last_pull_summary = ?3,
-                     last_pull_error = NULL, skipped_resources = ?4
-                 WHERE clinic_id = ?1",
-                params![
-                    clinic.as_str(),
-                    to_ms(now),
-                    json,
-                    i64::try_from(summary.skipped).unwrap_or(i64::MAX)
-                ],
-            )?;
-        }
-        Err(error) => {
-            c.execute(
-                "UPDATE fhir_status SET last_pull_ms = ?2, last_pull_error = ?3 WHERE clinic_id = ?1",
-                params![clinic.as_str(), to_ms(now), error],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Records a write-back failure.
-pub fn record_write_error(
-    c: &Connection,
-    clinic: &ClinicId,
-    now: DateTime<Utc>,
-    error: &str,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO fhir_status (clinic_id, last_write_error, last_write_error_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT (clinic_id) DO UPDATE SET last_write_error = ?2, last_write_error_ms = ?3",
-        params![clinic.as_str(), error, to_ms(now)],
-    )?;
-    Ok(())
-}
-
-/// The status of `clinic` as stored, without the configuration part;
-/// `today` is the clinic's, to name the appointment of a failed write.
-pub fn load(c: &Connection, clinic: &ClinicId, today: NaiveDate) -> Result<EhrStatus, ApiError> {
-    type Row = (
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-    );
-    let row: Option<Row> = c
-        .query_row(
-            "SELECT last_pull_ms, last_pull_ok_ms, last_pull_summary, last_pull_error,
-                    last_write_error, last_write_error_ms
-             FROM fhir_status WHERE clinic_id = ?1",
-            [clinic.as_str()],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
-        )
-        .optional()?;
-    let (pull_ms, ok_ms, summary, pull_error, write_error, write_ms) =
-        row.unwrap_or((None, None, None, None, None, None));
-    let last_pull = summary
-        .map(|s| serde_json::from_str::<PullSummary>(&s))
-        .transpose()
-        .map_err(|e| ApiError::internal(StatusError::Summary(e)))?;
-    let depth = queue_depth(c, clinic)?;
-    Ok(EhrStatus {
-        clinic_id: clinic.as_str().to_string(),
-        configured: false,
-        base_url: None,
-        clinic_reference: None,
-        write_back: false,
-        poll_secs: None,
-        last_pull_at: pull_ms.map(from_ms),
-        last_pull_ok_at: ok_ms.map(from_ms),
-        last_pull,
-        last_pull_error: pull_error,
-        last_write_error: write_error,
-        last_write_error_at: write_ms.map(from_ms),
-        queue_pending: depth.pending,
-        queue_failed: depth.failed,
-        oldest_pending_at: depth.oldest_pending,
-        held_removals: load_hold(c, clinic)?,
-        failed_writes: failed_items(c, clinic, today)?,
-    })
-}
-
 /// The status of `clinic`, configuration included.
 pub async fn of_clinic(state: &AppState, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
     let cid = clinic.clone();
     let today = state
         .clinic(clinic)
         .map_or_else(|| state.now().date_naive(), |c| state.today(c));
-    let mut status = state.db().call(move |c| load(c, &cid, today)).await?;
+    let mut status = state.db().read(move |c| load(c, &cid, today)).await?;
     if let Some(f) = state.clinic(clinic).and_then(|c| c.fhir.as_ref()) {
         status.configured = true;
         status.base_url = Some(f.base_url.to_string());
@@ -303,24 +147,7 @@ pub async fn confirm_held_removals(
     let cid = id.clone();
     let removed = state
         .db()
-        .call(move |c| {
-            let held = load_hold(c, &cid)?
-                .ok_or_else(|| ApiError::Conflict("no removals are held for this clinic".into()))?;
-            let removed = super::pull::confirm_held(c, &cid)?.unwrap_or_default();
-            let detail = format!("{removed} of {} held", held.appointment_ids.len());
-            audit(
-                c,
-                &cid,
-                now,
-                "staff",
-                &user,
-                "ehr_removals_confirmed",
-                None,
-                None,
-                Some(&detail),
-            )?;
-            Ok(held.appointment_ids)
-        })
+        .call(move |c| confirm_held_audited(c, &cid, &user, now))
         .await?;
     tracing::info!(clinic = %id, removed = removed.len(), "EHR held removals confirmed by staff");
     state.publish(removed.into_iter().map(|a| notice(&id, "appointment", a)));
@@ -340,32 +167,7 @@ pub async fn retry_failed_write(
     let cid = id.clone();
     state
         .db()
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let (kind, target) =
-                super::writeback::retry_failed(&tx, &cid, item, now)?.ok_or_else(|| {
-                    ApiError::NotFound(format!("no failed EHR write-back {item} in this clinic"))
-                })?;
-            let (appointment, patient) = if kind == "appointment_status" {
-                (Some(target.as_str()), None)
-            } else {
-                (None, Some(target.as_str()))
-            };
-            let detail = format!("{kind} item {item}");
-            audit(
-                &tx,
-                &cid,
-                now,
-                "staff",
-                &user,
-                "ehr_write_retried",
-                appointment,
-                patient,
-                Some(&detail),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
+        .call(move |c| retry_failed_audited(c, &cid, item, &user, now))
         .await?;
     tracing::info!(clinic = %id, item, "EHR write-back queued again by staff");
     state.ehr_wake().wake();
@@ -394,7 +196,7 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
     }
     let rows = state
         .db()
-        .call(move |c| {
+        .read(move |c| {
             clinics
                 .iter()
                 .map(|(id, today)| load(c, id, *today))

@@ -35,7 +35,7 @@ use crate::config::{ClinicSettings, FhirSettings};
 use crate::domain::ClinicId;
 use crate::protocol::{ChangeProposal, CoverageUpdateWire, DemographicsWire};
 use crate::server::AppState;
-use crate::server::db::{StoreError, from_ms, to_ms};
+use crate::server::db::{StorageError, from_ms, to_ms};
 
 /// How many 412s in a row one attempt absorbs before waiting for a retry.
 const CONFLICT_ROUNDS: usize = 3;
@@ -102,8 +102,8 @@ pub fn enqueue(
     clinic: &ClinicId,
     item: &WriteBack,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let payload = serde_json::to_string(item).map_err(|source| StoreError::Json {
+) -> Result<(), StorageError> {
+    let payload = serde_json::to_string(item).map_err(|source| StorageError::Json {
         column: "fhir_outbox.payload",
         source,
     })?;
@@ -123,7 +123,7 @@ pub fn enqueue_change(
     patient_id: &str,
     proposal: &ChangeProposal,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let item = match proposal {
         ChangeProposal::Demographics { demographics } => WriteBack::Demographics {
             patient_id: patient_id.to_string(),
@@ -160,15 +160,43 @@ struct Item {
     target: String,
 }
 
-/// Sends every due item of `clinic`, in order per target.
+/// Sends every due item of `clinic`, in order per target: once an item
+/// of a target waits or fails for now, the later items of that target
+/// wait behind it.
 pub async fn drain(
     state: &AppState,
     clinic: &ClinicSettings,
     settings: &FhirSettings,
     client: &FhirClient,
 ) -> Result<DrainReport, WriteBackError> {
-    let cid = clinic.id.clone();
-    let items = state
+    let items = load_due(state, &clinic.id).await?;
+    let mut report = DrainReport::default();
+    let mut blocked: HashSet<(String, String)> = HashSet::new();
+    for item in items {
+        let key = (item.kind.clone(), item.target.clone());
+        if blocked.contains(&key) || item.due_ms > to_ms(state.now()) {
+            blocked.insert(key);
+            report.waiting += 1;
+            continue;
+        }
+        let outcome = match &item.body {
+            Ok(wb) => send(state, clinic, client, wb).await,
+            Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
+        };
+        let now = state.now();
+        let settled = settle(clinic, settings, &item, &outcome, now, &mut report);
+        if settled.state == "pending" {
+            blocked.insert(key);
+        }
+        record_attempt(state, &clinic.id, item.id, settled, now).await?;
+    }
+    Ok(report)
+}
+
+/// The oldest [`BATCH`] pending items of `clinic`.
+async fn load_due(state: &AppState, clinic: &ClinicId) -> Result<Vec<Item>, WriteBackError> {
+    let cid = clinic.clone();
+    state
         .db()
         .call(move |c| {
             let mut stmt = c.prepare_cached(
@@ -191,70 +219,95 @@ pub async fn drain(
             Ok(rows)
         })
         .await
-        .map_err(|e| WriteBackError::Store(e.to_string()))?;
-    let mut report = DrainReport::default();
-    let mut blocked: HashSet<(String, String)> = HashSet::new();
-    for item in items {
-        let key = (item.kind.clone(), item.target.clone());
-        let now = state.now();
-        if blocked.contains(&key) || item.due_ms > to_ms(now) {
-            blocked.insert(key);
-            report.waiting += 1;
-            continue;
+        .map_err(|e| WriteBackError::Store(e.to_string()))
+}
+
+/// An item's state after an attempt.
+#[derive(Debug)]
+struct Settled {
+    /// `done`, `pending` (retried at `next_ms`) or `failed`.
+    state: &'static str,
+    next_ms: i64,
+    error: Option<String>,
+}
+
+/// What an attempt's outcome makes of the item: logged, counted in
+/// `report`, and its next state.
+fn settle(
+    clinic: &ClinicSettings,
+    settings: &FhirSettings,
+    item: &Item,
+    outcome: &Result<Option<String>, Failure>,
+    now: DateTime<Utc>,
+    report: &mut DrainReport,
+) -> Settled {
+    match outcome {
+        Ok(note) => {
+            if let Some(n) = note {
+                tracing::info!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back skipped: {n}");
+            }
+            report.sent += 1;
+            Settled {
+                state: "done",
+                next_ms: to_ms(now),
+                error: None,
+            }
         }
-        let outcome = match &item.body {
-            Ok(wb) => send(state, clinic, client, wb).await,
-            Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
-        };
-        let now = state.now();
-        let (state_col, next_ms, error) = match &outcome {
-            Ok(note) => {
-                if let Some(n) = note {
-                    tracing::info!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back skipped: {n}");
-                }
-                report.sent += 1;
-                ("done", to_ms(now), None)
+        Err(Failure::Transient(e)) => {
+            let attempts = item.attempts.saturating_add(1);
+            let wait = backoff(attempts, settings.retry_max);
+            tracing::warn!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, attempts, retry_in_secs = wait.as_secs(), "EHR write-back failed, will retry: {e}");
+            report.retrying += 1;
+            let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            Settled {
+                state: "pending",
+                next_ms: to_ms(now).saturating_add(wait_ms),
+                error: Some(e.clone()),
             }
-            Err(Failure::Transient(e)) => {
-                let attempts = item.attempts.saturating_add(1);
-                let wait = backoff(attempts, settings.retry_max);
-                tracing::warn!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, attempts, retry_in_secs = wait.as_secs(), "EHR write-back failed, will retry: {e}");
-                blocked.insert(key);
-                report.retrying += 1;
-                let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                (
-                    "pending",
-                    to_ms(now).saturating_add(wait_ms),
-                    Some(e.clone()),
-                )
+        }
+        Err(Failure::Permanent(e)) => {
+            tracing::error!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back failed for good: {e}");
+            report.failed += 1;
+            Settled {
+                state: "failed",
+                next_ms: to_ms(now),
+                error: Some(e.clone()),
             }
-            Err(Failure::Permanent(e)) => {
-                tracing::error!(clinic = %clinic.id, item = item.id, target = %item.target, kind = %item.kind, "EHR write-back failed for good: {e}");
-                report.failed += 1;
-                ("failed", to_ms(now), Some(e.clone()))
-            }
-        };
-        let cid = clinic.id.clone();
-        let id = item.id;
-        state
-            .db()
-            .call(move |c| {
-                let finished = (state_col != "pending").then_some(to_ms(now));
-                c.execute(
-                    "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
-                         last_error = ?5, finished_ms = ?6
-                     WHERE clinic_id = ?1 AND item_id = ?2",
-                    params![cid.as_str(), id, state_col, next_ms, error, finished],
-                )?;
-                if let Some(e) = &error {
-                    super::status::record_write_error(c, &cid, now, e)?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| WriteBackError::Store(e.to_string()))?;
+        }
     }
-    Ok(report)
+}
+
+/// Stores an attempt's result, and its error for the EHR status.
+async fn record_attempt(
+    state: &AppState,
+    clinic: &ClinicId,
+    id: i64,
+    settled: Settled,
+    now: DateTime<Utc>,
+) -> Result<(), WriteBackError> {
+    let cid = clinic.clone();
+    state
+        .db()
+        .call(move |c| {
+            let Settled {
+                state,
+                next_ms,
+                error,
+            } = settled;
+            let finished = (state != "pending").then_some(to_ms(now));
+            c.execute(
+                "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+                     last_error = ?5, finished_ms = ?6
+                 WHERE clinic_id = ?1 AND item_id = ?2",
+                params![cid.as_str(), id, state, next_ms, error, finished],
+            )?;
+            if let Some(e) = &error {
+                super::status::record_write_error(c, &cid, now, e)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| WriteBackError::Store(e.to_string()))
 }
 
 /// Why one item was not written.
@@ -328,7 +381,7 @@ async fn write_status(
     let aid = appointment_id.to_string();
     let cached = state
         .db()
-        .call(move |c| Ok(super::pull::cached_resource(c, &cid, "Appointment", &aid)?))
+        .call(move |c| super::pull::cached_resource(c, &cid, "Appointment", &aid))
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let mut current = match cached {
@@ -350,13 +403,7 @@ async fn write_status(
                 let _ = state
                     .db()
                     .call(move |c| {
-                        Ok(super::pull::cache_resource(
-                            c,
-                            &cid,
-                            "Appointment",
-                            &aid,
-                            &written,
-                        )?)
+                        super::pull::cache_resource(c, &cid, "Appointment", &aid, &written)
                     })
                     .await;
                 return Ok(None);
@@ -438,7 +485,7 @@ async fn write_coverage(
         let cid = clinic.id.clone();
         let copay = state
             .db()
-            .call(move |c| Ok(known_copay(c, &cid, &pid, today)?))
+            .call(move |c| known_copay(c, &cid, &pid, today))
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         let copay = copay.as_ref().map(|(cents, cur)| (*cents, cur.as_str()));
@@ -456,7 +503,7 @@ fn known_copay(
     clinic: &ClinicId,
     patient_id: &str,
     today: chrono::NaiveDate,
-) -> Result<Option<(i64, String)>, StoreError> {
+) -> Result<Option<(i64, String)>, StorageError> {
     Ok(c.query_row(
         "SELECT expected_copay_cents, currency FROM appointments
          WHERE clinic_id = ?1 AND patient_id = ?2 AND removed = 0
@@ -490,7 +537,7 @@ pub struct QueueDepth {
 }
 
 /// The queue depth of `clinic`.
-pub fn queue_depth(conn: &Connection, clinic: &ClinicId) -> Result<QueueDepth, StoreError> {
+pub fn queue_depth(conn: &Connection, clinic: &ClinicId) -> Result<QueueDepth, StorageError> {
     let (pending, oldest): (i64, Option<i64>) = conn.query_row(
         "SELECT COUNT(*), MIN(created_ms) FROM fhir_outbox WHERE clinic_id = ?1 AND state = 'pending'",
         [clinic.as_str()],
@@ -514,7 +561,7 @@ pub fn retry_now(
     conn: &Connection,
     clinic: &ClinicId,
     now: DateTime<Utc>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, StorageError> {
     Ok(conn.execute(
         "UPDATE fhir_outbox SET next_attempt_ms = ?2 WHERE clinic_id = ?1 AND state = 'pending'",
         params![clinic.as_str(), to_ms(now)],
@@ -526,7 +573,7 @@ pub fn item_state(
     conn: &Connection,
     clinic: &ClinicId,
     item_id: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, StorageError> {
     Ok(conn
         .query_row(
             "SELECT state FROM fhir_outbox WHERE clinic_id = ?1 AND item_id = ?2",
@@ -566,7 +613,7 @@ pub fn failed_items(
     conn: &Connection,
     clinic: &ClinicId,
     today: chrono::NaiveDate,
-) -> Result<Vec<FailedWrite>, StoreError> {
+) -> Result<Vec<FailedWrite>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT item_id, kind, target_id, payload, last_error, finished_ms, attempts FROM fhir_outbox
          WHERE clinic_id = ?1 AND state = 'failed' ORDER BY item_id DESC LIMIT ?2",
@@ -615,7 +662,7 @@ fn patient_appointment(
     clinic: &ClinicId,
     patient_id: &str,
     today: chrono::NaiveDate,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, StorageError> {
     Ok(conn
         .query_row(
             "SELECT appointment_id FROM appointments
@@ -636,7 +683,7 @@ pub fn retry_failed(
     clinic: &ClinicId,
     item_id: i64,
     now: DateTime<Utc>,
-) -> Result<Option<(String, String)>, StoreError> {
+) -> Result<Option<(String, String)>, StorageError> {
     let target: Option<(String, String)> = conn
         .query_row(
             "SELECT kind, target_id FROM fhir_outbox

@@ -10,9 +10,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::db::{StoreError, audit, next_seq, to_ms};
-use super::fhir::mapping::TargetStatus;
-use super::fhir::writeback as fhir_writeback;
+use super::{self as storage, Actor, AuditAction, AuditEntry, StorageError, stored_status};
 use crate::config::ClinicSettings;
 use crate::domain::fields;
 use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
@@ -20,6 +18,9 @@ use crate::protocol::{
     ChangeNotice, ChangeProposal, DemographicsWire, EventBody, EventEnvelope, EventResult,
     EventStatus,
 };
+use crate::server::db::{next_seq, to_ms};
+use crate::server::fhir::mapping::TargetStatus;
+use crate::server::fhir::writeback as fhir_writeback;
 
 /// What a batch did: one result per event, and the notices to publish once
 /// the transaction has committed.
@@ -38,10 +39,10 @@ pub fn apply_batch(
     kiosk_id: &str,
     now: chrono::DateTime<chrono::Utc>,
     events: &[EventEnvelope],
-) -> Result<BatchOutcome, StoreError> {
+) -> Result<BatchOutcome, StorageError> {
     // A savepoint: its own transaction when called alone, and a nested,
     // separately undoable part of the group's transaction when called by
-    // the group commit (`super::group_commit`).
+    // the group commit (`crate::server::group_commit`).
     let tx = conn.savepoint()?;
     let mut ctx = Ctx {
         tx: &tx,
@@ -94,7 +95,7 @@ struct Target {
     /// Its patient.
     patient_id: String,
     /// Its status.
-    status: String,
+    status: AppointmentStatus,
     /// The currency of its amounts.
     currency: String,
     /// The co-pay the server expects, in cents.
@@ -118,7 +119,7 @@ impl Ctx<'_> {
         });
     }
 
-    fn seq(&mut self) -> Result<i64, StoreError> {
+    fn seq(&mut self) -> Result<i64, StorageError> {
         if let Some(s) = self.seq {
             return Ok(s);
         }
@@ -129,7 +130,7 @@ impl Ctx<'_> {
 
     /// `Ok(Ok(status))` for accepted or duplicate, `Ok(Err(reason))` for
     /// rejected, `Err` for a storage failure that aborts the batch.
-    fn apply(&mut self, ev: &EventEnvelope) -> Result<Result<EventStatus, String>, StoreError> {
+    fn apply(&mut self, ev: &EventEnvelope) -> Result<Result<EventStatus, String>, StorageError> {
         let id = ev.id.to_string();
         let seen = self
             .tx
@@ -173,7 +174,7 @@ impl Ctx<'_> {
         Ok(Ok(EventStatus::Accepted))
     }
 
-    fn target(&self, appointment_id: &str) -> Result<Option<Target>, StoreError> {
+    fn target(&self, appointment_id: &str) -> Result<Option<Target>, StorageError> {
         Ok(self
             .tx
             .prepare_cached(
@@ -184,7 +185,7 @@ impl Ctx<'_> {
                 Ok(Target {
                     id: r.get(0)?,
                     patient_id: r.get(1)?,
-                    status: r.get(2)?,
+                    status: stored_status(r, 2)?,
                     currency: r.get(3)?,
                     expected_copay_cents: r.get(4)?,
                 })
@@ -230,7 +231,7 @@ impl Ctx<'_> {
         &self,
         body: &EventBody,
         target: Option<&Target>,
-    ) -> Result<Result<(), String>, StoreError> {
+    ) -> Result<Result<(), String>, StorageError> {
         let (EventBody::DemographicsProposed { demographics, .. }, Some(t)) = (body, target) else {
             return Ok(Ok(()));
         };
@@ -240,7 +241,7 @@ impl Ctx<'_> {
             |r| r.get(0),
         )?;
         let on_file: Demographics = serde_json::from_str::<DemographicsWire>(&stored)
-            .map_err(|source| StoreError::Json {
+            .map_err(|source| StorageError::Json {
                 column: "patients.demographics",
                 source,
             })?
@@ -251,24 +252,24 @@ impl Ctx<'_> {
 
     fn audit(
         &self,
-        action: &str,
+        action: AuditAction,
         t: Option<&Target>,
         detail: Option<&str>,
-    ) -> Result<(), StoreError> {
-        audit(
+    ) -> Result<(), StorageError> {
+        storage::audit(
             self.tx,
             self.clinic_id(),
             chrono::DateTime::from_timestamp_millis(self.now_ms).unwrap_or_default(),
-            "kiosk",
-            self.kiosk_id,
-            action,
-            t.map(|t| t.id.as_str()),
-            t.map(|t| t.patient_id.as_str()),
-            detail,
+            &AuditEntry {
+                appointment_id: t.map(|t| t.id.as_str()),
+                patient_id: t.map(|t| t.patient_id.as_str()),
+                detail,
+                ..AuditEntry::new(Actor::Kiosk, self.kiosk_id, action)
+            },
         )
     }
 
-    fn set_status(&mut self, t: &Target, to: AppointmentStatus) -> Result<(), StoreError> {
+    fn set_status(&mut self, t: &Target, to: AppointmentStatus) -> Result<(), StorageError> {
         let s = self.seq()?;
         self.tx
             .prepare_cached(
@@ -282,7 +283,7 @@ impl Ctx<'_> {
 
     /// Queues the EHR status update, in this transaction, when the clinic
     /// has a connector that writes back.
-    fn write_back(&self, t: &Target, status: TargetStatus) -> Result<(), StoreError> {
+    fn write_back(&self, t: &Target, status: TargetStatus) -> Result<(), StorageError> {
         if !fhir_writeback::enabled(self.clinic) {
             return Ok(());
         }
@@ -294,56 +295,31 @@ impl Ctx<'_> {
         fhir_writeback::enqueue(self.tx, self.clinic_id(), &item, now)
     }
 
-    fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StoreError> {
-        let occurred_ms = to_ms(ev.occurred_at);
+    fn effects(&mut self, ev: &EventEnvelope, t: Option<&Target>) -> Result<(), StorageError> {
         match (&ev.body, t) {
             (EventBody::Arrived {}, Some(t)) => {
-                if matches!(t.status.as_str(), "booked" | "no_show") {
+                if matches!(
+                    t.status,
+                    AppointmentStatus::Booked | AppointmentStatus::NoShow
+                ) {
                     self.set_status(t, AppointmentStatus::Arrived)?;
                     self.write_back(t, TargetStatus::Arrived)?;
                 }
             }
             (EventBody::CheckedIn {}, Some(t)) => {
-                if matches!(t.status.as_str(), "booked" | "no_show" | "arrived") {
+                if matches!(
+                    t.status,
+                    AppointmentStatus::Booked
+                        | AppointmentStatus::NoShow
+                        | AppointmentStatus::Arrived
+                ) {
                     self.set_status(t, AppointmentStatus::CheckedIn)?;
                     self.write_back(t, TargetStatus::CheckedIn)?;
                 }
             }
-            (EventBody::Flag { code, step, text }, _) => {
-                let flag_id: i64 = self
-                    .tx
-                    .prepare_cached(
-                        "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING flag_id",
-                    )?
-                    .query_row(
-                        params![
-                            self.clinic_id().as_str(),
-                            ev.id.to_string(),
-                            self.kiosk_id,
-                            ev.appointment_id,
-                            code,
-                            step,
-                            text,
-                            occurred_ms
-                        ],
-                        |r| r.get(0),
-                    )?;
-                self.notice("flag", flag_id.to_string());
-            }
+            (EventBody::Flag { code, step, text }, _) => self.raise_flag(ev, code, step, text)?,
             (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
-                self.tx.execute(
-                    "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
-                     WHERE clinic_id = ?1 AND patient_id = ?2",
-                    params![self.clinic_id().as_str(), patient_id, occurred_ms],
-                )?;
-                let s = self.seq()?;
-                self.tx.execute(
-                    "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
-                    params![self.clinic_id().as_str(), patient_id, s],
-                )?;
-                self.audit("demographics_confirmed", Some(t), None)?;
-                self.notice("appointment", t.id.clone());
+                self.demographics_confirmed(ev, t, patient_id)?;
             }
             (EventBody::DemographicsProposed { demographics, .. }, Some(t)) => {
                 let proposal = ChangeProposal::Demographics {
@@ -360,46 +336,111 @@ impl Ctx<'_> {
             (
                 EventBody::CopayChosen {
                     choice,
-                    amount_cents: reported_cents,
+                    amount_cents,
                     currency,
                 },
                 Some(t),
-            ) => {
-                self.audit("copay_chosen", Some(t), Some(choice))?;
-                // The server's amount is the truth; a different one from the
-                // kiosk is shown to staff, not stored.
-                let amount_cents = &t.expected_copay_cents;
-                if *reported_cents != t.expected_copay_cents {
-                    self.copay_mismatch(ev, t, *reported_cents)?;
-                }
-                if CoPayChoice::parse(choice) == Some(CoPayChoice::FrontDesk) {
-                    let item_id: i64 = self
-                        .tx
-                        .prepare_cached(
-                            "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING item_id",
-                        )?
-                        .query_row(
-                            params![
-                                self.clinic_id().as_str(),
-                                ev.id.to_string(),
-                                self.kiosk_id,
-                                t.id,
-                                amount_cents,
-                                currency.to_ascii_uppercase(),
-                                occurred_ms
-                            ],
-                            |r| r.get(0),
-                        )?;
-                    self.notice("copay", item_id.to_string());
-                }
-            }
+            ) => self.copay_chosen(ev, t, choice, *amount_cents, currency)?,
             (EventBody::PhiViewed { what }, Some(t)) => {
-                self.audit("phi_viewed", Some(t), Some(what))?;
+                self.audit(AuditAction::PhiViewed, Some(t), Some(what))?;
             }
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
         }
+        Ok(())
+    }
+
+    /// Stores a kiosk's flag for staff.
+    fn raise_flag(
+        &mut self,
+        ev: &EventEnvelope,
+        code: &str,
+        step: &str,
+        text: &str,
+    ) -> Result<(), StorageError> {
+        let flag_id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING flag_id",
+            )?
+            .query_row(
+                params![
+                    self.clinic_id().as_str(),
+                    ev.id.to_string(),
+                    self.kiosk_id,
+                    ev.appointment_id,
+                    code,
+                    step,
+                    text,
+                    to_ms(ev.occurred_at)
+                ],
+                |r| r.get(0),
+            )?;
+        self.notice("flag", flag_id.to_string());
+        Ok(())
+    }
+
+    /// Stamps the patient's demographics as confirmed, so kiosks pull it.
+    fn demographics_confirmed(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        patient_id: &str,
+    ) -> Result<(), StorageError> {
+        self.tx.execute(
+            "UPDATE patients SET demographics_confirmed_ms = MAX(COALESCE(demographics_confirmed_ms, 0), ?3)
+             WHERE clinic_id = ?1 AND patient_id = ?2",
+            params![self.clinic_id().as_str(), patient_id, to_ms(ev.occurred_at)],
+        )?;
+        let s = self.seq()?;
+        self.tx.execute(
+            "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
+            params![self.clinic_id().as_str(), patient_id, s],
+        )?;
+        self.audit(AuditAction::DemographicsConfirmed, Some(t), None)?;
+        self.notice("appointment", t.id.clone());
+        Ok(())
+    }
+
+    /// Audits the co-pay choice; a front-desk choice queues the server's
+    /// amount for staff, and a different amount from the kiosk is flagged.
+    fn copay_chosen(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        choice: &str,
+        reported_cents: i64,
+        currency: &str,
+    ) -> Result<(), StorageError> {
+        self.audit(AuditAction::CopayChosen, Some(t), Some(choice))?;
+        // The server's amount is the truth; a different one from the
+        // kiosk is shown to staff, not stored.
+        if reported_cents != t.expected_copay_cents {
+            self.copay_mismatch(ev, t, reported_cents)?;
+        }
+        if CoPayChoice::parse(choice) != Some(CoPayChoice::FrontDesk) {
+            return Ok(());
+        }
+        let item_id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING item_id",
+            )?
+            .query_row(
+                params![
+                    self.clinic_id().as_str(),
+                    ev.id.to_string(),
+                    self.kiosk_id,
+                    t.id,
+                    t.expected_copay_cents,
+                    currency.to_ascii_uppercase(),
+                    to_ms(ev.occurred_at)
+                ],
+                |r| r.get(0),
+            )?;
+        self.notice("copay", item_id.to_string());
         Ok(())
     }
 
@@ -409,7 +450,7 @@ impl Ctx<'_> {
         ev: &EventEnvelope,
         t: &Target,
         reported_cents: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), StorageError> {
         let code = ReasonCode::CopayMismatch;
         let text = format!(
             "{}: kiosk showed {}, expected {}",
@@ -445,8 +486,8 @@ impl Ctx<'_> {
         t: &Target,
         kind: &str,
         proposal: &ChangeProposal,
-    ) -> Result<(), StoreError> {
-        let payload = serde_json::to_string(proposal).map_err(|source| StoreError::Json {
+    ) -> Result<(), StorageError> {
+        let payload = serde_json::to_string(proposal).map_err(|source| StorageError::Json {
             column: "proposed_changes.payload",
             source,
         })?;
@@ -465,7 +506,11 @@ impl Ctx<'_> {
             ],
             |r| r.get(0),
         )?;
-        self.audit(&format!("{kind}_proposed"), Some(t), None)?;
+        let action = match proposal {
+            ChangeProposal::Demographics { .. } => AuditAction::DemographicsProposed,
+            ChangeProposal::Coverage { .. } => AuditAction::CoverageProposed,
+        };
+        self.audit(action, Some(t), None)?;
         self.notice("change", change_id.to_string());
         Ok(())
     }

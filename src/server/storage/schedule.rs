@@ -14,11 +14,11 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::db::{StoreError, cursor_state, from_ms, next_seq, to_ms};
 use crate::domain::{Appointment, AppointmentStatus, ClinicId};
 use crate::protocol::{
     AppointmentWire, CoverageWire, DemographicsWire, PatientWire, ScheduleResponse,
 };
+use crate::server::db::{StorageError, cursor_state, from_ms, next_seq, to_ms};
 
 /// What an upsert changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,17 +43,9 @@ pub fn upsert(
     clinic: &ClinicId,
     appointments: &[Appointment],
     replace_days: bool,
-) -> Result<UpsertSummary, StoreError> {
+) -> Result<UpsertSummary, StorageError> {
     let tx = conn.transaction()?;
-    let mut seq = None;
-    let mut stamp = |tx: &Connection| -> Result<i64, StoreError> {
-        if let Some(s) = seq {
-            return Ok(s);
-        }
-        let s = next_seq(tx, clinic)?;
-        seq = Some(s);
-        Ok(s)
-    };
+    let mut stamp = Stamp { clinic, seq: None };
     let mut summary = UpsertSummary::default();
     let mut days = BTreeSet::new();
     let mut ids = HashSet::new();
@@ -64,87 +56,145 @@ pub fn upsert(
         let existing = load_wire(&tx, clinic, a.id.as_str())?;
         let patient_changed = upsert_patient(&tx, clinic, &wire.patient, wire.coverage.as_ref())?;
         if patient_changed {
-            let s = stamp(&tx)?;
+            let s = stamp.get(&tx)?;
             tx.execute(
                 "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
                 params![clinic.as_str(), wire.patient.id, s],
             )?;
         }
-        let mut status = wire.status.clone();
-        if let Some((old, removed)) = &existing {
-            let advanced = matches!(old.status.as_str(), "arrived" | "checked_in");
-            if advanced && status == AppointmentStatus::Booked.as_str() {
-                status = old.status.clone();
-            }
-            // Patient and coverage changes were stamped above; compare the
-            // appointment's own fields.
-            let mut candidate = wire.clone();
-            candidate.status = status.clone();
-            candidate.patient = old.patient.clone();
-            candidate.coverage = old.coverage.clone();
-            if !removed && *old == candidate {
-                summary.unchanged += 1;
-                continue;
-            }
-        }
-        let s = stamp(&tx)?;
-        tx.execute(
-            "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
-                 start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
-                 prior_balance_cents, currency, removed, change_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
-             ON CONFLICT (clinic_id, appointment_id) DO UPDATE SET
-                 patient_id = excluded.patient_id, location_id = excluded.location_id,
-                 day = excluded.day, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
-                 time_zone = excluded.time_zone, clinician = excluded.clinician,
-                 status = excluded.status, expected_copay_cents = excluded.expected_copay_cents,
-                 prior_balance_cents = excluded.prior_balance_cents, currency = excluded.currency,
-                 removed = 0, change_seq = excluded.change_seq",
-            params![
-                clinic.as_str(),
-                wire.id,
-                wire.patient.id,
-                wire.location_id,
-                a.local_day().to_string(),
-                to_ms(wire.start),
-                to_ms(wire.end),
-                wire.time_zone,
-                wire.clinician,
-                status,
-                wire.expected_copay_cents,
-                wire.prior_balance_cents,
-                wire.currency,
-                s
-            ],
-        )?;
+        let Some(status) = merged_status(&wire, existing.as_ref()) else {
+            summary.unchanged += 1;
+            continue;
+        };
+        let s = stamp.get(&tx)?;
+        write_appointment(&tx, clinic, a, &wire, &status, s)?;
         summary.upserted += 1;
     }
     if replace_days {
-        for day in days {
-            let stale: Vec<String> = {
-                let mut stmt = tx.prepare(
-                    "SELECT appointment_id FROM appointments
-                     WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
-                )?;
-                stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
-                    .collect::<Result<Vec<String>, _>>()?
-                    .into_iter()
-                    .filter(|id| !ids.contains(id.as_str()))
-                    .collect()
-            };
-            for id in stale {
-                let s = stamp(&tx)?;
-                tx.execute(
-                    "UPDATE appointments SET removed = 1, change_seq = ?3
-                     WHERE clinic_id = ?1 AND appointment_id = ?2",
-                    params![clinic.as_str(), id, s],
-                )?;
-                summary.removed += 1;
-            }
-        }
+        summary.removed = remove_unlisted(&tx, &mut stamp, &days, &ids)?;
     }
     tx.commit()?;
     Ok(summary)
+}
+
+/// The clinic's change sequence, advanced once per transaction on first
+/// use; every row the transaction changes is stamped with it.
+struct Stamp<'a> {
+    clinic: &'a ClinicId,
+    seq: Option<i64>,
+}
+
+impl Stamp<'_> {
+    fn get(&mut self, tx: &Connection) -> Result<i64, StorageError> {
+        if let Some(s) = self.seq {
+            return Ok(s);
+        }
+        let s = next_seq(tx, self.clinic)?;
+        self.seq = Some(s);
+        Ok(s)
+    }
+}
+
+/// The status to store for `wire` over the `existing` row, or `None` when
+/// the row's own fields would not change. A status the kiosks moved
+/// forward (arrived, checked in) is not moved back to booked.
+fn merged_status(
+    wire: &AppointmentWire,
+    existing: Option<&(AppointmentWire, bool)>,
+) -> Option<String> {
+    let mut status = wire.status.clone();
+    if let Some((old, removed)) = existing {
+        let advanced = matches!(old.status.as_str(), "arrived" | "checked_in");
+        if advanced && status == AppointmentStatus::Booked.as_str() {
+            status = old.status.clone();
+        }
+        // Patient and coverage changes are stamped apart; compare the
+        // appointment's own fields.
+        let mut candidate = wire.clone();
+        candidate.status = status.clone();
+        candidate.patient = old.patient.clone();
+        candidate.coverage = old.coverage.clone();
+        if !removed && *old == candidate {
+            return None;
+        }
+    }
+    Some(status)
+}
+
+/// Inserts or replaces one appointment row, stamped `seq`.
+fn write_appointment(
+    tx: &Connection,
+    clinic: &ClinicId,
+    a: &Appointment,
+    wire: &AppointmentWire,
+    status: &str,
+    seq: i64,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
+             start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+             prior_balance_cents, currency, removed, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0, ?14)
+         ON CONFLICT (clinic_id, appointment_id) DO UPDATE SET
+             patient_id = excluded.patient_id, location_id = excluded.location_id,
+             day = excluded.day, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
+             time_zone = excluded.time_zone, clinician = excluded.clinician,
+             status = excluded.status, expected_copay_cents = excluded.expected_copay_cents,
+             prior_balance_cents = excluded.prior_balance_cents, currency = excluded.currency,
+             removed = 0, change_seq = excluded.change_seq",
+        params![
+            clinic.as_str(),
+            wire.id,
+            wire.patient.id,
+            wire.location_id,
+            a.local_day().to_string(),
+            to_ms(wire.start),
+            to_ms(wire.end),
+            wire.time_zone,
+            wire.clinician,
+            status,
+            wire.expected_copay_cents,
+            wire.prior_balance_cents,
+            wire.currency,
+            seq
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes the appointments on `days` that are not in `ids`; returns how
+/// many.
+fn remove_unlisted(
+    tx: &Connection,
+    stamp: &mut Stamp<'_>,
+    days: &BTreeSet<chrono::NaiveDate>,
+    ids: &HashSet<&str>,
+) -> Result<usize, StorageError> {
+    let clinic = stamp.clinic;
+    let mut removed = 0;
+    for day in days {
+        let stale: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT appointment_id FROM appointments
+                 WHERE clinic_id = ?1 AND day = ?2 AND removed = 0",
+            )?;
+            stmt.query_map(params![clinic.as_str(), day.to_string()], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?
+                .into_iter()
+                .filter(|id| !ids.contains(id.as_str()))
+                .collect()
+        };
+        for id in stale {
+            let s = stamp.get(tx)?;
+            tx.execute(
+                "UPDATE appointments SET removed = 1, change_seq = ?3
+                 WHERE clinic_id = ?1 AND appointment_id = ?2",
+                params![clinic.as_str(), id, s],
+            )?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Inserts or updates a patient and their coverage; true when anything changed.
@@ -153,7 +203,7 @@ fn upsert_patient(
     clinic: &ClinicId,
     p: &PatientWire,
     coverage: Option<&CoverageWire>,
-) -> Result<bool, StoreError> {
+) -> Result<bool, StorageError> {
     let coverage_changed = set_coverage(tx, clinic, &p.id, coverage)?;
     let demographics = json(&p.demographics)?;
     let confirmed = p.demographics_confirmed_at.map(to_ms);
@@ -219,7 +269,7 @@ pub fn set_coverage(
     clinic: &ClinicId,
     patient_id: &str,
     coverage: Option<&CoverageWire>,
-) -> Result<bool, StoreError> {
+) -> Result<bool, StorageError> {
     let new = coverage.map(json).transpose()?;
     let old: Option<Option<String>> = tx
         .query_row(
@@ -247,7 +297,7 @@ pub fn touch_patient(
     tx: &Connection,
     clinic: &ClinicId,
     patient_id: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), StorageError> {
     let s = next_seq(tx, clinic)?;
     tx.execute(
         "UPDATE appointments SET change_seq = ?3 WHERE clinic_id = ?1 AND patient_id = ?2",
@@ -261,7 +311,7 @@ const WIRE_COLUMNS: &str = "a.appointment_id, a.location_id, a.start_ms, a.end_m
     p.patient_id, p.first_name, p.last_name, p.date_of_birth, p.demographics,
     p.demographics_confirmed_ms, p.coverage, a.removed, a.day";
 
-fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, bool), StoreError> {
+fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, bool), StorageError> {
     let dob: String = r.get(13)?;
     let demographics: String = r.get(14)?;
     let coverage: Option<String> = r.get(16)?;
@@ -284,9 +334,9 @@ fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, boo
             last_name: r.get(12)?,
             date_of_birth: dob
                 .parse()
-                .map_err(|_| StoreError::Corrupt("patients.date_of_birth"))?,
+                .map_err(|_| StorageError::Corrupt("patients.date_of_birth"))?,
             demographics: serde_json::from_str::<DemographicsWire>(&demographics).map_err(
-                |source| StoreError::Json {
+                |source| StorageError::Json {
                     column: "patients.demographics",
                     source,
                 },
@@ -296,7 +346,7 @@ fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, boo
         coverage: coverage
             .map(|c| serde_json::from_str::<CoverageWire>(&c))
             .transpose()
-            .map_err(|source| StoreError::Json {
+            .map_err(|source| StorageError::Json {
                 column: "patients.coverage",
                 source,
             })?,
@@ -309,7 +359,7 @@ pub fn load_wire(
     conn: &Connection,
     clinic: &ClinicId,
     appointment_id: &str,
-) -> Result<Option<(AppointmentWire, bool)>, StoreError> {
+) -> Result<Option<(AppointmentWire, bool)>, StorageError> {
     let sql = format!(
         "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
            ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
@@ -328,7 +378,7 @@ pub fn day_wires(
     conn: &Connection,
     clinic: &ClinicId,
     day: NaiveDate,
-) -> Result<Vec<AppointmentWire>, StoreError> {
+) -> Result<Vec<AppointmentWire>, StorageError> {
     let sql = format!(
         "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
            ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
@@ -376,7 +426,7 @@ pub fn pull(
     clinic: &ClinicId,
     today: NaiveDate,
     since: Option<&str>,
-) -> Result<ScheduleResponse, StoreError> {
+) -> Result<ScheduleResponse, StorageError> {
     let (epoch, seq) = cursor_state(conn, clinic)?;
     let cursor = Cursor {
         epoch: epoch.clone(),
@@ -432,8 +482,8 @@ pub fn today_in(tz: Tz) -> NaiveDate {
     Utc::now().with_timezone(&tz).date_naive()
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|source| StoreError::Json {
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StorageError> {
+    serde_json::to_string(v).map_err(|source| StorageError::Json {
         column: "(serializing)",
         source,
     })
