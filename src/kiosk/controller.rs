@@ -215,6 +215,17 @@ impl<R: CheckInRepository> CheckInController<R> {
         self.flow.step()
     }
 
+    /// Whether the idle warning shows.
+    pub fn idle_warning(&self) -> bool {
+        self.flow.idle_warning()
+    }
+
+    /// Seconds until the next lookup may run, while the wait shows; the
+    /// one clock-driven value of the view model besides the timers'.
+    pub fn name_wait_seconds(&self) -> u32 {
+        self.name_wait_seconds_at(self.clock.now())
+    }
+
     /// Handles one action. Errors are already reflected in the view (a
     /// problem shown, or the desk screen after a storage fault); they are
     /// returned so the caller can log them.
@@ -704,7 +715,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             name_letters: self.name_letters.clone(),
             name_prefix_len: self.context.flow.name_prefix_len,
             name_problem: self.name_problem,
-            name_wait_seconds: self.name_wait_seconds(now),
+            name_wait_seconds: self.name_wait_seconds_at(now),
             attempts_left: max.saturating_sub(self.flow.failed_lookups()),
             choices: self
                 .flow
@@ -770,7 +781,7 @@ impl<R: CheckInRepository> CheckInController<R> {
     }
 
     /// Seconds until the next lookup may run, while the wait shows.
-    fn name_wait_seconds(&self, now: DateTime<Utc>) -> u32 {
+    fn name_wait_seconds_at(&self, now: DateTime<Utc>) -> u32 {
         self.lookup_blocked_until
             .filter(|_| self.name_problem == Some(NameProblem::Wait))
             .map(|until| {

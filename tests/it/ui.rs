@@ -11,7 +11,7 @@ use checkin_kiosk::domain::{
     Appointment, AppointmentId, AppointmentStatus, ClinicId, Currency, FixedClock, FlowSettings,
     KioskId, LocationId, LookupThrottle, Money,
 };
-use checkin_kiosk::kiosk::adapters::{KioskUi, Timings};
+use checkin_kiosk::kiosk::adapters::{KioskUi, Part, Timings};
 use checkin_kiosk::kiosk::repository::StoreRepository;
 use checkin_kiosk::kiosk::ui::{AppWindow, KioskAdapter, Screen};
 use checkin_kiosk::kiosk::{CheckInController, KioskContext};
@@ -405,6 +405,68 @@ fn twins_choose_by_time_and_clinician_only() {
         k.unattached_flags()
             .contains(&"multiple_matches".to_string())
     );
+}
+
+/// Every part's render count, in a fixed order.
+fn render_counts(k: &Kiosk) -> Vec<(Part, u64)> {
+    [
+        Part::Shell,
+        Part::Dob,
+        Part::Name,
+        Part::NotFound,
+        Part::Choose,
+        Part::PassRejected,
+        Part::SeeDesk,
+        Part::Demographics,
+        Part::EditDemographics,
+        Part::Insurance,
+        Part::EditInsurance,
+        Part::CoPay,
+        Part::PayPhone,
+        Part::Done,
+        Part::Help,
+    ]
+    .into_iter()
+    .map(|p| (p, k.ui.render_count(p)))
+    .collect()
+}
+
+#[test]
+fn a_render_sets_only_the_parts_that_changed() {
+    let mut k = Kiosk::new();
+    k.tap("Use my date of birth");
+    let before = render_counts(&k);
+    k.keys("0304");
+    let after = render_counts(&k);
+    for ((part, was), (_, now)) in before.iter().zip(&after) {
+        let expected = if *part == Part::Dob { was + 4 } else { *was };
+        assert_eq!(*now, expected, "{part:?} after four digits");
+    }
+    // The clock's tick shows the countdown and renders no part.
+    let left = k.window.global::<KioskAdapter>().get_idle_seconds_left();
+    k.elapse(Duration::from_secs(3));
+    assert_eq!(render_counts(&k), after);
+    assert_eq!(
+        k.window.global::<KioskAdapter>().get_idle_seconds_left(),
+        left - 3
+    );
+    // The list of matches keeps its model while the matches stay the same.
+    k.keys("2010");
+    k.tap("Next");
+    k.keys("RIV");
+    k.tap("Find my appointment");
+    assert_eq!(k.screen(), Screen::Choose);
+    let choices = |k: &Kiosk| {
+        k.window
+            .global::<checkin_kiosk::kiosk::ui::ChooseAdapter>()
+            .get_choices()
+    };
+    let model = choices(&k);
+    assert_eq!(model.row_count(), 2);
+    k.tap("I need help");
+    k.tap("Continue check-in");
+    assert_eq!(k.screen(), Screen::Choose);
+    assert!(choices(&k) == model, "a new model for the same matches");
 }
 
 #[test]
