@@ -13,13 +13,14 @@ use chrono_tz::Tz;
 use super::scanner::ScanBuffer;
 use super::view::{
     ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, EditDemographicsView,
-    EditInsuranceView, EditProblem, FormField, IdentityView, InsuranceField, InsuranceView,
-    NameProblem, PayPhoneView, Screen, ViewModel,
+    EditInsuranceView, EditProblem, FormField, FormValues, IdentityView, InsuranceField,
+    InsuranceView, NameProblem, PayPhoneView, Screen, ViewModel,
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
-    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle, MatchError,
-    Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
+    Demographics, DomainEvent, FieldError, FlowError, FlowSettings, Input, Language, LookupQuery,
+    LookupThrottle, MatchError, Money, PassProblem, ReasonCode, Step, check_coverage,
+    mask_member_id,
 };
 use crate::pass::PassVerifier;
 
@@ -570,7 +571,6 @@ impl<R: CheckInRepository> CheckInController<R> {
         match self.flow.step() {
             Step::EditDemographics => {
                 let fields = &self.edit_demographics.fields;
-                let typed = |d: DemographicsField| fields[d].trim().to_string();
                 if fields.iter().all(|v| v.trim().is_empty()) {
                     self.edit_demographics.problem = Some(EditProblem::NothingTyped);
                     return Ok(());
@@ -579,27 +579,7 @@ impl<R: CheckInRepository> CheckInController<R> {
                     return Ok(());
                 };
                 // Only what was typed changes; the rest stays as on file.
-                let mut proposed = a.patient.demographics.clone();
-                let set = |slot: &mut String, value: &String| {
-                    if !value.is_empty() {
-                        *slot = value.clone();
-                    }
-                };
-                set(
-                    &mut proposed.address.line1,
-                    &typed(DemographicsField::Street),
-                );
-                set(&mut proposed.address.city, &typed(DemographicsField::City));
-                set(
-                    &mut proposed.address.region,
-                    &typed(DemographicsField::State),
-                );
-                set(
-                    &mut proposed.address.postal_code,
-                    &typed(DemographicsField::Zip),
-                );
-                set(&mut proposed.phone, &typed(DemographicsField::Phone));
-                set(&mut proposed.email, &typed(DemographicsField::Email));
+                let proposed = proposed_demographics(&a.patient.demographics, fields);
                 let result = self.apply(Input::SubmitDemographics(proposed), now);
                 self.field_problem(result)
             }
@@ -650,6 +630,10 @@ impl<R: CheckInRepository> CheckInController<R> {
             return result;
         };
         let field = e.field();
+        let problem = match e {
+            FieldError::Empty(f) => EditProblem::Required(f),
+            _ => EditProblem::Invalid(field),
+        };
         match self.flow.step() {
             Step::EditDemographics => {
                 let f = &mut self.edit_demographics;
@@ -659,14 +643,14 @@ impl<R: CheckInRepository> CheckInController<R> {
                 {
                     f.active = d;
                 }
-                f.problem = Some(EditProblem::Invalid(field));
+                f.problem = Some(problem);
             }
             Step::EditInsurance => {
                 let f = &mut self.edit_insurance;
                 if let Some(i) = InsuranceField::ALL.into_iter().find(|i| i.rule() == field) {
                     f.active = i;
                 }
-                f.problem = Some(EditProblem::Invalid(field));
+                f.problem = Some(problem);
             }
             _ => {}
         }
@@ -838,6 +822,45 @@ fn insurance_view(a: &Appointment) -> InsuranceView {
         plan: c.map(|c| c.plan.clone()).unwrap_or_default(),
         member_id: c.map(|c| mask_member_id(&c.member_id)).unwrap_or_default(),
     }
+}
+
+/// The demographics the form proposes: what is on file, with what was
+/// typed in its place. A new street replaces the whole street address, so
+/// the old apartment goes unless a new one is typed; any contact field
+/// typed makes a contact (from the one on file, or a new one).
+fn proposed_demographics(
+    on_file: &Demographics,
+    fields: &FormValues<DemographicsField, 10>,
+) -> Demographics {
+    let typed = |d: DemographicsField| fields[d].trim().to_string();
+    let set = |slot: &mut String, d: DemographicsField| {
+        let value = typed(d);
+        if !value.is_empty() {
+            *slot = value;
+        }
+    };
+    let mut p = on_file.clone();
+    if !typed(DemographicsField::Street).is_empty() {
+        p.address.line2.clear();
+    }
+    set(&mut p.address.line1, DemographicsField::Street);
+    set(&mut p.address.line2, DemographicsField::Apartment);
+    set(&mut p.address.city, DemographicsField::City);
+    set(&mut p.address.region, DemographicsField::State);
+    set(&mut p.address.postal_code, DemographicsField::Zip);
+    set(&mut p.phone, DemographicsField::Phone);
+    set(&mut p.email, DemographicsField::Email);
+    let contact_typed = DemographicsField::ALL
+        .into_iter()
+        .any(|d| d.is_contact() && !typed(d).is_empty());
+    if contact_typed {
+        let mut c = p.emergency_contact.take().unwrap_or_default();
+        set(&mut c.name, DemographicsField::ContactName);
+        set(&mut c.phone, DemographicsField::ContactPhone);
+        set(&mut c.relation, DemographicsField::ContactRelation);
+        p.emergency_contact = Some(c);
+    }
+    p
 }
 
 /// Appends `text` to `value` up to `limit` characters in all.

@@ -113,6 +113,10 @@ fn schedule() -> Vec<Appointment> {
     let mut blank = appointment("blank", "Gus", "Vale", (1996, 2, 14), 10, 0);
     blank.patient.demographics.address.line1.clear();
     blank.patient.demographics.phone.clear();
+    let mut flat = appointment("flat", "Ida", "Moreno", (1997, 3, 15), 10, 0);
+    flat.patient.demographics.address.line2 = "Apt 4".into();
+    let mut alone = appointment("alone", "Jo", "Quinn", (1998, 5, 20), 10, 0);
+    alone.patient.demographics.emergency_contact = None;
     vec![
         maria(),
         appointment("t-late", "Luis", "Rivera", (2010, 3, 4), 10, 30),
@@ -127,6 +131,8 @@ fn schedule() -> Vec<Appointment> {
         elsewhere,
         done,
         blank,
+        flat,
+        alone,
     ]
 }
 
@@ -137,6 +143,10 @@ const STATE: DemographicsField = DemographicsField::State;
 const ZIP: DemographicsField = DemographicsField::Zip;
 const PHONE: DemographicsField = DemographicsField::Phone;
 const EMAIL: DemographicsField = DemographicsField::Email;
+const APARTMENT: DemographicsField = DemographicsField::Apartment;
+const CONTACT_NAME: DemographicsField = DemographicsField::ContactName;
+const CONTACT_PHONE: DemographicsField = DemographicsField::ContactPhone;
+const RELATION: DemographicsField = DemographicsField::ContactRelation;
 const PAYER: InsuranceField = InsuranceField::Payer;
 const MEMBER_ID: InsuranceField = InsuranceField::MemberId;
 const GROUP: InsuranceField = InsuranceField::Group;
@@ -779,6 +789,10 @@ fn each_demographics_field_keeps_to_its_length() {
         (STATE, 2),
         (ZIP, 10),
         (PHONE, 20),
+        (APARTMENT, 40),
+        (CONTACT_NAME, 80),
+        (CONTACT_PHONE, 20),
+        (RELATION, 40),
         (EMAIL, 80),
     ];
     for (field, limit) in limits {
@@ -900,6 +914,120 @@ fn updated_demographics_are_proposed_with_the_rest_as_on_file() {
     expected.address.line1 = "12 Oak St".into();
     expected.phone = "(541) 555-0100".into();
     assert_eq!(proposed, &expected);
+}
+
+/// The patient with appointment `id`, scanned in and on the edit form.
+fn editing_for(id: &str) -> Kiosk {
+    let mut k = Kiosk::new();
+    let pass = k.pass("c1", id, Duration::hours(1));
+    k.scan(&pass);
+    k.act(UiAction::DemographicsUpdate);
+    assert_eq!(k.screen(), Screen::EditDemographics);
+    k
+}
+
+/// The demographics of the last proposal recorded.
+fn last_proposal(k: &Kiosk) -> Demographics {
+    k.steps()
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            DomainEvent::DemographicsProposed { proposed, .. } => Some(proposed.clone()),
+            _ => None,
+        })
+        .last()
+        .expect("a proposal")
+}
+
+#[test]
+fn an_apartment_is_typed_and_a_new_street_drops_the_old_one() {
+    let mut k = editing_for("flat");
+    k.acts([select(APARTMENT), typed("Unit 9")]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let p = last_proposal(&k);
+    assert_eq!(p.address.line2, "Unit 9");
+    assert_eq!(p.address.line1, maria().patient.demographics.address.line1);
+
+    let mut k = editing_for("flat");
+    k.acts([select(STREET), typed("12 Oak St")]);
+    k.act(UiAction::EditSubmit);
+    let p = last_proposal(&k);
+    assert_eq!(
+        (p.address.line1.as_str(), p.address.line2.as_str()),
+        ("12 Oak St", "")
+    );
+
+    let mut k = editing_for("flat");
+    k.acts([select(APARTMENT), typed("Apt @")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Invalid(Field::AddressLine2)));
+    assert_eq!(v.active, APARTMENT);
+}
+
+#[test]
+fn an_emergency_contact_is_added_when_none_is_on_file() {
+    let mut k = editing_for("alone");
+    assert_eq!(k.view().demographics.emergency_contact, "");
+    let before = k.steps().len();
+    k.acts([select(CONTACT_PHONE), typed("541 555 0111")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Required(Field::ContactName)));
+    assert_eq!(v.active, CONTACT_NAME);
+    assert_eq!(k.steps().len(), before, "nothing recorded");
+    k.acts([
+        typed("Ana Núñez-O'Brien"),
+        select(RELATION),
+        typed("Sister"),
+    ]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let contact = last_proposal(&k).emergency_contact.expect("a contact");
+    assert_eq!(contact.name, "Ana Núñez-O'Brien");
+    assert_eq!(contact.phone, "541 555 0111");
+    assert_eq!(contact.relation, "Sister");
+}
+
+#[test]
+fn a_new_contact_needs_a_phone_too() {
+    let mut k = editing_for("alone");
+    k.acts([select(CONTACT_NAME), typed("Ana Quinn")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Required(Field::ContactPhone)));
+    assert_eq!(v.active, CONTACT_PHONE);
+}
+
+#[test]
+fn a_changed_contact_keeps_the_rest_of_the_one_on_file() {
+    let mut k = editing_demographics();
+    k.acts([select(RELATION), typed("Sister")]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let on_file = maria().patient.demographics.emergency_contact.unwrap();
+    let contact = last_proposal(&k).emergency_contact.unwrap();
+    assert_eq!(
+        (contact.name, contact.phone, contact.relation.as_str()),
+        (on_file.name, on_file.phone, "Sister")
+    );
+}
+
+#[test]
+fn each_contact_rule_keeps_the_patient_on_its_field() {
+    for (field, bad, rule) in [
+        (CONTACT_NAME, "Ana 2", Field::ContactName),
+        (CONTACT_PHONE, "12", Field::ContactPhone),
+        (RELATION, "Sis2", Field::ContactRelation),
+    ] {
+        let mut k = editing_demographics();
+        k.acts([select(field), typed(bad), select(EMAIL)]);
+        k.act(UiAction::EditSubmit);
+        let v = k.view().edit_demographics;
+        assert_eq!(v.problem, Some(EditProblem::Invalid(rule)), "{bad}");
+        assert_eq!(v.active, field);
+    }
 }
 
 #[test]

@@ -74,6 +74,9 @@ pub enum EditProblem {
     MissingPayer,
     /// No member ID.
     MissingMemberId,
+    /// A field the others make necessary was left empty: the emergency
+    /// contact's name or phone.
+    Required(Field),
     /// A typed value breaks this field's rule.
     Invalid(Field),
 }
@@ -152,6 +155,8 @@ pub enum DemographicsField {
     /// Street and number.
     #[default]
     Street,
+    /// Apartment, suite or unit (address line 2).
+    Apartment,
     /// City.
     City,
     /// State.
@@ -162,40 +167,62 @@ pub enum DemographicsField {
     Phone,
     /// Email.
     Email,
+    /// The emergency contact's name.
+    ContactName,
+    /// The emergency contact's phone.
+    ContactPhone,
+    /// How the emergency contact relates to the patient.
+    ContactRelation,
 }
 
 impl DemographicsField {
     /// Every field, in the form's order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 10] = [
         Self::Street,
+        Self::Apartment,
         Self::City,
         Self::State,
         Self::Zip,
         Self::Phone,
         Self::Email,
+        Self::ContactName,
+        Self::ContactPhone,
+        Self::ContactRelation,
     ];
 
     /// The domain rule the field's value follows.
     pub fn rule(self) -> Field {
         match self {
             Self::Street => Field::AddressLine1,
+            Self::Apartment => Field::AddressLine2,
             Self::City => Field::City,
             Self::State => Field::State,
             Self::Zip => Field::PostalCode,
             Self::Phone => Field::Phone,
             Self::Email => Field::Email,
+            Self::ContactName => Field::ContactName,
+            Self::ContactPhone => Field::ContactPhone,
+            Self::ContactRelation => Field::ContactRelation,
         }
+    }
+
+    /// Whether the field belongs to the emergency contact.
+    pub fn is_contact(self) -> bool {
+        matches!(
+            self,
+            Self::ContactName | Self::ContactPhone | Self::ContactRelation
+        )
     }
 
     /// The most characters the on-screen keyboard types into it: what fits
     /// the field's chip, and never more than the rule allows.
     pub fn typing_limit(self) -> usize {
         let fits = match self {
-            Self::Street | Self::Email => 80,
-            Self::City => 40,
+            Self::Street | Self::Email | Self::ContactName => 80,
+            Self::City | Self::Apartment | Self::ContactRelation => 40,
             Self::State => 30,
             Self::Zip => 12,
-            Self::Phone => 20,
+            Self::Phone | Self::ContactPhone => 20,
         };
         self.rule().max_chars().min(fits)
     }
@@ -297,14 +324,14 @@ macro_rules! form_index {
         }
     };
 }
-form_index!(DemographicsField, 6);
+form_index!(DemographicsField, 10);
 form_index!(InsuranceField, 3);
 
 /// The demographics edit form: what the patient typed, field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditDemographicsView {
     /// What was typed into each field.
-    pub fields: FormValues<DemographicsField, 6>,
+    pub fields: FormValues<DemographicsField, 10>,
     /// The field the keyboard types into.
     pub active: DemographicsField,
     /// What is wrong, if anything.

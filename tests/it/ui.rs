@@ -61,6 +61,7 @@ fn schedule() -> Vec<Appointment> {
     twin2.clinician = "Dr. Nguyen".into();
     let mut uninsured = appointment("a-noah", "Noah", "Okafor", (1992, 8, 9), 10, 0);
     uninsured.coverage = None;
+    uninsured.patient.demographics.emergency_contact = None;
     let mut early = appointment("a-early", "Eva", "Lindqvist", (1970, 1, 1), 14, 0);
     early.clinician = "Dr. Chen".into();
     let mut late = appointment("a-late", "Omar", "Haddad", (1965, 6, 6), 9, 0);
@@ -516,6 +517,35 @@ fn updating_demographics_sends_a_proposal() {
     );
 }
 
+#[test]
+fn an_emergency_contact_can_be_added_when_none_is_on_file() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-noah", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert!(k.sees("Emergency contact: Not on file. Choose \"Update\" to add one."));
+    k.tap("Update");
+    k.tap("Contact's phone");
+    k.keys("5415550111");
+    k.tap("Save changes");
+    assert!(k.sees("Please type the emergency contact's name too."));
+    k.keys("ANA OKAFOR");
+    k.tap("Contact's phone");
+    for _ in 0..10 {
+        k.tap("Delete");
+    }
+    k.tap("Save changes");
+    assert!(k.sees("Please type the emergency contact's phone number too."));
+    k.keys("5415550111");
+    k.tap("Relationship");
+    k.keys("SISTER");
+    k.tap("Save changes");
+    assert_eq!(k.screen(), Screen::Insurance);
+    assert!(
+        k.outbox("a-noah")
+            .contains(&"demographics_proposed".to_string())
+    );
+}
+
 /// Types `bad` into `field`, saves, checks the form stays with `message`
 /// and nothing was recorded, then deletes what was typed.
 fn refused_edit(k: &mut Kiosk, field: &str, bad: &str, save: &str, message: &str) {
@@ -583,6 +613,34 @@ fn every_field_rule_has_its_own_message_and_records_nothing() {
         "AB",
         save,
         "Please check the email, such as NAME@EXAMPLE.COM.",
+    );
+    refused_edit(
+        &mut k,
+        "Apt or unit",
+        "4B @",
+        save,
+        "Please check the apartment or unit: use letters, numbers and . , ' # - /",
+    );
+    refused_edit(
+        &mut k,
+        "Emergency contact",
+        "ANA 2",
+        save,
+        "Please check the contact's name: use letters, spaces, ' and -.",
+    );
+    refused_edit(
+        &mut k,
+        "Contact's phone",
+        "12",
+        save,
+        "Please type the contact's 10-digit phone number, such as 212 555 0123.",
+    );
+    refused_edit(
+        &mut k,
+        "Relationship",
+        "SIS2",
+        save,
+        "Please check the relationship: use letters only, such as SISTER.",
     );
     // Corrected, the same form goes through.
     k.tap("Phone");
@@ -914,7 +972,8 @@ fn phi_properties(
         CoPayAdapter: get_amount, get_balance;
         DemographicsAdapter: get_address, get_phone, get_email, get_emergency_contact;
         DobAdapter: get_digits;
-        EditDemographicsAdapter: get_street, get_city, get_region, get_postal_code, get_phone, get_email;
+        EditDemographicsAdapter: get_street, get_apartment, get_city, get_region, get_postal_code,
+            get_phone, get_email, get_contact_name, get_contact_phone, get_contact_relation;
         EditInsuranceAdapter: get_payer, get_member_id, get_group;
         InsuranceAdapter: get_payer, get_plan, get_member_id;
         NameAdapter: get_letters;

@@ -60,11 +60,15 @@ pub(super) fn render(f: &Frame<'_>) {
             let f = &form.fields;
             let text = |d: DemographicsField| slint::SharedString::from(f[d].as_str());
             ed.set_street(text(DemographicsField::Street));
+            ed.set_apartment(text(DemographicsField::Apartment));
             ed.set_city(text(DemographicsField::City));
             ed.set_region(text(DemographicsField::State));
             ed.set_postal_code(text(DemographicsField::Zip));
             ed.set_phone(text(DemographicsField::Phone));
             ed.set_email(text(DemographicsField::Email));
+            ed.set_contact_name(text(DemographicsField::ContactName));
+            ed.set_contact_phone(text(DemographicsField::ContactPhone));
+            ed.set_contact_relation(text(DemographicsField::ContactRelation));
             ed.set_active(ui_demographics_field(form.active));
             ed.set_error(edit_error(form.problem));
         },
@@ -101,11 +105,15 @@ pub(super) fn render(f: &Frame<'_>) {
 fn demographics_field(f: ui::DemographicsField) -> DemographicsField {
     match f {
         ui::DemographicsField::Street => DemographicsField::Street,
+        ui::DemographicsField::Apartment => DemographicsField::Apartment,
         ui::DemographicsField::City => DemographicsField::City,
         ui::DemographicsField::State => DemographicsField::State,
         ui::DemographicsField::Zip => DemographicsField::Zip,
         ui::DemographicsField::Phone => DemographicsField::Phone,
         ui::DemographicsField::Email => DemographicsField::Email,
+        ui::DemographicsField::ContactName => DemographicsField::ContactName,
+        ui::DemographicsField::ContactPhone => DemographicsField::ContactPhone,
+        ui::DemographicsField::ContactRelation => DemographicsField::ContactRelation,
     }
 }
 
@@ -113,11 +121,15 @@ fn demographics_field(f: ui::DemographicsField) -> DemographicsField {
 fn ui_demographics_field(f: DemographicsField) -> ui::DemographicsField {
     match f {
         DemographicsField::Street => ui::DemographicsField::Street,
+        DemographicsField::Apartment => ui::DemographicsField::Apartment,
         DemographicsField::City => ui::DemographicsField::City,
         DemographicsField::State => ui::DemographicsField::State,
         DemographicsField::Zip => ui::DemographicsField::Zip,
         DemographicsField::Phone => ui::DemographicsField::Phone,
         DemographicsField::Email => ui::DemographicsField::Email,
+        DemographicsField::ContactName => ui::DemographicsField::ContactName,
+        DemographicsField::ContactPhone => ui::DemographicsField::ContactPhone,
+        DemographicsField::ContactRelation => ui::DemographicsField::ContactRelation,
     }
 }
 
@@ -146,24 +158,27 @@ fn edit_error(problem: Option<EditProblem>) -> EditError {
         Some(EditProblem::NeedStreetOrPhone) => EditError::NeedStreetOrPhone,
         Some(EditProblem::MissingPayer) => EditError::MissingPayer,
         Some(EditProblem::MissingMemberId) => EditError::MissingMemberId,
+        Some(EditProblem::Required(Field::ContactName)) => EditError::NeedContactName,
+        Some(EditProblem::Required(Field::ContactPhone)) => EditError::NeedContactPhone,
+        Some(EditProblem::Required(_)) => EditError::NothingTyped,
         Some(EditProblem::Invalid(field)) => match field {
-            Field::AddressLine1 | Field::AddressLine2 => EditError::BadStreet,
+            Field::AddressLine1 => EditError::BadStreet,
+            Field::AddressLine2 => EditError::BadApartment,
             Field::City => EditError::BadCity,
             Field::State => EditError::BadState,
             Field::PostalCode => EditError::BadZip,
-            Field::Phone | Field::ContactPhone => EditError::BadPhone,
+            Field::Phone => EditError::BadPhone,
             Field::Email => EditError::BadEmail,
+            Field::ContactName => EditError::BadContactName,
+            Field::ContactPhone => EditError::BadContactPhone,
+            Field::ContactRelation => EditError::BadRelation,
             Field::MemberId => EditError::BadMemberId,
             Field::Group => EditError::BadGroup,
             Field::Payer => EditError::BadPayer,
             // Fields no kiosk form has.
-            Field::ContactName
-            | Field::ContactRelation
-            | Field::PersonName
-            | Field::Note
-            | Field::KioskName
-            | Field::AppVersion
-            | Field::Id => EditError::BadValue,
+            Field::PersonName | Field::Note | Field::KioskName | Field::AppVersion | Field::Id => {
+                EditError::BadValue
+            }
         },
     }
 }
