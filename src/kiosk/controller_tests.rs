@@ -931,11 +931,11 @@ fn last_proposal(k: &Kiosk) -> Demographics {
     k.steps()
         .iter()
         .flatten()
-        .filter_map(|e| match e {
+        .rev()
+        .find_map(|e| match e {
             DomainEvent::DemographicsProposed { proposed, .. } => Some(proposed.clone()),
             _ => None,
         })
-        .last()
         .expect("a proposal")
 }
 
