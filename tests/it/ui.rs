@@ -546,6 +546,52 @@ fn an_emergency_contact_can_be_added_when_none_is_on_file() {
     );
 }
 
+#[test]
+fn the_keyboard_types_small_and_accented_letters() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-noah", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("Update");
+    k.tap("Emergency contact");
+    k.keys("J");
+    k.tap("Small letters");
+    k.keys("os");
+    k.tap("Accented letters");
+    k.keys("é");
+    k.tap("Letters A to Z");
+    k.keys(" ");
+    k.tap("Capital letters");
+    k.keys("N");
+    k.tap("Small letters");
+    k.keys("u");
+    k.tap("Accented letters");
+    k.keys("ñ");
+    k.tap("Letters A to Z");
+    k.keys("ez");
+    let form = k
+        .window
+        .global::<checkin_kiosk::kiosk::ui::EditDemographicsAdapter>();
+    assert_eq!(form.get_contact_name(), "José Nuñez");
+    // The last-name search takes accented letters too, and ignores them.
+    let mut k = Kiosk::new();
+    k.tap("Use my date of birth");
+    k.keys("05171980");
+    k.tap("Next");
+    k.keys("G");
+    k.tap("Accented letters");
+    k.keys("Á");
+    k.tap("Letters A to Z");
+    k.keys("R");
+    assert_eq!(
+        k.window
+            .global::<checkin_kiosk::kiosk::ui::NameAdapter>()
+            .get_letters(),
+        "GÁR"
+    );
+    k.tap("Find my appointment");
+    assert_eq!(k.screen(), Screen::Demographics);
+}
+
 /// Types `bad` into `field`, saves, checks the form stays with `message`
 /// and nothing was recorded, then deletes what was typed.
 fn refused_edit(k: &mut Kiosk, field: &str, bad: &str, save: &str, message: &str) {
