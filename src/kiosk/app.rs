@@ -13,7 +13,7 @@ use super::controller::{CheckInController, KioskContext};
 use super::repository::StoreRepository;
 use super::ui::AppWindow;
 use crate::config::KioskConfig;
-use crate::domain::{ClinicId, SystemClock};
+use crate::domain::{ClinicId, Currency, Money, SystemClock};
 use crate::pass::PassVerifier;
 use crate::store::{Enrollment, Store};
 use crate::sync::{self, SyncSettings, SyncStatus, SyncWorker, store_paths};
@@ -152,12 +152,22 @@ fn show(
     let mut flow = config.flow_settings();
     flow.allow_pay_on_phone = payment_link.is_some();
     flow.allow_bill_later = clinic.allow_bill_later || config.payment.allow_bill_later;
+    // The self-pay amount is in the clinic's currency, as co-pays are.
+    let currency = clinic
+        .currency
+        .parse::<Currency>()
+        .unwrap_or(config.payment.currency);
     let context = KioskContext {
         clinic_id: ClinicId(clinic.clinic_id.clone()),
         clinic_name: clinic.name.clone(),
         time_zone,
         payment_link,
         flow,
+        self_pay: config
+            .payment
+            .self_pay_cents
+            .map(|cents| Money::new(cents, currency)),
+        clock_24h: config.display.clock_24h,
     };
     let mut controller = CheckInController::new(
         StoreRepository {
@@ -198,6 +208,7 @@ fn show(
         idle_warning: config.flow.idle_warning,
         idle_reset: config.flow.idle_reset,
         done_return: config.flow.done_return,
+        help_reset: config.flow.help_reset,
         ..Timings::default()
     };
     let clinic_name = clinic.name.clone();

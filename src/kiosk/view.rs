@@ -2,7 +2,7 @@
 //! The controller builds it from the flow; the adapters copy it into the
 //! Slint globals. Tests read it without a window.
 
-use crate::domain::{Field, Language, PassProblem, ReasonCode};
+use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
 
 /// The screen that shows; mirrors the UI's `Screen` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,13 +123,21 @@ pub struct InsuranceView {
     pub plan: String,
     /// `••••1234`.
     pub member_id: String,
+    /// Whether Back returns to the contact details (not when they were
+    /// skipped).
+    pub can_go_back: bool,
+    /// Whether "I have no insurance" waits for the patient to confirm it.
+    pub confirm_no_insurance: bool,
 }
 
 /// The co-pay screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CoPayView {
-    /// "$25.00".
+    /// "$25.00": the plan's co-pay, or the clinic's self-pay amount; empty
+    /// when the patient is self-pay and the clinic set no amount.
     pub amount: String,
+    /// Whether the patient said they have no insurance.
+    pub self_pay: bool,
     /// A prior balance, formatted, or empty.
     pub balance: String,
     /// Whether "Pay on my phone" is offered.
@@ -147,6 +155,30 @@ pub struct PayPhoneView {
     pub reference: String,
     /// "$25.00".
     pub amount: String,
+}
+
+/// The Done screen: what the patient chose, and so what happens next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoneView {
+    /// How they chose to pay; `None` when nothing was due.
+    pub choice: Option<CoPayChoice>,
+    /// The amount of that choice, formatted, or empty when not known.
+    pub amount: String,
+    /// Whether they are self-pay.
+    pub self_pay: bool,
+}
+
+/// What a missed lookup was made with, masked for the "not found" screen:
+/// enough for the patient to spot a typo, not enough for a passer-by to
+/// read a whole date of birth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotFoundView {
+    /// Month and day in full, the year's last two digits: "05 / 17 / ••80".
+    pub dob: String,
+    /// The letters typed, as typed (a few letters, not a name on file).
+    pub letters: String,
+    /// Lookups left before help is called.
+    pub attempts_left: u32,
 }
 
 /// A field of the demographics form.
@@ -356,8 +388,11 @@ pub struct ViewModel {
     pub screen: Screen,
     /// The patient's language.
     pub language: Language,
-    /// 1–4 through Identify, Details, Insurance, Payment; 0 hides progress.
+    /// The step among those this patient sees (Identify when they typed,
+    /// Details unless skipped, Insurance, Payment when due); 0 hides it.
     pub progress: u8,
+    /// How many steps this patient sees.
+    pub progress_steps: u8,
     /// The identity banner, after a match.
     pub identity: Option<IdentityView>,
     /// A rule that let check-in carry on.
@@ -378,8 +413,8 @@ pub struct ViewModel {
     pub name_problem: Option<NameProblem>,
     /// Seconds before the next search is allowed.
     pub name_wait_seconds: u32,
-    /// Lookups left before help is called.
-    pub attempts_left: u32,
+    /// The missed lookup, masked.
+    pub not_found: NotFoundView,
     /// The matches to choose from.
     pub choices: Vec<ChoiceView>,
     /// Why a pass was refused.
@@ -398,6 +433,8 @@ pub struct ViewModel {
     pub copay: CoPayView,
     /// The payment QR code.
     pub pay_phone: PayPhoneView,
+    /// The Done screen.
+    pub done: DoneView,
     /// Whether help can return to the step (false after repeated misses).
     pub help_can_resume: bool,
 }

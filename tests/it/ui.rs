@@ -75,10 +75,12 @@ fn schedule() -> Vec<Appointment> {
 
 impl Kiosk {
     pub(super) fn new() -> Self {
-        Self::with_settings(|_| {})
+        Self::with_context(|_| {})
     }
 
-    fn with_settings(tweak: impl FnOnce(&mut FlowSettings)) -> Self {
+    /// A kiosk whose clinic and flow settings `tweak` changes; the clinic
+    /// charges $150.00 for a self-pay visit.
+    fn with_context(tweak: impl FnOnce(&mut KioskContext)) -> Self {
         init_backend();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock::new(now()));
@@ -112,14 +114,16 @@ impl Kiosk {
             .unwrap();
         let mut flow = FlowSettings::with_location(LocationId("main".into()));
         flow.allow_bill_later = true;
-        tweak(&mut flow);
-        let context = KioskContext {
+        let mut context = KioskContext {
             clinic_id: ClinicId("c1".into()),
             clinic_name: "Riverside Family Clinic".into(),
             time_zone: TZ,
             payment_link: Some("https://pay.example.org/p/{reference}".into()),
             flow,
+            self_pay: Some(Money::new(15_000, Currency::USD)),
+            clock_24h: false,
         };
+        tweak(&mut context);
         let controller = CheckInController::new(
             StoreRepository {
                 store,
@@ -475,16 +479,33 @@ fn three_misses_call_for_help() {
     let mut k = Kiosk::new();
     k.dob_path("01011999", "ZZZ");
     assert_eq!(k.screen(), Screen::NotFound);
+    // What was typed shows, the year's first digits hidden.
+    assert!(
+        k.sees("Date of birth you typed: 01 / 01 / ••99"),
+        "{}",
+        k.all_text()
+    );
+    assert!(k.sees("Letters you typed: ZZZ"));
+    assert!(!k.all_text().contains("1999"));
+    // Try again keeps the date and the letters.
     k.tap("Try again");
-    k.keys("01011999");
+    assert_eq!(
+        k.window
+            .global::<checkin_kiosk::kiosk::ui::DobAdapter>()
+            .get_digits(),
+        "01011999"
+    );
     k.tap("Next");
-    k.keys("ZZZ");
+    assert_eq!(
+        k.window
+            .global::<checkin_kiosk::kiosk::ui::NameAdapter>()
+            .get_letters(),
+        "ZZZ"
+    );
     k.tap("Find my appointment");
     assert_eq!(k.screen(), Screen::NotFound);
     k.tap("Try again");
-    k.keys("01011999");
     k.tap("Next");
-    k.keys("ZZZ");
     k.tap("Find my appointment");
     assert_eq!(k.screen(), Screen::Help);
     assert!(k.sees("Someone from the front desk is coming"));
@@ -758,10 +779,101 @@ fn insurance_changed_and_no_insurance() {
     assert!(k.sees("We do not have insurance on file for you."));
     assert!(!k.sees("Still correct"));
     k.tap("I have no insurance");
+    assert_eq!(k.screen(), Screen::Insurance);
+    assert!(k.sees("Continue without insurance?"));
+    assert!(
+        k.flags("a-noah").iter().all(|f| f != "self_pay_selected"),
+        "nothing recorded before the answer"
+    );
+    k.tap("No, go back");
+    assert!(k.sees("I have no insurance"));
+    k.tap("I have no insurance");
+    k.tap("Yes, I have no insurance");
     assert_eq!(k.screen(), Screen::Copay);
+    // Self-pay wording and the clinic's amount, never the plan's co-pay.
+    assert!(k.sees("Paying for your visit yourself"));
+    assert!(k.sees("Amount due: $150.00"), "{}", k.all_text());
+    assert!(!k.all_text().contains("$25.00"));
+    k.tap("Pay at the front desk");
+    assert!(k.sees("You chose to pay $150.00 at the front desk."));
     let flags = k.flags("a-noah");
     assert!(flags.contains(&"insurance_missing".to_string()));
     assert!(flags.contains(&"self_pay_selected".to_string()));
+}
+
+#[test]
+fn back_on_every_screen_after_the_match_but_done() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    k.tap("Back");
+    assert_eq!(
+        k.screen(),
+        Screen::Demographics,
+        "insurance goes back to the details"
+    );
+    k.tap("This is correct");
+    k.tap("Still correct");
+    assert_eq!(k.screen(), Screen::Copay);
+    k.tap("Back");
+    assert_eq!(k.screen(), Screen::Insurance);
+    k.tap("Still correct");
+    k.tap("Pay on my phone");
+    k.tap("Back");
+    assert_eq!(k.screen(), Screen::Copay);
+    k.tap("Pay on my phone");
+    k.tap("I've paid");
+    assert_eq!(k.screen(), Screen::Done);
+    assert!(k.sees("Success"));
+    assert!(
+        k.sees("You chose to pay $25.00 on your phone."),
+        "{}",
+        k.all_text()
+    );
+    assert!(!k.sees("Back"));
+    // The twins' choice goes back to the letters.
+    let mut k = Kiosk::new();
+    k.dob_path("03042010", "RIV");
+    k.tap("Back");
+    assert_eq!(k.screen(), Screen::EnterName);
+}
+
+#[test]
+fn the_progress_header_counts_the_steps_this_patient_sees() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert!(k.sees("Step 1 of 3"), "{}", k.all_text());
+    k.tap("This is correct");
+    assert!(k.sees("Step 2 of 3"));
+    let mut k = Kiosk::new();
+    k.dob_path("05171980", "GAR");
+    assert!(k.sees("Step 2 of 4"));
+}
+
+#[test]
+fn offline_the_kiosk_asks_the_patient_to_tell_the_desk() {
+    let mut k = Kiosk::new();
+    checkin_kiosk::kiosk::adapters::show_connection(
+        &k.window,
+        checkin_kiosk::kiosk::adapters::ConnectionMark {
+            online: false,
+            waiting: 3,
+        },
+    );
+    let pass = k.pass_for("a-late", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert!(k.sees("You are late for your appointment. Please tell the front desk."));
+    assert!(!k.all_text().contains("has been told"));
+    k.tap("I need help");
+    assert!(k.sees("Please go to the front desk"));
+    assert!(!k.sees("Someone from the front desk is coming"));
+    let k = Kiosk::new();
+    let pass = k.pass_for("a-done", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert!(k.sees("You are already checked in"));
+    assert!(!k.sees("Please see the front desk"));
 }
 
 #[test]
@@ -782,7 +894,7 @@ fn each_copay_choice() {
         if expect_screen == Screen::PayPhone {
             assert!(k.sees("Payment code"));
             assert!(k.sees("Reference: a-bal") || k.all_text().contains("a-bal"));
-            k.tap("Done");
+            k.tap("I've paid");
             assert_eq!(k.screen(), Screen::Done);
         }
         let out = k.outbox("a-bal");
@@ -1023,6 +1135,8 @@ fn phi_properties(
         EditInsuranceAdapter: get_payer, get_member_id, get_group;
         InsuranceAdapter: get_payer, get_plan, get_member_id;
         NameAdapter: get_letters;
+        NotFoundAdapter: get_dob, get_letters;
+        DoneAdapter: get_amount;
         PayPhoneAdapter: get_qr, get_amount, get_reference;
     )
 }
@@ -1049,7 +1163,7 @@ fn switching_to_spanish_mid_flow_keeps_progress() {
     assert_eq!(k.screen(), Screen::Insurance);
     assert!(k.sees("Sigue igual"), "{}", k.all_text());
     assert!(k.sees("Necesito ayuda"));
-    assert!(k.sees("Maria G. — 10:00 con Dr. Patel"));
+    assert!(k.sees("Maria G. — 10:00 a. m. con Dr. Patel"));
     k.tap("Sigue igual");
     assert!(k.sees("Pagar en la recepción"));
     k.tap("English");
@@ -1079,16 +1193,11 @@ fn repeated_misses_slow_the_kiosk_down() {
     // Five misses a minute are free; each session allows three.
     for _ in 0..2 {
         k.dob_path("01011999", "ZZZ");
-        k.tap("Try again");
-        k.keys("01011999");
-        k.tap("Next");
-        k.keys("ZZZ");
-        k.tap("Find my appointment");
-        k.tap("Try again");
-        k.keys("01011999");
-        k.tap("Next");
-        k.keys("ZZZ");
-        k.tap("Find my appointment");
+        for _ in 0..2 {
+            k.tap("Try again");
+            k.tap("Next");
+            k.tap("Find my appointment");
+        }
         k.tap("Start over");
     }
     // Six misses within the minute: the next search must wait.
@@ -1218,7 +1327,7 @@ fn tour(size: (u32, u32), lang: &str, suffix: &str) {
     shoot(&mut k, "09-copay");
     k.tap(&t("Pay on my phone"));
     shoot(&mut k, "10-pay-on-phone");
-    k.tap(&t("Done"));
+    k.tap(&t("I've paid"));
     shoot(&mut k, "11-done");
 
     let mut k = fresh();

@@ -30,6 +30,8 @@ pub(super) fn connect(window: &AppWindow, send: &Sender) {
     ins.on_still_correct(send.action(UiAction::InsuranceStillCorrect));
     ins.on_changed(send.action(UiAction::InsuranceChanged));
     ins.on_no_insurance(send.action(UiAction::NoInsurance));
+    ins.on_no_insurance_confirmed(send.action(UiAction::ConfirmNoInsurance));
+    ins.on_back(send.action(UiAction::Back));
 
     let ei = window.global::<EditInsuranceAdapter>();
     ei.on_select(send.map(|f| Some(UiAction::EditSelect(insurance_field(f).into()))));
@@ -83,6 +85,8 @@ pub(super) fn render(f: &Frame<'_>) {
             ins.set_payer(i.payer.as_str().into());
             ins.set_plan(i.plan.as_str().into());
             ins.set_member_id(i.member_id.as_str().into());
+            ins.set_can_go_back(i.can_go_back);
+            ins.set_confirm_no_insurance(i.confirm_no_insurance);
         },
     );
     f.part(

@@ -37,6 +37,7 @@ pub(super) fn connect(window: &AppWindow, send: &Sender) {
     let c = window.global::<ChooseAdapter>();
     c.on_choose(send.map(|i: i32| usize::try_from(i).ok().map(UiAction::Choose)));
     c.on_start_over(send.action(UiAction::Finish));
+    c.on_back(send.action(UiAction::Back));
 
     let p = window.global::<PassRejectedAdapter>();
     p.on_use_dob(send.action(UiAction::UseDob));
@@ -83,10 +84,12 @@ pub(super) fn render(f: &Frame<'_>) {
     );
     f.part(
         Part::NotFound,
-        |v| v.attempts_left,
-        |w, left| {
-            w.global::<NotFoundAdapter>()
-                .set_attempts_left(i32::try_from(left).unwrap_or(0));
+        |v| &v.not_found,
+        |w, nf| {
+            let a = w.global::<NotFoundAdapter>();
+            a.set_attempts_left(i32::try_from(nf.attempts_left).unwrap_or(0));
+            a.set_dob(nf.dob.as_str().into());
+            a.set_letters(nf.letters.as_str().into());
         },
     );
     f.part(

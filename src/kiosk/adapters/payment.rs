@@ -14,10 +14,11 @@ pub(super) fn connect(window: &AppWindow, send: &Sender) {
     cp.on_front_desk(send.action(UiAction::CoPay(CoPayChoice::FrontDesk)));
     cp.on_phone(send.action(UiAction::CoPay(CoPayChoice::Phone)));
     cp.on_bill_later(send.action(UiAction::CoPay(CoPayChoice::BillLater)));
+    cp.on_back(send.action(UiAction::Back));
 
-    window
-        .global::<PayPhoneAdapter>()
-        .on_done(send.action(UiAction::PayPhoneDone));
+    let pp = window.global::<PayPhoneAdapter>();
+    pp.on_done(send.action(UiAction::PayPhoneDone));
+    pp.on_back(send.action(UiAction::Back));
 }
 
 /// Renders the payment screens' parts that changed.
@@ -28,6 +29,7 @@ pub(super) fn render(f: &Frame<'_>) {
         |w, c| {
             let cp = w.global::<CoPayAdapter>();
             cp.set_amount(c.amount.as_str().into());
+            cp.set_self_pay(c.self_pay);
             cp.set_balance(c.balance.as_str().into());
             cp.set_allow_phone(c.allow_phone);
             cp.set_allow_bill_later(c.allow_bill_later);

@@ -5,10 +5,11 @@
 use slint::ComponentHandle;
 
 use super::{Frame, Part, Sender};
-use crate::domain::{Language, ReasonCode};
+use crate::domain::{CoPayChoice, Language, ReasonCode};
 use crate::kiosk::controller::UiAction;
 use crate::kiosk::ui::{
-    AppWindow, DoneAdapter, HelpAdapter, KioskAdapter, NoticeKind, Screen, WelcomeAdapter,
+    AppWindow, DoneAdapter, HelpAdapter, KioskAdapter, NoticeKind, PaymentKind, Screen,
+    WelcomeAdapter,
 };
 use crate::kiosk::view;
 
@@ -44,17 +45,18 @@ pub(super) fn render(f: &Frame<'_>) {
                 v.screen,
                 v.language,
                 v.idle_warning,
-                v.progress,
+                (v.progress, v.progress_steps),
                 &v.identity,
                 v.notice,
             )
         },
-        |w, (screen_now, language, idle_warning, progress, identity, notice)| {
+        |w, (screen_now, language, idle_warning, (progress, steps), identity, notice)| {
             let k = w.global::<KioskAdapter>();
             k.set_screen(screen(screen_now));
             k.set_language(language.code().into());
             k.set_idle_warning(idle_warning);
             k.set_progress(i32::from(progress));
+            k.set_progress_steps(i32::from(steps));
             let identity = identity.clone().unwrap_or_default();
             k.set_patient_name(identity.name.into());
             k.set_appointment_time(identity.time.into());
@@ -65,6 +67,21 @@ pub(super) fn render(f: &Frame<'_>) {
                 Some(ReasonCode::WrongLocation) => NoticeKind::WrongLocation,
                 _ => NoticeKind::None,
             });
+        },
+    );
+    f.part(
+        Part::Done,
+        |v| &v.done,
+        |w, done| {
+            let d = w.global::<DoneAdapter>();
+            d.set_payment(match done.choice {
+                None => PaymentKind::None,
+                Some(CoPayChoice::FrontDesk) => PaymentKind::FrontDesk,
+                Some(CoPayChoice::Phone) => PaymentKind::Phone,
+                Some(CoPayChoice::BillLater) => PaymentKind::BillLater,
+            });
+            d.set_amount(done.amount.as_str().into());
+            d.set_self_pay(done.self_pay);
         },
     );
     f.part(
