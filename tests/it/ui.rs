@@ -955,6 +955,57 @@ fn help_mid_flow_flags_the_step_and_resumes() {
 }
 
 #[test]
+fn help_on_a_small_portrait_screen_continues_where_the_patient_was() {
+    let mut k = Kiosk::new();
+    k.window
+        .window()
+        .set_size(slint::PhysicalSize::new(800, 1280));
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("Update");
+    k.tap("Phone");
+    k.keys("541");
+    k.tap("I need help");
+    assert_eq!(k.screen(), Screen::Help);
+    let el = k.find("Continue check-in").unwrap();
+    let (pos, size) = (el.absolute_position(), el.size());
+    assert!(
+        pos.y >= 0.0 && pos.y + size.height <= 1280.0,
+        "Continue check-in is on screen"
+    );
+    el.mock_single_click(slint::platform::PointerEventButton::Left);
+    assert_eq!(k.screen(), Screen::EditDemographics);
+    assert_eq!(
+        k.window
+            .global::<checkin_kiosk::kiosk::ui::EditDemographicsAdapter>()
+            .get_phone(),
+        "541",
+        "what was typed is still there"
+    );
+}
+
+#[test]
+fn while_help_comes_the_idle_reset_waits_longer() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("I need help");
+    k.elapse(Duration::from_secs(61));
+    assert_eq!(k.screen(), Screen::Help, "not reset at the usual 60 s");
+    assert!(!k.window.global::<KioskAdapter>().get_idle_warning());
+    // The warning comes 15 s before the 5-minute reset, as it does
+    // before the usual one.
+    k.elapse(Duration::from_secs(285 - 61));
+    assert!(k.window.global::<KioskAdapter>().get_idle_warning());
+    k.elapse(Duration::from_secs(15));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(
+        k.flags("a-maria")
+            .contains(&"incomplete_checkin".to_string())
+    );
+}
+
+#[test]
 fn idle_warning_then_reset_clears_every_trace() {
     let mut k = Kiosk::new();
     let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
