@@ -531,10 +531,7 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
     use slint::winit_030::winit::event::WindowEvent;
     use slint::winit_030::{EventResult, WinitWindowAccessor};
 
-    if !hide_cursor && !report_first_frame {
-        return;
-    }
-    let mut first_frame_pending = report_first_frame;
+    let mut first_frame_pending = true;
     let mut cursor_hidden = false;
     window.window().on_winit_window_event(move |window, event| {
         match event {
@@ -547,13 +544,19 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
                 let size = window.size();
                 if first_frame_pending && size.width > 0 && size.height > 0 {
                     first_frame_pending = false;
-                    slint::Timer::single_shot(std::time::Duration::ZERO, || {
-                        let ms = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis())
-                            .unwrap_or(0);
-                        eprintln!("first-frame-unix-ms: {ms}");
-                    });
+                    // Mapped and drawn: it can take the keyboard now.
+                    if let Some(Err(e)) = window.with_winit_window(take_keyboard_focus) {
+                        tracing::warn!(error = %e, "the kiosk window could not take the keyboard focus; a scanner may need a click first");
+                    }
+                    if report_first_frame {
+                        slint::Timer::single_shot(std::time::Duration::ZERO, || {
+                            let ms = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| d.as_millis())
+                                .unwrap_or(0);
+                            eprintln!("first-frame-unix-ms: {ms}");
+                        });
+                    }
                 }
             }
             WindowEvent::CursorEntered { .. } if hide_cursor => {
@@ -563,6 +566,37 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
         }
         EventResult::Propagate
     });
+}
+
+/// Gives the window the X keyboard focus when nobody holds it, as on a bare
+/// X server with no window manager: a keyboard-wedge scanner's keystrokes
+/// then reach the kiosk without a first tap. Under a window manager (which
+/// gives the focus itself), Wayland or KMS it does nothing.
+fn take_keyboard_focus(window: &slint::winit_030::winit::window::Window) -> Result<(), String> {
+    use slint::winit_030::winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
+    use x11rb::protocol::xproto::{ConnectionExt, InputFocus};
+
+    let handle = window.window_handle().map_err(|e| e.to_string())?;
+    let id = match handle.as_raw() {
+        RawWindowHandle::Xlib(h) => u32::try_from(h.window).map_err(|e| e.to_string())?,
+        RawWindowHandle::Xcb(h) => h.window.get(),
+        _ => return Ok(()),
+    };
+    let (conn, _) = x11rb::connect(None).map_err(|e| e.to_string())?;
+    let focus = conn
+        .get_input_focus()
+        .map_err(|e| e.to_string())?
+        .reply()
+        .map_err(|e| e.to_string())?
+        .focus;
+    // 0 is None, 1 is PointerRoot: no window holds the focus.
+    if focus > 1 {
+        return Ok(());
+    }
+    conn.set_input_focus(InputFocus::PARENT, id, x11rb::CURRENT_TIME)
+        .map_err(|e| e.to_string())?
+        .check()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(all(test, feature = "server"))]
