@@ -545,6 +545,7 @@ fn an_emergency_contact_can_be_added_when_none_is_on_file() {
     k.scan(&pass);
     assert!(k.sees("Emergency contact: Not on file. Choose \"Update\" to add one."));
     k.tap("Update");
+    k.tap("Emergency contact");
     k.tap("Contact's phone");
     k.keys("5415550111");
     k.tap("Save changes");
@@ -688,9 +689,11 @@ fn every_field_rule_has_its_own_message_and_records_nothing() {
         save,
         "Please check the apartment or unit: use letters, numbers and . , ' # - /",
     );
+    // The contact's fields are behind the "Emergency contact" chip.
+    k.tap("Emergency contact");
     refused_edit(
         &mut k,
-        "Emergency contact",
+        "Contact's name",
         "ANA 2",
         save,
         "Please check the contact's name: use letters, spaces, ' and -.",
@@ -710,6 +713,7 @@ fn every_field_rule_has_its_own_message_and_records_nothing() {
         "Please check the relationship: use letters only, such as SISTER.",
     );
     // Corrected, the same form goes through.
+    k.tap("Address and phone");
     k.tap("Phone");
     k.keys("2125550123");
     k.tap(save);
