@@ -475,8 +475,8 @@ pub struct CheckInFlow {
     /// Whether the patient said they have no insurance: the payment step
     /// is then self-pay, and shows even when the plan's co-pay is zero.
     self_pay: bool,
-    /// Whether the demographics step was skipped (confirmed lately), so
-    /// Back from insurance has nowhere to go.
+    /// Whether the demographics step was skipped (confirmed lately) and
+    /// not gone back to.
     demographics_skipped: bool,
     /// How the patient chose to pay, for the Done screen.
     copay_choice: Option<CoPayChoice>,
@@ -533,8 +533,8 @@ impl CheckInFlow {
         }
     }
 
-    /// Whether Back from insurance returns to the contact details: not
-    /// when that step was skipped.
+    /// Whether the patient sees the contact details: identified, and the
+    /// step not skipped (or gone back to).
     pub fn demographics_shown(&self) -> bool {
         self.appointment.is_some() && !self.demographics_skipped
     }
@@ -811,8 +811,11 @@ impl CheckInFlow {
                 self.candidates.clear();
                 self.step = Step::EnterLastName;
             }
-            (Step::Insurance, Input::Back) if self.demographics_shown() => {
+            // Back to the contact details, even when they were skipped: the
+            // patient may want to change them after all.
+            (Step::Insurance, Input::Back) => {
                 events.push(self.phi_shown(PhiShown::Demographics, now)?);
+                self.demographics_skipped = false;
                 self.step = Step::Demographics;
             }
             (Step::CoPay, Input::Back) => {

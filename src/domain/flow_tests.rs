@@ -421,10 +421,14 @@ fn recently_confirmed_demographics_are_skipped() {
     let mut flow = scanned(a.clone());
     assert_eq!(flow.step(), Step::Insurance);
     assert!(!flow.demographics_shown());
-    assert!(
-        flow.handle(Input::Back, now()).is_err(),
-        "no details to go back to"
+    let ev = ok(&mut flow, Input::Back);
+    assert_eq!(
+        kinds(&ev),
+        vec!["phi_shown"],
+        "skipped details can still be changed"
     );
+    assert_eq!(flow.step(), Step::Demographics);
+    assert!(flow.demographics_shown());
     a.patient.demographics_confirmed_at = Some(now() - Duration::days(7) - Duration::seconds(1));
     let flow = scanned(a.clone());
     assert_eq!(flow.step(), Step::Demographics);

@@ -764,7 +764,6 @@ impl<R: CheckInRepository> CheckInController<R> {
             edit_demographics: self.edit_demographics.clone(),
             insurance: appt
                 .map(|a| InsuranceView {
-                    can_go_back: self.flow.demographics_shown(),
                     confirm_no_insurance: self.confirm_no_insurance && step == Step::Insurance,
                     ..insurance_view(a)
                 })

@@ -1273,7 +1273,6 @@ fn confirming_no_insurance_needs_the_question_first() {
 #[test]
 fn back_goes_one_screen_back_after_the_match() {
     let mut k = Kiosk::maria_at_insurance();
-    assert!(k.view().insurance.can_go_back);
     k.act(UiAction::Back);
     assert_eq!(k.screen(), Screen::Demographics);
     let mut k = Kiosk::maria_at_copay();
@@ -1288,11 +1287,14 @@ fn back_goes_one_screen_back_after_the_match() {
     assert_eq!(v.screen, Screen::Done);
     assert_eq!(v.done.choice, Some(CoPayChoice::FrontDesk));
     assert_eq!(v.done.amount, "$25.00");
-    // Details confirmed lately were skipped: nothing to go back to.
+    // Details confirmed lately were skipped, and can be changed after all.
     let mut k = Kiosk::new();
     k.dob_path("08091993", "PAR");
-    assert_eq!(k.screen(), Screen::Insurance);
-    assert!(!k.view().insurance.can_go_back);
+    assert_eq!(k.view().progress_steps, 3);
+    k.act(UiAction::Back);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Demographics);
+    assert_eq!((v.progress, v.progress_steps), (2, 4));
     // Twins: Back from the choice returns to the letters.
     let mut k = Kiosk::new();
     k.dob_path("03042010", "RIV");
@@ -1316,7 +1318,6 @@ fn nothing_on_file_cannot_be_still_correct() {
     assert_eq!(
         v.insurance,
         InsuranceView {
-            can_go_back: true,
             ..InsuranceView::default()
         }
     );
@@ -1821,7 +1822,6 @@ fn the_view_shows_only_masked_identity_after_a_match() {
             payer: "Blue Shield".into(),
             plan: "PPO Gold".into(),
             member_id: "••••3456".into(),
-            can_go_back: true,
             confirm_no_insurance: false,
         }
     );

@@ -123,9 +123,6 @@ pub struct InsuranceView {
     pub plan: String,
     /// `••••1234`.
     pub member_id: String,
-    /// Whether Back returns to the contact details (not when they were
-    /// skipped).
-    pub can_go_back: bool,
     /// Whether "I have no insurance" waits for the patient to confirm it.
     pub confirm_no_insurance: bool,
 }

@@ -85,7 +85,6 @@ pub(super) fn render(f: &Frame<'_>) {
             ins.set_payer(i.payer.as_str().into());
             ins.set_plan(i.plan.as_str().into());
             ins.set_member_id(i.member_id.as_str().into());
-            ins.set_can_go_back(i.can_go_back);
             ins.set_confirm_no_insurance(i.confirm_no_insurance);
         },
     );
