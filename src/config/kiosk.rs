@@ -123,7 +123,8 @@ pub struct SessionSettings {
     /// How long "You're checked in" stays before Welcome returns.
     pub done_return: Duration,
     /// Idle time before the reset while help has been asked for: the
-    /// patient was told to wait; never shorter than `idle_reset`.
+    /// patient was told to wait; never shorter than `idle_reset` (the
+    /// longer of the two applies).
     pub help_reset: Duration,
 }
 
@@ -796,16 +797,11 @@ impl RawFlow {
                 ),
             );
         }
-        let help_reset = c.secs("flow.help_reset_secs", self.help_reset_secs, 60..=7200);
-        if self.help_reset_secs < self.idle_reset_secs {
-            c.problem(
-                "flow.help_reset_secs",
-                format!(
-                    "expected at least the seconds of `flow.idle_reset_secs` ({}), so a patient waiting for help is not reset sooner than others; found {}",
-                    self.idle_reset_secs, self.help_reset_secs
-                ),
-            );
-        }
+        // Never sooner than the ordinary reset: a longer `idle_reset_secs`
+        // wins, so an older file that sets only that still loads.
+        let help_reset = c
+            .secs("flow.help_reset_secs", self.help_reset_secs, 60..=7200)
+            .max(idle_reset);
         SessionSettings {
             name_prefix_len: c.whole(
                 "flow.name_prefix_len",
