@@ -150,6 +150,8 @@ fn main() {
             time_zone: TZ,
             payment_link: Some("https://pay.example.org/p/{reference}".into()),
             flow: FlowSettings::with_location(LocationId("main".into())),
+            self_pay: None,
+            clock_24h: false,
         },
         Some(signer.verifier()),
         clock.clone(),

@@ -122,6 +122,10 @@ pub struct SessionSettings {
     pub idle_reset: Duration,
     /// How long "You're checked in" stays before Welcome returns.
     pub done_return: Duration,
+    /// Idle time before the reset while help has been asked for: the
+    /// patient was told to wait; never shorter than `idle_reset` (the
+    /// longer of the two applies).
+    pub help_reset: Duration,
 }
 
 /// The `[payment]` table.
@@ -134,6 +138,9 @@ pub struct PaymentSettings {
     pub pay_on_phone: Option<LinkTemplate>,
     /// Whether "Bill me later" is offered.
     pub allow_bill_later: bool,
+    /// What a patient without insurance pays for a visit, in cents of
+    /// `currency`; `None` says the front desk will tell them.
+    pub self_pay_cents: Option<i64>,
 }
 
 /// The `[throttle]` table.
@@ -157,6 +164,9 @@ pub struct DisplaySettings {
     pub width: u32,
     /// The window's height in pixels, when not full screen.
     pub height: u32,
+    /// Whether times show on the 24-hour clock ("14:30") instead of the
+    /// 12-hour one ("2:30 PM", "2:30 p. m.").
+    pub clock_24h: bool,
 }
 
 /// The Slint backend and renderer the kiosk draws with.
@@ -286,9 +296,10 @@ impl KioskConfig {
         let f = &self.flow;
         let _ = writeln!(
             s,
-            "  idle: warning at {}s, reset at {}s; done screen {}s",
+            "  idle: warning at {}s, reset at {}s ({}s while help comes); done screen {}s",
             f.idle_warning.as_secs(),
             f.idle_reset.as_secs(),
+            f.help_reset.as_secs(),
             f.done_return.as_secs()
         );
         let r = &self.rules;
@@ -306,7 +317,7 @@ impl KioskConfig {
         let p = &self.payment;
         let _ = writeln!(
             s,
-            "  co-pay in {}: front desk{}{}",
+            "  co-pay in {}: front desk{}{}; self-pay {}",
             p.currency,
             if p.pay_on_phone.is_some() {
                 ", phone"
@@ -317,16 +328,19 @@ impl KioskConfig {
                 ", bill later"
             } else {
                 ""
-            }
+            },
+            p.self_pay_cents
+                .map_or("told at the desk".to_string(), |c| format!("{c} cents"))
         );
         let d = &self.display;
         let _ = write!(
             s,
-            "  display: {}, rotated {}°, {}x{} when windowed",
+            "  display: {}, rotated {}°, {}x{} when windowed, {} clock",
             d.backend.as_str(),
             d.rotation.degrees(),
             d.width,
-            d.height
+            d.height,
+            if d.clock_24h { "24-hour" } else { "12-hour" }
         );
         s
     }
@@ -491,6 +505,8 @@ struct RawFlow {
     idle_reset_secs: i64,
     /// Seconds the done screen stays.
     done_return_secs: i64,
+    /// Idle seconds before the reset while help is on its way.
+    help_reset_secs: i64,
 }
 
 impl Default for RawFlow {
@@ -502,6 +518,7 @@ impl Default for RawFlow {
             idle_warning_secs: 45,
             idle_reset_secs: 60,
             done_return_secs: 10,
+            help_reset_secs: 300,
         }
     }
 }
@@ -557,6 +574,8 @@ struct RawPayment {
     pay_on_phone_url: Option<String>,
     /// Offer "Bill me later".
     allow_bill_later: bool,
+    /// The self-pay amount in cents, if the clinic has one.
+    self_pay_cents: Option<i64>,
 }
 
 impl Default for RawPayment {
@@ -565,6 +584,7 @@ impl Default for RawPayment {
             currency: "USD".to_string(),
             pay_on_phone_url: None,
             allow_bill_later: false,
+            self_pay_cents: None,
         }
     }
 }
@@ -599,6 +619,8 @@ struct RawDisplay {
     width: i64,
     /// Window height.
     height: i64,
+    /// `"12h"` or `"24h"`.
+    time_format: String,
 }
 
 impl Default for RawDisplay {
@@ -609,6 +631,7 @@ impl Default for RawDisplay {
             hide_cursor: true,
             width: 1080,
             height: 1920,
+            time_format: "12h".to_string(),
         }
     }
 }
@@ -774,6 +797,11 @@ impl RawFlow {
                 ),
             );
         }
+        // Never sooner than the ordinary reset: a longer `idle_reset_secs`
+        // wins, so an older file that sets only that still loads.
+        let help_reset = c
+            .secs("flow.help_reset_secs", self.help_reset_secs, 60..=7200)
+            .max(idle_reset);
         SessionSettings {
             name_prefix_len: c.whole(
                 "flow.name_prefix_len",
@@ -796,6 +824,7 @@ impl RawFlow {
             idle_warning,
             idle_reset,
             done_return: c.secs("flow.done_return_secs", self.done_return_secs, 3..=120),
+            help_reset,
         }
     }
 }
@@ -858,6 +887,9 @@ impl RawPayment {
                 .as_deref()
                 .and_then(|u| c.link_template("payment.pay_on_phone_url", u)),
             allow_bill_later: self.allow_bill_later,
+            self_pay_cents: self.self_pay_cents.map(|cents| {
+                c.whole::<i64>("payment.self_pay_cents", cents, 0..=100_000_000, "cents")
+            }),
         }
     }
 }
@@ -888,6 +920,12 @@ impl RawDisplay {
             hide_cursor: self.hide_cursor,
             width: c.whole("display.width", self.width, 200..=8192, "pixels"),
             height: c.whole("display.height", self.height, 200..=8192, "pixels"),
+            clock_24h: c.choice(
+                "display.time_format",
+                &self.time_format,
+                &[("12h", false), ("24h", true)],
+                false,
+            ),
         }
     }
 }

@@ -472,6 +472,14 @@ pub struct CheckInFlow {
     arrived: bool,
     /// Whether `checked_in` was recorded.
     checked_in: bool,
+    /// Whether the patient said they have no insurance: the payment step
+    /// is then self-pay, and shows even when the plan's co-pay is zero.
+    self_pay: bool,
+    /// Whether the demographics step was skipped (confirmed lately) and
+    /// not gone back to.
+    demographics_skipped: bool,
+    /// How the patient chose to pay, for the Done screen.
+    copay_choice: Option<CoPayChoice>,
 }
 
 fn not_here(input: &Input, step: Step) -> FlowError {
@@ -519,7 +527,26 @@ impl CheckInFlow {
             notices: Vec::new(),
             arrived: false,
             checked_in: false,
+            self_pay: false,
+            demographics_skipped: false,
+            copay_choice: None,
         }
+    }
+
+    /// Whether the patient sees the contact details: identified, and the
+    /// step not skipped (or gone back to).
+    pub fn demographics_shown(&self) -> bool {
+        self.appointment.is_some() && !self.demographics_skipped
+    }
+
+    /// How the patient chose to pay, once they have.
+    pub fn copay_choice(&self) -> Option<CoPayChoice> {
+        self.copay_choice
+    }
+
+    /// Whether the patient said they have no insurance.
+    pub fn self_pay(&self) -> bool {
+        self.self_pay
     }
 
     /// The current screen.
@@ -740,6 +767,7 @@ impl CheckInFlow {
                     at: now,
                 });
                 events.push(self.flag(ReasonCode::SelfPaySelected, now));
+                self.self_pay = true;
                 events.extend(self.enter_copay(now));
             }
             (Step::CoPay, Input::CoPay(choice)) => {
@@ -759,6 +787,7 @@ impl CheckInFlow {
                     amount: a.expected_copay,
                     at: now,
                 });
+                self.copay_choice = Some(choice);
                 if choice == CoPayChoice::Phone {
                     self.step = Step::PayOnPhone;
                 } else {
@@ -778,6 +807,30 @@ impl CheckInFlow {
                 self.step = Step::Welcome;
             }
             (Step::EnterLastName, Input::Back) => self.step = Step::EnterDob,
+            (Step::ChooseAppointment, Input::Back) => {
+                self.candidates.clear();
+                self.step = Step::EnterLastName;
+            }
+            // Back to the contact details, even when they were skipped: the
+            // patient may want to change them after all.
+            (Step::Insurance, Input::Back) => {
+                events.push(self.phi_shown(PhiShown::Demographics, now)?);
+                self.demographics_skipped = false;
+                self.step = Step::Demographics;
+            }
+            (Step::CoPay, Input::Back) => {
+                // The answer on insurance is asked again.
+                self.self_pay = false;
+                self.copay_choice = None;
+                if self.current()?.coverage.is_some() {
+                    events.push(self.phi_shown(PhiShown::Coverage, now)?);
+                }
+                self.step = Step::Insurance;
+            }
+            (Step::PayOnPhone, Input::Back) => {
+                self.copay_choice = None;
+                self.step = Step::CoPay;
+            }
             (
                 Step::Done | Step::SeeDesk(_) | Step::NotFound | Step::PassRejected(_),
                 Input::Finish,
@@ -792,6 +845,15 @@ impl CheckInFlow {
         // Any accepted touch also dismisses the idle warning.
         self.idle_warning = false;
         Ok(events)
+    }
+
+    /// The audit event for showing `what` of the identified appointment.
+    fn phi_shown(&self, what: PhiShown, now: DateTime<Utc>) -> Result<DomainEvent, FlowError> {
+        Ok(DomainEvent::PhiShown {
+            appointment_id: self.current()?.id.clone(),
+            what,
+            at: now,
+        })
     }
 
     fn current(&self) -> Result<&Appointment, FlowError> {
@@ -917,6 +979,7 @@ impl CheckInFlow {
             .demographics_confirmed_at
             .is_some_and(|at| at <= now && now - at <= window);
         if recent {
+            self.demographics_skipped = true;
             return self.enter_insurance(now);
         }
         self.step = Step::Demographics;
@@ -951,7 +1014,7 @@ impl CheckInFlow {
         let Some(a) = self.appointment.as_ref() else {
             return Vec::new();
         };
-        if !a.expected_copay.is_positive() {
+        if !a.expected_copay.is_positive() && !self.self_pay {
             return self.finish_checkin(now);
         }
         let id = a.id.clone();

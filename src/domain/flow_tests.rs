@@ -418,8 +418,17 @@ fn minor_and_balance_flags_ride_along_with_identification() {
 fn recently_confirmed_demographics_are_skipped() {
     let mut a = maria();
     a.patient.demographics_confirmed_at = Some(now() - Duration::days(7));
-    let flow = scanned(a.clone());
+    let mut flow = scanned(a.clone());
     assert_eq!(flow.step(), Step::Insurance);
+    assert!(!flow.demographics_shown());
+    let ev = ok(&mut flow, Input::Back);
+    assert_eq!(
+        kinds(&ev),
+        vec!["phi_shown"],
+        "skipped details can still be changed"
+    );
+    assert_eq!(flow.step(), Step::Demographics);
+    assert!(flow.demographics_shown());
     a.patient.demographics_confirmed_at = Some(now() - Duration::days(7) - Duration::seconds(1));
     let flow = scanned(a.clone());
     assert_eq!(flow.step(), Step::Demographics);
@@ -592,12 +601,35 @@ fn each_copay_choice() {
 }
 
 #[test]
-fn pay_on_phone_back_is_refused_and_continue_finishes() {
+fn pay_on_phone_goes_back_to_the_choices_and_continue_finishes() {
     let mut flow = at_step(Step::PayOnPhone);
-    assert!(flow.handle(Input::Back, now()).is_err());
+    assert_eq!(flow.copay_choice(), Some(CoPayChoice::Phone));
+    assert!(ok(&mut flow, Input::Back).is_empty());
+    assert_eq!((flow.step(), flow.copay_choice()), (Step::CoPay, None));
+    ok(&mut flow, Input::CoPay(CoPayChoice::Phone));
     let ev = ok(&mut flow, Input::Continue);
     assert_eq!(kinds(&ev), vec!["checked_in"]);
     assert_eq!(flow.step(), Step::Done);
+    assert_eq!(flow.copay_choice(), Some(CoPayChoice::Phone));
+}
+
+#[test]
+fn no_insurance_is_self_pay_even_with_no_copay_due() {
+    let mut a = maria();
+    a.expected_copay = Money::zero(Currency::USD);
+    let mut flow = scanned(a);
+    ok(&mut flow, Input::DemographicsCorrect);
+    assert!(!flow.self_pay());
+    ok(&mut flow, Input::NoInsurance);
+    assert_eq!(flow.step(), Step::CoPay, "self-pay always asks how to pay");
+    assert!(flow.self_pay());
+    // Back asks about insurance again, and self-pay is off until chosen.
+    let ev = ok(&mut flow, Input::Back);
+    assert_eq!(kinds(&ev), vec!["phi_shown"]);
+    assert_eq!(flow.step(), Step::Insurance);
+    assert!(!flow.self_pay());
+    let ev = ok(&mut flow, Input::InsuranceStillCorrect);
+    assert_eq!(kinds(&ev), vec!["checked_in"]);
 }
 
 #[test]
@@ -644,13 +676,17 @@ fn back_moves_one_step_where_offered() {
     let mut flow = at_step(Step::EditInsurance);
     ok(&mut flow, Input::Back);
     assert_eq!(flow.step(), Step::Insurance);
-    for step in [
-        Step::Welcome,
-        Step::Demographics,
-        Step::Insurance,
-        Step::CoPay,
-        Step::Done,
-    ] {
+    let ev = ok(&mut flow, Input::Back);
+    assert_eq!(kinds(&ev), vec!["phi_shown"], "the details are shown again");
+    assert_eq!(flow.step(), Step::Demographics);
+    let mut flow = at_step(Step::CoPay);
+    ok(&mut flow, Input::Back);
+    assert_eq!(flow.step(), Step::Insurance);
+    let mut flow = at_step(Step::ChooseAppointment);
+    ok(&mut flow, Input::Back);
+    assert_eq!(flow.step(), Step::EnterLastName);
+    assert!(flow.candidates().is_empty());
+    for step in [Step::Welcome, Step::Demographics, Step::Done] {
         let mut flow = at_step(step);
         assert!(flow.handle(Input::Back, now()).is_err(), "{step:?}");
         assert_eq!(flow.step(), step);

@@ -13,7 +13,7 @@ use super::controller::{CheckInController, KioskContext};
 use super::repository::StoreRepository;
 use super::ui::AppWindow;
 use crate::config::KioskConfig;
-use crate::domain::{ClinicId, SystemClock};
+use crate::domain::{ClinicId, Currency, Money, SystemClock};
 use crate::pass::PassVerifier;
 use crate::store::{Enrollment, Store};
 use crate::sync::{self, SyncSettings, SyncStatus, SyncWorker, store_paths};
@@ -152,12 +152,22 @@ fn show(
     let mut flow = config.flow_settings();
     flow.allow_pay_on_phone = payment_link.is_some();
     flow.allow_bill_later = clinic.allow_bill_later || config.payment.allow_bill_later;
+    // The self-pay amount is in the clinic's currency, as co-pays are.
+    let currency = clinic
+        .currency
+        .parse::<Currency>()
+        .unwrap_or(config.payment.currency);
     let context = KioskContext {
         clinic_id: ClinicId(clinic.clinic_id.clone()),
         clinic_name: clinic.name.clone(),
         time_zone,
         payment_link,
         flow,
+        self_pay: config
+            .payment
+            .self_pay_cents
+            .map(|cents| Money::new(cents, currency)),
+        clock_24h: config.display.clock_24h,
     };
     let mut controller = CheckInController::new(
         StoreRepository {
@@ -198,6 +208,7 @@ fn show(
         idle_warning: config.flow.idle_warning,
         idle_reset: config.flow.idle_reset,
         done_return: config.flow.done_return,
+        help_reset: config.flow.help_reset,
         ..Timings::default()
     };
     let clinic_name = clinic.name.clone();
@@ -520,10 +531,7 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
     use slint::winit_030::winit::event::WindowEvent;
     use slint::winit_030::{EventResult, WinitWindowAccessor};
 
-    if !hide_cursor && !report_first_frame {
-        return;
-    }
-    let mut first_frame_pending = report_first_frame;
+    let mut first_frame_pending = true;
     let mut cursor_hidden = false;
     window.window().on_winit_window_event(move |window, event| {
         match event {
@@ -536,13 +544,19 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
                 let size = window.size();
                 if first_frame_pending && size.width > 0 && size.height > 0 {
                     first_frame_pending = false;
-                    slint::Timer::single_shot(std::time::Duration::ZERO, || {
-                        let ms = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_millis())
-                            .unwrap_or(0);
-                        eprintln!("first-frame-unix-ms: {ms}");
-                    });
+                    // Mapped and drawn: it can take the keyboard now.
+                    if let Some(Err(e)) = window.with_winit_window(take_keyboard_focus) {
+                        tracing::warn!(error = %e, "the kiosk window could not take the keyboard focus; a scanner may need a click first");
+                    }
+                    if report_first_frame {
+                        slint::Timer::single_shot(std::time::Duration::ZERO, || {
+                            let ms = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map(|d| d.as_millis())
+                                .unwrap_or(0);
+                            eprintln!("first-frame-unix-ms: {ms}");
+                        });
+                    }
                 }
             }
             WindowEvent::CursorEntered { .. } if hide_cursor => {
@@ -552,6 +566,37 @@ fn watch_window(window: &AppWindow, hide_cursor: bool, report_first_frame: bool)
         }
         EventResult::Propagate
     });
+}
+
+/// Gives the window the X keyboard focus when nobody holds it, as on a bare
+/// X server with no window manager: a keyboard-wedge scanner's keystrokes
+/// then reach the kiosk without a first tap. Under a window manager (which
+/// gives the focus itself), Wayland or KMS it does nothing.
+fn take_keyboard_focus(window: &slint::winit_030::winit::window::Window) -> Result<(), String> {
+    use slint::winit_030::winit::raw_window_handle::{HasWindowHandle, RawWindowHandle};
+    use x11rb::protocol::xproto::{ConnectionExt, InputFocus};
+
+    let handle = window.window_handle().map_err(|e| e.to_string())?;
+    let id = match handle.as_raw() {
+        RawWindowHandle::Xlib(h) => u32::try_from(h.window).map_err(|e| e.to_string())?,
+        RawWindowHandle::Xcb(h) => h.window.get(),
+        _ => return Ok(()),
+    };
+    let (conn, _) = x11rb::connect(None).map_err(|e| e.to_string())?;
+    let focus = conn
+        .get_input_focus()
+        .map_err(|e| e.to_string())?
+        .reply()
+        .map_err(|e| e.to_string())?
+        .focus;
+    // 0 is None, 1 is PointerRoot: no window holds the focus.
+    if focus > 1 {
+        return Ok(());
+    }
+    conn.set_input_focus(InputFocus::PARENT, id, x11rb::CURRENT_TIME)
+        .map_err(|e| e.to_string())?
+        .check()
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(all(test, feature = "server"))]

@@ -7,19 +7,20 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::scanner::ScanBuffer;
 use super::view::{
-    ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, EditDemographicsView,
-    EditInsuranceView, EditProblem, FormField, IdentityView, InsuranceField, InsuranceView,
-    NameProblem, PayPhoneView, Screen, ViewModel,
+    ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, DoneView,
+    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormValues, IdentityView,
+    InsuranceField, InsuranceView, NameProblem, NotFoundView, PayPhoneView, Screen, ViewModel,
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
-    DomainEvent, FlowError, FlowSettings, Input, Language, LookupQuery, LookupThrottle, MatchError,
-    Money, PassProblem, ReasonCode, Step, check_coverage, mask_member_id,
+    Demographics, DomainEvent, FieldError, FlowError, FlowSettings, Input, Language, LookupQuery,
+    LookupThrottle, MatchError, Money, PassProblem, ReasonCode, Step, check_coverage,
+    mask_member_id,
 };
 use crate::pass::PassVerifier;
 
@@ -66,6 +67,11 @@ pub struct KioskContext {
     pub payment_link: Option<String>,
     /// The flow's rules and options.
     pub flow: FlowSettings,
+    /// What a visit costs a patient with no insurance; `None` says the
+    /// front desk will tell them.
+    pub self_pay: Option<Money>,
+    /// Times on the 24-hour clock instead of the 12-hour one.
+    pub clock_24h: bool,
 }
 
 /// Everything a patient (or a timer) can do on the kiosk.
@@ -107,8 +113,10 @@ pub enum UiAction {
     InsuranceStillCorrect,
     /// "It changed" or "Add my insurance".
     InsuranceChanged,
-    /// "I have no insurance".
+    /// "I have no insurance": asks to confirm.
     NoInsurance,
+    /// "Yes, I have no insurance", after [`UiAction::NoInsurance`].
+    ConfirmNoInsurance,
     /// A field of the form on screen.
     EditSelect(FormField),
     /// A key typed into the form on screen.
@@ -169,6 +177,11 @@ pub struct CheckInController<R: CheckInRepository> {
     edit_insurance: EditInsuranceView,
     /// Set when a commit failed; the desk screen shows until Finish.
     fault: bool,
+    /// "I have no insurance" was pressed and waits for its confirmation.
+    confirm_no_insurance: bool,
+    /// The patient identifies on the keypad (not with a pass), so Identify
+    /// is one of the steps they see.
+    used_keypad: bool,
 }
 
 impl<R: CheckInRepository> CheckInController<R> {
@@ -197,6 +210,8 @@ impl<R: CheckInRepository> CheckInController<R> {
             edit_demographics: EditDemographicsView::default(),
             edit_insurance: EditInsuranceView::default(),
             fault: false,
+            confirm_no_insurance: false,
+            used_keypad: false,
         }
     }
 
@@ -213,6 +228,17 @@ impl<R: CheckInRepository> CheckInController<R> {
     /// The flow's current step.
     pub fn step(&self) -> Step {
         self.flow.step()
+    }
+
+    /// Whether the idle warning shows.
+    pub fn idle_warning(&self) -> bool {
+        self.flow.idle_warning()
+    }
+
+    /// Seconds until the next lookup may run, while the wait shows; the
+    /// one clock-driven value of the view model besides the timers'.
+    pub fn name_wait_seconds(&self) -> u32 {
+        self.name_wait_seconds_at(self.clock.now())
     }
 
     /// Handles one action. Errors are already reflected in the view (a
@@ -274,10 +300,17 @@ impl<R: CheckInRepository> CheckInController<R> {
                 self.scanner.reset();
                 Ok(())
             }
-            UiAction::UseDob | UiAction::TryAgain => {
+            UiAction::UseDob => {
                 self.dob_digits.clear();
                 self.dob_problem = None;
                 self.name_letters.clear();
+                self.name_problem = None;
+                self.used_keypad = true;
+                self.apply(Input::UseDateOfBirth, now)
+            }
+            // What was typed stays, so a typo is fixed, not typed again.
+            UiAction::TryAgain => {
+                self.dob_problem = None;
                 self.name_problem = None;
                 self.apply(Input::UseDateOfBirth, now)
             }
@@ -321,7 +354,6 @@ impl<R: CheckInRepository> CheckInController<R> {
         let today = now.with_timezone(&self.context.time_zone).date_naive();
         match parse_dob(&self.dob_digits, today) {
             Ok(dob) => {
-                self.name_letters.clear();
                 self.name_problem = None;
                 self.apply(Input::DateOfBirth(dob), now)
             }
@@ -375,6 +407,11 @@ impl<R: CheckInRepository> CheckInController<R> {
     /// Everything that moves the patient from step to step.
     fn handle_step(&mut self, action: UiAction, now: DateTime<Utc>) -> Result<(), ControllerError> {
         let input = match action {
+            UiAction::Back if self.confirm_no_insurance => {
+                // "No, go back" from the question on insurance.
+                self.confirm_no_insurance = false;
+                return Ok(());
+            }
             UiAction::Back => {
                 if self.flow.step() == Step::EnterLastName {
                     self.name_letters.clear();
@@ -400,7 +437,22 @@ impl<R: CheckInRepository> CheckInController<R> {
                 self.edit_insurance = EditInsuranceView::default();
                 Input::InsuranceChanged
             }
-            UiAction::NoInsurance => Input::NoInsurance,
+            UiAction::NoInsurance => {
+                if self.flow.step() == Step::Insurance {
+                    self.confirm_no_insurance = true;
+                }
+                return Ok(());
+            }
+            UiAction::ConfirmNoInsurance => {
+                if !self.confirm_no_insurance {
+                    return Ok(());
+                }
+                let result = self.apply(Input::NoInsurance, now);
+                if self.flow.step() != Step::Insurance {
+                    self.confirm_no_insurance = false;
+                }
+                return result;
+            }
             UiAction::CoPay(choice) => Input::CoPay(choice),
             UiAction::PayPhoneDone => Input::Continue,
             UiAction::Help => Input::Help,
@@ -438,6 +490,8 @@ impl<R: CheckInRepository> CheckInController<R> {
         self.lookup_blocked_until = None;
         self.edit_demographics = EditDemographicsView::default();
         self.edit_insurance = EditInsuranceView::default();
+        self.confirm_no_insurance = false;
+        self.used_keypad = false;
     }
 
     /// Runs an input through the flow and commits its events before the
@@ -559,7 +613,6 @@ impl<R: CheckInRepository> CheckInController<R> {
         match self.flow.step() {
             Step::EditDemographics => {
                 let fields = &self.edit_demographics.fields;
-                let typed = |d: DemographicsField| fields[d].trim().to_string();
                 if fields.iter().all(|v| v.trim().is_empty()) {
                     self.edit_demographics.problem = Some(EditProblem::NothingTyped);
                     return Ok(());
@@ -568,27 +621,7 @@ impl<R: CheckInRepository> CheckInController<R> {
                     return Ok(());
                 };
                 // Only what was typed changes; the rest stays as on file.
-                let mut proposed = a.patient.demographics.clone();
-                let set = |slot: &mut String, value: &String| {
-                    if !value.is_empty() {
-                        *slot = value.clone();
-                    }
-                };
-                set(
-                    &mut proposed.address.line1,
-                    &typed(DemographicsField::Street),
-                );
-                set(&mut proposed.address.city, &typed(DemographicsField::City));
-                set(
-                    &mut proposed.address.region,
-                    &typed(DemographicsField::State),
-                );
-                set(
-                    &mut proposed.address.postal_code,
-                    &typed(DemographicsField::Zip),
-                );
-                set(&mut proposed.phone, &typed(DemographicsField::Phone));
-                set(&mut proposed.email, &typed(DemographicsField::Email));
+                let proposed = proposed_demographics(&a.patient.demographics, fields);
                 let result = self.apply(Input::SubmitDemographics(proposed), now);
                 self.field_problem(result)
             }
@@ -639,6 +672,10 @@ impl<R: CheckInRepository> CheckInController<R> {
             return result;
         };
         let field = e.field();
+        let problem = match e {
+            FieldError::Empty(f) => EditProblem::Required(f),
+            _ => EditProblem::Invalid(field),
+        };
         match self.flow.step() {
             Step::EditDemographics => {
                 let f = &mut self.edit_demographics;
@@ -648,14 +685,14 @@ impl<R: CheckInRepository> CheckInController<R> {
                 {
                     f.active = d;
                 }
-                f.problem = Some(EditProblem::Invalid(field));
+                f.problem = Some(problem);
             }
             Step::EditInsurance => {
                 let f = &mut self.edit_insurance;
                 if let Some(i) = InsuranceField::ALL.into_iter().find(|i| i.rule() == field) {
                     f.active = i;
                 }
-                f.problem = Some(EditProblem::Invalid(field));
+                f.problem = Some(problem);
             }
             _ => {}
         }
@@ -664,10 +701,7 @@ impl<R: CheckInRepository> CheckInController<R> {
 
     fn format_time(&self, a: &Appointment) -> String {
         let local = a.start.with_timezone(&self.context.time_zone);
-        match self.flow.language() {
-            Language::En => local.format("%-I:%M %p").to_string(),
-            Language::Es => local.format("%H:%M").to_string(),
-        }
+        format_clock(local.time(), self.flow.language(), self.context.clock_24h)
     }
 
     fn format_money(money: Money) -> String {
@@ -687,10 +721,12 @@ impl<R: CheckInRepository> CheckInController<R> {
         let appt = self.flow.appointment();
         let now = self.clock.now();
         let max = self.context.flow.max_failed_lookups;
+        let (progress, progress_steps) = self.progress(screen);
         ViewModel {
             screen,
             language: self.flow.language(),
-            progress: progress(screen),
+            progress,
+            progress_steps,
             identity: appt.map(|a| IdentityView {
                 name: self.flow.display_name().unwrap_or_default(),
                 time: self.format_time(a),
@@ -704,8 +740,12 @@ impl<R: CheckInRepository> CheckInController<R> {
             name_letters: self.name_letters.clone(),
             name_prefix_len: self.context.flow.name_prefix_len,
             name_problem: self.name_problem,
-            name_wait_seconds: self.name_wait_seconds(now),
-            attempts_left: max.saturating_sub(self.flow.failed_lookups()),
+            name_wait_seconds: self.name_wait_seconds_at(now),
+            not_found: NotFoundView {
+                dob: masked_dob(&self.dob_digits),
+                letters: self.name_letters.clone(),
+                attempts_left: max.saturating_sub(self.flow.failed_lookups()),
+            },
             choices: self
                 .flow
                 .candidates()
@@ -722,12 +762,21 @@ impl<R: CheckInRepository> CheckInController<R> {
             desk_reason: self.desk_reason(),
             demographics: self.flow.masked_demographics().unwrap_or_default(),
             edit_demographics: self.edit_demographics.clone(),
-            insurance: appt.map(insurance_view).unwrap_or_default(),
+            insurance: appt
+                .map(|a| InsuranceView {
+                    confirm_no_insurance: self.confirm_no_insurance && step == Step::Insurance,
+                    ..insurance_view(a)
+                })
+                .unwrap_or_default(),
             edit_insurance: self.edit_insurance.clone(),
             copay: appt.map(|a| self.copay_view(a)).unwrap_or_default(),
             pay_phone: appt
                 .filter(|_| step == Step::PayOnPhone)
                 .and_then(|a| self.pay_phone_view(a))
+                .unwrap_or_default(),
+            done: appt
+                .filter(|_| step == Step::Done)
+                .map(|a| self.done_view(a))
                 .unwrap_or_default(),
             help_can_resume: self.flow.failed_lookups() < max,
         }
@@ -770,7 +819,7 @@ impl<R: CheckInRepository> CheckInController<R> {
     }
 
     /// Seconds until the next lookup may run, while the wait shows.
-    fn name_wait_seconds(&self, now: DateTime<Utc>) -> u32 {
+    fn name_wait_seconds_at(&self, now: DateTime<Utc>) -> u32 {
         self.lookup_blocked_until
             .filter(|_| self.name_problem == Some(NameProblem::Wait))
             .map(|until| {
@@ -780,17 +829,32 @@ impl<R: CheckInRepository> CheckInController<R> {
             .unwrap_or(0)
     }
 
+    /// What the patient owes today: the plan's co-pay, or the clinic's
+    /// self-pay amount (never the plan's co-pay) when they have no
+    /// insurance; `None` when that amount is not set.
+    fn amount_due(&self, a: &Appointment) -> Option<Money> {
+        if self.flow.self_pay() {
+            self.context.self_pay
+        } else {
+            Some(a.expected_copay)
+        }
+    }
+
     /// The co-pay screen for `a`.
     fn copay_view(&self, a: &Appointment) -> CoPayView {
+        let due = self.amount_due(a);
         CoPayView {
-            amount: Self::format_money(a.expected_copay),
+            amount: due.map(Self::format_money).unwrap_or_default(),
+            self_pay: self.flow.self_pay(),
             balance: if a.prior_balance.is_positive() {
                 Self::format_money(a.prior_balance)
             } else {
                 String::new()
             },
+            // A link to pay an amount nobody knows yet is no help.
             allow_phone: self.context.flow.allow_pay_on_phone
-                && self.context.payment_link.is_some(),
+                && self.context.payment_link.is_some()
+                && due.is_some(),
             allow_bill_later: self.context.flow.allow_bill_later,
         }
     }
@@ -800,21 +864,103 @@ impl<R: CheckInRepository> CheckInController<R> {
         Some(PayPhoneView {
             url: self.payment_link(a)?,
             reference: payment_reference(&a.id),
-            amount: Self::format_money(a.expected_copay),
+            amount: Self::format_money(self.amount_due(a)?),
         })
+    }
+
+    /// The Done screen for `a`.
+    fn done_view(&self, a: &Appointment) -> DoneView {
+        let choice = self.flow.copay_choice();
+        DoneView {
+            choice,
+            amount: choice
+                .and_then(|_| self.amount_due(a))
+                .map(Self::format_money)
+                .unwrap_or_default(),
+            self_pay: self.flow.self_pay(),
+        }
+    }
+
+    /// The progress header for `screen`: its step among the steps this
+    /// patient sees, and how many those are; (0, 0) hides it. Before a
+    /// match the steps after Identify are not known yet, so all are
+    /// counted; after it only those the patient will see.
+    fn progress(&self, screen: Screen) -> (u8, u8) {
+        let Some(section) = section(screen) else {
+            return (0, 0);
+        };
+        let mut seen = Vec::with_capacity(4);
+        if self.used_keypad {
+            seen.push(Section::Identify);
+        }
+        match self.flow.appointment() {
+            None => seen.extend([Section::Details, Section::Insurance, Section::Payment]),
+            Some(a) => {
+                if self.flow.demographics_shown() {
+                    seen.push(Section::Details);
+                }
+                seen.push(Section::Insurance);
+                if a.expected_copay.is_positive() || self.flow.self_pay() {
+                    seen.push(Section::Payment);
+                }
+            }
+        }
+        let at = seen.iter().position(|s| *s == section).map_or(0, |i| i + 1);
+        let count = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
+        (count(at), count(seen.len()))
     }
 }
 
-/// The progress header's step for a screen: 1–4 through Identify, Details,
-/// Insurance and Payment, or 0 to hide it.
-fn progress(screen: Screen) -> u8 {
+/// A step of the progress header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Identify,
+    Details,
+    Insurance,
+    Payment,
+}
+
+/// The progress header's step a screen belongs to; `None` hides it.
+fn section(screen: Screen) -> Option<Section> {
     match screen {
-        Screen::EnterDob | Screen::EnterName | Screen::NotFound | Screen::Choose => 1,
-        Screen::Demographics | Screen::EditDemographics => 2,
-        Screen::Insurance | Screen::EditInsurance => 3,
-        Screen::CoPay | Screen::PayPhone => 4,
-        _ => 0,
+        Screen::EnterDob | Screen::EnterName | Screen::NotFound | Screen::Choose => {
+            Some(Section::Identify)
+        }
+        Screen::Demographics | Screen::EditDemographics => Some(Section::Details),
+        Screen::Insurance | Screen::EditInsurance => Some(Section::Insurance),
+        Screen::CoPay | Screen::PayPhone => Some(Section::Payment),
+        _ => None,
     }
+}
+
+/// A time of day as the patient's language writes it: "9:20 AM" in
+/// English and "9:20 a. m." in Spanish on the 12-hour clock, "09:20" on
+/// the 24-hour one.
+pub fn format_clock(time: chrono::NaiveTime, language: Language, clock_24h: bool) -> String {
+    if clock_24h {
+        return time.format("%H:%M").to_string();
+    }
+    let (pm, hour) = time.hour12();
+    let minute = time.minute();
+    let suffix = match (language, pm) {
+        (Language::En, false) => "AM",
+        (Language::En, true) => "PM",
+        (Language::Es, false) => "a. m.",
+        (Language::Es, true) => "p. m.",
+    };
+    format!("{hour}:{minute:02} {suffix}")
+}
+
+/// The typed date for the "not found" screen: month and day in full and
+/// the year's last two digits, "05 / 17 / ••80", so the patient can spot
+/// a typo and a passer-by cannot read the whole date.
+pub fn masked_dob(digits: &str) -> String {
+    let d: Vec<char> = digits.chars().take(8).collect();
+    if d.len() < 8 {
+        return String::new();
+    }
+    let s = |r: std::ops::Range<usize>| d[r].iter().collect::<String>();
+    format!("{} / {} / ••{}", s(0..2), s(2..4), s(6..8))
 }
 
 /// The insurance screen for `a`: the coverage on file, masked.
@@ -826,7 +972,47 @@ fn insurance_view(a: &Appointment) -> InsuranceView {
         payer: c.map(|c| c.payer.clone()).unwrap_or_default(),
         plan: c.map(|c| c.plan.clone()).unwrap_or_default(),
         member_id: c.map(|c| mask_member_id(&c.member_id)).unwrap_or_default(),
+        ..InsuranceView::default()
     }
+}
+
+/// The demographics the form proposes: what is on file, with what was
+/// typed in its place. A new street replaces the whole street address, so
+/// the old apartment goes unless a new one is typed; any contact field
+/// typed makes a contact (from the one on file, or a new one).
+fn proposed_demographics(
+    on_file: &Demographics,
+    fields: &FormValues<DemographicsField, 10>,
+) -> Demographics {
+    let typed = |d: DemographicsField| fields[d].trim().to_string();
+    let set = |slot: &mut String, d: DemographicsField| {
+        let value = typed(d);
+        if !value.is_empty() {
+            *slot = value;
+        }
+    };
+    let mut p = on_file.clone();
+    if !typed(DemographicsField::Street).is_empty() {
+        p.address.line2.clear();
+    }
+    set(&mut p.address.line1, DemographicsField::Street);
+    set(&mut p.address.line2, DemographicsField::Apartment);
+    set(&mut p.address.city, DemographicsField::City);
+    set(&mut p.address.region, DemographicsField::State);
+    set(&mut p.address.postal_code, DemographicsField::Zip);
+    set(&mut p.phone, DemographicsField::Phone);
+    set(&mut p.email, DemographicsField::Email);
+    let contact_typed = DemographicsField::ALL
+        .into_iter()
+        .any(|d| d.is_contact() && !typed(d).is_empty());
+    if contact_typed {
+        let mut c = p.emergency_contact.take().unwrap_or_default();
+        set(&mut c.name, DemographicsField::ContactName);
+        set(&mut c.phone, DemographicsField::ContactPhone);
+        set(&mut c.relation, DemographicsField::ContactRelation);
+        p.emergency_contact = Some(c);
+    }
+    p
 }
 
 /// Appends `text` to `value` up to `limit` characters in all.

@@ -113,6 +113,10 @@ fn schedule() -> Vec<Appointment> {
     let mut blank = appointment("blank", "Gus", "Vale", (1996, 2, 14), 10, 0);
     blank.patient.demographics.address.line1.clear();
     blank.patient.demographics.phone.clear();
+    let mut flat = appointment("flat", "Ida", "Moreno", (1997, 3, 15), 10, 0);
+    flat.patient.demographics.address.line2 = "Apt 4".into();
+    let mut alone = appointment("alone", "Jo", "Quinn", (1998, 5, 20), 10, 0);
+    alone.patient.demographics.emergency_contact = None;
     vec![
         maria(),
         appointment("t-late", "Luis", "Rivera", (2010, 3, 4), 10, 30),
@@ -127,6 +131,8 @@ fn schedule() -> Vec<Appointment> {
         elsewhere,
         done,
         blank,
+        flat,
+        alone,
     ]
 }
 
@@ -137,6 +143,10 @@ const STATE: DemographicsField = DemographicsField::State;
 const ZIP: DemographicsField = DemographicsField::Zip;
 const PHONE: DemographicsField = DemographicsField::Phone;
 const EMAIL: DemographicsField = DemographicsField::Email;
+const APARTMENT: DemographicsField = DemographicsField::Apartment;
+const CONTACT_NAME: DemographicsField = DemographicsField::ContactName;
+const CONTACT_PHONE: DemographicsField = DemographicsField::ContactPhone;
+const RELATION: DemographicsField = DemographicsField::ContactRelation;
 const PAYER: InsuranceField = InsuranceField::Payer;
 const MEMBER_ID: InsuranceField = InsuranceField::MemberId;
 const GROUP: InsuranceField = InsuranceField::Group;
@@ -160,6 +170,8 @@ fn context() -> KioskContext {
         time_zone: TZ,
         payment_link: Some("https://pay.example.org/p/{reference}".into()),
         flow,
+        self_pay: None,
+        clock_24h: false,
     }
 }
 
@@ -259,11 +271,16 @@ impl Kiosk {
         self.dob_path_again(digits, letters);
     }
 
-    /// The keypad and letters again, from the keypad screen.
+    /// The keypad and letters again, from the keypad screen, replacing
+    /// what is still typed there.
     fn dob_path_again(&mut self, digits: &str, letters: &str) {
         assert_eq!(self.screen(), Screen::EnterDob);
+        self.act(UiAction::DobClear);
         self.type_dob(digits);
         self.act(UiAction::DobSubmit);
+        while !self.view().name_letters.is_empty() {
+            self.act(UiAction::NameErase);
+        }
         self.act(UiAction::NameLetter(letters.to_string()));
         self.act(UiAction::NameSubmit);
     }
@@ -287,7 +304,10 @@ impl Kiosk {
         let mut k = Self::new();
         let pass = k.pass("c1", "a1", Duration::hours(1));
         k.scan(&pass);
-        assert_eq!((k.screen(), k.view().progress), (Screen::Demographics, 2));
+        assert_eq!(
+            (k.screen(), k.view().progress, k.view().progress_steps),
+            (Screen::Demographics, 1, 3)
+        );
         k
     }
 
@@ -591,7 +611,7 @@ fn too_few_letters_is_a_typing_problem_not_a_miss() {
     let v = k.view();
     assert_eq!(v.screen, Screen::EnterName);
     assert_eq!(v.name_problem, Some(NameProblem::TooShort));
-    assert_eq!(v.attempts_left, 3);
+    assert_eq!(v.not_found.attempts_left, 3);
     k.act(UiAction::NameErase);
     assert_eq!(k.view().name_problem, None);
     k.act(UiAction::NameLetter("'-".into()));
@@ -618,19 +638,32 @@ fn a_miss_offers_try_again_and_the_third_calls_for_help() {
     k.dob_path("05171980", "GOM");
     let v = k.view();
     assert_eq!(v.screen, Screen::NotFound);
-    assert_eq!(v.attempts_left, 2);
+    assert_eq!(v.not_found.attempts_left, 2);
     assert!(k.steps().is_empty());
     assert_eq!(k.commits(), 0);
+    assert_eq!(
+        (v.not_found.dob.as_str(), v.not_found.letters.as_str()),
+        ("05 / 17 / ••80", "GOM"),
+        "what was typed, the year masked"
+    );
     k.act(UiAction::TryAgain);
     let v = k.view();
     assert_eq!(v.screen, Screen::EnterDob);
-    assert_eq!((v.dob_digits.as_str(), v.name_letters.as_str()), ("", ""));
+    assert_eq!(
+        (v.dob_digits.as_str(), v.name_letters.as_str()),
+        ("05171980", "GOM"),
+        "try again keeps what was typed"
+    );
+    k.act(UiAction::DobSubmit);
+    assert_eq!(k.view().name_letters, "GOM");
+    k.act(UiAction::Back);
+    assert_eq!(k.screen(), Screen::EnterDob);
     k.dob_path_again("05171980", "GOM");
     k.act(UiAction::TryAgain);
     k.dob_path_again("05171980", "GOM");
     let v = k.view();
     assert_eq!(v.screen, Screen::Help);
-    assert_eq!(v.attempts_left, 0);
+    assert_eq!(v.not_found.attempts_left, 0);
     assert!(!v.help_can_resume);
     assert_eq!(k.flags(), vec![ReasonCode::IdentityNotFound]);
     k.act(UiAction::Resume);
@@ -750,7 +783,7 @@ fn demographics_correct_moves_to_insurance() {
     k.act(UiAction::DemographicsCorrect);
     let v = k.view();
     assert_eq!(v.screen, Screen::Insurance);
-    assert_eq!(v.progress, 3);
+    assert_eq!((v.progress, v.progress_steps), (2, 3));
     assert_eq!(k.kinds()[1], vec!["demographics_confirmed", "phi_shown"]);
 }
 
@@ -765,7 +798,7 @@ fn editing_demographics() -> Kiosk {
     let mut k = Kiosk::maria_scanned();
     k.act(UiAction::DemographicsUpdate);
     assert_eq!(k.screen(), Screen::EditDemographics);
-    assert_eq!(k.view().progress, 2);
+    assert_eq!(k.view().progress, 1);
     assert_eq!(k.view().edit_demographics, EditDemographicsView::default());
     k
 }
@@ -779,6 +812,10 @@ fn each_demographics_field_keeps_to_its_length() {
         (STATE, 2),
         (ZIP, 10),
         (PHONE, 20),
+        (APARTMENT, 40),
+        (CONTACT_NAME, 80),
+        (CONTACT_PHONE, 20),
+        (RELATION, 40),
         (EMAIL, 80),
     ];
     for (field, limit) in limits {
@@ -902,6 +939,120 @@ fn updated_demographics_are_proposed_with_the_rest_as_on_file() {
     assert_eq!(proposed, &expected);
 }
 
+/// The patient with appointment `id`, scanned in and on the edit form.
+fn editing_for(id: &str) -> Kiosk {
+    let mut k = Kiosk::new();
+    let pass = k.pass("c1", id, Duration::hours(1));
+    k.scan(&pass);
+    k.act(UiAction::DemographicsUpdate);
+    assert_eq!(k.screen(), Screen::EditDemographics);
+    k
+}
+
+/// The demographics of the last proposal recorded.
+fn last_proposal(k: &Kiosk) -> Demographics {
+    k.steps()
+        .iter()
+        .flatten()
+        .rev()
+        .find_map(|e| match e {
+            DomainEvent::DemographicsProposed { proposed, .. } => Some(proposed.clone()),
+            _ => None,
+        })
+        .expect("a proposal")
+}
+
+#[test]
+fn an_apartment_is_typed_and_a_new_street_drops_the_old_one() {
+    let mut k = editing_for("flat");
+    k.acts([select(APARTMENT), typed("Unit 9")]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let p = last_proposal(&k);
+    assert_eq!(p.address.line2, "Unit 9");
+    assert_eq!(p.address.line1, maria().patient.demographics.address.line1);
+
+    let mut k = editing_for("flat");
+    k.acts([select(STREET), typed("12 Oak St")]);
+    k.act(UiAction::EditSubmit);
+    let p = last_proposal(&k);
+    assert_eq!(
+        (p.address.line1.as_str(), p.address.line2.as_str()),
+        ("12 Oak St", "")
+    );
+
+    let mut k = editing_for("flat");
+    k.acts([select(APARTMENT), typed("Apt @")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Invalid(Field::AddressLine2)));
+    assert_eq!(v.active, APARTMENT);
+}
+
+#[test]
+fn an_emergency_contact_is_added_when_none_is_on_file() {
+    let mut k = editing_for("alone");
+    assert_eq!(k.view().demographics.emergency_contact, "");
+    let before = k.steps().len();
+    k.acts([select(CONTACT_PHONE), typed("541 555 0111")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Required(Field::ContactName)));
+    assert_eq!(v.active, CONTACT_NAME);
+    assert_eq!(k.steps().len(), before, "nothing recorded");
+    k.acts([
+        typed("Ana Núñez-O'Brien"),
+        select(RELATION),
+        typed("Sister"),
+    ]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let contact = last_proposal(&k).emergency_contact.expect("a contact");
+    assert_eq!(contact.name, "Ana Núñez-O'Brien");
+    assert_eq!(contact.phone, "541 555 0111");
+    assert_eq!(contact.relation, "Sister");
+}
+
+#[test]
+fn a_new_contact_needs_a_phone_too() {
+    let mut k = editing_for("alone");
+    k.acts([select(CONTACT_NAME), typed("Ana Quinn")]);
+    k.act(UiAction::EditSubmit);
+    let v = k.view().edit_demographics;
+    assert_eq!(v.problem, Some(EditProblem::Required(Field::ContactPhone)));
+    assert_eq!(v.active, CONTACT_PHONE);
+}
+
+#[test]
+fn a_changed_contact_keeps_the_rest_of_the_one_on_file() {
+    let mut k = editing_demographics();
+    k.acts([select(RELATION), typed("Sister")]);
+    k.act(UiAction::EditSubmit);
+    assert_eq!(k.screen(), Screen::Insurance);
+    let on_file = maria().patient.demographics.emergency_contact.unwrap();
+    let contact = last_proposal(&k).emergency_contact.unwrap();
+    assert_eq!(
+        (contact.name, contact.phone, contact.relation.as_str()),
+        (on_file.name, on_file.phone, "Sister")
+    );
+}
+
+#[test]
+fn each_contact_rule_keeps_the_patient_on_its_field() {
+    for (field, bad, rule) in [
+        (CONTACT_NAME, "Ana 2", Field::ContactName),
+        (CONTACT_PHONE, "12", Field::ContactPhone),
+        (RELATION, "Sis2", Field::ContactRelation),
+    ] {
+        let mut k = editing_demographics();
+        k.acts([select(field), typed(bad), select(EMAIL)]);
+        k.act(UiAction::EditSubmit);
+        let v = k.view().edit_demographics;
+        assert_eq!(v.problem, Some(EditProblem::Invalid(rule)), "{bad}");
+        assert_eq!(v.active, field);
+    }
+}
+
 #[test]
 fn back_from_the_form_and_update_again_starts_a_clean_form() {
     let mut k = editing_demographics();
@@ -933,7 +1084,7 @@ fn form_keys_do_nothing_off_the_forms() {
 fn insurance_still_correct_moves_to_the_copay() {
     let mut k = Kiosk::maria_at_copay();
     let v = k.view();
-    assert_eq!(v.progress, 4);
+    assert_eq!((v.progress, v.progress_steps), (3, 3));
     assert_eq!(v.copay.amount, "$25.00");
     assert_eq!(v.copay.balance, "");
     assert!(v.copay.allow_phone && v.copay.allow_bill_later);
@@ -946,7 +1097,7 @@ fn editing_insurance() -> Kiosk {
     let mut k = Kiosk::maria_at_insurance();
     k.act(UiAction::InsuranceChanged);
     assert_eq!(k.screen(), Screen::EditInsurance);
-    assert_eq!(k.view().progress, 3);
+    assert_eq!(k.view().progress, 2);
     k
 }
 
@@ -1027,21 +1178,134 @@ fn back_from_the_insurance_form_and_change_again_starts_clean() {
 }
 
 #[test]
-fn no_insurance_is_self_pay_from_either_screen() {
-    for from_form in [false, true] {
-        let mut k = if from_form {
-            editing_insurance()
-        } else {
-            Kiosk::maria_at_insurance()
-        };
-        k.act(UiAction::NoInsurance);
-        assert_eq!(k.screen(), Screen::CoPay);
-        assert_eq!(k.flags(), vec![ReasonCode::SelfPaySelected]);
-        let DomainEvent::CoverageProposed { proposed, .. } = &k.steps()[2][0] else {
-            panic!("not a proposal");
-        };
-        assert_eq!(proposed, &None);
-    }
+fn no_insurance_asks_to_confirm_then_is_self_pay() {
+    let mut k = Kiosk::maria_at_insurance();
+    let before = k.steps().len();
+    k.act(UiAction::NoInsurance);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Insurance);
+    assert!(v.insurance.confirm_no_insurance);
+    assert_eq!(
+        k.steps().len(),
+        before,
+        "nothing recorded before the answer"
+    );
+    // "No, go back" leaves the question; the coverage shows again.
+    k.act(UiAction::Back);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Insurance);
+    assert!(!v.insurance.confirm_no_insurance);
+    k.act(UiAction::NoInsurance);
+    k.act(UiAction::ConfirmNoInsurance);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::CoPay);
+    assert!(!v.insurance.confirm_no_insurance);
+    assert!(v.copay.self_pay);
+    assert_eq!(v.copay.amount, "", "the front desk tells the amount");
+    assert!(!v.copay.allow_phone, "no link for an unknown amount");
+    assert_eq!(k.flags(), vec![ReasonCode::SelfPaySelected]);
+    let DomainEvent::CoverageProposed { proposed, .. } = &k.steps()[2][0] else {
+        panic!("not a proposal");
+    };
+    assert_eq!(proposed, &None);
+    k.act(UiAction::CoPay(CoPayChoice::FrontDesk));
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Done);
+    assert_eq!(
+        v.done,
+        DoneView {
+            choice: Some(CoPayChoice::FrontDesk),
+            amount: String::new(),
+            self_pay: true,
+        }
+    );
+}
+
+#[test]
+fn self_pay_shows_the_clinic_amount_never_the_plan_copay() {
+    let mut k = Kiosk::with(|c| c.self_pay = Some(Money::new(15_000, Currency::USD)));
+    let pass = k.pass("c1", "a1", Duration::hours(1));
+    k.scan(&pass);
+    k.acts([
+        UiAction::DemographicsCorrect,
+        UiAction::NoInsurance,
+        UiAction::ConfirmNoInsurance,
+    ]);
+    let v = k.view();
+    assert_eq!(
+        (v.copay.amount.as_str(), v.copay.self_pay),
+        ("$150.00", true)
+    );
+    assert!(v.copay.allow_phone);
+    k.act(UiAction::CoPay(CoPayChoice::Phone));
+    assert_eq!(k.view().pay_phone.amount, "$150.00");
+    k.act(UiAction::PayPhoneDone);
+    assert_eq!(k.view().done.amount, "$150.00");
+    // Back from the co-pay asks about insurance again, with the plan.
+    let mut k = Kiosk::with(|c| c.self_pay = Some(Money::new(15_000, Currency::USD)));
+    let pass = k.pass("c1", "a1", Duration::hours(1));
+    k.scan(&pass);
+    k.acts([
+        UiAction::DemographicsCorrect,
+        UiAction::NoInsurance,
+        UiAction::ConfirmNoInsurance,
+        UiAction::Back,
+    ]);
+    assert_eq!(k.screen(), Screen::Insurance);
+    k.act(UiAction::InsuranceStillCorrect);
+    assert_eq!(k.view().copay.amount, "$25.00");
+    assert!(!k.view().copay.self_pay);
+}
+
+#[test]
+fn confirming_no_insurance_needs_the_question_first() {
+    let mut k = Kiosk::maria_at_insurance();
+    let before = k.view();
+    k.act(UiAction::ConfirmNoInsurance);
+    assert_eq!(k.view(), before);
+    // The form has no such button; the press does nothing there.
+    let mut k = editing_insurance();
+    k.act(UiAction::NoInsurance);
+    assert!(!k.view().insurance.confirm_no_insurance);
+    assert_eq!(k.screen(), Screen::EditInsurance);
+}
+
+#[test]
+fn back_goes_one_screen_back_after_the_match() {
+    let mut k = Kiosk::maria_at_insurance();
+    k.act(UiAction::Back);
+    assert_eq!(k.screen(), Screen::Demographics);
+    let mut k = Kiosk::maria_at_copay();
+    k.act(UiAction::Back);
+    assert_eq!(k.screen(), Screen::Insurance);
+    k.act(UiAction::InsuranceStillCorrect);
+    k.act(UiAction::CoPay(CoPayChoice::Phone));
+    k.act(UiAction::Back);
+    assert_eq!(k.screen(), Screen::CoPay);
+    k.act(UiAction::CoPay(CoPayChoice::FrontDesk));
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Done);
+    assert_eq!(v.done.choice, Some(CoPayChoice::FrontDesk));
+    assert_eq!(v.done.amount, "$25.00");
+    // Details confirmed lately were skipped, and can be changed after all.
+    let mut k = Kiosk::new();
+    k.dob_path("08091993", "PAR");
+    assert_eq!(k.view().progress_steps, 3);
+    k.act(UiAction::Back);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Demographics);
+    assert_eq!((v.progress, v.progress_steps), (2, 4));
+    // Twins: Back from the choice returns to the letters.
+    let mut k = Kiosk::new();
+    k.dob_path("03042010", "RIV");
+    assert_eq!(k.screen(), Screen::Choose);
+    k.act(UiAction::Back);
+    let v = k.view();
+    assert_eq!(
+        (v.screen, v.name_letters.as_str()),
+        (Screen::EnterName, "RIV")
+    );
+    assert!(v.choices.is_empty());
 }
 
 #[test]
@@ -1051,7 +1315,12 @@ fn nothing_on_file_cannot_be_still_correct() {
     k.act(UiAction::DemographicsCorrect);
     let v = k.view();
     assert_eq!(v.screen, Screen::Insurance);
-    assert_eq!(v.insurance, InsuranceView::default());
+    assert_eq!(
+        v.insurance,
+        InsuranceView {
+            ..InsuranceView::default()
+        }
+    );
     assert_eq!(k.flags(), vec![ReasonCode::InsuranceMissing]);
     assert!(
         k.controller
@@ -1122,7 +1391,7 @@ fn pay_on_phone_shows_the_link_then_checks_in() {
     assert_eq!(k.view().pay_phone, PayPhoneView::default());
     k.act(UiAction::CoPay(CoPayChoice::Phone));
     let v = k.view();
-    assert_eq!((v.screen, v.progress), (Screen::PayPhone, 4));
+    assert_eq!((v.screen, v.progress), (Screen::PayPhone, 3));
     assert_eq!(
         v.pay_phone,
         PayPhoneView {
@@ -1245,10 +1514,26 @@ fn a_language_switch_keeps_progress_and_records_nothing() {
     let v = k.view();
     assert_eq!(v.language, Language::Es);
     assert_eq!(v.screen, Screen::Demographics);
-    assert_eq!(v.identity.unwrap().time, "10:00");
+    assert_eq!(v.identity.unwrap().time, "10:00 a. m.");
     assert_eq!(k.commits(), commits);
     k.act(UiAction::SetLanguage(Language::En));
     assert_eq!(k.view().identity.unwrap().time, "10:00 AM");
+}
+
+#[test]
+fn times_follow_the_language_on_the_12_hour_clock_or_the_24_hour_one() {
+    let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    assert_eq!(format_clock(t(9, 20), Language::En, false), "9:20 AM");
+    assert_eq!(format_clock(t(9, 20), Language::Es, false), "9:20 a. m.");
+    assert_eq!(format_clock(t(0, 5), Language::En, false), "12:05 AM");
+    assert_eq!(format_clock(t(12, 0), Language::Es, false), "12:00 p. m.");
+    assert_eq!(format_clock(t(14, 30), Language::En, false), "2:30 PM");
+    assert_eq!(format_clock(t(9, 20), Language::Es, true), "09:20");
+    assert_eq!(format_clock(t(14, 30), Language::En, true), "14:30");
+    let mut k = Kiosk::with(|c| c.clock_24h = true);
+    let pass = k.pass("c1", "a1", Duration::hours(1));
+    k.scan(&pass);
+    assert_eq!(k.view().identity.unwrap().time, "10:00");
 }
 
 #[test]
@@ -1467,6 +1752,36 @@ fn the_progress_header_follows_the_screens() {
     assert_eq!((k.screen(), k.view().progress), (Screen::Help, 0));
     k.act(UiAction::Resume);
     assert_eq!((k.screen(), k.view().progress), (Screen::NotFound, 1));
+    assert_eq!(
+        k.view().progress_steps,
+        4,
+        "before a match every step counts"
+    );
+}
+
+#[test]
+fn the_progress_header_counts_only_the_steps_the_patient_sees() {
+    // Typed in, details skipped, a co-pay due: Identify, Insurance, Payment.
+    let mut k = Kiosk::new();
+    k.dob_path("08091993", "PAR");
+    let v = k.view();
+    assert_eq!(v.screen, Screen::Insurance);
+    assert_eq!((v.progress, v.progress_steps), (2, 3));
+    k.act(UiAction::InsuranceStillCorrect);
+    assert_eq!((k.view().progress, k.view().progress_steps), (3, 3));
+    // Scanned, nothing due: Details and Insurance.
+    let mut k = Kiosk::new();
+    let pass = k.pass("c1", "free", Duration::hours(1));
+    k.scan(&pass);
+    assert_eq!((k.view().progress, k.view().progress_steps), (1, 2));
+    k.act(UiAction::DemographicsCorrect);
+    assert_eq!((k.view().progress, k.view().progress_steps), (2, 2));
+    // Saying "no insurance" makes the payment step one to see.
+    k.act(UiAction::NoInsurance);
+    k.act(UiAction::ConfirmNoInsurance);
+    let v = k.view();
+    assert_eq!(v.screen, Screen::CoPay);
+    assert_eq!((v.progress, v.progress_steps), (3, 3));
 }
 
 #[test]
@@ -1507,6 +1822,7 @@ fn the_view_shows_only_masked_identity_after_a_match() {
             payer: "Blue Shield".into(),
             plan: "PPO Gold".into(),
             member_id: "••••3456".into(),
+            confirm_no_insurance: false,
         }
     );
     assert_eq!(v.notice, None);

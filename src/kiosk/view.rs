@@ -2,7 +2,7 @@
 //! The controller builds it from the flow; the adapters copy it into the
 //! Slint globals. Tests read it without a window.
 
-use crate::domain::{Field, Language, PassProblem, ReasonCode};
+use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
 
 /// The screen that shows; mirrors the UI's `Screen` enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,9 @@ pub enum EditProblem {
     MissingPayer,
     /// No member ID.
     MissingMemberId,
+    /// A field the others make necessary was left empty: the emergency
+    /// contact's name or phone.
+    Required(Field),
     /// A typed value breaks this field's rule.
     Invalid(Field),
 }
@@ -120,13 +123,18 @@ pub struct InsuranceView {
     pub plan: String,
     /// `••••1234`.
     pub member_id: String,
+    /// Whether "I have no insurance" waits for the patient to confirm it.
+    pub confirm_no_insurance: bool,
 }
 
 /// The co-pay screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CoPayView {
-    /// "$25.00".
+    /// "$25.00": the plan's co-pay, or the clinic's self-pay amount; empty
+    /// when the patient is self-pay and the clinic set no amount.
     pub amount: String,
+    /// Whether the patient said they have no insurance.
+    pub self_pay: bool,
     /// A prior balance, formatted, or empty.
     pub balance: String,
     /// Whether "Pay on my phone" is offered.
@@ -146,12 +154,38 @@ pub struct PayPhoneView {
     pub amount: String,
 }
 
+/// The Done screen: what the patient chose, and so what happens next.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoneView {
+    /// How they chose to pay; `None` when nothing was due.
+    pub choice: Option<CoPayChoice>,
+    /// The amount of that choice, formatted, or empty when not known.
+    pub amount: String,
+    /// Whether they are self-pay.
+    pub self_pay: bool,
+}
+
+/// What a missed lookup was made with, masked for the "not found" screen:
+/// enough for the patient to spot a typo, not enough for a passer-by to
+/// read a whole date of birth.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotFoundView {
+    /// Month and day in full, the year's last two digits: "05 / 17 / ••80".
+    pub dob: String,
+    /// The letters typed, as typed (a few letters, not a name on file).
+    pub letters: String,
+    /// Lookups left before help is called.
+    pub attempts_left: u32,
+}
+
 /// A field of the demographics form.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum DemographicsField {
     /// Street and number.
     #[default]
     Street,
+    /// Apartment, suite or unit (address line 2).
+    Apartment,
     /// City.
     City,
     /// State.
@@ -162,40 +196,62 @@ pub enum DemographicsField {
     Phone,
     /// Email.
     Email,
+    /// The emergency contact's name.
+    ContactName,
+    /// The emergency contact's phone.
+    ContactPhone,
+    /// How the emergency contact relates to the patient.
+    ContactRelation,
 }
 
 impl DemographicsField {
     /// Every field, in the form's order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 10] = [
         Self::Street,
+        Self::Apartment,
         Self::City,
         Self::State,
         Self::Zip,
         Self::Phone,
         Self::Email,
+        Self::ContactName,
+        Self::ContactPhone,
+        Self::ContactRelation,
     ];
 
     /// The domain rule the field's value follows.
     pub fn rule(self) -> Field {
         match self {
             Self::Street => Field::AddressLine1,
+            Self::Apartment => Field::AddressLine2,
             Self::City => Field::City,
             Self::State => Field::State,
             Self::Zip => Field::PostalCode,
             Self::Phone => Field::Phone,
             Self::Email => Field::Email,
+            Self::ContactName => Field::ContactName,
+            Self::ContactPhone => Field::ContactPhone,
+            Self::ContactRelation => Field::ContactRelation,
         }
+    }
+
+    /// Whether the field belongs to the emergency contact.
+    pub fn is_contact(self) -> bool {
+        matches!(
+            self,
+            Self::ContactName | Self::ContactPhone | Self::ContactRelation
+        )
     }
 
     /// The most characters the on-screen keyboard types into it: what fits
     /// the field's chip, and never more than the rule allows.
     pub fn typing_limit(self) -> usize {
         let fits = match self {
-            Self::Street | Self::Email => 80,
-            Self::City => 40,
+            Self::Street | Self::Email | Self::ContactName => 80,
+            Self::City | Self::Apartment | Self::ContactRelation => 40,
             Self::State => 30,
             Self::Zip => 12,
-            Self::Phone => 20,
+            Self::Phone | Self::ContactPhone => 20,
         };
         self.rule().max_chars().min(fits)
     }
@@ -297,14 +353,14 @@ macro_rules! form_index {
         }
     };
 }
-form_index!(DemographicsField, 6);
+form_index!(DemographicsField, 10);
 form_index!(InsuranceField, 3);
 
 /// The demographics edit form: what the patient typed, field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EditDemographicsView {
     /// What was typed into each field.
-    pub fields: FormValues<DemographicsField, 6>,
+    pub fields: FormValues<DemographicsField, 10>,
     /// The field the keyboard types into.
     pub active: DemographicsField,
     /// What is wrong, if anything.
@@ -329,8 +385,11 @@ pub struct ViewModel {
     pub screen: Screen,
     /// The patient's language.
     pub language: Language,
-    /// 1–4 through Identify, Details, Insurance, Payment; 0 hides progress.
+    /// The step among those this patient sees (Identify when they typed,
+    /// Details unless skipped, Insurance, Payment when due); 0 hides it.
     pub progress: u8,
+    /// How many steps this patient sees.
+    pub progress_steps: u8,
     /// The identity banner, after a match.
     pub identity: Option<IdentityView>,
     /// A rule that let check-in carry on.
@@ -351,8 +410,8 @@ pub struct ViewModel {
     pub name_problem: Option<NameProblem>,
     /// Seconds before the next search is allowed.
     pub name_wait_seconds: u32,
-    /// Lookups left before help is called.
-    pub attempts_left: u32,
+    /// The missed lookup, masked.
+    pub not_found: NotFoundView,
     /// The matches to choose from.
     pub choices: Vec<ChoiceView>,
     /// Why a pass was refused.
@@ -371,6 +430,8 @@ pub struct ViewModel {
     pub copay: CoPayView,
     /// The payment QR code.
     pub pay_phone: PayPhoneView,
+    /// The Done screen.
+    pub done: DoneView,
     /// Whether help can return to the step (false after repeated misses).
     pub help_can_resume: bool,
 }

@@ -216,6 +216,9 @@ fn a_minimal_kiosk_config_takes_every_default() {
     assert_eq!(c.flow.idle_warning, Duration::from_secs(45));
     assert_eq!(c.flow.idle_reset, Duration::from_secs(60));
     assert_eq!(c.flow.done_return, Duration::from_secs(10));
+    assert_eq!(c.flow.help_reset, Duration::from_secs(300));
+    assert_eq!(c.payment.self_pay_cents, None);
+    assert!(!c.display.clock_24h);
     assert_eq!(c.rules, RulePolicy::default());
     assert_eq!(c.payment.currency, Currency::USD);
     assert_eq!(c.payment.pay_on_phone, None);
@@ -282,6 +285,31 @@ fn set_values_are_typed() {
     assert_eq!(c.display.backend, DisplayBackend::LinuxKmsSoftware);
     assert_eq!(c.display.rotation.degrees(), 270);
     assert_eq!(c.flow_settings().kiosk_location, LocationId::from("annex"));
+}
+
+#[test]
+fn the_journey_keys_are_typed_and_checked() {
+    let c = kiosk(
+        "[kiosk]\nname = \"Lobby 1\"\n[flow]\nhelp_reset_secs = 600\n\
+         [payment]\nself_pay_cents = 15000\n[display]\ntime_format = \"24h\"\n",
+    );
+    assert_eq!(c.flow.help_reset, Duration::from_secs(600));
+    assert_eq!(c.payment.self_pay_cents, Some(15_000));
+    assert!(c.display.clock_24h);
+    // A longer ordinary reset wins over a shorter help reset.
+    let c = kiosk("[kiosk]\nname = \"Lobby 1\"\n[flow]\nidle_reset_secs = 900\n");
+    assert_eq!(c.flow.help_reset, Duration::from_secs(900));
+    for (text, key) in [
+        ("[payment]\nself_pay_cents = -1\n", "payment.self_pay_cents"),
+        (
+            "[display]\ntime_format = \"12-hour\"\n",
+            "display.time_format",
+        ),
+        ("[flow]\nhelp_reset_secs = 5\n", "flow.help_reset_secs"),
+    ] {
+        let e = kiosk_error(&format!("[kiosk]\nname = \"Lobby 1\"\n{text}"));
+        assert_contains(&e.to_string(), &format!("`{key}`"));
+    }
 }
 
 #[test]

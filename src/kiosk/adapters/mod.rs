@@ -1,0 +1,408 @@
+//! Connects the Slint adapter globals to the `CheckInController`. Each
+//! adapter has a `connect` (its callbacks become `UiAction`s) and a render
+//! of its own part of the view model, in the module of its screens; this
+//! module keeps the last view model rendered, so a render sets only the
+//! parts that changed, and runs the idle, Done and scanner timers on
+//! Slint's clock. The once-a-second tick touches only the clock-driven
+//! parts.
+
+mod forms;
+mod identify;
+mod payment;
+mod shell;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use slint::ComponentHandle;
+
+use super::controller::{CheckInController, CheckInRepository, UiAction};
+use super::ui::{AppWindow, KioskAdapter};
+use super::view::ViewModel;
+use crate::domain::Step;
+
+pub use payment::render_qr;
+
+/// The kiosk's timings, from config.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// Idle time before the warning.
+    pub idle_warning: Duration,
+    /// Idle time before the reset.
+    pub idle_reset: Duration,
+    /// Idle time before the reset while help has been asked for: the
+    /// patient was told to wait.
+    pub help_reset: Duration,
+    /// Time on Done before returning to Welcome.
+    pub done_return: Duration,
+    /// The longest pause inside a scanner burst.
+    pub scanner_gap: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            idle_warning: Duration::from_secs(45),
+            idle_reset: Duration::from_secs(60),
+            help_reset: Duration::from_secs(300),
+            done_return: Duration::from_secs(10),
+            scanner_gap: Duration::from_millis(300),
+        }
+    }
+}
+
+impl Timings {
+    /// The idle times (warning, reset) in whole seconds on `step`: help
+    /// waits longer, and warns as long before its reset as other steps do.
+    fn idle_limits(&self, step: Step) -> (u64, u64) {
+        let (warning, reset) = (self.idle_warning.as_secs(), self.idle_reset.as_secs());
+        if step == Step::Help {
+            let help = self.help_reset.as_secs().max(reset);
+            (help - (reset - warning.min(reset)), help)
+        } else {
+            (warning, reset)
+        }
+    }
+}
+
+/// What the kiosk shows about its connection, from the sync worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionMark {
+    /// Whether the last contact with the server worked.
+    pub online: bool,
+    /// Events waiting in the outbox.
+    pub waiting: u64,
+}
+
+/// Shows the sync worker's view of the connection: the offline mark is
+/// the only sign of it a patient could see.
+pub fn show_connection(window: &AppWindow, mark: ConnectionMark) {
+    let k = window.global::<KioskAdapter>();
+    k.set_online(mark.online);
+    k.set_waiting(i32::try_from(mark.waiting).unwrap_or(i32::MAX));
+}
+
+/// A part of the screen that renders on its own: one adapter global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// `KioskAdapter`: screen, language, banner, notice, idle warning.
+    Shell,
+    /// `DobAdapter`.
+    Dob,
+    /// `NameAdapter`.
+    Name,
+    /// `NotFoundAdapter`.
+    NotFound,
+    /// `ChooseAdapter`.
+    Choose,
+    /// `PassRejectedAdapter`.
+    PassRejected,
+    /// `SeeDeskAdapter`.
+    SeeDesk,
+    /// `DemographicsAdapter`.
+    Demographics,
+    /// `EditDemographicsAdapter`.
+    EditDemographics,
+    /// `InsuranceAdapter`.
+    Insurance,
+    /// `EditInsuranceAdapter`.
+    EditInsurance,
+    /// `CoPayAdapter`.
+    CoPay,
+    /// `PayPhoneAdapter`.
+    PayPhone,
+    /// `DoneAdapter` (its countdown is the clock's).
+    Done,
+    /// `HelpAdapter`.
+    Help,
+}
+
+/// Sends the actions of callbacks to the controller; each callback holds
+/// one clone.
+#[derive(Clone)]
+struct Sender(Rc<dyn Fn(UiAction)>);
+
+impl Sender {
+    /// A callback that sends `action`.
+    fn action(&self, action: UiAction) -> impl Fn() + 'static {
+        let send = self.clone();
+        move || (send.0)(action.clone())
+    }
+
+    /// A callback that sends whatever `map` makes of its argument: none,
+    /// one or several actions.
+    fn map<T, I>(&self, map: impl Fn(T) -> I + 'static) -> impl Fn(T) + 'static
+    where
+        I: IntoIterator<Item = UiAction>,
+    {
+        let send = self.clone();
+        move |arg| map(arg).into_iter().for_each(|a| (send.0)(a))
+    }
+}
+
+/// One render: the view model, the one rendered before, and the window.
+struct Frame<'a> {
+    window: &'a AppWindow,
+    prev: Option<&'a ViewModel>,
+    view: &'a ViewModel,
+    counts: &'a RefCell<HashMap<Part, u64>>,
+}
+
+impl<'a> Frame<'a> {
+    /// Renders `part` with what `key` picks from the view model, when that
+    /// differs from the last render's (or nothing was rendered yet).
+    fn part<T: PartialEq>(
+        &self,
+        part: Part,
+        key: impl Fn(&'a ViewModel) -> T,
+        render: impl FnOnce(&AppWindow, T),
+    ) {
+        let now = key(self.view);
+        if self.prev.is_some_and(|p| key(p) == now) {
+            return;
+        }
+        *self.counts.borrow_mut().entry(part).or_default() += 1;
+        render(self.window, now);
+    }
+}
+
+/// The running UI: the window, the controller and the timers that keep it alive.
+pub struct KioskUi<R: CheckInRepository + 'static> {
+    /// Shared with every callback.
+    inner: Rc<Inner<R>>,
+    /// Ticks once a second for the idle and Done countdowns.
+    _tick: slint::Timer,
+}
+
+struct Inner<R: CheckInRepository> {
+    window: slint::Weak<AppWindow>,
+    controller: RefCell<CheckInController<R>>,
+    timings: Timings,
+    /// Whole seconds since the last touch, counted by the tick.
+    idle_seconds: Cell<u64>,
+    /// Seconds spent on Done.
+    done_seconds: Cell<u64>,
+    /// The countdowns last shown: idle seconds left, Done seconds left.
+    clock_shown: Cell<Option<(i32, i32)>>,
+    /// Drops a scanner burst that pauses too long.
+    scanner_timer: slint::Timer,
+    /// The view model last rendered.
+    last: RefCell<Option<ViewModel>>,
+    /// Renders per part, for tests of what a render touches.
+    counts: RefCell<HashMap<Part, u64>>,
+}
+
+impl<R: CheckInRepository + 'static> KioskUi<R> {
+    /// Connects `window` to `controller` and renders the first screen.
+    pub fn connect(
+        window: &AppWindow,
+        controller: CheckInController<R>,
+        clinic_name: &str,
+        timings: Timings,
+    ) -> Self {
+        let inner = Rc::new(Inner {
+            window: window.as_weak(),
+            controller: RefCell::new(controller),
+            timings,
+            idle_seconds: Cell::new(0),
+            done_seconds: Cell::new(0),
+            clock_shown: Cell::new(None),
+            scanner_timer: slint::Timer::default(),
+            last: RefCell::new(None),
+            counts: RefCell::new(HashMap::new()),
+        });
+        window
+            .global::<KioskAdapter>()
+            .set_clinic_name(clinic_name.into());
+        wire(window, &inner);
+        let tick = slint::Timer::default();
+        let weak = Rc::downgrade(&inner);
+        tick.start(
+            slint::TimerMode::Repeated,
+            Duration::from_secs(1),
+            move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner.tick();
+                }
+            },
+        );
+        inner.render();
+        Self { inner, _tick: tick }
+    }
+
+    /// Runs `f` on the controller, then renders.
+    pub fn with_controller<T>(&self, f: impl FnOnce(&mut CheckInController<R>) -> T) -> T {
+        let out = f(&mut self.inner.controller.borrow_mut());
+        self.inner.render();
+        out
+    }
+
+    /// The current view model, for tests and screenshots.
+    pub fn view(&self) -> ViewModel {
+        self.inner.controller.borrow().view()
+    }
+
+    /// How many times `part` was rendered since the UI was connected.
+    pub fn render_count(&self, part: Part) -> u64 {
+        self.inner.counts.borrow().get(&part).copied().unwrap_or(0)
+    }
+}
+
+fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>) {
+    let weak = Rc::downgrade(inner);
+    let send = Sender(Rc::new(move |action| {
+        if let Some(inner) = weak.upgrade() {
+            inner.dispatch(action);
+        }
+    }));
+    let weak = Rc::downgrade(inner);
+    let key_input = move |text: String| {
+        if let Some(inner) = weak.upgrade() {
+            inner.key_input(text);
+        }
+    };
+    shell::connect(window, &send, key_input);
+    identify::connect(window, &send);
+    forms::connect(window, &send);
+    payment::connect(window, &send);
+}
+
+impl<R: CheckInRepository + 'static> Inner<R> {
+    fn dispatch(&self, action: UiAction) {
+        // Every touch restarts the idle clock.
+        self.idle_seconds.set(0);
+        let result = self.controller.borrow_mut().handle(action);
+        if let Err(err) = result {
+            // The error names no patient data: flow errors name steps,
+            // storage errors name files and operations.
+            eprintln!("kiosk: {err}");
+        }
+        self.render();
+    }
+
+    fn key_input(self: &Rc<Self>, text: String) {
+        let gap = self.timings.scanner_gap;
+        let weak = Rc::downgrade(self);
+        self.scanner_timer
+            .start(slint::TimerMode::SingleShot, gap, move || {
+                if let Some(inner) = weak.upgrade() {
+                    let _ = inner.controller.borrow_mut().handle(UiAction::ScanTimeout);
+                }
+            });
+        let before = self.controller.borrow().step();
+        let result = self
+            .controller
+            .borrow_mut()
+            .handle(UiAction::KeyInput(text));
+        if let Err(err) = result {
+            eprintln!("kiosk: {err}");
+        }
+        if self.controller.borrow().step() != before {
+            self.idle_seconds.set(0);
+            self.render();
+        }
+    }
+
+    /// One second passed: counts down Done and the idle time, and shows
+    /// the countdowns. Only a timer that runs out changes the view model.
+    fn tick(&self) {
+        let step = self.controller.borrow().step();
+        if step == Step::Done {
+            self.done_seconds.set(self.done_seconds.get() + 1);
+            if self.done_seconds.get() >= self.timings.done_return.as_secs() {
+                self.dispatch(UiAction::Finish);
+                return;
+            }
+        } else {
+            self.done_seconds.set(0);
+        }
+        if step.watches_idle() {
+            let secs = self.idle_seconds.get() + 1;
+            self.idle_seconds.set(secs);
+            let (warning, reset) = self.timings.idle_limits(step);
+            if secs >= reset {
+                let _ = self.controller.borrow_mut().handle(UiAction::IdleTimeout);
+                self.idle_seconds.set(0);
+                self.render();
+                return;
+            }
+            if secs >= warning && !self.controller.borrow().idle_warning() {
+                let _ = self.controller.borrow_mut().handle(UiAction::IdleWarning);
+                self.render();
+                return;
+            }
+        } else {
+            self.idle_seconds.set(0);
+        }
+        if step == Step::EnterLastName {
+            self.show_name_wait();
+        }
+        self.show_clock();
+    }
+
+    /// Counts down the lookup wait on the last-name screen.
+    fn show_name_wait(&self) {
+        let secs = self.controller.borrow().name_wait_seconds();
+        let mut last = self.last.borrow_mut();
+        let Some(view) = last.as_mut() else { return };
+        if view.name_wait_seconds == secs {
+            return;
+        }
+        view.name_wait_seconds = secs;
+        if let Some(window) = self.window.upgrade() {
+            identify::show_name_wait(&window, secs);
+        }
+    }
+
+    /// Shows the idle and Done countdowns, when they changed.
+    fn show_clock(&self) {
+        let Some(window) = self.window.upgrade() else {
+            return;
+        };
+        let step = self.controller.borrow().step();
+        let (_, reset) = self.timings.idle_limits(step);
+        let idle_left = reset.saturating_sub(self.idle_seconds.get());
+        let done_left = self
+            .timings
+            .done_return
+            .as_secs()
+            .saturating_sub(self.done_seconds.get());
+        let shown = (
+            i32::try_from(idle_left).unwrap_or(i32::MAX),
+            i32::try_from(done_left).unwrap_or(i32::MAX),
+        );
+        if self.clock_shown.get() == Some(shown) {
+            return;
+        }
+        self.clock_shown.set(Some(shown));
+        shell::show_clock(&window, shown.0, shown.1);
+    }
+
+    /// Renders the parts of the view model that changed since the last
+    /// render.
+    fn render(&self) {
+        let Some(window) = self.window.upgrade() else {
+            return;
+        };
+        let view = self.controller.borrow().view();
+        let last = self.last.borrow_mut().take();
+        if last.as_ref().map(|v| v.language) != Some(view.language) {
+            // "en" returns to the source strings.
+            let _ = slint::select_bundled_translation(view.language.code());
+        }
+        let frame = Frame {
+            window: &window,
+            prev: last.as_ref(),
+            view: &view,
+            counts: &self.counts,
+        };
+        shell::render(&frame);
+        identify::render(&frame);
+        forms::render(&frame);
+        payment::render(&frame);
+        *self.last.borrow_mut() = Some(view);
+        self.show_clock();
+    }
+}
