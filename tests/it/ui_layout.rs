@@ -206,6 +206,12 @@ fn by_label(controls: &[Control]) -> BTreeMap<(String, usize), Control> {
         .collect()
 }
 
+/// The smallest key on a 1080x1920 panel.
+const KEY_AT_1080: f32 = 120.0;
+
+/// The most space between a question and its first answer.
+const QUESTION_GAP: f32 = 60.0;
+
 /// Half a pixel of slack for layout rounding.
 const SLACK: f32 = 0.5;
 
@@ -219,13 +225,9 @@ struct Variant {
     set: Box<dyn Fn(&AppWindow, bool)>,
 }
 
-fn variant(
-    name: impl Debug,
-    between_taps: bool,
-    set: impl Fn(&AppWindow, bool) + 'static,
-) -> Variant {
+fn variant(name: String, between_taps: bool, set: impl Fn(&AppWindow, bool) + 'static) -> Variant {
     Variant {
-        name: kebab(name),
+        name,
         between_taps,
         set: Box::new(set),
     }
@@ -237,7 +239,7 @@ fn variants(screen: Screen) -> Vec<Variant> {
         Screen::EnterDob => DOB_ERRORS[1..]
             .iter()
             .map(|&e| {
-                variant(e, true, move |w, on| {
+                variant(kebab(e), true, move |w, on| {
                     w.global::<DobAdapter>()
                         .set_error(if on { e } else { DobError::None })
                 })
@@ -246,7 +248,7 @@ fn variants(screen: Screen) -> Vec<Variant> {
         Screen::EnterName => NAME_ERRORS[1..]
             .iter()
             .map(|&e| {
-                variant(e, true, move |w, on| {
+                variant(kebab(e), true, move |w, on| {
                     let name = w.global::<NameAdapter>();
                     name.set_error(if on { e } else { NameError::None });
                     if e == NameError::Wait {
@@ -258,7 +260,7 @@ fn variants(screen: Screen) -> Vec<Variant> {
         Screen::EditDemographics => EDIT_ERRORS[1..]
             .iter()
             .map(|&e| {
-                variant(e, true, move |w, on| {
+                variant(kebab(e), true, move |w, on| {
                     w.global::<EditDemographicsAdapter>().set_error(if on {
                         e
                     } else {
@@ -270,7 +272,7 @@ fn variants(screen: Screen) -> Vec<Variant> {
         Screen::EditInsurance => EDIT_ERRORS[1..]
             .iter()
             .map(|&e| {
-                variant(e, true, move |w, on| {
+                variant(kebab(e), true, move |w, on| {
                     w.global::<EditInsuranceAdapter>().set_error(if on {
                         e
                     } else {
@@ -280,10 +282,10 @@ fn variants(screen: Screen) -> Vec<Variant> {
             })
             .collect(),
         Screen::Insurance => vec![
-            variant("Expired", false, |w, on| {
+            variant("coverage-expired".into(), false, |w, on| {
                 w.global::<InsuranceAdapter>().set_expired(on)
             }),
-            variant("NoCoverage", false, |w, on| {
+            variant("no-coverage".into(), false, |w, on| {
                 w.global::<InsuranceAdapter>().set_has_coverage(!on)
             }),
         ],
@@ -309,6 +311,9 @@ impl Walk {
         k.window
             .window()
             .set_size(slint::PhysicalSize::new(size.0, size.1));
+        // The theme follows the window's size in a change handler, which
+        // the event loop runs before it draws.
+        i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
         let short = size.0.min(size.1) as f32;
         let minimum = k.window.global::<Theme>().invoke_touch_minimum(short);
         Self {
@@ -450,6 +455,48 @@ impl Walk {
         self.check_still(&place, "every field was filled", &before, &after);
     }
 
+    /// On the tall portrait panel the keys grow into the free height
+    /// instead of leaving it empty below them.
+    fn check_keys_grow(&mut self, name: &str) {
+        if self.size != (1080, 1920) {
+            return;
+        }
+        let keys = ElementQuery::from_root(self.window())
+            .match_descendants()
+            .match_inherits("Key")
+            .find_all();
+        assert!(keys.len() >= 12, "{name} shows its keys");
+        for key in keys {
+            let size = key.size();
+            if size.width.min(size.height) < KEY_AT_1080 {
+                self.failures.push(format!(
+                    "{}: key {:?} is {:.0}x{:.0}, under {KEY_AT_1080} px",
+                    self.place(name, "en", "none"),
+                    key.accessible_label().unwrap_or_default(),
+                    size.width,
+                    size.height
+                ));
+            }
+        }
+    }
+
+    /// A question sits right above its answers, not a screen away.
+    fn check_question_near_answers(&mut self, question: &str, first_answer: &str) {
+        let find = |label: &str| {
+            ElementHandle::find_by_accessible_label(self.window(), label)
+                .next()
+                .unwrap_or_else(|| panic!("{label:?} on screen"))
+        };
+        let (q, a) = (find(question), find(first_answer));
+        let gap = a.absolute_position().y - (q.absolute_position().y + q.size().height);
+        if !(0.0..=QUESTION_GAP).contains(&gap) {
+            self.failures.push(format!(
+                "{}: {question:?} is {gap:.0} px above {first_answer:?}",
+                self.place("copay", "en", "none")
+            ));
+        }
+    }
+
     /// The idle warning over the screen on show.
     fn survey_idle_warning(&mut self) {
         let window = self.window().clone_strong();
@@ -485,11 +532,13 @@ fn walk(size: (u32, u32)) -> Walk {
     w.k.tap("Use my date of birth");
     w.expect(Screen::EnterDob);
     w.survey("enter-dob");
+    w.check_keys_grow("enter-dob");
     w.type_still("enter-dob", "0202");
     w.k.keys("1988");
     w.k.tap("Next");
     w.expect(Screen::EnterName);
     w.survey("enter-name");
+    w.check_keys_grow("enter-name");
     w.type_still("enter-name", "SI");
     w.k.keys("L");
     w.k.tap("Find my appointment");
@@ -514,6 +563,7 @@ fn walk(size: (u32, u32)) -> Walk {
     w.k.tap("Still correct");
     w.expect(Screen::Copay);
     w.survey("copay");
+    w.check_question_near_answers("How would you like to pay?", "Pay at the front desk");
     w.k.tap("Pay on my phone");
     w.expect(Screen::PayPhone);
     w.survey("pay-phone");
@@ -578,4 +628,66 @@ fn every_control_fits_every_screen_size_language_and_notice() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The window as drawn, for comparing what a patient would see.
+fn pixels(window: &AppWindow) -> Vec<u8> {
+    window
+        .window()
+        .take_snapshot()
+        .expect("software renderer snapshot")
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn the_idle_warning_hides_everything_behind_it() {
+    let k = Kiosk::new();
+    let shell = k.window.global::<KioskAdapter>();
+    let warn = || {
+        shell.set_idle_warning(true);
+        shell.set_idle_seconds_left(9);
+    };
+    warn();
+    let over_welcome = pixels(&k.window);
+    // Behind the second one: a matched patient's name and masked details.
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    warn();
+    let over_details = pixels(&k.window);
+    shell.set_idle_warning(false);
+    assert_ne!(
+        pixels(&k.window),
+        over_details,
+        "the warning was drawn over the details"
+    );
+    assert!(
+        over_welcome == over_details,
+        "what is behind the idle warning shows through it"
+    );
+}
+
+#[test]
+fn the_scan_card_is_not_a_button_and_a_tap_explains_scanning() {
+    let k = Kiosk::new();
+    let title = ElementHandle::find_by_accessible_label(&k.window, "Scan your check-in code")
+        .next()
+        .expect("the scan card");
+    assert!(
+        !controls(&k.window)
+            .iter()
+            .any(|c| c.label.contains("Scan") || c.label.contains("scan")),
+        "no control offers to scan: the card only explains"
+    );
+    let before = controls(&k.window);
+    title.mock_single_click(slint::platform::PointerEventButton::Left);
+    let hint = "No need to tap. Hold your phone or the printed code flat under the scanner's light until the screen changes.";
+    assert!(
+        ElementHandle::find_by_accessible_label(&k.window, hint)
+            .next()
+            .is_some(),
+        "a tap on the card shows how to scan"
+    );
+    assert_eq!(controls(&k.window), before, "the hint moved nothing");
 }
