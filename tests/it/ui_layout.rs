@@ -301,6 +301,8 @@ struct Walk {
     minimum: f32,
     /// Screens surveyed, by their `.slint` name.
     visited: BTreeSet<String>,
+    /// Where the language toggle and help were first seen.
+    top_bar: BTreeMap<String, Control>,
     failures: Vec<String>,
     checks: usize,
 }
@@ -321,6 +323,7 @@ impl Walk {
             size,
             minimum,
             visited: BTreeSet::new(),
+            top_bar: BTreeMap::new(),
             failures: Vec::new(),
             checks: 0,
         }
@@ -397,6 +400,7 @@ impl Walk {
     /// every error the screen can show.
     fn survey(&mut self, name: &str) {
         self.visited.insert(name.to_string());
+        self.check_top_bar(name);
         let screen = self.k.screen();
         let window = self.window().clone_strong();
         let shell = window.global::<KioskAdapter>();
@@ -453,6 +457,33 @@ impl Walk {
         let after = controls(self.window());
         let place = self.place(name, "en", "none");
         self.check_still(&place, "every field was filled", &before, &after);
+    }
+
+    /// The language toggle and help keep their places on every screen.
+    fn check_top_bar(&mut self, name: &str) {
+        let place = self.place(name, "en", "none");
+        let now = controls(self.window());
+        for label in ["Español", "I need help"] {
+            let Some(c) = now.iter().find(|c| c.label == label) else {
+                // Help is not offered on the help screen, but keeps its room.
+                if label == "I need help" && name == "help" {
+                    continue;
+                }
+                self.failures
+                    .push(format!("{place}: no {label:?} in the top bar"));
+                continue;
+            };
+            match self.top_bar.get(label) {
+                None => {
+                    self.top_bar.insert(label.to_string(), c.clone());
+                }
+                Some(first) if first != c => self.failures.push(format!(
+                    "{place}: {label:?} moved from ({:.0}, {:.0}) to ({:.0}, {:.0})",
+                    first.x, first.y, c.x, c.y
+                )),
+                Some(_) => {}
+            }
+        }
     }
 
     /// On the tall portrait panel the keys grow into the free height
@@ -690,4 +721,83 @@ fn the_scan_card_is_not_a_button_and_a_tap_explains_scanning() {
         "a tap on the card shows how to scan"
     );
     assert_eq!(controls(&k.window), before, "the hint moved nothing");
+}
+
+/// WCAG relative luminance of an sRGB colour.
+fn luminance(c: slint::Color) -> f64 {
+    let lin = |v: u8| {
+        let v = f64::from(v) / 255.0;
+        if v <= 0.04045 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(c.red()) + 0.7152 * lin(c.green()) + 0.0722 * lin(c.blue())
+}
+
+fn contrast(a: slint::Color, b: slint::Color) -> f64 {
+    let (a, b) = (luminance(a), luminance(b));
+    (a.max(b) + 0.05) / (a.min(b) + 0.05)
+}
+
+#[test]
+fn a_disabled_button_reads_as_disabled_and_stays_legible() {
+    super::ui::init_backend();
+    let window = AppWindow::new().unwrap();
+    let p = window.global::<Theme>().get_palette();
+    assert!(
+        contrast(p.on_disabled, p.disabled) >= 7.0,
+        "a disabled label is readable: {:.1}:1",
+        contrast(p.on_disabled, p.disabled)
+    );
+    assert_ne!(p.disabled, p.primary, "disabled is not the action colour");
+    assert!(
+        contrast(p.disabled, p.primary) >= 3.0,
+        "disabled and enabled buttons look different"
+    );
+    assert!(
+        contrast(p.scrim, p.background) > 1.0 && p.scrim.alpha() == 255,
+        "the idle warning's backdrop is opaque"
+    );
+}
+
+#[test]
+fn the_status_mark_says_connected_or_offline_and_shows_patients_no_counts() {
+    let k = Kiosk::new();
+    let shell = k.window.global::<KioskAdapter>();
+    assert!(
+        k.find("Connected").is_some(),
+        "the mark has a word, not only a dot"
+    );
+    shell.set_online(false);
+    shell.set_waiting(149);
+    assert!(k.find("Offline").is_some());
+    assert!(k.find("Connected").is_none());
+    let shown: Vec<String> = ElementQuery::from_root(&k.window)
+        .match_descendants()
+        .find_all()
+        .into_iter()
+        .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+        .filter(|l| l.contains("149"))
+        .collect();
+    assert!(
+        shown.is_empty(),
+        "a patient sees no outbox count: {shown:?}"
+    );
+}
+
+#[test]
+fn the_late_notice_is_not_repeated_on_done() {
+    let mut k = Kiosk::new();
+    let late = "You are late for your appointment. The front desk has been told.";
+    let pass = k.pass_for("a-late", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    assert!(k.find(late).is_some(), "the notice shows after the match");
+    k.tap("This is correct");
+    k.tap("Still correct");
+    k.tap("Pay at the front desk");
+    assert_eq!(k.screen(), Screen::Done);
+    assert!(k.find(late).is_none(), "Done does not repeat the notice");
 }
