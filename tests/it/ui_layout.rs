@@ -215,6 +215,9 @@ const QUESTION_GAP: f32 = 60.0;
 /// Half a pixel of slack for layout rounding.
 const SLACK: f32 = 0.5;
 
+/// Shows (`true`) or hides (`false`) one state of a screen.
+type Toggle = Box<dyn Fn(&AppWindow, bool)>;
+
 /// A screen-specific state the walk shows in turn: an error, a throttle
 /// notice, expired or missing coverage.
 struct Variant {
@@ -222,7 +225,7 @@ struct Variant {
     /// Whether it appears between two taps on the same screen, so nothing
     /// under the patient's finger may move when it does.
     between_taps: bool,
-    set: Box<dyn Fn(&AppWindow, bool)>,
+    set: Toggle,
 }
 
 fn variant(name: String, between_taps: bool, set: impl Fn(&AppWindow, bool) + 'static) -> Variant {
