@@ -639,6 +639,7 @@ fn every_control_fits_every_screen_size_language_and_notice() {
         failures.extend(w.failures);
     }
     assert!(checks > 500, "the walk checked {checks} screen states");
+    println!("the layout walk checked {checks} screen states");
     let mut seen = BTreeSet::new();
     failures.retain(|f| seen.insert(f.clone()));
     // Per screen and size first, so one run shows the whole picture.
