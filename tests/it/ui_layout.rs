@@ -206,6 +206,9 @@ fn by_label(controls: &[Control]) -> BTreeMap<(String, usize), Control> {
         .collect()
 }
 
+/// The most room below the action bar: the window's padding and a line.
+const FOOT: f32 = 100.0;
+
 /// The smallest key on a 1080x1920 panel.
 const KEY_AT_1080: f32 = 120.0;
 
@@ -374,7 +377,27 @@ impl Walk {
                 ));
             }
         }
+        self.check_pinned(place, &found);
         found
+    }
+
+    /// The action bar sits at the foot of the window. Welcome has none
+    /// (its one button starts check-in), and the idle warning is a dialog.
+    fn check_pinned(&mut self, place: &str, found: &[Control]) {
+        if place.starts_with("welcome ") || place.starts_with("idle-warning ") {
+            return;
+        }
+        let h = self.size.1 as f32;
+        let foot = found
+            .iter()
+            .filter(|c| c.h < h / 2.0)
+            .map(|c| c.y + c.h)
+            .fold(0.0, f32::max);
+        if foot < h - FOOT {
+            self.failures.push(format!(
+                "{place}: the lowest control ends at {foot:.0}, not at the foot of the window"
+            ));
+        }
     }
 
     /// Records every control that moved or changed size since `before`.
