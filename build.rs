@@ -8,8 +8,12 @@ fn main() {
         // Element debug info lets the UI tests find elements; release
         // builds leave it out.
         let debug = std::env::var("PROFILE").map_or(true, |p| p != "release");
+        // Read at run time, not baked into the build script: a shared
+        // target directory may run one build script binary for several
+        // checkouts, and each must bundle its own catalogue.
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
         let config = slint_build::CompilerConfiguration::new()
-            .with_bundled_translations(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/translations"))
+            .with_bundled_translations(format!("{manifest_dir}/ui/translations"))
             .with_debug_info(debug);
         if let Err(err) = slint_build::compile_with_config("ui/app.slint", config) {
             panic!("the Slint UI does not compile: {err}");

@@ -36,4 +36,6 @@ mod tls_proxy;
 #[cfg(feature = "kiosk")]
 mod ui;
 #[cfg(feature = "kiosk")]
+mod ui_layout;
+#[cfg(feature = "kiosk")]
 mod ui_widgets;

@@ -155,11 +155,11 @@ impl Kiosk {
         }
     }
 
-    fn screen(&self) -> Screen {
+    pub(super) fn screen(&self) -> Screen {
         self.window.global::<KioskAdapter>().get_screen()
     }
 
-    fn find(&self, label: &str) -> Option<ElementHandle> {
+    pub(super) fn find(&self, label: &str) -> Option<ElementHandle> {
         ElementHandle::find_by_accessible_label(&self.window, label).next()
     }
 
@@ -182,7 +182,7 @@ impl Kiosk {
     }
 
     /// Types on the on-screen keypad or keyboard, one key per character.
-    fn keys(&mut self, text: &str) {
+    pub(super) fn keys(&mut self, text: &str) {
         for c in text.chars() {
             let label = if c == ' ' {
                 "Space".to_string()
@@ -194,7 +194,7 @@ impl Kiosk {
     }
 
     /// Types a pass the way a keyboard-wedge scanner does: a burst, then Enter.
-    fn scan(&self, text: &str) {
+    pub(super) fn scan(&self, text: &str) {
         for c in text.chars().chain(std::iter::once('\n')) {
             let text: slint::SharedString = c.to_string().into();
             self.window
@@ -206,7 +206,7 @@ impl Kiosk {
         }
     }
 
-    fn pass_for(&self, id: &str, expires_in: chrono::Duration) -> String {
+    pub(super) fn pass_for(&self, id: &str, expires_in: chrono::Duration) -> String {
         self.signer
             .sign(&PassClaims {
                 clinic_id: ClinicId("c1".into()),
