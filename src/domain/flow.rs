@@ -731,6 +731,10 @@ impl CheckInFlow {
                 events.extend(self.enter_insurance(now));
             }
             (Step::EditDemographics, Input::Back) => self.step = Step::Demographics,
+            // The first screen after a match: Back leaves the session, as
+            // "Start over" would. The arrival stays recorded; nothing about
+            // the patient carries over to the Welcome screen.
+            (Step::Demographics, Input::Back) => events = self.reset(now),
             (Step::Insurance, Input::InsuranceStillCorrect) => {
                 // Nothing on file cannot be "still correct".
                 if self.current()?.coverage.is_none() {

@@ -686,7 +686,7 @@ fn back_moves_one_step_where_offered() {
     ok(&mut flow, Input::Back);
     assert_eq!(flow.step(), Step::EnterLastName);
     assert!(flow.candidates().is_empty());
-    for step in [Step::Welcome, Step::Demographics, Step::Done] {
+    for step in [Step::Welcome, Step::Done] {
         let mut flow = at_step(step);
         assert!(flow.handle(Input::Back, now()).is_err(), "{step:?}");
         assert_eq!(flow.step(), step);
@@ -871,4 +871,17 @@ fn sessions_start_and_reset_in_the_kiosks_language() {
     ok(&mut flow, Input::PassAccepted(Box::new(maria())));
     ok(&mut flow, Input::IdleTimeout);
     assert_eq!(flow.language(), Language::Es);
+}
+
+#[test]
+fn back_from_the_contact_details_leaves_the_session_and_flags_it_incomplete() {
+    let mut flow = at_step(Step::Demographics);
+    assert!(flow.appointment().is_some());
+    let ev = ok(&mut flow, Input::Back);
+    assert_eq!(flags(&ev), vec![ReasonCode::IncompleteCheckin]);
+    assert_eq!(flow.step(), Step::Welcome);
+    assert!(
+        flow.appointment().is_none(),
+        "nothing about the patient is kept"
+    );
 }

@@ -335,6 +335,25 @@ fn qr_happy_path_takes_four_taps_after_the_scan() {
 }
 
 #[test]
+fn back_from_the_contact_details_starts_over_and_tells_the_desk() {
+    let mut k = Kiosk::new();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    k.tap("Back");
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.all_text().contains("Maria"), "{}", k.all_text());
+    let outbox = k.outbox("a-maria");
+    assert_eq!(outbox.first().map(String::as_str), Some("phi_viewed"));
+    assert!(outbox.iter().any(|e| e == "arrived"));
+    assert_eq!(
+        outbox.last().map(String::as_str),
+        Some("flag:incomplete_checkin"),
+        "the desk sees an unfinished check-in: {outbox:?}"
+    );
+}
+
+#[test]
 fn dob_path_takes_six_screens() {
     let mut k = Kiosk::new();
     let mut screens = vec![];
@@ -1418,4 +1437,6 @@ fn screenshots_of_every_screen() {
     tour((1080, 1920), "es", "es-1080x1920");
     tour((1920, 1080), "en", "en-1920x1080");
     tour((800, 1280), "en", "en-800x1280");
+    tour((800, 1280), "es", "es-800x1280");
+    tour((1920, 1080), "es", "es-1920x1080");
 }

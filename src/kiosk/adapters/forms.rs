@@ -18,6 +18,7 @@ pub(super) fn connect(window: &AppWindow, send: &Sender) {
     let dm = window.global::<DemographicsAdapter>();
     dm.on_correct(send.action(UiAction::DemographicsCorrect));
     dm.on_update(send.action(UiAction::DemographicsUpdate));
+    dm.on_back(send.action(UiAction::Back));
 
     let ed = window.global::<EditDemographicsAdapter>();
     ed.on_select(send.map(|f| Some(UiAction::EditSelect(demographics_field(f).into()))));
