@@ -317,7 +317,9 @@ impl Ctx<'_> {
                     self.write_back(t, TargetStatus::CheckedIn)?;
                 }
             }
-            (EventBody::Flag { code, step, text }, _) => self.raise_flag(ev, code, step, text)?,
+            (EventBody::Flag { code, step, text }, _) => {
+                self.raise_flag(ev, Some(ev.id.to_string()), code, step, text)?
+            }
             (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
                 self.demographics_confirmed(ev, t, patient_id)?;
             }
@@ -350,10 +352,13 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Stores a kiosk's flag for staff.
+    /// Stores a flag for staff about `ev`'s appointment. A flag the kiosk
+    /// sent carries its event id; one the server raises about another
+    /// event (a co-pay mismatch) has none, as that id is the event's own.
     fn raise_flag(
         &mut self,
         ev: &EventEnvelope,
+        event_id: Option<String>,
         code: &str,
         step: &str,
         text: &str,
@@ -367,7 +372,7 @@ impl Ctx<'_> {
             .query_row(
                 params![
                     self.clinic_id().as_str(),
-                    ev.id.to_string(),
+                    event_id,
                     self.kiosk_id,
                     ev.appointment_id,
                     code,
@@ -458,26 +463,7 @@ impl Ctx<'_> {
             cents_text(reported_cents),
             cents_text(t.expected_copay_cents)
         );
-        let flag_id: i64 = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
-                 VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING flag_id",
-            )?
-            .query_row(
-                params![
-                    self.clinic_id().as_str(),
-                    self.kiosk_id,
-                    t.id,
-                    code.as_str(),
-                    Step::CoPay.as_str(),
-                    text,
-                    to_ms(ev.occurred_at)
-                ],
-                |r| r.get(0),
-            )?;
-        self.notice("flag", flag_id.to_string());
-        Ok(())
+        self.raise_flag(ev, None, code.as_str(), Step::CoPay.as_str(), &text)
     }
 
     fn propose(
