@@ -12,6 +12,7 @@
 
 pub mod espeak;
 pub mod sink;
+pub mod script;
 pub mod speaker;
 
 pub use sink::{AlsaSink, AudioSink, Clip, MemorySink, WavSink};
