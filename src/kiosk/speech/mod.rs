@@ -11,8 +11,8 @@
 //! it while the audio goes to a loudspeaker.
 
 pub mod espeak;
-pub mod sink;
 pub mod script;
+pub mod sink;
 pub mod speaker;
 
 pub use sink::{AlsaSink, AudioSink, Clip, MemorySink, WavSink};

@@ -230,7 +230,12 @@ pub fn char_name(c: char, language: Language) -> String {
     if let Some(name) = symbol_name(c, es) {
         return name.to_string();
     }
-    let upper = c.to_uppercase().next().unwrap_or(c);
+    // Only a letter with a one-letter capital has a name ("ß" has none).
+    let mut capital = c.to_uppercase();
+    let upper = match (capital.next(), capital.next()) {
+        (Some(u), None) => u,
+        _ => return c.to_string(),
+    };
     if upper.is_ascii_uppercase() {
         return letter_name(upper, es).to_string();
     }
@@ -498,10 +503,7 @@ fn identity(v: &ViewModel, s: &mut Script) {
     let time = spoken_time(&id.time, s.language);
     let text = match s.language {
         Language::En if time.is_empty() => format!("{}.", id.name),
-        Language::En => format!(
-            "{}, appointment at {time} with {}.",
-            id.name, id.clinician
-        ),
+        Language::En => format!("{}, appointment at {time} with {}.", id.name, id.clinician),
         Language::Es if time.is_empty() => format!("{}.", id.name),
         Language::Es => format!(
             "{}, cita {} {time} con {}.",
@@ -660,7 +662,10 @@ fn not_found(v: &ViewModel, s: &mut Script) {
     );
     let mut typed = Vec::new();
     if !v.not_found.dob.is_empty() {
-        let label = s.tr("Date of birth you typed:", "Fecha de nacimiento que escribió:");
+        let label = s.tr(
+            "Date of birth you typed:",
+            "Fecha de nacimiento que escribió:",
+        );
         typed.push(format!(
             "{label} {}.",
             spoken_masked_dob(&v.not_found.dob, s.language)
@@ -682,10 +687,7 @@ fn not_found(v: &ViewModel, s: &mut Script) {
 
 fn choose(v: &ViewModel, s: &mut Script) {
     s.say("Which appointment is yours?", "¿Cuál es su cita?");
-    s.say(
-        "Choose your appointment time.",
-        "Elija la hora de su cita.",
-    );
+    s.say("Choose your appointment time.", "Elija la hora de su cita.");
     let choices: Vec<String> = v
         .choices
         .iter()
@@ -744,7 +746,10 @@ fn see_desk(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
         );
         return;
     }
-    s.say("Please see the front desk.", "Por favor, pase a la recepción.");
+    s.say(
+        "Please see the front desk.",
+        "Por favor, pase a la recepción.",
+    );
     let known = matches!(
         rule,
         Some(
@@ -794,7 +799,13 @@ fn demographics(v: &ViewModel, s: &mut Script) {
     let d = &v.demographics;
     let lang = s.language;
     let none = s.tr("Not on file", "No registrado");
-    let value = |text: &str, spoken: String| if text.is_empty() { none.to_string() } else { spoken };
+    let value = |text: &str, spoken: String| {
+        if text.is_empty() {
+            none.to_string()
+        } else {
+            spoken
+        }
+    };
     let lines = [
         (
             s.tr("Address", "Dirección"),
@@ -992,10 +1003,9 @@ fn invalid_field(field: Field) -> (&'static str, &'static str) {
             "Please check the group: use letters and numbers.",
             "Revise el grupo: use letras y números.",
         ),
-        Field::PersonName | Field::Note | Field::KioskName | Field::AppVersion | Field::Id => (
-            "Please check what you typed.",
-            "Revise lo que escribió.",
-        ),
+        Field::PersonName | Field::Note | Field::KioskName | Field::AppVersion | Field::Id => {
+            ("Please check what you typed.", "Revise lo que escribió.")
+        }
     }
 }
 
@@ -1063,10 +1073,7 @@ fn copay(v: &ViewModel, s: &mut Script) {
     let c = &v.copay;
     let lang = s.language;
     if c.self_pay {
-        s.say(
-            "Paying for your visit yourself.",
-            "Usted paga su consulta.",
-        );
+        s.say("Paying for your visit yourself.", "Usted paga su consulta.");
         s.say(
             "Without insurance, this visit is self-pay.",
             "Sin seguro, usted paga esta consulta por su cuenta.",
@@ -1221,13 +1228,60 @@ fn help(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
 /// Letter names: a flat table.
 fn letter_name(upper: char, es: bool) -> &'static str {
     const EN: [&str; 26] = [
-        "ay", "bee", "see", "dee", "ee", "ef", "gee", "aitch", "eye", "jay", "kay", "el", "em",
-        "en", "oh", "pee", "cue", "ar", "ess", "tee", "you", "vee", "double you", "ex", "why",
+        "ay",
+        "bee",
+        "see",
+        "dee",
+        "ee",
+        "ef",
+        "gee",
+        "aitch",
+        "eye",
+        "jay",
+        "kay",
+        "el",
+        "em",
+        "en",
+        "oh",
+        "pee",
+        "cue",
+        "ar",
+        "ess",
+        "tee",
+        "you",
+        "vee",
+        "double you",
+        "ex",
+        "why",
         "zee",
     ];
     const ES: [&str; 26] = [
-        "a", "be", "ce", "de", "e", "efe", "ge", "hache", "i", "jota", "ka", "ele", "eme", "ene",
-        "o", "pe", "cu", "erre", "ese", "te", "u", "uve", "uve doble", "equis", "ye", "zeta",
+        "a",
+        "be",
+        "ce",
+        "de",
+        "e",
+        "efe",
+        "ge",
+        "hache",
+        "i",
+        "jota",
+        "ka",
+        "ele",
+        "eme",
+        "ene",
+        "o",
+        "pe",
+        "cu",
+        "erre",
+        "ese",
+        "te",
+        "u",
+        "uve",
+        "uve doble",
+        "equis",
+        "ye",
+        "zeta",
     ];
     let i = (upper as usize).wrapping_sub('A' as usize);
     let table = if es { &ES } else { &EN };
