@@ -204,17 +204,17 @@ pub fn speech_mode_started(language: Language) -> Utterance {
     let text = match language {
         Language::En => {
             "Speech is on. Use the arrow keys to move from item to item, and the Enter key to \
-             choose. The Back key goes back. The Help key asks the front desk for help. The \
-             Repeat key says the screen again. The volume keys make the voice louder or \
-             quieter. Any key stops the voice. Your personal details are spoken only through \
-             headphones or the kiosk's handset."
+             choose. The Back key returns to the previous screen. The Help key asks the front \
+             desk for help. The Repeat key says the screen again. The volume keys make the \
+             voice louder or quieter. Any key stops the voice. Your personal details are \
+             spoken only through headphones or the kiosk's handset."
         }
         Language::Es => {
             "La voz está activada. Use las flechas para pasar de una opción a otra, y la tecla \
-             Intro para elegir. La tecla Atrás vuelve atrás. La tecla Ayuda pide ayuda a la \
-             recepción. La tecla Repetir vuelve a leer la pantalla. Las teclas de volumen suben \
-             o bajan la voz. Cualquier tecla detiene la voz. Sus datos personales solo se \
-             escuchan por auriculares o por el auricular del quiosco."
+             Intro para elegir. La tecla Atrás regresa a la pantalla anterior. La tecla Ayuda \
+             pide ayuda a la recepción. La tecla Repetir vuelve a leer la pantalla. Las teclas \
+             de volumen suben o bajan la voz. Cualquier tecla detiene la voz. Sus datos \
+             personales solo se escuchan por auriculares o por el auricular del quiosco."
         }
     };
     Utterance::prompt(text, language)
@@ -579,8 +579,8 @@ fn enter_dob(v: &ViewModel, s: &mut Script) {
         "¿Cuál es su fecha de nacimiento?",
     );
     s.say(
-        "Type month, day, then year, 8 digits. For May 17, 1980, type 0 5, 1 7, 1 9 8 0.",
-        "Escriba mes, día y año, 8 dígitos. Para el 17 de mayo de 1980, escriba 0 5, 1 7, 1 9 8 0.",
+        "Type month, day, then year: 8 digits. For May 17, 1980, type 0 5, 1 7, 1 9 8 0.",
+        "Escriba mes, día y año: 8 dígitos. Para el 17 de mayo de 1980, escriba 0 5, 1 7, 1 9 8 0.",
     );
     if !v.dob_digits.is_empty() {
         s.say("You have typed:", "Ha escrito:");
@@ -681,7 +681,7 @@ fn not_found(v: &ViewModel, s: &mut Script) {
     s.private(&typed.join(" "));
     s.say(
         "Choose Try again, or Start over.",
-        "Elija Intentar de nuevo, o Empezar de nuevo.",
+        "Elija Intentar de nuevo o Empezar de nuevo.",
     );
 }
 
@@ -729,7 +729,7 @@ fn pass_rejected(v: &ViewModel, s: &mut Script) {
     }
     s.say(
         "Choose Use my date of birth, or Start over.",
-        "Elija Usar mi fecha de nacimiento, o Empezar de nuevo.",
+        "Elija Usar mi fecha de nacimiento o Empezar de nuevo.",
     );
 }
 
@@ -835,7 +835,7 @@ fn demographics(v: &ViewModel, s: &mut Script) {
     s.private(&text);
     s.say(
         "Choose This is correct, or Update.",
-        "Elija Son correctos, o Actualizar.",
+        "Elija Son correctos o Actualizar.",
     );
 }
 
@@ -1031,7 +1031,7 @@ fn insurance(v: &ViewModel, s: &mut Script) {
         ));
         s.say(
             "Choose Add my insurance, or I have no insurance.",
-            "Elija Agregar mi seguro, o No tengo seguro.",
+            "Elija Agregar mi seguro o No tengo seguro.",
         );
         return;
     }
@@ -1065,7 +1065,7 @@ fn insurance(v: &ViewModel, s: &mut Script) {
     s.private(&lines.join(" "));
     s.say(
         "Choose Still correct, It changed, or I have no insurance.",
-        "Elija Sigue igual, Cambió, o No tengo seguro.",
+        "Elija Sigue igual, Cambió o No tengo seguro.",
     );
 }
 

@@ -1376,3 +1376,74 @@ fn amounts_times_and_masks_are_spoken_as_words() {
     assert_eq!(char_name('Ã', es), "a con virgulilla");
     assert_eq!(char_name('ß', en), "ß", "an unknown character is itself");
 }
+
+#[test]
+fn the_formats_the_kiosk_shows_are_the_ones_the_script_reads() {
+    use crate::domain::{
+        Address, Currency, Demographics, EmergencyContact, Money, mask_email, mask_member_id,
+        mask_phone,
+    };
+    use crate::kiosk::controller::{format_clock, masked_dob};
+    use chrono::NaiveTime;
+
+    let (en, es) = (Language::En, Language::Es);
+    let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
+    assert_eq!(
+        spoken_time(&format_clock(at(10, 30), es, false), es),
+        "10:30 de la mañana"
+    );
+    let one_pm = format_clock(at(13, 5), es, false);
+    assert_eq!(spoken_time(&one_pm, es), "1:05 de la tarde");
+    assert_eq!(at_the_hour(&one_pm), "a la");
+    assert_eq!(at_the_hour(&format_clock(at(15, 0), es, false)), "a las");
+    assert_eq!(
+        spoken_time(&format_clock(at(21, 15), es, false), es),
+        "9:15 de la noche"
+    );
+    assert_eq!(
+        spoken_masked_dob(&masked_dob("05171980"), en),
+        "0 5, 1 7, year ending in 8 0"
+    );
+    let money = |cents| Money::new(cents, Currency::USD).to_string();
+    assert_eq!(spoken_amount(&money(2550), en), "25 dollars and 50 cents");
+    assert_eq!(spoken_amount(&money(123_400), es), "1234 dólares");
+    assert_eq!(
+        spoken_phone(&mask_phone("(212) 555-0134"), en),
+        "ending in 0 1 3 4"
+    );
+    assert_eq!(
+        spoken_member_id(&mask_member_id("XYZ-12345-6789"), es),
+        "terminado en 6, 7, 8, 9"
+    );
+    assert_eq!(
+        spoken_email(&mask_email("maria@example.com"), en),
+        "em, at ee, dot com"
+    );
+    let masked = MaskedDemographics::from_demographics(&Demographics {
+        address: Address {
+            line1: "742 Evergreen Terrace".into(),
+            line2: "Apt 4".into(),
+            city: "Springfield".into(),
+            region: "OR".into(),
+            postal_code: "97403".into(),
+        },
+        phone: "212-555-0134".into(),
+        email: "maria@example.com".into(),
+        emergency_contact: Some(EmergencyContact {
+            name: "Alex Doe".into(),
+            relation: "Brother".into(),
+            phone: "212 555 0199".into(),
+        }),
+    });
+    assert_eq!(
+        spoken_masked(&masked.address, en),
+        "7, ee, tee, ay, 4, Springfield, OR 9, 7"
+    );
+    assert_eq!(
+        spoken_contact(&masked.emergency_contact, es),
+        "Alex D., teléfono terminado en 0 1 9 9"
+    );
+    for text in [&masked.address, &masked.phone, &masked.email] {
+        assert!(!spoken_masked(text, en).contains(MASK));
+    }
+}
