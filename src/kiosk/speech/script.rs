@@ -965,7 +965,7 @@ fn invalid_field(field: Field) -> (&'static str, &'static str) {
         ),
         Field::State => (
             "Please type the two-letter state, such as N Y.",
-            "Escriba el estado con dos letras, por ejemplo N Y.",
+            "Escriba el estado con dos letras, por ejemplo ene ye.",
         ),
         Field::PostalCode => (
             "Please type a 5-digit ZIP code.",
@@ -1225,10 +1225,11 @@ fn help(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
 // ---------------------------------------------------------------------------
 // Values as they are spoken.
 
-/// Letter names: a flat table.
+/// Letter names: a flat table. Each is spelled so that eSpeak NG says the
+/// letter's name in any context ("eigh": a lone "A" can be the article).
 fn letter_name(upper: char, es: bool) -> &'static str {
     const EN: [&str; 26] = [
-        "ay",
+        "eigh",
         "bee",
         "see",
         "dee",

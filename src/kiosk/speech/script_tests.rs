@@ -1372,7 +1372,7 @@ fn amounts_times_and_masks_are_spoken_as_words() {
     assert_eq!(spoken_dob_digits("051"), "0 5, 1");
     assert_eq!(spoken_dob_digits("05171"), "0 5, 1 7, 1");
     assert_eq!(spell("Ñu-Ö", es), "eñe, u, guion, o con diéresis");
-    assert_eq!(char_name('Å', en), "ay with ring");
+    assert_eq!(char_name('Å', en), "eigh with ring");
     assert_eq!(char_name('Ã', es), "a con virgulilla");
     assert_eq!(char_name('ß', en), "ß", "an unknown character is itself");
 }
@@ -1437,7 +1437,7 @@ fn the_formats_the_kiosk_shows_are_the_ones_the_script_reads() {
     });
     assert_eq!(
         spoken_masked(&masked.address, en),
-        "7, ee, tee, ay, 4, Springfield, OR 9, 7"
+        "7, ee, tee, eigh, 4, Springfield, OR 9, 7"
     );
     assert_eq!(
         spoken_contact(&masked.emergency_contact, es),
