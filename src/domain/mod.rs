@@ -10,6 +10,7 @@ pub mod flow;
 pub mod masking;
 pub mod matching;
 pub mod money;
+pub mod questionnaire;
 pub mod rules;
 #[doc(hidden)]
 pub mod testkit;
