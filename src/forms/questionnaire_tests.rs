@@ -48,6 +48,8 @@ fn refused(items: Vec<Value>) -> String {
 #[test]
 fn unsupported_features_are_refused_naming_the_link_id() {
     let yes = || item("ok", "boolean", json!({}));
+    let mut selected = coding("a", None);
+    selected["initialSelected"] = json!(true);
     let cases: Vec<(Value, &str)> = vec![
         (
             item("oc", "open-choice", json!({})),
@@ -110,11 +112,7 @@ fn unsupported_features_are_refused_naming_the_link_id() {
             "item str: the answerOption element valueString (only valueCoding) is not supported",
         ),
         (
-            item(
-                "sel",
-                "choice",
-                json!({"answerOption": [coding("a", None) .as_object().map(|o| { let mut o = o.clone(); o.insert("initialSelected".into(), json!(true)); Value::Object(o) }).unwrap_or_default()]}),
-            ),
+            item("sel", "choice", json!({"answerOption": [selected]})),
             "item sel: initialSelected is not supported",
         ),
         (
