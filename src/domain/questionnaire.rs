@@ -835,15 +835,15 @@ fn check_item(item: &Item) -> Result<(), QuestionnaireError> {
                 check_text(&item.link_id, &o.display, MAX_OPTION_CHARS)?;
             }
         }
-        ItemKind::Integer { min, max } => {
-            if min > max || *min < -INTEGER_LIMIT || *max > INTEGER_LIMIT {
-                return Err(QuestionnaireError::BadRange(id()));
-            }
+        ItemKind::Integer { min, max }
+            if min > max || *min < -INTEGER_LIMIT || *max > INTEGER_LIMIT =>
+        {
+            return Err(QuestionnaireError::BadRange(id()));
         }
-        ItemKind::String { max_chars } => {
-            if *max_chars == 0 || *max_chars > MAX_STRING_ANSWER_CHARS {
-                return Err(QuestionnaireError::BadMaxLength(id()));
-            }
+        ItemKind::String { max_chars }
+            if *max_chars == 0 || *max_chars > MAX_STRING_ANSWER_CHARS =>
+        {
+            return Err(QuestionnaireError::BadMaxLength(id()));
         }
         _ => {}
     }
