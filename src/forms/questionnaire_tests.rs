@@ -418,3 +418,27 @@ fn bad_questionnaire_responses_are_refused() {
     let err = parse_response(&form, &qr(json!([{"valueInteger": 9_999_999_999i64}]))).unwrap_err();
     assert!(!err.to_string().contains(secret), "{err}");
 }
+
+#[test]
+fn phq2_and_gad7_through_the_shipped_forms_score_as_the_domain_scorer() {
+    for (text, instrument, stride) in [(PHQ2, Instrument::Phq2, 1), (GAD7, Instrument::Gad7, 7)] {
+        let form = parse_questionnaire(text).unwrap();
+        let items = instrument.link_ids().len() as u32;
+        for n in (0..4u32.pow(items)).step_by(stride) {
+            let weights: Vec<i32> = (0..items).map(|k| ((n >> (2 * k)) & 3) as i32).collect();
+            let mut r = Response::new();
+            for (id, &w) in instrument.link_ids().iter().zip(&weights) {
+                r.set(&form, id, Answer::Coding(CODES[w as usize].into()))
+                    .unwrap();
+            }
+            assert!(form.is_complete(&r));
+            let through_form = score_response(instrument, &form, &r).unwrap();
+            assert_eq!(through_form, score(instrument, &weights).unwrap());
+            let sum: i32 = weights.iter().sum();
+            assert_eq!(
+                through_form.steps_up_to_phq9(),
+                instrument == Instrument::Phq2 && sum >= 3
+            );
+        }
+    }
+}
