@@ -6,6 +6,8 @@
 //!   the flow state machine). No I/O.
 //! - [`protocol`]: the serde wire types of the kiosk ↔ server API, `/api/v1`,
 //!   and their conversions to and from `domain`.
+//! - [`forms`]: intake forms as FHIR R4 JSON: Questionnaires read into
+//!   the domain's supported subset, and QuestionnaireResponses.
 //! - [`config`]: kiosk and clinic-server configuration, parsed in two stages
 //!   with errors that name the file, the key and what was expected.
 //! - `kiosk` (feature `kiosk`): the kiosk app: the check-in controller, the
@@ -24,6 +26,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod forms;
 #[cfg(feature = "kiosk")]
 pub mod kiosk;
 #[cfg(any(feature = "kiosk", feature = "server"))]

@@ -16,14 +16,17 @@
 //! `config/kiosk.toml` and `config/clinic-server.toml` are commented
 //! examples listing every key with its default; a test keeps them complete.
 //!
-//! **Architecture invariant:** parsing is pure. Only [`load_kiosk`] and
-//! [`load_server`] touch the file system, to read the file; nothing checks
-//! that the paths named in it exist.
+//! **Architecture invariant:** parsing is pure, with one exception. Only
+//! [`load_kiosk`] and [`load_server`] touch the file system, to read the
+//! file; nothing checks that the paths named in it exist, except the form
+//! files of the server's `[[forms]]`, which checking reads and parses so an
+//! unsupported form item stops the server at start-up (see `forms.rs`).
 
 mod check;
 mod document;
 mod error;
 mod fhir;
+mod forms;
 mod kiosk;
 mod server;
 
@@ -33,6 +36,7 @@ pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,
 };
+pub use forms::FormSettings;
 pub use kiosk::{
     DeviceSettings, DisplayBackend, DisplaySettings, KioskConfig, PaymentSettings, Rotation,
     ServerLinkSettings, SessionSettings, SyncSettings, ThrottleSettings,

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// `[[clinic]]`: the clinics this server holds; at least one, ids unique.
     pub clinics: Vec<ClinicSettings>,
+    /// `[[forms]]`: the intake forms offered, each parsed from its files.
+    pub forms: Vec<super::forms::FormSettings>,
 }
 
 /// The `[server]` table.
@@ -245,6 +247,9 @@ impl ServerConfig {
                 let _ = write!(s, "\n    {}", f.summary());
             }
         }
+        for f in &self.forms {
+            let _ = write!(s, "\n  {}", f.summary());
+        }
         s
     }
 }
@@ -258,6 +263,7 @@ const TABLES: &[(&str, Shape)] = &[
     ("server", Shape::Table),
     ("tls", Shape::Table),
     ("clinic", Shape::ArrayOfTables),
+    ("forms", Shape::ArrayOfTables),
 ];
 
 /// The server file as written.
@@ -270,6 +276,8 @@ struct RawServerFile {
     tls: Option<RawTls>,
     /// `[[clinic]]`, one entry per clinic.
     clinic: Vec<RawClinic>,
+    /// `[[forms]]`, one entry per intake form.
+    forms: Vec<super::forms::RawForm>,
 }
 
 /// `[server]` as written.
@@ -396,6 +404,7 @@ impl RawServerFile {
                 allow_bill_later: true,
                 ..RawClinic::default()
             }],
+            forms: Vec::new(),
         }
     }
 
@@ -428,6 +437,7 @@ impl RawServerFile {
             server: self.server.check(c),
             tls: self.tls.and_then(|t| t.check(c)),
             clinics,
+            forms: super::forms::check_all(self.forms, c),
         }
     }
 }

@@ -7,10 +7,13 @@
 pub mod clock;
 pub mod fields;
 pub mod flow;
+pub mod forms_due;
 pub mod masking;
 pub mod matching;
 pub mod money;
+pub mod questionnaire;
 pub mod rules;
+pub mod screening;
 #[doc(hidden)]
 pub mod testkit;
 pub mod throttle;

@@ -45,11 +45,14 @@ pub enum ReasonCode {
     /// A kiosk reported a co-pay other than the one the server expects for
     /// the appointment; raised by the server, never by a kiosk rule.
     CopayMismatch,
+    /// A depression screener came back urgent (PHQ-9 item 9 above 0, or a
+    /// PHQ-9 total of 20 or more); see `domain::screening`.
+    ScreeningPositive,
 }
 
 impl ReasonCode {
     /// Every reason code, in the order the product brief lists them.
-    pub const ALL: [ReasonCode; 18] = [
+    pub const ALL: [ReasonCode; 19] = [
         Self::IdentityNotFound,
         Self::MultipleMatches,
         Self::PassInvalid,
@@ -68,6 +71,7 @@ impl ReasonCode {
         Self::HelpRequested,
         Self::IncompleteCheckin,
         Self::CopayMismatch,
+        Self::ScreeningPositive,
     ];
 
     /// The wire and storage code, for example `"too_early"`.
@@ -91,6 +95,7 @@ impl ReasonCode {
             Self::HelpRequested => "help_requested",
             Self::IncompleteCheckin => "incomplete_checkin",
             Self::CopayMismatch => "copay_mismatch",
+            Self::ScreeningPositive => "screening_positive",
         }
     }
 
@@ -120,6 +125,7 @@ impl ReasonCode {
             Self::HelpRequested => "Patient asked for help",
             Self::IncompleteCheckin => "Check-in was abandoned before the end",
             Self::CopayMismatch => "Kiosk co-pay differs from the expected amount",
+            Self::ScreeningPositive => "Depression screener needs a clinician now",
         }
     }
 }
@@ -148,6 +154,7 @@ impl ReasonCode {
             Self::HelpRequested => "Asked for help",
             Self::IncompleteCheckin => "Left before finishing",
             Self::CopayMismatch => "Co-pay differs from expected",
+            Self::ScreeningPositive => "Urgent screening result",
         }
     }
 }
@@ -318,7 +325,7 @@ mod tests {
             assert_eq!(ReasonCode::parse(code.as_str()), Some(code));
             assert!(!code.staff_text().is_empty());
         }
-        assert_eq!(seen.len(), 18);
+        assert_eq!(seen.len(), 19);
         assert_eq!(ReasonCode::parse("TOO_EARLY"), None);
     }
 

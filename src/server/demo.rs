@@ -296,6 +296,11 @@ pub fn scenarios() -> Vec<Scenario> {
             Some("demo-007"),
             "raised by the server when a kiosk reports a co-pay other than the expected one",
         ),
+        s(
+            ScreeningPositive,
+            Some("demo-003"),
+            "answer the PHQ-9's last question with anything but 'not at all'",
+        ),
     ]
 }
 

@@ -924,7 +924,11 @@ async fn staff_see_todays_appointments_and_resolve_flags() {
         .await;
     assert_eq!(s, StatusCode::OK);
     let flags = b.as_array().unwrap();
-    assert_eq!(flags.len(), 18, "one seeded flag per reason code");
+    assert_eq!(
+        flags.len(),
+        checkin_kiosk::domain::ReasonCode::ALL.len(),
+        "one seeded flag per reason code"
+    );
     let id = flags[0]["id"].as_i64().unwrap();
     for key in ["code", "step", "kiosk_id", "raised_at"] {
         assert!(!flags[0][key].is_null(), "{key}");
@@ -974,7 +978,10 @@ async fn staff_see_todays_appointments_and_resolve_flags() {
     let (_, b) = h
         .staff_json(Method::GET, "/api/v1/staff/clinics/demo/flags", None)
         .await;
-    assert_eq!(b.as_array().unwrap().len(), 17);
+    assert_eq!(
+        b.as_array().unwrap().len(),
+        checkin_kiosk::domain::ReasonCode::ALL.len() - 1
+    );
 
     // Another clinic: 403, whether or not it exists.
     for clinic in ["other", "nowhere"] {
@@ -1101,7 +1108,7 @@ async fn staff_list_reads_proceed_while_the_writer_is_held() {
     }
     assert_eq!(
         answers[1].2.as_array().unwrap().len(),
-        18,
+        checkin_kiosk::domain::ReasonCode::ALL.len(),
         "every open flag"
     );
     release.send(()).unwrap();
@@ -1376,7 +1383,7 @@ async fn operations_endpoints_answer_and_unknown_routes_are_json() {
         "{text}"
     );
     assert!(
-        text.contains("clinic_open_flags{clinic=\"demo\"} 20"),
+        text.contains("clinic_open_flags{clinic=\"demo\"} 21"),
         "{text}"
     );
     assert!(
