@@ -21,6 +21,7 @@
 //! that the paths named in it exist.
 
 mod check;
+mod database;
 mod document;
 mod error;
 mod fhir;
@@ -29,6 +30,7 @@ mod server;
 
 use std::path::{Path, PathBuf};
 
+pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,

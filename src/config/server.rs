@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// `[[clinic]]`: the clinics this server holds; at least one, ids unique.
     pub clinics: Vec<ClinicSettings>,
+    /// `[database]`: PostgreSQL shared by replicas; `None` keeps the data
+    /// in SQLite under `server.data_dir`.
+    pub database: Option<super::database::DatabaseSettings>,
 }
 
 /// The `[server]` table.
@@ -204,6 +207,9 @@ impl ServerConfig {
             let _ = writeln!(s, "  public URL: {url}");
         }
         let _ = writeln!(s, "  data directory: {}", v.data_dir.display());
+        if let Some(db) = &self.database {
+            let _ = writeln!(s, "  database: {}", db.summary());
+        }
         let _ = writeln!(s, "  {}", v.metrics_summary());
         let _ = writeln!(
             s,
@@ -258,6 +264,7 @@ const TABLES: &[(&str, Shape)] = &[
     ("server", Shape::Table),
     ("tls", Shape::Table),
     ("clinic", Shape::ArrayOfTables),
+    ("database", Shape::Table),
 ];
 
 /// The server file as written.
@@ -270,6 +277,8 @@ struct RawServerFile {
     tls: Option<RawTls>,
     /// `[[clinic]]`, one entry per clinic.
     clinic: Vec<RawClinic>,
+    /// `[database]`, if present.
+    database: Option<super::database::RawDatabase>,
 }
 
 /// `[server]` as written.
@@ -396,6 +405,7 @@ impl RawServerFile {
                 allow_bill_later: true,
                 ..RawClinic::default()
             }],
+            database: None,
         }
     }
 
@@ -428,6 +438,7 @@ impl RawServerFile {
             server: self.server.check(c),
             tls: self.tls.and_then(|t| t.check(c)),
             clinics,
+            database: self.database.and_then(|d| d.check(c)),
         }
     }
 }
