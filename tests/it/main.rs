@@ -10,6 +10,10 @@ mod fhir_faults;
 #[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
+mod pg_store;
+#[cfg(feature = "server")]
+mod pg_support;
+#[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
 mod server_console;
