@@ -154,6 +154,8 @@ struct StateInner {
     config: ServerConfig,
     /// The database.
     db: Db,
+    /// The same database behind the backend facade.
+    store: storage::backend::Store,
     /// The pass-signing key.
     signer: PassSigner,
     /// The source of "now"; fixed in tests.
@@ -197,6 +199,7 @@ impl AppState {
             inner: Arc::new(StateInner {
                 config,
                 ingest,
+                store: storage::backend::Store::Sqlite(db.clone()),
                 db,
                 signer,
                 clock,
@@ -225,6 +228,11 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Storage through the backend facade, for the operations it holds.
+    pub fn store(&self) -> &storage::backend::Store {
+        &self.inner.store
     }
 
     /// The queue in front of the event ingest's group commit.

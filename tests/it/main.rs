@@ -8,6 +8,8 @@ mod fhir;
 #[cfg(feature = "server")]
 mod fhir_faults;
 #[cfg(feature = "server")]
+mod pg_facade;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod backend;
 pub mod ehr;
 pub mod ingest;
 pub mod kiosks;
