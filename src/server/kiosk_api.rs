@@ -17,7 +17,6 @@ use super::db::{random_token, secret_hash};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::staff;
 use super::storage::backend::NewKiosk;
-use super::storage::schedule;
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -174,10 +173,9 @@ pub async fn schedule(
     }
     let clinic = auth.clinic(&state)?;
     let today = state.today(clinic);
-    let clinic_id = auth.clinic_id.clone();
     let response = state
-        .db()
-        .call(move |c| schedule::pull(c, &clinic_id, today, q.since.as_deref()))
+        .store()
+        .pull(auth.clinic_id.clone(), today, q.since)
         .await?;
     Ok(Json(response))
 }

@@ -5,18 +5,20 @@
 //! its PostgreSQL twin on the pool, and answers in [`StorageError`].
 //!
 //! Only the operations implemented on both backends are here so far (the
-//! kiosk's authentication, enrollment and heartbeat, enrollment codes and
+//! kiosk's authentication, enrollment, schedule pull and heartbeat,
+//! enrollment codes and
 //! staff sessions); handlers reach the rest through [`Db`] until their
 //! PostgreSQL twins exist.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::StorageError;
 use super::kiosks::{self, Enrollment, TokenOwner};
 use super::pg::PgStore;
+use super::schedule;
 use super::staff::{self, StoredSession};
 use crate::domain::ClinicId;
-use crate::protocol::Heartbeat;
+use crate::protocol::{Heartbeat, ScheduleResponse};
 use crate::server::db::Db;
 
 /// Where the server's data lives.
@@ -106,6 +108,24 @@ impl Store {
                     .await
             }
             Self::Postgres(pg) => Ok(pg.record_heartbeat(&clinic, &kiosk, &hb, now).await?),
+        }
+    }
+
+    /// The kiosk's schedule pull for `today`: the changes since `since`
+    /// when that cursor is known, otherwise a full snapshot. On SQLite on
+    /// the write connection, as it may create the clinic's cursor.
+    pub async fn pull(
+        &self,
+        clinic: ClinicId,
+        today: NaiveDate,
+        since: Option<String>,
+    ) -> Result<ScheduleResponse, StorageError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.call(move |c| schedule::pull(c, &clinic, today, since.as_deref()))
+                    .await
+            }
+            Self::Postgres(pg) => Ok(pg.pull(&clinic, today, since.as_deref()).await?),
         }
     }
 

@@ -8,6 +8,7 @@
 mod connect;
 pub mod kiosks;
 mod migrate;
+pub mod schedule;
 pub mod sessions;
 
 use std::path::PathBuf;
