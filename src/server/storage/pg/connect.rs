@@ -18,7 +18,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgStore, PgError> {
         .as_str()
         .parse()
         .map_err(|e: tokio_postgres::Error| PgError::Setup(e.to_string()))?;
-    if let Some(password) = password(settings)? {
+    if let Some(password) = password(settings, std::env::var(DB_PASSWORD_ENV).ok())? {
         config.password(password);
     }
     config.application_name("clinic-server");
@@ -47,9 +47,13 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgStore, PgError> {
     Ok(store)
 }
 
-/// The password: the first line of `password_file`, else the environment
-/// variable, else none (for trust or peer authentication).
-fn password(settings: &DatabaseSettings) -> Result<Option<String>, PgError> {
+/// The password: the first line of `password_file`, else `from_env` (the
+/// environment variable's value), else none (for trust or peer
+/// authentication).
+fn password(
+    settings: &DatabaseSettings,
+    from_env: Option<String>,
+) -> Result<Option<String>, PgError> {
     if let Some(path) = &settings.password_file {
         let text = std::fs::read_to_string(path).map_err(|source| PgError::PasswordFile {
             path: path.clone(),
@@ -58,9 +62,7 @@ fn password(settings: &DatabaseSettings) -> Result<Option<String>, PgError> {
         let line = text.lines().next().unwrap_or_default().to_string();
         return Ok(Some(line));
     }
-    Ok(std::env::var(DB_PASSWORD_ENV)
-        .ok()
-        .filter(|p| !p.is_empty()))
+    Ok(from_env.filter(|p| !p.is_empty()))
 }
 
 /// rustls with ring, trusting the CA file or else the public web roots.
@@ -90,4 +92,54 @@ fn tls_config(settings: &DatabaseSettings) -> Result<rustls::ClientConfig, PgErr
         .map_err(|e| PgError::Setup(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(password_file: Option<std::path::PathBuf>) -> DatabaseSettings {
+        DatabaseSettings {
+            url: "postgres://checkin@db.example.org/checkin".parse().unwrap(),
+            tls: DbTls::Disable,
+            ca_file: None,
+            password_file,
+            pool_size: 1,
+        }
+    }
+
+    #[test]
+    fn the_password_file_wins_over_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db-password");
+        std::fs::write(&file, "from-file\nignored second line\n").unwrap();
+        let got = password(&settings(Some(file)), Some("from-env".into())).unwrap();
+        assert_eq!(got.as_deref(), Some("from-file"));
+        let got = password(&settings(None), Some("from-env".into())).unwrap();
+        assert_eq!(got.as_deref(), Some("from-env"));
+        assert_eq!(
+            password(&settings(None), Some(String::new())).unwrap(),
+            None
+        );
+        assert_eq!(password(&settings(None), None).unwrap(), None);
+        let missing = password(&settings(Some(dir.path().join("none"))), None);
+        assert!(matches!(missing, Err(PgError::PasswordFile { .. })));
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        let mut s = settings(None);
+        s.tls = DbTls::Verify;
+        s.ca_file = Some(ca);
+        let err = tls_config(&s).unwrap_err();
+        assert!(
+            err.to_string().contains("no usable PEM certificate"),
+            "{err}"
+        );
+        s.ca_file = None;
+        assert!(tls_config(&s).is_ok(), "the public roots");
+    }
 }
