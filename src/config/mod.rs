@@ -23,6 +23,7 @@
 //! unsupported form item stops the server at start-up (see `forms.rs`).
 
 mod check;
+mod database;
 mod document;
 mod error;
 mod fhir;
@@ -32,6 +33,7 @@ mod server;
 
 use std::path::{Path, PathBuf};
 
+pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,

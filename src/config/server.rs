@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub clinics: Vec<ClinicSettings>,
     /// `[[forms]]`: the intake forms offered, each parsed from its files.
     pub forms: Vec<super::forms::FormSettings>,
+    /// `[database]`: PostgreSQL shared by replicas; `None` keeps the data
+    /// in SQLite under `server.data_dir`.
+    pub database: Option<super::database::DatabaseSettings>,
 }
 
 /// The `[server]` table.
@@ -206,6 +209,9 @@ impl ServerConfig {
             let _ = writeln!(s, "  public URL: {url}");
         }
         let _ = writeln!(s, "  data directory: {}", v.data_dir.display());
+        if let Some(db) = &self.database {
+            let _ = writeln!(s, "  database: {}", db.summary());
+        }
         let _ = writeln!(s, "  {}", v.metrics_summary());
         let _ = writeln!(
             s,
@@ -264,6 +270,7 @@ const TABLES: &[(&str, Shape)] = &[
     ("tls", Shape::Table),
     ("clinic", Shape::ArrayOfTables),
     ("forms", Shape::ArrayOfTables),
+    ("database", Shape::Table),
 ];
 
 /// The server file as written.
@@ -278,6 +285,8 @@ struct RawServerFile {
     clinic: Vec<RawClinic>,
     /// `[[forms]]`, one entry per intake form.
     forms: Vec<super::forms::RawForm>,
+    /// `[database]`, if present.
+    database: Option<super::database::RawDatabase>,
 }
 
 /// `[server]` as written.
@@ -405,6 +414,7 @@ impl RawServerFile {
                 ..RawClinic::default()
             }],
             forms: Vec::new(),
+            database: None,
         }
     }
 
@@ -438,6 +448,7 @@ impl RawServerFile {
             tls: self.tls.and_then(|t| t.check(c)),
             clinics,
             forms: super::forms::check_all(self.forms, c),
+            database: self.database.and_then(|d| d.check(c)),
         }
     }
 }

@@ -196,9 +196,12 @@ impl From<super::storage::StorageError> for ApiError {
             E::NotFound { .. } => Self::NotFound(e.to_string()),
             E::Conflict(m) => Self::Conflict(m),
             E::Refused(m) => Self::invalid(m),
-            E::Sqlite(_) | E::Migration { .. } | E::Json { .. } | E::Corrupt(_) | E::Task(_) => {
-                Self::internal(e)
-            }
+            E::Sqlite(_)
+            | E::Postgres(_)
+            | E::Migration { .. }
+            | E::Json { .. }
+            | E::Corrupt(_)
+            | E::Task(_) => Self::internal(e),
         }
     }
 }

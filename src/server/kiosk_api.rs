@@ -16,7 +16,7 @@ use super::AppState;
 use super::db::{random_token, secret_hash};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::staff;
-use super::storage::{kiosks, schedule};
+use super::storage::backend::NewKiosk;
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -63,10 +63,7 @@ impl FromRequestParts<AppState> for KioskAuth {
         ))?;
         let hash = secret_hash(token);
         // On a read connection, so authenticating never waits for a commit.
-        let owner = state
-            .db()
-            .read(move |c| kiosks::token_owner(c, &hash))
-            .await?;
+        let owner = state.store().token_owner(&hash).await?;
         let auth = match owner {
             None => return Err(ApiError::Unauthorized("unknown device token")),
             Some(o) if o.revoked => {
@@ -111,21 +108,15 @@ pub async fn enroll(
     let token = random_token(32);
     let token_hash = secret_hash(&token);
     let kiosk_id = format!("k-{}", random_token(9));
-    let kid = kiosk_id.clone();
     let clinic_id = state
-        .db()
-        .call(move |c| {
-            kiosks::enroll(
-                c,
-                &kiosks::Enrollment {
-                    code_hash: &code_hash,
-                    kiosk_id: &kid,
-                    name: &name,
-                    app_version: &version,
-                    token_hash: &token_hash,
-                    now,
-                },
-            )
+        .store()
+        .enroll(NewKiosk {
+            code_hash,
+            kiosk_id: kiosk_id.clone(),
+            name,
+            app_version: version,
+            token_hash,
+            now,
         })
         .await?
         .ok_or(ApiError::Unauthorized(
@@ -182,10 +173,9 @@ pub async fn schedule(
     }
     let clinic = auth.clinic(&state)?;
     let today = state.today(clinic);
-    let clinic_id = auth.clinic_id.clone();
     let response = state
-        .db()
-        .call(move |c| schedule::pull(c, &clinic_id, today, q.since.as_deref()))
+        .store()
+        .pull(auth.clinic_id.clone(), today, q.since)
         .await?;
     Ok(Json(response))
 }
@@ -250,11 +240,8 @@ pub async fn heartbeat(
     let kiosk_id = auth.kiosk_id.clone();
     let clinic_id = auth.clinic_id.clone();
     let help_answered = state
-        .db()
-        .call(move |c| {
-            kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now)?;
-            kiosks::help_answered(c, &clinic_id, &kiosk_id, now)
-        })
+        .store()
+        .record_heartbeat(clinic_id, kiosk_id, hb, now)
         .await?;
     state.publish([protocol::ChangeNotice {
         clinic_id: auth.clinic_id.as_str().to_string(),

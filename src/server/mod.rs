@@ -100,6 +100,12 @@ pub enum ServerError {
         "[tls] is configured, but this server serves plain HTTP only; terminate TLS in a proxy in front of it and remove [tls]"
     )]
     TlsUnsupported,
+    /// `[database]` names PostgreSQL, whose backend does not yet hold
+    /// every operation the server runs.
+    #[error(
+        "[database] names PostgreSQL, but the PostgreSQL backend is incomplete: it does not yet implement every operation the clinic server runs, so the server will not start on it; remove [database] to keep the data in SQLite under server.data_dir"
+    )]
+    PostgresIncomplete,
     /// Accepting or serving connections failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
@@ -148,6 +154,8 @@ struct StateInner {
     config: ServerConfig,
     /// The database.
     db: Db,
+    /// The same database behind the backend facade.
+    store: storage::backend::Store,
     /// The pass-signing key.
     signer: PassSigner,
     /// The source of "now"; fixed in tests.
@@ -191,6 +199,7 @@ impl AppState {
             inner: Arc::new(StateInner {
                 config,
                 ingest,
+                store: storage::backend::Store::Sqlite(db.clone()),
                 db,
                 signer,
                 clock,
@@ -219,6 +228,11 @@ impl AppState {
     /// The database.
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    /// Storage through the backend facade, for the operations it holds.
+    pub fn store(&self) -> &storage::backend::Store {
+        &self.inner.store
     }
 
     /// The queue in front of the event ingest's group commit.
@@ -319,6 +333,9 @@ impl AppState {
 /// Creates the data directory if needed and opens the database and the
 /// pass-signing key in it. Used by `serve`, `demo` and the admin commands.
 pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerError> {
+    if config.database.is_some() {
+        return Err(ServerError::PostgresIncomplete);
+    }
     let dir = &config.server.data_dir;
     create_data_dir(dir)?;
     let db = Db::open(&dir.join(DB_FILE))?;
@@ -389,6 +406,9 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
+    }
+    if config.database.is_some() {
+        return Err(ServerError::PostgresIncomplete);
     }
     let _lock = lock_data_dir(&config.server.data_dir)?;
     let metrics = match config.server.metrics_listen {

@@ -134,12 +134,13 @@ fn the_server_example_is_valid_with_default_server_settings() {
 fn the_server_example_lists_every_key() {
     let (_, text) = example("clinic-server.toml");
     let tables = keys_of(server_error("zzz_probe = 1\n"));
-    assert_eq!(tables, ["server", "tls", "clinic", "forms"]);
+    assert_eq!(tables, ["server", "tls", "clinic", "forms", "database"]);
     for (header, table) in [
         ("[server]", "server"),
         ("[tls]", "tls"),
         ("[[clinic]]", "clinic"),
         ("[[forms]]", "forms"),
+        ("[database]", "database"),
     ] {
         assert!(
             mentions_table(&text, table),
@@ -758,4 +759,37 @@ fn several_problems_are_reported_together_in_file_order() {
     assert_contains(&text, "kiosk.toml:7:19: `flow.idle_reset_secs`");
     assert_contains(&text, "kiosk.toml:9:12: `payment.currency`");
     assert_contains(&text, "kiosk.toml:1:1: `kiosk.name`: missing required key");
+}
+
+// --- [database] -----------------------------------------------------------
+
+#[test]
+fn a_database_table_is_checked_and_its_password_refused() {
+    let ok = server(&format!(
+        "[database]\nurl = \"postgres://checkin@db.example.org/checkin?sslmode=verify-full\"\npassword_file = \"db-password\"\npool_size = 4\n{ONE_CLINIC}"
+    ));
+    let db = ok.database.expect("a database");
+    assert_eq!(db.url.as_str(), "postgres://checkin@db.example.org/checkin");
+    assert_eq!(db.tls, checkin_kiosk::config::DbTls::Verify);
+    assert_eq!(db.pool_size, 4);
+    assert!(db.password_file.expect("a file").is_absolute());
+    assert!(server(ONE_CLINIC).database.is_none());
+
+    let err = server_error(&format!(
+        "[database]\nurl = \"postgres://checkin:hunter2@db.example.org/checkin\"\n{ONE_CLINIC}"
+    ))
+    .to_string();
+    assert!(err.contains("`database.url`"), "{err}");
+    assert!(err.contains("holds a password"), "{err}");
+    assert!(
+        !err.contains("hunter2"),
+        "the password is not echoed: {err}"
+    );
+
+    let err = server_error(&format!("[database]\npool_size = 0\n{ONE_CLINIC}")).to_string();
+    assert!(
+        err.contains("`database.url`: missing required key"),
+        "{err}"
+    );
+    assert!(err.contains("`database.pool_size`"), "{err}");
 }

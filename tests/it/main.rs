@@ -8,6 +8,14 @@ mod fhir;
 #[cfg(feature = "server")]
 mod fhir_faults;
 #[cfg(feature = "server")]
+mod pg_facade;
+#[cfg(feature = "server")]
+mod pg_serve;
+#[cfg(feature = "server")]
+mod pg_store;
+#[cfg(feature = "server")]
+mod pg_support;
+#[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
 mod server_console;

@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
+pub mod backend;
 pub mod ehr;
 pub mod ingest;
 pub mod kiosks;
+pub mod pg;
 pub mod schedule;
 pub mod staff;
 
@@ -18,6 +20,9 @@ pub enum StorageError {
     /// SQLite refused or failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused or failed.
+    #[error("{0}")]
+    Postgres(#[from] pg::PgError),
     /// The schema could not be brought up to date.
     #[error("migrating {path}: {source}")]
     Migration {

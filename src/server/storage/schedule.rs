@@ -394,19 +394,19 @@ pub fn day_wires(
     Ok(out)
 }
 
-/// A parsed cursor.
+/// A parsed cursor; the PostgreSQL backend issues the same ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The clinic epoch it was issued under.
-    epoch: String,
+    pub(crate) epoch: String,
     /// The window day it was issued for.
-    day: NaiveDate,
+    pub(crate) day: NaiveDate,
     /// The change sequence it had seen.
-    seq: i64,
+    pub(crate) seq: i64,
 }
 
 impl Cursor {
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         let mut parts = s.splitn(3, '.');
         let epoch = parts.next()?.to_string();
         let day = parts.next()?.parse().ok()?;
@@ -414,7 +414,7 @@ impl Cursor {
         Some(Self { epoch, day, seq })
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         format!("{}.{}.{}", self.epoch, self.day, self.seq)
     }
 }

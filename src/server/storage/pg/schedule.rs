@@ -1,0 +1,144 @@
+//! The kiosk's schedule pull on PostgreSQL: a full snapshot of today, or
+//! the changes since a cursor, with the same cursors as on SQLite.
+
+use chrono::NaiveDate;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use super::{PgError, PgStore};
+use crate::domain::ClinicId;
+use crate::protocol::{
+    AppointmentWire, CoverageWire, DemographicsWire, PatientWire, ScheduleResponse,
+};
+use crate::server::db::{from_ms, random_token};
+use crate::server::storage::schedule::Cursor;
+
+const WIRE_COLUMNS: &str = "a.appointment_id, a.location_id, a.start_ms, a.end_ms, a.time_zone,
+    a.clinician, a.status, a.expected_copay_cents, a.prior_balance_cents, a.currency,
+    p.patient_id, p.first_name, p.last_name, p.date_of_birth, p.demographics,
+    p.demographics_confirmed_ms, p.coverage, a.removed, a.day";
+
+/// One row of [`WIRE_COLUMNS`]: the appointment with its patient, and
+/// whether it was removed.
+fn wire_from_row(clinic: &ClinicId, r: &Row) -> Result<(AppointmentWire, bool), PgError> {
+    let dob: String = r.try_get(13)?;
+    let Json(demographics): Json<DemographicsWire> = r.try_get(14)?;
+    let coverage: Option<Json<CoverageWire>> = r.try_get(16)?;
+    let wire = AppointmentWire {
+        id: r.try_get(0)?,
+        clinic_id: clinic.as_str().to_string(),
+        location_id: r.try_get(1)?,
+        start: from_ms(r.try_get(2)?),
+        end: from_ms(r.try_get(3)?),
+        time_zone: r.try_get(4)?,
+        clinician: r.try_get(5)?,
+        status: r.try_get(6)?,
+        expected_copay_cents: r.try_get(7)?,
+        prior_balance_cents: r.try_get(8)?,
+        currency: r.try_get(9)?,
+        patient: PatientWire {
+            id: r.try_get(10)?,
+            first_name: r.try_get(11)?,
+            last_name: r.try_get(12)?,
+            date_of_birth: dob
+                .parse()
+                .map_err(|_| PgError::Corrupt("patients.date_of_birth"))?,
+            demographics,
+            demographics_confirmed_at: r.try_get::<_, Option<i64>>(15)?.map(from_ms),
+        },
+        coverage: coverage.map(|Json(c)| c),
+    };
+    Ok((wire, r.try_get(17)?))
+}
+
+/// The clinic's change sequence and epoch, creating both on first use;
+/// two replicas creating them at once agree on one epoch.
+async fn cursor_state(c: &impl GenericClient, clinic: &ClinicId) -> Result<(String, i64), PgError> {
+    c.execute(
+        "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 0) ON CONFLICT (clinic_id) DO NOTHING",
+        &[&clinic.as_str(), &random_token(6)],
+    )
+    .await?;
+    let row = c
+        .query_one(
+            "SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = $1",
+            &[&clinic.as_str()],
+        )
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+impl PgStore {
+    /// The kiosk's schedule pull for `today`: a delta since `since` when
+    /// that cursor is known, otherwise a full snapshot. Read in one
+    /// repeatable-read transaction, so the cursor matches the rows.
+    pub async fn pull(
+        &self,
+        clinic: &ClinicId,
+        today: NaiveDate,
+        since: Option<&str>,
+    ) -> Result<ScheduleResponse, PgError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .start()
+            .await?;
+        let (epoch, seq) = cursor_state(&tx, clinic).await?;
+        let cursor = Cursor {
+            epoch: epoch.clone(),
+            day: today,
+            seq,
+        }
+        .render();
+        let known = since
+            .and_then(Cursor::parse)
+            .filter(|c| c.epoch == epoch && c.day == today && c.seq <= seq);
+        let join = "FROM appointments a JOIN patients p
+               ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id";
+        let (full, rows) = match &known {
+            None => {
+                let sql = format!(
+                    "SELECT {WIRE_COLUMNS} {join}
+                     WHERE a.clinic_id = $1 AND a.day = $2 AND NOT a.removed
+                     ORDER BY a.start_ms, a.appointment_id"
+                );
+                (
+                    true,
+                    tx.query(&sql, &[&clinic.as_str(), &today.to_string()])
+                        .await?,
+                )
+            }
+            Some(k) => {
+                let sql = format!(
+                    "SELECT {WIRE_COLUMNS} {join}
+                     WHERE a.clinic_id = $1 AND a.change_seq > $2
+                     ORDER BY a.start_ms, a.appointment_id"
+                );
+                (false, tx.query(&sql, &[&clinic.as_str(), &k.seq]).await?)
+            }
+        };
+        tx.commit().await?;
+        let today_text = today.to_string();
+        let mut upserts = Vec::new();
+        let mut removals = Vec::new();
+        for r in &rows {
+            let day: String = r.try_get(18)?;
+            let (wire, removed) = wire_from_row(clinic, r)?;
+            if !full && (removed || day != today_text) {
+                removals.push(wire.id);
+            } else {
+                upserts.push(wire);
+            }
+        }
+        Ok(ScheduleResponse {
+            cursor,
+            full,
+            window_from: today,
+            window_to: today,
+            upserts,
+            removals,
+        })
+    }
+}
