@@ -20,6 +20,7 @@
 //! [`load_server`] touch the file system, to read the file; nothing checks
 //! that the paths named in it exist.
 
+mod access;
 mod check;
 mod document;
 mod error;
@@ -29,6 +30,9 @@ mod server;
 
 use std::path::{Path, PathBuf};
 
+pub use access::{
+    KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechSettings,
+};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,
