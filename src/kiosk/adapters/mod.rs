@@ -8,6 +8,7 @@
 
 mod forms;
 mod identify;
+mod keypad;
 mod payment;
 mod shell;
 
@@ -18,9 +19,12 @@ use std::time::Duration;
 
 use slint::ComponentHandle;
 
+use self::keypad::KeypadState;
 use super::controller::{CheckInController, CheckInRepository, UiAction};
+use super::keypad::{Control, KeyRoute};
 use super::ui::{AppWindow, KioskAdapter};
 use super::view::ViewModel;
+use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
 
 pub use payment::render_qr;
@@ -192,6 +196,8 @@ struct Inner<R: CheckInRepository> {
     last: RefCell<Option<ViewModel>>,
     /// Renders per part, for tests of what a render touches.
     counts: RefCell<HashMap<Part, u64>>,
+    /// The tactile keypad and its focus ring.
+    keypad: RefCell<KeypadState>,
 }
 
 impl<R: CheckInRepository + 'static> KioskUi<R> {
@@ -212,6 +218,7 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             scanner_timer: slint::Timer::default(),
             last: RefCell::new(None),
             counts: RefCell::new(HashMap::new()),
+            keypad: RefCell::new(KeypadState::new(KeypadSettings::default())),
         });
         window
             .global::<KioskAdapter>()
@@ -244,6 +251,28 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         self.inner.controller.borrow().view()
     }
 
+    /// Uses `settings` for the tactile keypad's keys.
+    pub fn set_keypad(&self, settings: KeypadSettings) {
+        self.inner.keypad.borrow_mut().settings = settings;
+    }
+
+    /// The controls the keypad's focus ring moves through on this screen,
+    /// in reading order; empty until a keypad key is pressed.
+    pub fn focus_order(&self) -> Vec<Control> {
+        self.inner
+            .keypad
+            .borrow()
+            .ring
+            .controls()
+            .cloned()
+            .collect()
+    }
+
+    /// The control in the keypad's focus ring.
+    pub fn focused_control(&self) -> Option<Control> {
+        self.inner.keypad.borrow().ring.focused().cloned()
+    }
+
     /// How many times `part` was rendered since the UI was connected.
     pub fn render_count(&self, part: Part) -> u64 {
         self.inner.counts.borrow().get(&part).copied().unwrap_or(0)
@@ -273,16 +302,78 @@ impl<R: CheckInRepository + 'static> Inner<R> {
     fn dispatch(&self, action: UiAction) {
         // Every touch restarts the idle clock.
         self.idle_seconds.set(0);
+        let before = self.controller.borrow().step();
         let result = self.controller.borrow_mut().handle(action);
         if let Err(err) = result {
             // The error names no patient data: flow errors name steps,
             // storage errors name files and operations.
             eprintln!("kiosk: {err}");
         }
+        if before != Step::Welcome {
+            self.end_session();
+        }
         self.render();
     }
 
+    /// Back on Welcome is a new session (finished, started over, or the
+    /// idle reset): the keypad's ring goes until the next keypad key.
+    fn end_session(&self) {
+        if self.controller.borrow().step() != Step::Welcome {
+            return;
+        }
+        if let Some(window) = self.window.upgrade() {
+            self.keypad.borrow_mut().end_session(&window);
+        }
+    }
+
+    /// One keypad key. Any key counts as activity and dismisses the idle
+    /// warning (and does nothing else then).
+    fn keypad_key(&self, action: KeypadAction) {
+        let Some(window) = self.window.upgrade() else {
+            return;
+        };
+        self.idle_seconds.set(0);
+        if self.controller.borrow().idle_warning() {
+            self.dispatch(UiAction::StillHere);
+            return;
+        }
+        let screen = self.controller.borrow().view().screen;
+        match action {
+            KeypadAction::Up | KeypadAction::Down | KeypadAction::Left | KeypadAction::Right => {
+                self.keypad.borrow_mut().step(&window, screen, action);
+            }
+            KeypadAction::Enter => {
+                let element = {
+                    let mut keypad = self.keypad.borrow_mut();
+                    if keypad.ring.focused().is_none() {
+                        // Nothing in the ring yet: Enter puts it on the
+                        // screen's first control.
+                        keypad.step(&window, screen, KeypadAction::Right);
+                        None
+                    } else {
+                        keypad.focused_element(&window)
+                    }
+                };
+                // Outside the borrow: the control's callback renders.
+                if let Some(element) = element {
+                    element.invoke_accessible_default_action();
+                }
+            }
+            KeypadAction::Back => self.dispatch(UiAction::Back),
+            KeypadAction::Help => self.dispatch(UiAction::Help),
+            KeypadAction::Repeat | KeypadAction::VolumeUp | KeypadAction::VolumeDown => {}
+        }
+        self.keypad.borrow_mut().active = true;
+    }
+
     fn key_input(self: &Rc<Self>, text: String) {
+        let scanning = self.controller.borrow().scan_in_progress();
+        let route = super::keypad::route(&self.keypad.borrow().settings, &text, scanning);
+        match route {
+            KeyRoute::Keypad(action) => return self.keypad_key(action),
+            KeyRoute::Ignored => return,
+            KeyRoute::Scanner => {}
+        }
         let gap = self.timings.scanner_gap;
         let weak = Rc::downgrade(self);
         self.scanner_timer
@@ -325,6 +416,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             if secs >= reset {
                 let _ = self.controller.borrow_mut().handle(UiAction::IdleTimeout);
                 self.idle_seconds.set(0);
+                self.end_session();
                 self.render();
                 return;
             }
@@ -402,6 +494,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         identify::render(&frame);
         forms::render(&frame);
         payment::render(&frame);
+        self.keypad.borrow_mut().refresh(&window, view.screen);
         *self.last.borrow_mut() = Some(view);
         self.show_clock();
     }
