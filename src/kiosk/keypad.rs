@@ -93,6 +93,23 @@ pub struct Control {
     pub enabled: bool,
     /// `Some(true)` for a selected choice (a form field being typed in).
     pub checked: Option<bool>,
+    /// What sort of control it is.
+    pub kind: ControlKind,
+    /// Whether it shows a value the patient gave (a form field's text):
+    /// such a control carries patient data.
+    pub has_value: bool,
+}
+
+/// What sort of control the focus ring is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlKind {
+    /// A button.
+    #[default]
+    Button,
+    /// A key of the date keypad or the letter keyboard.
+    Key,
+    /// A form field to type into.
+    Field,
 }
 
 impl Control {
@@ -292,6 +309,8 @@ mod tests {
             height: 80.0,
             enabled: true,
             checked: None,
+            kind: ControlKind::Button,
+            has_value: false,
         }
     }
 

@@ -7,7 +7,7 @@ use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementQuery};
 use slint::ComponentHandle;
 
 use crate::config::{KeypadAction, KeypadSettings};
-use crate::kiosk::keypad::{Control, FocusRing};
+use crate::kiosk::keypad::{Control, ControlKind, FocusRing};
 use crate::kiosk::ui::{AppWindow, KeypadAdapter};
 use crate::kiosk::view::Screen;
 
@@ -117,6 +117,17 @@ pub(super) fn controls(window: &AppWindow) -> Vec<(Control, ElementHandle)> {
         if size.width <= 0.0 || size.height <= 0.0 {
             continue;
         }
+        let checked = e
+            .accessible_checkable()
+            .filter(|c| *c)
+            .map(|_| e.accessible_checked().unwrap_or(false));
+        let kind = if checked.is_some() {
+            ControlKind::Field
+        } else if e.type_name().as_deref() == Some("Key") {
+            ControlKind::Key
+        } else {
+            ControlKind::Button
+        };
         let control = Control {
             label: e
                 .accessible_label()
@@ -127,10 +138,9 @@ pub(super) fn controls(window: &AppWindow) -> Vec<(Control, ElementHandle)> {
             width: size.width,
             height: size.height,
             enabled: e.accessible_enabled().unwrap_or(true),
-            checked: e
-                .accessible_checkable()
-                .filter(|c| *c)
-                .map(|_| e.accessible_checked().unwrap_or(false)),
+            checked,
+            kind,
+            has_value: e.accessible_value().is_some_and(|v| !v.is_empty()),
         };
         if control.label.trim().is_empty() || found.iter().any(|(c, _)| *c == control) {
             continue;

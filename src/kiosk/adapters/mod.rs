@@ -11,6 +11,7 @@ mod identify;
 mod keypad;
 mod payment;
 mod shell;
+mod voice;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -28,6 +29,9 @@ use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
 
 pub use payment::render_qr;
+pub use voice::{Script, SpeechOutput, Voice};
+
+use self::voice::SpeechState;
 
 /// The kiosk's timings, from config.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +47,10 @@ pub struct Timings {
     pub done_return: Duration,
     /// The longest pause inside a scanner burst.
     pub scanner_gap: Duration,
+    /// Idle time before the spoken warning, in speech mode.
+    pub speech_idle_warning: Duration,
+    /// Idle time before the reset, in speech mode.
+    pub speech_idle_reset: Duration,
 }
 
 impl Default for Timings {
@@ -53,15 +61,22 @@ impl Default for Timings {
             help_reset: Duration::from_secs(300),
             done_return: Duration::from_secs(10),
             scanner_gap: Duration::from_millis(300),
+            speech_idle_warning: Duration::from_secs(90),
+            speech_idle_reset: Duration::from_secs(120),
         }
     }
 }
 
 impl Timings {
     /// The idle times (warning, reset) in whole seconds on `step`: help
-    /// waits longer, and warns as long before its reset as other steps do.
-    fn idle_limits(&self, step: Step) -> (u64, u64) {
-        let (warning, reset) = (self.idle_warning.as_secs(), self.idle_reset.as_secs());
+    /// waits longer, and warns as long before its reset as other steps do;
+    /// speech mode (`speaking`) waits longer still when so configured.
+    fn idle_limits(&self, step: Step, speaking: bool) -> (u64, u64) {
+        let (mut warning, mut reset) = (self.idle_warning.as_secs(), self.idle_reset.as_secs());
+        if speaking {
+            warning = warning.max(self.speech_idle_warning.as_secs());
+            reset = reset.max(self.speech_idle_reset.as_secs());
+        }
         if step == Step::Help {
             let help = self.help_reset.as_secs().max(reset);
             (help - (reset - warning.min(reset)), help)
@@ -198,6 +213,8 @@ struct Inner<R: CheckInRepository> {
     counts: RefCell<HashMap<Part, u64>>,
     /// The tactile keypad and its focus ring.
     keypad: RefCell<KeypadState>,
+    /// Speech mode.
+    speech: RefCell<SpeechState>,
 }
 
 impl<R: CheckInRepository + 'static> KioskUi<R> {
@@ -219,6 +236,7 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             last: RefCell::new(None),
             counts: RefCell::new(HashMap::new()),
             keypad: RefCell::new(KeypadState::new(KeypadSettings::default())),
+            speech: RefCell::new(SpeechState::default()),
         });
         window
             .global::<KioskAdapter>()
@@ -254,6 +272,23 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
     /// Uses `settings` for the tactile keypad's keys.
     pub fn set_keypad(&self, settings: KeypadSettings) {
         self.inner.keypad.borrow_mut().settings = settings;
+    }
+
+    /// Speaks through `output`: from the next keypad key, or at once
+    /// when it always speaks.
+    pub fn set_speech(&self, output: SpeechOutput) {
+        let view = self.view();
+        *self.inner.speech.borrow_mut() = SpeechState::new(output, &view);
+    }
+
+    /// Whether speech mode is on.
+    pub fn speech_on(&self) -> bool {
+        self.inner.speech.borrow().is_on()
+    }
+
+    /// The patient's speech volume now.
+    pub fn speech_volume(&self) -> crate::kiosk::speech::Volume {
+        self.inner.speech.borrow().volume()
     }
 
     /// The controls the keypad's focus ring moves through on this screen,
@@ -324,6 +359,8 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         if let Some(window) = self.window.upgrade() {
             self.keypad.borrow_mut().end_session(&window);
         }
+        let view = self.controller.borrow().view();
+        self.speech.borrow_mut().end_session(&view);
     }
 
     /// One keypad key. Any key counts as activity and dismisses the idle
@@ -333,14 +370,23 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             return;
         };
         self.idle_seconds.set(0);
-        if self.controller.borrow().idle_warning() {
+        let view = self.controller.borrow().view();
+        if self.speech.borrow_mut().key(&view) {
+            // The first key starts speech mode and says where the patient is.
+            self.keypad.borrow_mut().active = true;
+            return;
+        }
+        if view.idle_warning {
             self.dispatch(UiAction::StillHere);
             return;
         }
-        let screen = self.controller.borrow().view().screen;
+        let screen = view.screen;
         match action {
             KeypadAction::Up | KeypadAction::Down | KeypadAction::Left | KeypadAction::Right => {
-                self.keypad.borrow_mut().step(&window, screen, action);
+                let focused = self.keypad.borrow_mut().step(&window, screen, action);
+                if let Some(control) = focused {
+                    self.speech.borrow_mut().focused(&control, view.language);
+                }
             }
             KeypadAction::Enter => {
                 let element = {
@@ -361,7 +407,9 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             }
             KeypadAction::Back => self.dispatch(UiAction::Back),
             KeypadAction::Help => self.dispatch(UiAction::Help),
-            KeypadAction::Repeat | KeypadAction::VolumeUp | KeypadAction::VolumeDown => {}
+            KeypadAction::Repeat => self.speech.borrow_mut().repeat(),
+            KeypadAction::VolumeUp => self.speech.borrow_mut().change_volume(true),
+            KeypadAction::VolumeDown => self.speech.borrow_mut().change_volume(false),
         }
         self.keypad.borrow_mut().active = true;
     }
@@ -412,7 +460,8 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         if step.watches_idle() {
             let secs = self.idle_seconds.get() + 1;
             self.idle_seconds.set(secs);
-            let (warning, reset) = self.timings.idle_limits(step);
+            let speaking = self.speech.borrow().is_on();
+            let (warning, reset) = self.timings.idle_limits(step, speaking);
             if secs >= reset {
                 let _ = self.controller.borrow_mut().handle(UiAction::IdleTimeout);
                 self.idle_seconds.set(0);
@@ -423,6 +472,9 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             if secs >= warning && !self.controller.borrow().idle_warning() {
                 let _ = self.controller.borrow_mut().handle(UiAction::IdleWarning);
                 self.render();
+                let language = self.controller.borrow().view().language;
+                let left = u32::try_from(reset - secs).unwrap_or(u32::MAX);
+                self.speech.borrow_mut().idle_warning(left, language);
                 return;
             }
         } else {
@@ -454,7 +506,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             return;
         };
         let step = self.controller.borrow().step();
-        let (_, reset) = self.timings.idle_limits(step);
+        let (_, reset) = self.timings.idle_limits(step, self.speech.borrow().is_on());
         let idle_left = reset.saturating_sub(self.idle_seconds.get());
         let done_left = self
             .timings
@@ -495,6 +547,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         forms::render(&frame);
         payment::render(&frame);
         self.keypad.borrow_mut().refresh(&window, view.screen);
+        self.speech.borrow_mut().rendered(last.as_ref(), &view);
         *self.last.borrow_mut() = Some(view);
         self.show_clock();
     }
