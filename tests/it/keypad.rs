@@ -3,8 +3,15 @@
 //! English and Spanish, and scanner bursts that keep working while keypad
 //! keys are pressed.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
+use checkin_kiosk::domain::Language;
+use checkin_kiosk::kiosk::ViewModel;
+use checkin_kiosk::kiosk::adapters::{Script, SpeechOutput, Voice};
+use checkin_kiosk::kiosk::keypad::Control;
+use checkin_kiosk::kiosk::speech::{Utterance, Volume};
 use checkin_kiosk::kiosk::ui::{KeypadAdapter, Screen};
 use slint::ComponentHandle;
 use slint::platform::{Key, WindowEvent};
@@ -253,4 +260,216 @@ fn the_idle_reset_ends_the_keypad_session() {
     assert_eq!(k.screen(), Screen::Welcome);
     assert!(!k.window.global::<KeypadAdapter>().get_ring_visible());
     assert_eq!(order(&k), Vec::<String>::new());
+}
+
+/// What the kiosk asked the voice to do.
+#[derive(Debug, Clone, PartialEq)]
+enum Heard {
+    Said(Vec<String>),
+    Interrupted,
+    Volume(i8),
+}
+
+/// A voice that records instead of playing.
+#[derive(Clone, Default)]
+struct Recorder(Rc<RefCell<Vec<Heard>>>);
+
+impl Voice for Recorder {
+    fn say_all(&self, utterances: Vec<Utterance>) {
+        let words = utterances.into_iter().map(|u| u.text).collect();
+        self.0.borrow_mut().push(Heard::Said(words));
+    }
+
+    fn interrupt(&self) {
+        self.0.borrow_mut().push(Heard::Interrupted);
+    }
+
+    fn set_volume(&self, volume: Volume) {
+        self.0.borrow_mut().push(Heard::Volume(volume.db()));
+    }
+}
+
+impl Recorder {
+    /// Everything said since the last call, in order.
+    fn said(&self) -> Vec<String> {
+        let all = std::mem::take(&mut *self.0.borrow_mut());
+        all.into_iter()
+            .filter_map(|h| match h {
+                Heard::Said(words) => Some(words),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn volumes(&self) -> Vec<i8> {
+        self.0
+            .borrow()
+            .iter()
+            .filter_map(|h| match h {
+                Heard::Volume(db) => Some(*db),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A script that names which of its parts spoke, so the tests see when
+/// the adapter asks for each.
+struct Marks;
+
+impl Script for Marks {
+    fn view_changes(&self, prev: Option<&ViewModel>, next: &ViewModel) -> Vec<Utterance> {
+        let mut out = Vec::new();
+        if prev.map(|p| p.screen) != Some(next.screen) {
+            out.push(format!("screen {:?}", next.screen));
+        }
+        if prev.is_some_and(|p| p.dob_digits != next.dob_digits) {
+            out.push(format!("digits {}", next.dob_digits));
+        }
+        out.into_iter()
+            .map(|t| Utterance::prompt(t, next.language))
+            .collect()
+    }
+
+    fn whole_screen(&self, view: &ViewModel) -> Vec<Utterance> {
+        vec![Utterance::prompt(
+            format!("whole {:?} {}", view.screen, view.language.code()),
+            view.language,
+        )]
+    }
+
+    fn focused(&self, control: &Control, language: Language) -> Utterance {
+        Utterance::prompt(
+            format!("focus {} {:?}", control.label, control.kind),
+            language,
+        )
+    }
+
+    fn idle_warning(&self, seconds_left: u32, language: Language) -> Utterance {
+        Utterance::prompt(format!("warning {seconds_left}"), language)
+    }
+
+    fn speech_mode_started(&self, language: Language) -> Utterance {
+        Utterance::prompt(format!("started {}", language.code()), language)
+    }
+}
+
+fn speaking(always_speak: bool) -> (Kiosk, Recorder) {
+    let k = Kiosk::new();
+    let voice = Recorder::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(voice.clone()),
+        script: Box::new(Marks),
+        always_speak,
+        default_volume: Volume::DEFAULT,
+    });
+    (k, voice)
+}
+
+#[test]
+fn the_first_key_starts_speech_mode_and_each_step_is_spoken() {
+    let (k, voice) = speaking(false);
+    assert!(!k.ui.speech_on());
+    assert_eq!(voice.said(), Vec::<String>::new());
+    press(&k, Key::DownArrow);
+    assert!(k.ui.speech_on());
+    assert_eq!(voice.said(), ["started en", "whole Welcome en"]);
+    assert_eq!(focused(&k), None, "the first key only starts speech");
+    press(&k, Key::DownArrow);
+    assert_eq!(voice.said(), ["focus Español Button"]);
+    activate(&k, "Use my date of birth");
+    assert_eq!(
+        voice.said(),
+        [
+            "focus I need help Button",
+            "focus Use my date of birth Button",
+            "screen EnterDob"
+        ]
+    );
+    activate(&k, "0");
+    let said = voice.said();
+    assert_eq!(
+        said.last().map(String::as_str),
+        Some("digits 0"),
+        "{said:?}"
+    );
+    assert!(said.contains(&"focus 0 Key".to_string()), "{said:?}");
+}
+
+#[test]
+fn repeat_and_volume_keys_and_the_reset_of_both() {
+    let (k, voice) = speaking(false);
+    press(&k, Key::DownArrow);
+    press(&k, Key::DownArrow);
+    voice.said();
+    press(&k, Key::F2);
+    assert_eq!(voice.said(), ["focus Español Button"], "repeat");
+    press(&k, Key::F4);
+    press(&k, Key::F4);
+    assert_eq!(k.ui.speech_volume().db(), Volume::DEFAULT.db() + 6);
+    assert_eq!(
+        voice.said().len(),
+        2,
+        "each volume step repeats at the new level"
+    );
+    for _ in 0..20 {
+        press(&k, Key::F3);
+    }
+    assert_eq!(k.ui.speech_volume(), Volume::MIN);
+    activate(&k, "Use my date of birth");
+    k.elapse(Duration::from_secs(121));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.ui.speech_on(), "speech mode ended with the session");
+    assert_eq!(k.ui.speech_volume(), Volume::DEFAULT);
+    assert_eq!(voice.volumes().last(), Some(&Volume::DEFAULT.db()));
+}
+
+#[test]
+fn speech_mode_waits_longer_and_speaks_the_idle_warning() {
+    let (k, voice) = speaking(false);
+    press(&k, Key::DownArrow);
+    activate(&k, "Use my date of birth");
+    voice.said();
+    k.elapse(Duration::from_secs(60));
+    assert_eq!(
+        k.screen(),
+        Screen::EnterDob,
+        "no reset at the ordinary 60 s"
+    );
+    assert!(!k.ui.view().idle_warning);
+    k.elapse(Duration::from_secs(30));
+    assert!(k.ui.view().idle_warning);
+    assert_eq!(voice.said(), ["warning 30"]);
+    k.elapse(Duration::from_secs(30));
+    assert_eq!(k.screen(), Screen::Welcome);
+}
+
+#[test]
+fn a_kiosk_that_always_speaks_starts_every_session_speaking() {
+    let (k, voice) = speaking(true);
+    assert!(k.ui.speech_on());
+    assert_eq!(voice.said(), ["whole Welcome en"]);
+    press(&k, Key::DownArrow);
+    assert_eq!(voice.said(), ["focus Español Button"], "no start-up words");
+    activate(&k, "Use my date of birth");
+    k.elapse(Duration::from_secs(121));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(k.ui.speech_on());
+    assert_eq!(
+        voice.said().last().map(String::as_str),
+        Some("screen Welcome")
+    );
+}
+
+#[test]
+fn a_scan_works_in_speech_mode_and_its_result_is_spoken() {
+    let (k, voice) = speaking(false);
+    press(&k, Key::DownArrow);
+    press(&k, Key::DownArrow);
+    voice.said();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    assert_eq!(voice.said(), ["screen Demographics"]);
 }
