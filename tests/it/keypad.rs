@@ -11,7 +11,7 @@ use checkin_kiosk::domain::Language;
 use checkin_kiosk::kiosk::ViewModel;
 use checkin_kiosk::kiosk::adapters::{Script, SpeechOutput, Voice};
 use checkin_kiosk::kiosk::keypad::Control;
-use checkin_kiosk::kiosk::speech::{Utterance, Volume};
+use checkin_kiosk::kiosk::speech::{Route, Utterance, Volume};
 use checkin_kiosk::kiosk::ui::{KeypadAdapter, Screen};
 use slint::ComponentHandle;
 use slint::platform::{Key, WindowEvent};
@@ -268,6 +268,7 @@ enum Heard {
     Said(Vec<String>),
     Interrupted,
     Volume(i8),
+    Route(Route),
 }
 
 /// A voice that records instead of playing.
@@ -286,6 +287,10 @@ impl Voice for Recorder {
 
     fn set_volume(&self, volume: Volume) {
         self.0.borrow_mut().push(Heard::Volume(volume.db()));
+    }
+
+    fn set_route(&self, route: Route) {
+        self.0.borrow_mut().push(Heard::Route(route));
     }
 }
 
@@ -404,7 +409,7 @@ fn repeat_and_volume_keys_and_the_reset_of_both() {
     press(&k, Key::DownArrow);
     voice.said();
     press(&k, Key::F2);
-    assert_eq!(voice.said(), ["focus Español Button"], "repeat");
+    assert_eq!(voice.said(), ["whole Welcome en"], "repeat says the screen");
     press(&k, Key::F4);
     press(&k, Key::F4);
     assert_eq!(k.ui.speech_volume().db(), Volume::DEFAULT.db() + 6);
@@ -472,4 +477,18 @@ fn a_scan_works_in_speech_mode_and_its_result_is_spoken() {
     k.scan(&pass);
     assert_eq!(k.screen(), Screen::Demographics);
     assert_eq!(voice.said(), ["screen Demographics"]);
+}
+
+#[test]
+fn plugging_in_headphones_starts_speech_mode_in_private() {
+    let (k, voice) = speaking(false);
+    k.ui.headphones(true);
+    assert!(k.ui.speech_on());
+    assert!(voice.0.borrow().contains(&Heard::Route(Route::Private)));
+    assert_eq!(voice.said(), ["started en", "whole Welcome en"]);
+    k.ui.headphones(false);
+    assert_eq!(
+        voice.0.borrow().last(),
+        Some(&Heard::Route(Route::Loudspeaker))
+    );
 }

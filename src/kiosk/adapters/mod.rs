@@ -281,6 +281,13 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         *self.inner.speech.borrow_mut() = SpeechState::new(output, &view);
     }
 
+    /// The headphone jack changed: speech goes private while headphones
+    /// are plugged in, and plugging them in starts speech mode.
+    pub fn headphones(&self, plugged: bool) {
+        let view = self.view();
+        self.inner.speech.borrow_mut().headphones(plugged, &view);
+    }
+
     /// Whether speech mode is on.
     pub fn speech_on(&self) -> bool {
         self.inner.speech.borrow().is_on()
@@ -407,7 +414,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             }
             KeypadAction::Back => self.dispatch(UiAction::Back),
             KeypadAction::Help => self.dispatch(UiAction::Help),
-            KeypadAction::Repeat => self.speech.borrow_mut().repeat(),
+            KeypadAction::Repeat => self.speech.borrow_mut().repeat(&view),
             KeypadAction::VolumeUp => self.speech.borrow_mut().change_volume(true),
             KeypadAction::VolumeDown => self.speech.borrow_mut().change_volume(false),
         }

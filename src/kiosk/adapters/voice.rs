@@ -6,7 +6,7 @@
 
 use crate::domain::Language;
 use crate::kiosk::keypad::Control;
-use crate::kiosk::speech::{Speaker, Utterance, Volume};
+use crate::kiosk::speech::{Route, Speaker, Utterance, Volume};
 use crate::kiosk::view::ViewModel;
 
 /// Where utterances go. Every method returns at once.
@@ -17,6 +17,10 @@ pub trait Voice {
     fn interrupt(&self);
     /// Sets the patient's volume.
     fn set_volume(&self, volume: Volume);
+    /// Sets where audio goes, and so whether patient data may be spoken.
+    fn set_route(&self, route: Route) {
+        let _ = route;
+    }
 }
 
 impl Voice for Speaker {
@@ -30,6 +34,10 @@ impl Voice for Speaker {
 
     fn set_volume(&self, volume: Volume) {
         Speaker::set_volume(self, volume);
+    }
+
+    fn set_route(&self, route: Route) {
+        Speaker::set_route(self, route);
     }
 }
 
@@ -70,7 +78,7 @@ pub(super) struct SpeechState {
     on: bool,
     /// The patient's volume.
     volume: Volume,
-    /// What was said last, for the repeat key.
+    /// What was said last, said again at a new volume.
     last: Vec<Utterance>,
 }
 
@@ -125,6 +133,23 @@ impl SpeechState {
         true
     }
 
+    /// Headphones were plugged in (`true`) or out: private listening or
+    /// the loudspeaker. Plugging them in starts speech mode, as a keypad
+    /// key does.
+    pub(super) fn headphones(&mut self, plugged: bool, view: &ViewModel) {
+        let Some(out) = self.out.as_ref() else {
+            return;
+        };
+        out.voice.set_route(if plugged {
+            Route::Private
+        } else {
+            Route::Loudspeaker
+        });
+        if plugged && !self.on {
+            self.key(view);
+        }
+    }
+
     /// The view model was rendered: says what changed.
     pub(super) fn rendered(&mut self, prev: Option<&ViewModel>, next: &ViewModel) {
         let Some(out) = self.out.as_ref().filter(|_| self.on) else {
@@ -152,8 +177,17 @@ impl SpeechState {
         self.say(words);
     }
 
-    /// The repeat key: says the last thing again.
-    pub(super) fn repeat(&mut self) {
+    /// The repeat key: says the screen again.
+    pub(super) fn repeat(&mut self, view: &ViewModel) {
+        let Some(out) = self.out.as_ref().filter(|_| self.on) else {
+            return;
+        };
+        let words = out.script.whole_screen(view);
+        self.say(words);
+    }
+
+    /// Says the last thing again.
+    fn say_again(&mut self) {
         let last = std::mem::take(&mut self.last);
         self.say(last);
     }
@@ -170,7 +204,7 @@ impl SpeechState {
             self.volume.down()
         };
         out.voice.set_volume(self.volume);
-        self.repeat();
+        self.say_again();
     }
 
     /// The session ended: speech stops, the volume returns to the
