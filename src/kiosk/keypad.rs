@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn the_ring_keeps_its_control_when_the_screen_is_laid_out_again() {
         let mut ring = FocusRing::new(screen());
-        ring.set_index(5); // "4"
+        ring.set_index(4); // "4"
         let mut moved = screen();
         for c in &mut moved {
             c.y += 40.0;
