@@ -538,7 +538,21 @@ pub fn clock_is_off(skew_secs: i64) -> bool {
 pub struct HeartbeatResponse {
     /// The server's clock.
     pub server_time: DateTime<Utc>,
+    /// Client event ids of this kiosk's help flags (`help_requested`,
+    /// `identity_not_found`) that staff resolved in the last
+    /// [`HELP_ANSWERED_WINDOW_SECS`]: a kiosk still showing "someone is
+    /// coming" for one of them returns to Welcome. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub help_answered: Vec<Uuid>,
 }
+
+/// How far back a heartbeat reply reports resolved help flags: the longest
+/// help wait a kiosk can be configured for (`flow.help_reset_secs`), so a
+/// kiosk that was offline for a while still learns of the answer.
+pub const HELP_ANSWERED_WINDOW_SECS: i64 = 2 * 3600;
+
+/// The most resolved help flags one heartbeat reply lists.
+pub const MAX_HELP_ANSWERED: usize = 50;
 
 // ---------------------------------------------------------------- conversions
 

@@ -412,6 +412,9 @@ pub enum Input {
     IdleTimeout,
     /// The Done or See-desk screen's timer ran out, or "Finish" was pressed.
     Finish,
+    /// Staff resolved this session's help request from the console: the
+    /// desk has the patient, so the session ends with no further flag.
+    HelpAnswered,
 }
 
 /// An input that does not fit the current step.
@@ -503,6 +506,7 @@ fn not_here(input: &Input, step: Step) -> FlowError {
         Input::StillHere => "still here",
         Input::IdleTimeout => "an idle timeout",
         Input::Finish => "finish",
+        Input::HelpAnswered => "an answered help request",
     };
     FlowError::NotHere {
         input,
@@ -799,6 +803,9 @@ impl CheckInFlow {
                 }
             }
             (Step::PayOnPhone, Input::Continue) => events.extend(self.finish_checkin(now)),
+            // Staff are with the patient: a new session, and no
+            // `incomplete_checkin` about the one they took over.
+            (Step::Help, Input::HelpAnswered) => *self = Self::new(self.settings.clone()),
             (Step::Help, Input::Continue) => {
                 match self.help_return.take().unwrap_or(Step::Welcome) {
                     // Back to Welcome is a new session: nothing carries over.

@@ -719,6 +719,26 @@ fn help_from_every_step_flags_once_and_returns() {
 }
 
 #[test]
+fn staff_answering_help_ends_the_session_from_every_step_with_no_flag() {
+    for step in every_step() {
+        let mut flow = at_step(step);
+        if step != Step::Help {
+            assert!(
+                flow.handle(Input::HelpAnswered, now()).is_err(),
+                "{step:?}: only a waiting patient's session ends"
+            );
+            assert_eq!(flow.step(), step);
+            ok(&mut flow, Input::Help);
+        }
+        let ev = ok(&mut flow, Input::HelpAnswered);
+        assert!(ev.is_empty(), "{step:?}: the desk has the patient");
+        assert_eq!(flow.step(), Step::Welcome);
+        assert!(flow.appointment().is_none(), "{step:?}");
+        assert!(flow.entered_dob().is_none(), "{step:?}");
+    }
+}
+
+#[test]
 fn idle_warning_then_reset_from_every_step() {
     for step in every_step() {
         let mut flow = at_step(step);

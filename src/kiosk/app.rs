@@ -193,15 +193,20 @@ fn show(
     // The worker reports from its own thread; the UI thread only ever
     // receives a posted status and never waits on the network.
     let weak = window.as_weak();
+    let (answers_tx, answers) = std::sync::mpsc::channel();
     let on_status = move |status: SyncStatus| {
         let mark = ConnectionMark {
             online: status.online,
             waiting: status.outbox_depth,
         };
+        if !status.help_answered.is_empty() {
+            let _ = answers_tx.send(status.help_answered);
+        }
         let _ = weak.upgrade_in_event_loop(move |w| show_connection(&w, mark));
     };
     let worker = SyncWorker::spawn(settings, db_path, key_path, on_status)?;
     let notifier = worker.notifier();
+    let help_notifier = worker.notifier();
     controller.on_commit(move || notifier.notify());
 
     let timings = Timings {
@@ -216,6 +221,9 @@ fn show(
     let clinic_name = clinic.name.clone();
     let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
     ui.set_keypad(config.keypad.clone());
+    ui.follow_help_answers(answers, move |waiting| {
+        help_notifier.set_help_waiting(waiting);
+    });
     watch_window(
         &window,
         config.display.hide_cursor,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
+use uuid::Uuid;
 
 use super::scanner::ScanBuffer;
 use super::view::{
@@ -49,9 +50,13 @@ pub trait CheckInRepository {
         query: &LookupQuery,
         prefix_len: usize,
     ) -> Result<Vec<Appointment>, ControllerError>;
-    /// Commits one step's events in one transaction.
-    fn record(&mut self, events: &[DomainEvent], now: DateTime<Utc>)
-    -> Result<(), ControllerError>;
+    /// Commits one step's events in one transaction, and returns their
+    /// client event ids in the order of `events`.
+    fn record(
+        &mut self,
+        events: &[DomainEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, ControllerError>;
 }
 
 /// What the clinic and this kiosk are, for the screens and the rules.
@@ -141,6 +146,9 @@ pub enum UiAction {
     StillHere,
     /// The idle timer ran out.
     IdleTimeout,
+    /// The sync worker heard that staff resolved these help flags (client
+    /// event ids); ends the session if it waits on one of them.
+    HelpAnswered(Vec<Uuid>),
 }
 
 /// Drives one kiosk's check-ins, one patient at a time.
@@ -182,6 +190,9 @@ pub struct CheckInController<R: CheckInRepository> {
     /// The patient identifies on the keypad (not with a pass), so Identify
     /// is one of the steps they see.
     used_keypad: bool,
+    /// The client event id of the flag behind the help screen on show, so
+    /// staff resolving it from the console ends the wait.
+    help_flag: Option<Uuid>,
 }
 
 impl<R: CheckInRepository> CheckInController<R> {
@@ -212,6 +223,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             fault: false,
             confirm_no_insurance: false,
             used_keypad: false,
+            help_flag: None,
         }
     }
 
@@ -427,6 +439,13 @@ impl<R: CheckInRepository> CheckInController<R> {
             }
             UiAction::Finish => return self.apply_then_reset_on_welcome(Input::Finish, now),
             UiAction::Resume => return self.apply_then_reset_on_welcome(Input::Continue, now),
+            UiAction::HelpAnswered(ids) => {
+                let answered = self.help_flag.is_some_and(|flag| ids.contains(&flag));
+                if self.flow.step() != Step::Help || !answered {
+                    return Ok(());
+                }
+                return self.apply_then_reset_on_welcome(Input::HelpAnswered, now);
+            }
             UiAction::IdleTimeout => {
                 let result = self.apply(Input::IdleTimeout, now);
                 self.reset_session();
@@ -498,6 +517,7 @@ impl<R: CheckInRepository> CheckInController<R> {
         self.edit_insurance = EditInsuranceView::default();
         self.confirm_no_insurance = false;
         self.used_keypad = false;
+        self.help_flag = None;
     }
 
     /// Runs an input through the flow and commits its events before the
@@ -510,7 +530,10 @@ impl<R: CheckInRepository> CheckInController<R> {
             return Ok(());
         }
         match self.repo.record(&events, now) {
-            Ok(()) => {
+            Ok(ids) => {
+                if self.flow.step() == Step::Help && before.step() != Step::Help {
+                    self.help_flag = help_flag_id(&events, &ids);
+                }
                 (self.on_commit)();
                 Ok(())
             }
@@ -520,6 +543,11 @@ impl<R: CheckInRepository> CheckInController<R> {
                 Err(err)
             }
         }
+    }
+
+    /// Whether the patient waits for help ("someone is coming").
+    pub fn waiting_for_help(&self) -> bool {
+        !self.fault && self.flow.step() == Step::Help
     }
 
     fn scanned(&mut self, scan: &str, now: DateTime<Utc>) -> Result<(), ControllerError> {
@@ -1065,3 +1093,19 @@ pub fn parse_dob(digits: &str, today: NaiveDate) -> Result<NaiveDate, DobProblem
 #[cfg(test)]
 #[path = "controller_tests.rs"]
 mod tests;
+
+/// The client event id of the help flag among a step's `events`, whose ids
+/// are `ids` in the same order.
+fn help_flag_id(events: &[DomainEvent], ids: &[Uuid]) -> Option<Uuid> {
+    events.iter().zip(ids).find_map(|(event, id)| match event {
+        DomainEvent::Flag(f)
+            if matches!(
+                f.code,
+                ReasonCode::HelpRequested | ReasonCode::IdentityNotFound
+            ) =>
+        {
+            Some(*id)
+        }
+        _ => None,
+    })
+}

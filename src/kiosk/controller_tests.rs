@@ -20,6 +20,8 @@ use crate::pass::{PassClaims, PassSigner};
 struct Ledger {
     /// One entry per committed step, in order.
     steps: Vec<Vec<DomainEvent>>,
+    /// The client event ids handed out for each step's events.
+    ids: Vec<Vec<Uuid>>,
     /// How many lookups reached the repository.
     lookups: usize,
     /// When set, `record` fails as a full or broken disk would.
@@ -71,13 +73,18 @@ impl CheckInRepository for FakeRepo {
         &mut self,
         events: &[DomainEvent],
         _now: DateTime<Utc>,
-    ) -> Result<(), ControllerError> {
+    ) -> Result<Vec<Uuid>, ControllerError> {
         let mut ledger = self.ledger.borrow_mut();
         if ledger.fail_record {
             return Err(broken());
         }
+        let step = ledger.steps.len() as u128;
+        let ids: Vec<Uuid> = (0..events.len() as u128)
+            .map(|i| Uuid::from_u128(step * 1000 + i + 1))
+            .collect();
         ledger.steps.push(events.to_vec());
-        Ok(())
+        ledger.ids.push(ids.clone());
+        Ok(ids)
     }
 }
 
@@ -253,6 +260,20 @@ impl Kiosk {
 
     fn flags(&self) -> Vec<ReasonCode> {
         self.steps().iter().flat_map(|s| flags(s)).collect()
+    }
+
+    /// The client event id of the last recorded flag.
+    fn last_flag_id(&self) -> Uuid {
+        let ledger = self.ledger.borrow();
+        ledger
+            .steps
+            .iter()
+            .zip(&ledger.ids)
+            .flat_map(|(events, ids)| events.iter().zip(ids))
+            .filter(|(e, _)| matches!(e, DomainEvent::Flag(_)))
+            .map(|(_, id)| *id)
+            .next_back()
+            .expect("a flag was recorded")
     }
 
     fn commits(&self) -> usize {
@@ -1504,6 +1525,55 @@ fn help_from_welcome_resumes_to_a_fresh_welcome() {
     k.act(UiAction::Resume);
     assert_eq!(k.view(), fresh_view());
     assert_eq!(k.flags(), vec![ReasonCode::HelpRequested]);
+}
+
+#[test]
+fn staff_answering_the_help_request_ends_the_session_without_a_flag() {
+    let mut k = Kiosk::maria_at_insurance();
+    k.act(UiAction::Help);
+    let flag = k.last_flag_id();
+    let commits = k.commits();
+    assert!(k.controller.waiting_for_help());
+    // Another kiosk's or an older request's answer changes nothing.
+    k.act(UiAction::HelpAnswered(vec![Uuid::from_u128(7)]));
+    assert_eq!(k.screen(), Screen::Help);
+    k.act(UiAction::HelpAnswered(vec![Uuid::from_u128(7), flag]));
+    assert_eq!(k.view(), fresh_view());
+    assert!(!k.controller.waiting_for_help());
+    // No `incomplete_checkin`: the desk has the patient.
+    assert_eq!(k.flags(), vec![ReasonCode::HelpRequested]);
+    assert_eq!(k.commits(), commits);
+}
+
+#[test]
+fn an_answer_after_the_patient_resumed_changes_nothing() {
+    let mut k = Kiosk::maria_at_insurance();
+    k.act(UiAction::Help);
+    let flag = k.last_flag_id();
+    k.act(UiAction::Resume);
+    k.act(UiAction::HelpAnswered(vec![flag]));
+    assert_eq!(k.screen(), Screen::Insurance);
+    // A second request is a new flag: the old answer does not end it.
+    k.act(UiAction::Help);
+    assert_ne!(k.last_flag_id(), flag);
+    k.act(UiAction::HelpAnswered(vec![flag]));
+    assert_eq!(k.screen(), Screen::Help);
+    k.act(UiAction::HelpAnswered(vec![k.last_flag_id()]));
+    assert_eq!(k.view(), fresh_view());
+}
+
+#[test]
+fn staff_answering_a_not_found_flag_frees_the_kiosk() {
+    let mut k = Kiosk::new();
+    k.dob_path("05171980", "GOM");
+    k.act(UiAction::TryAgain);
+    k.dob_path_again("05171980", "GOM");
+    k.act(UiAction::TryAgain);
+    k.dob_path_again("05171980", "GOM");
+    assert_eq!(k.screen(), Screen::Help);
+    assert_eq!(k.flags(), vec![ReasonCode::IdentityNotFound]);
+    k.act(UiAction::HelpAnswered(vec![k.last_flag_id()]));
+    assert_eq!(k.view(), fresh_view());
 }
 
 #[test]

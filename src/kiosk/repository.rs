@@ -38,10 +38,9 @@ impl CheckInRepository for StoreRepository {
         &mut self,
         events: &[DomainEvent],
         now: DateTime<Utc>,
-    ) -> Result<(), ControllerError> {
+    ) -> Result<Vec<uuid::Uuid>, ControllerError> {
         self.store
             .record_step(&self.kiosk_id, events, now)
-            .map(|_| ())
             .map_err(storage)
     }
 }

@@ -249,14 +249,20 @@ pub async fn heartbeat(
     }
     let kiosk_id = auth.kiosk_id.clone();
     let clinic_id = auth.clinic_id.clone();
-    state
+    let help_answered = state
         .db()
-        .call(move |c| kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now))
+        .call(move |c| {
+            kiosks::record_heartbeat(c, &clinic_id, &kiosk_id, &hb, now)?;
+            kiosks::help_answered(c, &clinic_id, &kiosk_id, now)
+        })
         .await?;
     state.publish([protocol::ChangeNotice {
         clinic_id: auth.clinic_id.as_str().to_string(),
         kind: "kiosk".into(),
         id: auth.kiosk_id.clone(),
     }]);
-    Ok(Json(HeartbeatResponse { server_time: now }))
+    Ok(Json(HeartbeatResponse {
+        server_time: now,
+        help_answered,
+    }))
 }

@@ -12,6 +12,7 @@ use std::error::Error as _;
 use chrono::{DateTime, Utc};
 use reqwest::{Certificate, Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use super::{SyncError, SyncSettings};
 use crate::protocol::{
@@ -187,15 +188,17 @@ impl ServerClient {
 
     /// [`ServerClient::heartbeat`], measuring the kiosk's clock against the
     /// reply's `server_time`: the kiosk's clock minus the server's, in
-    /// seconds (see [`clock_skew_secs`]).
+    /// seconds (see [`clock_skew_secs`]), and the reply's answered help
+    /// flags.
     pub(super) async fn heartbeat_measuring_clock(
         &self,
         token: &str,
         hb: &Heartbeat,
-    ) -> Result<i64, ExchangeError> {
+    ) -> Result<(i64, Vec<Uuid>), ExchangeError> {
         let sent = Utc::now();
         let reply = self.heartbeat(token, hb).await?;
-        Ok(clock_skew_secs(sent, Utc::now(), reply.server_time))
+        let skew = clock_skew_secs(sent, Utc::now(), reply.server_time);
+        Ok((skew, reply.help_answered))
     }
 
     /// `GET /healthz`: whether the server answers at all.

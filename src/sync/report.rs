@@ -139,7 +139,10 @@ fn probe(
                     online: true,
                     clock_skew_secs: None,
                 };
-                client.heartbeat_measuring_clock(token, &hb).await.map(Some)
+                client
+                    .heartbeat_measuring_clock(token, &hb)
+                    .await
+                    .map(|(skew, _)| Some(skew))
             }
             None => client.healthz().await.map(|()| None),
         }

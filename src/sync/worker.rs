@@ -45,7 +45,14 @@ pub struct SyncStatus {
     pub outbox_oldest_age: Option<Duration>,
     /// Why sync is not working, when it is not; `None` when all is well.
     pub problem: Option<SyncProblem>,
+    /// Client event ids of this kiosk's help flags that staff resolved, from
+    /// the latest heartbeat reply; reported once, then cleared.
+    pub help_answered: Vec<Uuid>,
 }
+
+/// How often the worker sends a heartbeat while a patient waits for help,
+/// so staff resolving the request from the console ends the wait soon.
+pub const HELP_POLL_EVERY: Duration = Duration::from_secs(5);
 
 /// Why sync is not working, in terms IT can act on. Carries no PHI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +143,9 @@ struct Signals {
     stop: Notify,
     /// Set before `stop` is woken, for the checks between awaits.
     stopping: AtomicBool,
+    /// Set while the kiosk shows "someone is coming": heartbeats then go
+    /// every [`HELP_POLL_EVERY`].
+    help_waiting: AtomicBool,
 }
 
 /// Wakes the worker after a local commit. Cheap to clone; never blocks.
@@ -150,6 +160,15 @@ impl SyncNotifier {
     /// while the worker is busy coalesce into one more round.
     pub fn notify(&self) {
         self.signals.wake.notify_one();
+    }
+
+    /// Tells the worker whether a patient waits for help, so it asks the
+    /// server for answers every [`HELP_POLL_EVERY`]. Returns at once.
+    pub fn set_help_waiting(&self, waiting: bool) {
+        let was = self.signals.help_waiting.swap(waiting, Ordering::SeqCst);
+        if waiting && !was {
+            self.signals.wake.notify_one();
+        }
     }
 }
 
@@ -194,7 +213,9 @@ impl SyncWorker {
             outbox: (0, None),
             next_pull: Instant::now(),
             next_heartbeat: Instant::now(),
+            last_heartbeat: None,
             clock_skew_secs: None,
+            help_answered: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("checkin-sync".into())
@@ -273,8 +294,12 @@ struct Worker {
     next_pull: Instant,
     /// When the next heartbeat is due.
     next_heartbeat: Instant,
+    /// When the last heartbeat was answered.
+    last_heartbeat: Option<Instant>,
     /// The kiosk's clock minus the server's, from the last heartbeat reply.
     clock_skew_secs: Option<i64>,
+    /// Answered help flags from the last heartbeat reply, not yet published.
+    help_answered: Vec<Uuid>,
 }
 
 impl Worker {
@@ -323,7 +348,7 @@ impl Worker {
         if synced {
             self.store.set_last_sync(Utc::now())?;
         }
-        if started >= self.next_heartbeat {
+        if started >= self.heartbeat_due() {
             self.heartbeat(&token).await?;
             self.next_heartbeat = Instant::now() + self.settings.heartbeat_every;
         }
@@ -464,8 +489,12 @@ impl Worker {
             online: true,
             clock_skew_secs: self.clock_skew_secs,
         };
-        match self.client.heartbeat_measuring_clock(token, &hb).await {
-            Ok(skew) => {
+        let reply = self.client.heartbeat_measuring_clock(token, &hb).await;
+        // Answered or refused, the next help poll waits its turn.
+        self.last_heartbeat = Some(Instant::now());
+        match reply {
+            Ok((skew, help_answered)) => {
+                self.help_answered = help_answered;
                 let was_off = self.clock_skew_secs.is_some_and(clock_is_off);
                 if clock_is_off(skew) && !was_off {
                     tracing::warn!(
@@ -483,6 +512,18 @@ impl Worker {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// When the next heartbeat is due: on the regular timer, or every
+    /// [`HELP_POLL_EVERY`] while a patient waits for help.
+    fn heartbeat_due(&self) -> Instant {
+        if !self.signals.help_waiting.load(Ordering::SeqCst) {
+            return self.next_heartbeat;
+        }
+        let soon = self
+            .last_heartbeat
+            .map_or_else(Instant::now, |at| at + HELP_POLL_EVERY);
+        self.next_heartbeat.min(soon)
     }
 
     /// Turns a round's outcome into the status and what to do next.
@@ -568,7 +609,7 @@ impl Worker {
         let signals = Arc::clone(&self.signals);
         let deadline = self
             .next_pull
-            .min(self.next_heartbeat)
+            .min(self.heartbeat_due())
             .min(Instant::now() + self.settings.push_every);
         tokio::select! {
             biased;
@@ -647,6 +688,7 @@ impl Worker {
             outbox_depth: self.outbox.0,
             outbox_oldest_age: self.outbox.1,
             problem: self.problem.clone(),
+            help_answered: std::mem::take(&mut self.help_answered),
         });
     }
 }

@@ -747,6 +747,71 @@ async fn heartbeats_fill_the_fleet_view_which_goes_offline_after_missed_beats() 
     assert_eq!(send(&h.app, req).await.0, StatusCode::FORBIDDEN);
 }
 
+/// The id of the open flag raised by client event `event_id`.
+fn flag_id_of(h: &Harness, event_id: Uuid) -> i64 {
+    h.count(&format!(
+        "SELECT flag_id FROM flags WHERE event_id = '{event_id}'"
+    ))
+}
+
+#[tokio::test]
+async fn a_heartbeat_reply_lists_this_kiosks_help_requests_staff_resolved() {
+    let h = Harness::new().await;
+    let hb = json!({"app_version": "0.2.0", "outbox_depth": 0, "online": true});
+    let beat = || async {
+        let (s, _, b) = h
+            .post_json("/api/v1/kiosk/heartbeat", Some(&h.token), hb.clone())
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let mut ids: Vec<Uuid> = b
+            .get("help_answered")
+            .map(|v| serde_json::from_value(v.clone()).unwrap())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    };
+    let help = Uuid::new_v4();
+    let not_found = Uuid::new_v4();
+    let other_code = Uuid::new_v4();
+    let open_help = Uuid::new_v4();
+    let (s, b) = h
+        .events(vec![
+            event(help, Some("demo-003"), json!({"type": "flag", "code": "help_requested", "step": "insurance", "text": "Patient asked for help"})),
+            event(not_found, None, json!({"type": "flag", "code": "identity_not_found", "step": "not_found", "text": "Patient could not be found"})),
+            event(other_code, Some("demo-003"), json!({"type": "flag", "code": "insurance_changed", "step": "insurance", "text": "Patient reported new insurance"})),
+            event(open_help, None, json!({"type": "flag", "code": "help_requested", "step": "welcome", "text": "Patient asked for help"})),
+        ])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(beat().await, Vec::<Uuid>::new(), "nothing resolved yet");
+
+    for id in [help, not_found, other_code] {
+        let path = format!(
+            "/api/v1/staff/clinics/demo/flags/{}/resolve",
+            flag_id_of(&h, id)
+        );
+        let (s, b) = h
+            .staff_json(Method::POST, &path, Some(json!({"note": "At the desk"})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    // Only help flags, only resolved ones, and only this kiosk's.
+    let mut expected = vec![help, not_found];
+    expected.sort();
+    assert_eq!(beat().await, expected);
+    let (other_token, _) = enroll_and_sign_in(&h.app, &h.code("demo"), "amy").await;
+    let (s, _, b) = h
+        .post_json("/api/v1/kiosk/heartbeat", Some(&other_token), hb.clone())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(b.get("help_answered").is_none(), "{b}");
+
+    // Old answers age out of the reply.
+    let window = checkin_kiosk::protocol::HELP_ANSWERED_WINDOW_SECS;
+    h.clock.advance(chrono::Duration::seconds(window + 1));
+    assert_eq!(beat().await, Vec::<Uuid>::new());
+}
+
 // ---------------------------------------------------------------- staff sessions
 
 #[tokio::test]

@@ -1084,3 +1084,62 @@ fn the_status_report_shows_enrollment_outbox_and_the_server_without_secrets() {
     assert_eq!(report.server, ServerCheck::NoServer);
     assert!(!empty.path().join(sync::DB_FILE).exists());
 }
+
+#[test]
+fn staff_resolving_a_help_request_reaches_the_kiosk_waiting_for_help() {
+    let clinic = Clinic::start();
+    // The regular heartbeat is an hour away: only the help poll can bring
+    // the answer.
+    let mut kiosk = Kiosk::enrolled_with(&clinic, clinic.url(), |s| {
+        s.heartbeat_every = Duration::from_secs(3600);
+    });
+    kiosk.start();
+    let ids = kiosk.record(&[flag(
+        ReasonCode::HelpRequested,
+        "demo-003",
+        "Patient asked for help",
+    )]);
+    kiosk.wait_delivered();
+    let k = kiosk.id.as_str().to_string();
+    wait_for("the first heartbeat", || {
+        clinic.count(
+            "SELECT count(*) FROM kiosks WHERE kiosk_id = ?1 AND last_seen_ms IS NOT NULL",
+            &k,
+        ) == 1
+    });
+    let event_id = ids[0].to_string();
+    let flag_id: i64 = clinic
+        .db
+        .blocking(|c| {
+            Ok(c.query_row(
+                "SELECT flag_id FROM flags WHERE event_id = ?1",
+                [&event_id],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    let clinic_id = clinic.clinic_id();
+    clinic
+        .db
+        .blocking(|c| {
+            server::storage::staff::resolve_flag(
+                c,
+                &clinic_id,
+                flag_id,
+                "amy",
+                "At the desk",
+                Utc::now(),
+            )
+        })
+        .unwrap();
+    assert!(!kiosk.saw(|s| !s.help_answered.is_empty()));
+    kiosk
+        .worker
+        .as_ref()
+        .unwrap()
+        .notifier()
+        .set_help_waiting(true);
+    wait_for("the answered help request", || {
+        kiosk.saw(|s| s.help_answered == ids)
+    });
+}

@@ -1445,3 +1445,40 @@ fn screenshots_of_every_screen() {
     tour((800, 1280), "es", "es-800x1280");
     tour((1920, 1080), "es", "es-1920x1080");
 }
+
+#[test]
+fn staff_answering_help_on_the_console_returns_the_kiosk_to_welcome() {
+    let mut k = Kiosk::new();
+    let (answers_tx, answers) = std::sync::mpsc::channel();
+    let told = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let record = told.clone();
+    k.ui.follow_help_answers(answers, move |waiting| record.borrow_mut().push(waiting));
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("I need help");
+    k.elapse(Duration::from_secs(1));
+    assert_eq!(*told.borrow(), vec![true], "the worker polls for answers");
+    let help_flag = k.ui.with_controller(|c| {
+        c.repository()
+            .store
+            .events_for(&AppointmentId("a-maria".into()))
+            .unwrap()
+            .into_iter()
+            .find(|i| {
+                matches!(&i.envelope.body,
+                    checkin_kiosk::protocol::EventBody::Flag { code, .. } if code == "help_requested")
+            })
+            .map(|i| i.envelope.id)
+            .unwrap()
+    });
+    // An answer to some other request leaves the patient waiting.
+    answers_tx.send(vec![uuid::Uuid::new_v4()]).unwrap();
+    k.elapse(Duration::from_secs(2));
+    assert_eq!(k.screen(), Screen::Help);
+    answers_tx.send(vec![help_flag]).unwrap();
+    k.elapse(Duration::from_secs(1));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert_eq!(*told.borrow(), vec![true, false]);
+    // The desk has the patient: no "incomplete check-in" flag follows.
+    assert_eq!(k.flags("a-maria"), vec!["help_requested".to_string()]);
+}

@@ -16,9 +16,11 @@ mod voice;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use slint::ComponentHandle;
+use uuid::Uuid;
 
 use self::keypad::KeypadState;
 use super::controller::{CheckInController, CheckInRepository, UiAction};
@@ -215,6 +217,19 @@ struct Inner<R: CheckInRepository> {
     keypad: RefCell<KeypadState>,
     /// Speech mode.
     speech: RefCell<SpeechState>,
+    /// Answers to help requests from the sync worker, once connected.
+    help: RefCell<Option<HelpLink>>,
+}
+
+/// The UI's side of the help answers: staff resolving a help request on
+/// the console reaches the kiosk through the sync worker.
+struct HelpLink {
+    /// Resolved help flags' client event ids, from the worker's thread.
+    answers: Receiver<Vec<Uuid>>,
+    /// Tells the worker whether a patient waits for help.
+    on_waiting: Box<dyn Fn(bool)>,
+    /// What `on_waiting` was last told.
+    waiting: Cell<bool>,
 }
 
 impl<R: CheckInRepository + 'static> KioskUi<R> {
@@ -237,6 +252,7 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             counts: RefCell::new(HashMap::new()),
             keypad: RefCell::new(KeypadState::new(KeypadSettings::default())),
             speech: RefCell::new(SpeechState::default()),
+            help: RefCell::new(None),
         });
         window
             .global::<KioskAdapter>()
@@ -262,6 +278,23 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         let out = f(&mut self.inner.controller.borrow_mut());
         self.inner.render();
         out
+    }
+
+    /// Follows staff answers to help requests: `answers` carries resolved
+    /// help flags' client event ids (from the sync worker's status), checked
+    /// every second; `on_waiting` is told whenever a patient starts or stops
+    /// waiting for help, so the worker can ask for answers more often.
+    pub fn follow_help_answers(
+        &self,
+        answers: Receiver<Vec<Uuid>>,
+        on_waiting: impl Fn(bool) + 'static,
+    ) {
+        *self.inner.help.borrow_mut() = Some(HelpLink {
+            answers,
+            on_waiting: Box::new(on_waiting),
+            waiting: Cell::new(false),
+        });
+        self.inner.check_help();
     }
 
     /// The current view model, for tests and screenshots.
@@ -451,9 +484,37 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         }
     }
 
-    /// One second passed: counts down Done and the idle time, and shows
-    /// the countdowns. Only a timer that runs out changes the view model.
+    /// Takes the help answers that arrived, ends a wait one of them
+    /// answers, and tells the worker whether a patient now waits for help.
+    fn check_help(&self) {
+        let help = self.help.borrow();
+        let Some(link) = help.as_ref() else { return };
+        let answered: Vec<Uuid> = link.answers.try_iter().flatten().collect();
+        if !answered.is_empty() && self.controller.borrow().waiting_for_help() {
+            let result = self
+                .controller
+                .borrow_mut()
+                .handle(UiAction::HelpAnswered(answered));
+            if let Err(err) = result {
+                eprintln!("kiosk: {err}");
+            }
+            if !self.controller.borrow().waiting_for_help() {
+                self.idle_seconds.set(0);
+                self.end_session();
+                self.render();
+            }
+        }
+        let waiting = self.controller.borrow().waiting_for_help();
+        if link.waiting.replace(waiting) != waiting {
+            (link.on_waiting)(waiting);
+        }
+    }
+
+    /// One second passed: takes help answers, counts down Done and the idle
+    /// time, and shows the countdowns. Only a timer that runs out or an
+    /// answered help request changes the view model.
     fn tick(&self) {
+        self.check_help();
         let step = self.controller.borrow().step();
         if step == Step::Done {
             self.done_seconds.set(self.done_seconds.get() + 1);

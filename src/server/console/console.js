@@ -692,7 +692,13 @@
     const toggle = el('button', { type: 'button', class: 'resolve-toggle', 'aria-expanded': 'false', 'aria-controls': formId, 'aria-describedby': headingId, text: 'Resolve…' });
     const submit = el('button', { type: 'submit', class: 'primary', text: 'Resolve flag' });
     const cancel = el('button', { type: 'button', text: 'Cancel' });
+    // A patient at the kiosk waits on these; resolving one frees the kiosk.
+    const freesKiosk = f.code === 'help_requested' || f.code === 'identity_not_found';
+    const hint = freesKiosk
+      ? el('p', { class: 'muted', text: 'Resolving this returns the kiosk from its \u201csomeone is coming\u201d screen to Welcome within seconds.' })
+      : null;
     const form = el('form', { id: formId, class: 'resolve-form', hidden: true, 'aria-label': `Resolve: ${REASONS[f.code] || f.code}` },
+      hint,
       el('div', { class: 'field' }, el('label', { for: noteId, text: 'Resolution note' }), note),
       submit, cancel);
     const close = () => {

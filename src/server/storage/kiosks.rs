@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Actor, AuditAction, AuditEntry, StorageError, audit};
 use crate::domain::ClinicId;
-use crate::protocol::Heartbeat;
+use crate::protocol::{HELP_ANSWERED_WINDOW_SECS, Heartbeat, MAX_HELP_ANSWERED};
 use crate::server::db::to_ms;
 
 /// Whose a device token is.
@@ -114,4 +114,39 @@ pub fn record_heartbeat(
         hb.clock_skew_secs
     ])?;
     Ok(())
+}
+
+/// Client event ids of the help flags (`help_requested`,
+/// `identity_not_found`) that kiosk `kiosk` of `clinic` raised and staff
+/// resolved in the [`HELP_ANSWERED_WINDOW_SECS`] before `now`, newest first.
+pub fn help_answered(
+    c: &Connection,
+    clinic: &ClinicId,
+    kiosk: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<uuid::Uuid>, StorageError> {
+    let since = to_ms(now) - HELP_ANSWERED_WINDOW_SECS * 1000;
+    let mut stmt = c.prepare_cached(
+        "SELECT event_id FROM flags
+         WHERE clinic_id = ?1 AND kiosk_id = ?2 AND resolved_ms >= ?3
+           AND code IN ('help_requested', 'identity_not_found') AND event_id IS NOT NULL
+         ORDER BY resolved_ms DESC LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            clinic.as_str(),
+            kiosk,
+            since,
+            i64::try_from(MAX_HELP_ANSWERED).unwrap_or(i64::MAX)
+        ],
+        |r| r.get::<_, String>(0),
+    )?;
+    let mut ids = Vec::new();
+    for row in rows {
+        // Event ids were parsed as UUIDs on ingest; anything else is skipped.
+        if let Ok(id) = uuid::Uuid::parse_str(&row?) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
 }
