@@ -5,9 +5,9 @@ fn main() {
     println!("cargo:rerun-if-changed=ui");
     #[cfg(feature = "kiosk")]
     {
-        // Element debug info lets the UI tests find elements; release
-        // builds leave it out.
-        let debug = std::env::var("PROFILE").map_or(true, |p| p != "release");
+        // Element debug info lets the keypad's focus ring (and the UI
+        // tests) find the controls on screen, so every build keeps it.
+        let debug = true;
         // Read at run time, not baked into the build script: a shared
         // target directory may run one build script binary for several
         // checkouts, and each must bundle its own catalogue.

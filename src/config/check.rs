@@ -90,6 +90,11 @@ impl<'d> Checker<'d> {
         });
     }
 
+    /// How many problems were recorded so far.
+    pub(super) fn problem_count(&self) -> usize {
+        self.problems.len()
+    }
+
     /// Records that the required `key` is absent; `expected` says what it
     /// should hold.
     pub(super) fn missing(&mut self, key: &str, expected: &str) {

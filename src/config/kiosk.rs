@@ -9,6 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::LinkTemplate;
+use super::access::{KeypadSettings, RawKeypad, RawSpeech, SpeechSettings};
 use super::check::{Checker, PlainHttp};
 use super::document::{Document, Shape};
 use super::error::ConfigError;
@@ -52,6 +53,10 @@ pub struct KioskConfig {
     pub throttle: ThrottleSettings,
     /// `[display]`: how the UI is put on the screen.
     pub display: DisplaySettings,
+    /// `[keypad]`: the tactile keypad's keys.
+    pub keypad: KeypadSettings,
+    /// `[speech]`: speech output for blind and low-vision patients.
+    pub speech: SpeechSettings,
 }
 
 /// The `[kiosk]` table.
@@ -378,6 +383,8 @@ const TABLES: &[(&str, Shape)] = &[
     ("payment", Shape::Table),
     ("throttle", Shape::Table),
     ("display", Shape::Table),
+    ("keypad", Shape::Table),
+    ("speech", Shape::Table),
 ];
 
 /// The kiosk file as written. Every table may be left out.
@@ -400,6 +407,10 @@ struct RawKioskFile {
     throttle: RawThrottle,
     /// `[display]`.
     display: RawDisplay,
+    /// `[keypad]`.
+    keypad: RawKeypad,
+    /// `[speech]`.
+    speech: RawSpeech,
 }
 
 /// `[kiosk]` as written.
@@ -667,13 +678,17 @@ impl RawKioskFile {
             payment,
             throttle,
             display,
+            keypad,
+            speech,
         } = self;
+        let flow = flow.check(c);
+        let speech = speech.check(c, flow.idle_reset);
         KioskConfig {
             source: source.map(Path::to_path_buf),
             kiosk: kiosk.check(c),
             server: server.check(c),
             sync: sync.check(c),
-            flow: flow.check(c),
+            flow,
             rules: rules.check(c),
             payment: payment.check(c),
             throttle: ThrottleSettings {
@@ -685,6 +700,8 @@ impl RawKioskFile {
                 ),
             },
             display: display.check(c),
+            keypad: keypad.check(c),
+            speech,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! files of the server's `[[forms]]`, which checking reads and parses so an
 //! unsupported form item stops the server at start-up (see `forms.rs`).
 
+mod access;
 mod check;
 mod database;
 mod document;
@@ -34,6 +35,9 @@ mod server;
 use std::path::{Path, PathBuf};
 
 pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
+pub use access::{
+    KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechSettings,
+};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,

@@ -214,10 +214,13 @@ fn show(
         idle_reset: config.flow.idle_reset,
         done_return: config.flow.done_return,
         help_reset: config.flow.help_reset,
+        speech_idle_warning: config.speech.idle_warning,
+        speech_idle_reset: config.speech.idle_reset,
         ..Timings::default()
     };
     let clinic_name = clinic.name.clone();
     let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
+    ui.set_keypad(config.keypad.clone());
     ui.follow_help_answers(answers, move |waiting| {
         help_notifier.set_help_waiting(waiting);
     });

@@ -242,6 +242,12 @@ impl<R: CheckInRepository> CheckInController<R> {
         self.flow.step()
     }
 
+    /// Whether the scanner is part way through typing a pass, so an Enter
+    /// now ends the pass rather than pressing a keypad key.
+    pub fn scan_in_progress(&self) -> bool {
+        self.scanner.is_collecting()
+    }
+
     /// Whether the idle warning shows.
     pub fn idle_warning(&self) -> bool {
         self.flow.idle_warning()

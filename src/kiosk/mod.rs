@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod app;
 pub mod controller;
+pub mod keypad;
 pub mod repository;
 pub mod scanner;
 pub mod speech;

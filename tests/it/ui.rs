@@ -48,7 +48,7 @@ fn now() -> DateTime<Utc> {
 pub(super) struct Kiosk {
     _dir: tempfile::TempDir,
     pub(super) window: AppWindow,
-    ui: KioskUi<StoreRepository>,
+    pub(super) ui: KioskUi<StoreRepository>,
     signer: PassSigner,
     clock: Arc<FixedClock>,
     taps: usize,
@@ -195,7 +195,12 @@ impl Kiosk {
 
     /// Types a pass the way a keyboard-wedge scanner does: a burst, then Enter.
     pub(super) fn scan(&self, text: &str) {
-        for c in text.chars().chain(std::iter::once('\n')) {
+        self.scan_burst(&format!("{text}\n"));
+    }
+
+    /// Types `text` as a scanner burst, with no Enter at the end.
+    pub(super) fn scan_burst(&self, text: &str) {
+        for c in text.chars() {
             let text: slint::SharedString = c.to_string().into();
             self.window
                 .window()
@@ -256,7 +261,7 @@ impl Kiosk {
         })
     }
 
-    fn elapse(&self, d: Duration) {
+    pub(super) fn elapse(&self, d: Duration) {
         // The tick runs every second; advance a second at a time.
         for _ in 0..d.as_secs() {
             i_slint_backend_testing::mock_elapsed_time(Duration::from_secs(1));

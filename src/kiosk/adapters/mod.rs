@@ -8,8 +8,10 @@
 
 mod forms;
 mod identify;
+mod keypad;
 mod payment;
 mod shell;
+mod voice;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -20,12 +22,18 @@ use std::time::Duration;
 use slint::ComponentHandle;
 use uuid::Uuid;
 
+use self::keypad::KeypadState;
 use super::controller::{CheckInController, CheckInRepository, UiAction};
+use super::keypad::{Control, KeyRoute};
 use super::ui::{AppWindow, KioskAdapter};
 use super::view::ViewModel;
+use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
 
 pub use payment::render_qr;
+pub use voice::{Script, SpeechOutput, Voice};
+
+use self::voice::SpeechState;
 
 /// The kiosk's timings, from config.
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +49,10 @@ pub struct Timings {
     pub done_return: Duration,
     /// The longest pause inside a scanner burst.
     pub scanner_gap: Duration,
+    /// Idle time before the spoken warning, in speech mode.
+    pub speech_idle_warning: Duration,
+    /// Idle time before the reset, in speech mode.
+    pub speech_idle_reset: Duration,
 }
 
 impl Default for Timings {
@@ -51,15 +63,22 @@ impl Default for Timings {
             help_reset: Duration::from_secs(300),
             done_return: Duration::from_secs(10),
             scanner_gap: Duration::from_millis(300),
+            speech_idle_warning: Duration::from_secs(90),
+            speech_idle_reset: Duration::from_secs(120),
         }
     }
 }
 
 impl Timings {
     /// The idle times (warning, reset) in whole seconds on `step`: help
-    /// waits longer, and warns as long before its reset as other steps do.
-    fn idle_limits(&self, step: Step) -> (u64, u64) {
-        let (warning, reset) = (self.idle_warning.as_secs(), self.idle_reset.as_secs());
+    /// waits longer, and warns as long before its reset as other steps do;
+    /// speech mode (`speaking`) waits longer still when so configured.
+    fn idle_limits(&self, step: Step, speaking: bool) -> (u64, u64) {
+        let (mut warning, mut reset) = (self.idle_warning.as_secs(), self.idle_reset.as_secs());
+        if speaking {
+            warning = warning.max(self.speech_idle_warning.as_secs());
+            reset = reset.max(self.speech_idle_reset.as_secs());
+        }
         if step == Step::Help {
             let help = self.help_reset.as_secs().max(reset);
             (help - (reset - warning.min(reset)), help)
@@ -194,6 +213,10 @@ struct Inner<R: CheckInRepository> {
     last: RefCell<Option<ViewModel>>,
     /// Renders per part, for tests of what a render touches.
     counts: RefCell<HashMap<Part, u64>>,
+    /// The tactile keypad and its focus ring.
+    keypad: RefCell<KeypadState>,
+    /// Speech mode.
+    speech: RefCell<SpeechState>,
     /// Answers to help requests from the sync worker, once connected.
     help: RefCell<Option<HelpLink>>,
 }
@@ -227,6 +250,8 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             scanner_timer: slint::Timer::default(),
             last: RefCell::new(None),
             counts: RefCell::new(HashMap::new()),
+            keypad: RefCell::new(KeypadState::new(KeypadSettings::default())),
+            speech: RefCell::new(SpeechState::default()),
             help: RefCell::new(None),
         });
         window
@@ -277,6 +302,52 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         self.inner.controller.borrow().view()
     }
 
+    /// Uses `settings` for the tactile keypad's keys.
+    pub fn set_keypad(&self, settings: KeypadSettings) {
+        self.inner.keypad.borrow_mut().settings = settings;
+    }
+
+    /// Speaks through `output`: from the next keypad key, or at once
+    /// when it always speaks.
+    pub fn set_speech(&self, output: SpeechOutput) {
+        let view = self.view();
+        *self.inner.speech.borrow_mut() = SpeechState::new(output, &view);
+    }
+
+    /// The headphone jack changed: speech goes private while headphones
+    /// are plugged in, and plugging them in starts speech mode.
+    pub fn headphones(&self, plugged: bool) {
+        let view = self.view();
+        self.inner.speech.borrow_mut().headphones(plugged, &view);
+    }
+
+    /// Whether speech mode is on.
+    pub fn speech_on(&self) -> bool {
+        self.inner.speech.borrow().is_on()
+    }
+
+    /// The patient's speech volume now.
+    pub fn speech_volume(&self) -> crate::kiosk::speech::Volume {
+        self.inner.speech.borrow().volume()
+    }
+
+    /// The controls the keypad's focus ring moves through on this screen,
+    /// in reading order; empty until a keypad key is pressed.
+    pub fn focus_order(&self) -> Vec<Control> {
+        self.inner
+            .keypad
+            .borrow()
+            .ring
+            .controls()
+            .cloned()
+            .collect()
+    }
+
+    /// The control in the keypad's focus ring.
+    pub fn focused_control(&self) -> Option<Control> {
+        self.inner.keypad.borrow().ring.focused().cloned()
+    }
+
     /// How many times `part` was rendered since the UI was connected.
     pub fn render_count(&self, part: Part) -> u64 {
         self.inner.counts.borrow().get(&part).copied().unwrap_or(0)
@@ -306,16 +377,91 @@ impl<R: CheckInRepository + 'static> Inner<R> {
     fn dispatch(&self, action: UiAction) {
         // Every touch restarts the idle clock.
         self.idle_seconds.set(0);
+        let before = self.controller.borrow().step();
         let result = self.controller.borrow_mut().handle(action);
         if let Err(err) = result {
             // The error names no patient data: flow errors name steps,
             // storage errors name files and operations.
             eprintln!("kiosk: {err}");
         }
+        if before != Step::Welcome {
+            self.end_session();
+        }
         self.render();
     }
 
+    /// Back on Welcome is a new session (finished, started over, or the
+    /// idle reset): the keypad's ring goes until the next keypad key.
+    fn end_session(&self) {
+        if self.controller.borrow().step() != Step::Welcome {
+            return;
+        }
+        if let Some(window) = self.window.upgrade() {
+            self.keypad.borrow_mut().end_session(&window);
+        }
+        let view = self.controller.borrow().view();
+        self.speech.borrow_mut().end_session(&view);
+    }
+
+    /// One keypad key. Any key counts as activity and dismisses the idle
+    /// warning (and does nothing else then).
+    fn keypad_key(&self, action: KeypadAction) {
+        let Some(window) = self.window.upgrade() else {
+            return;
+        };
+        self.idle_seconds.set(0);
+        let view = self.controller.borrow().view();
+        if self.speech.borrow_mut().key(&view) {
+            // The first key starts speech mode and says where the patient is.
+            self.keypad.borrow_mut().active = true;
+            return;
+        }
+        if view.idle_warning {
+            self.dispatch(UiAction::StillHere);
+            return;
+        }
+        let screen = view.screen;
+        match action {
+            KeypadAction::Up | KeypadAction::Down | KeypadAction::Left | KeypadAction::Right => {
+                let focused = self.keypad.borrow_mut().step(&window, screen, action);
+                if let Some(control) = focused {
+                    self.speech.borrow_mut().focused(&control, view.language);
+                }
+            }
+            KeypadAction::Enter => {
+                let element = {
+                    let mut keypad = self.keypad.borrow_mut();
+                    if keypad.ring.focused().is_none() {
+                        // Nothing in the ring yet: Enter puts it on the
+                        // screen's first control.
+                        keypad.step(&window, screen, KeypadAction::Right);
+                        None
+                    } else {
+                        keypad.focused_element(&window)
+                    }
+                };
+                // Outside the borrow: the control's callback renders.
+                if let Some(element) = element {
+                    element.invoke_accessible_default_action();
+                }
+            }
+            KeypadAction::Back => self.dispatch(UiAction::Back),
+            KeypadAction::Help => self.dispatch(UiAction::Help),
+            KeypadAction::Repeat => self.speech.borrow_mut().repeat(&view),
+            KeypadAction::VolumeUp => self.speech.borrow_mut().change_volume(true),
+            KeypadAction::VolumeDown => self.speech.borrow_mut().change_volume(false),
+        }
+        self.keypad.borrow_mut().active = true;
+    }
+
     fn key_input(self: &Rc<Self>, text: String) {
+        let scanning = self.controller.borrow().scan_in_progress();
+        let route = super::keypad::route(&self.keypad.borrow().settings, &text, scanning);
+        match route {
+            KeyRoute::Keypad(action) => return self.keypad_key(action),
+            KeyRoute::Ignored => return,
+            KeyRoute::Scanner => {}
+        }
         let gap = self.timings.scanner_gap;
         let weak = Rc::downgrade(self);
         self.scanner_timer
@@ -354,6 +500,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             }
             if !self.controller.borrow().waiting_for_help() {
                 self.idle_seconds.set(0);
+                self.end_session();
                 self.render();
             }
         }
@@ -381,16 +528,21 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         if step.watches_idle() {
             let secs = self.idle_seconds.get() + 1;
             self.idle_seconds.set(secs);
-            let (warning, reset) = self.timings.idle_limits(step);
+            let speaking = self.speech.borrow().is_on();
+            let (warning, reset) = self.timings.idle_limits(step, speaking);
             if secs >= reset {
                 let _ = self.controller.borrow_mut().handle(UiAction::IdleTimeout);
                 self.idle_seconds.set(0);
+                self.end_session();
                 self.render();
                 return;
             }
             if secs >= warning && !self.controller.borrow().idle_warning() {
                 let _ = self.controller.borrow_mut().handle(UiAction::IdleWarning);
                 self.render();
+                let language = self.controller.borrow().view().language;
+                let left = u32::try_from(reset - secs).unwrap_or(u32::MAX);
+                self.speech.borrow_mut().idle_warning(left, language);
                 return;
             }
         } else {
@@ -422,7 +574,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             return;
         };
         let step = self.controller.borrow().step();
-        let (_, reset) = self.timings.idle_limits(step);
+        let (_, reset) = self.timings.idle_limits(step, self.speech.borrow().is_on());
         let idle_left = reset.saturating_sub(self.idle_seconds.get());
         let done_left = self
             .timings
@@ -462,6 +614,8 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         identify::render(&frame);
         forms::render(&frame);
         payment::render(&frame);
+        self.keypad.borrow_mut().refresh(&window, view.screen);
+        self.speech.borrow_mut().rendered(last.as_ref(), &view);
         *self.last.borrow_mut() = Some(view);
         self.show_clock();
     }

@@ -11,6 +11,7 @@
 //! it while the audio goes to a loudspeaker.
 
 pub mod espeak;
+pub mod jack;
 pub mod script;
 pub mod sink;
 pub mod speaker;

@@ -102,6 +102,15 @@ impl Speaker {
         self.send(Command::Say(generation, utterance));
     }
 
+    /// Says `utterances` one after another, cutting off whatever is
+    /// playing; a later command cuts these off in turn.
+    pub fn say_all(&self, utterances: Vec<Utterance>) {
+        let generation = self.interrupt();
+        for utterance in utterances {
+            self.send(Command::Say(generation, utterance));
+        }
+    }
+
     /// Says the last utterance again.
     pub fn repeat(&self) {
         let generation = self.interrupt();

@@ -1,0 +1,410 @@
+//! The tactile keypad: which key a keyboard event is, whether it belongs
+//! to a scanner burst, and the focus ring's moves through a screen's
+//! controls in reading order. Plain Rust: the adapter reads the controls
+//! from the UI and draws the ring.
+
+use crate::config::{KeyName, KeypadAction, KeypadSettings};
+
+/// Slint's text for the keys a keypad may send (its private-use codes
+/// for the arrows, function and editing keys, and control codes).
+const KEY_TEXT: &[(char, KeyName)] = &[
+    ('\n', KeyName::Return),
+    ('\r', KeyName::Return),
+    ('\u{1b}', KeyName::Escape),
+    ('\u{8}', KeyName::Backspace),
+    ('\t', KeyName::Tab),
+    ('\u{7f}', KeyName::Delete),
+    ('\u{F700}', KeyName::Up),
+    ('\u{F701}', KeyName::Down),
+    ('\u{F702}', KeyName::Left),
+    ('\u{F703}', KeyName::Right),
+    ('\u{F727}', KeyName::Insert),
+    ('\u{F729}', KeyName::Home),
+    ('\u{F72B}', KeyName::End),
+    ('\u{F72C}', KeyName::PageUp),
+    ('\u{F72D}', KeyName::PageDown),
+];
+
+/// The first of Slint's codes for F1 to F12, which follow in order.
+const F1: u32 = 0xF704;
+
+/// The key a keyboard event's text is, when it is one non-printing key.
+pub fn key_of(text: &str) -> Option<KeyName> {
+    let mut chars = text.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    if let Some((_, key)) = KEY_TEXT.iter().find(|(k, _)| *k == c) {
+        return Some(*key);
+    }
+    let code = u32::from(c);
+    (F1..F1 + 12)
+        .contains(&code)
+        .then(|| KeyName::F(u8::try_from(code - F1 + 1).unwrap_or(1)))
+}
+
+/// Whether `text` is a special key no scanner types (arrows, function
+/// keys, Home, End …): it must never reach the scan buffer.
+pub fn is_special_key(text: &str) -> bool {
+    text.chars().any(|c| ('\u{F700}'..='\u{F8FF}').contains(&c))
+}
+
+/// What one keyboard event is to the kiosk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRoute {
+    /// A keypad action.
+    Keypad(KeypadAction),
+    /// Text for the scanner (including the Enter that ends a burst).
+    Scanner,
+    /// A special key with no action: dropped.
+    Ignored,
+}
+
+/// Routes one keyboard event. Return is the scanner's while a burst is
+/// being typed (`scan_in_progress`), so a keypad never cuts a pass short
+/// and a scanner's Enter never activates a control.
+pub fn route(keys: &KeypadSettings, text: &str, scan_in_progress: bool) -> KeyRoute {
+    match key_of(text) {
+        Some(KeyName::Return) if scan_in_progress => KeyRoute::Scanner,
+        Some(key) => match keys.action(key) {
+            Some(action) => KeyRoute::Keypad(action),
+            None if is_special_key(text) => KeyRoute::Ignored,
+            None => KeyRoute::Scanner,
+        },
+        None if is_special_key(text) => KeyRoute::Ignored,
+        None => KeyRoute::Scanner,
+    }
+}
+
+/// A control on screen, as the focus ring sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    /// Its accessible label, as a screen reader says it.
+    pub label: String,
+    /// Left edge, in window coordinates.
+    pub x: f32,
+    /// Top edge, in window coordinates.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+    /// Whether it can be activated now.
+    pub enabled: bool,
+    /// `Some(true)` for a selected choice (a form field being typed in).
+    pub checked: Option<bool>,
+    /// What sort of control it is.
+    pub kind: ControlKind,
+    /// Whether it shows a value the patient gave (a form field's text):
+    /// such a control carries patient data.
+    pub has_value: bool,
+}
+
+/// What sort of control the focus ring is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlKind {
+    /// A button.
+    #[default]
+    Button,
+    /// A key of the date keypad or the letter keyboard.
+    Key,
+    /// A form field to type into.
+    Field,
+}
+
+impl Control {
+    fn centre_x(&self) -> f32 {
+        self.x + self.width / 2.0
+    }
+
+    fn centre_y(&self) -> f32 {
+        self.y + self.height / 2.0
+    }
+}
+
+/// Sorts controls into reading order: rows from the top, each row left to
+/// right. A control joins a row when its centre lies within the height of
+/// the row's first control, so keys of one keypad row form one row even
+/// when their heights differ slightly.
+pub fn reading_order(mut controls: Vec<Control>) -> Vec<Vec<Control>> {
+    controls.sort_by(|a, b| a.centre_y().total_cmp(&b.centre_y()));
+    let mut rows: Vec<Vec<Control>> = Vec::new();
+    for c in controls {
+        let joins = rows
+            .last()
+            .and_then(|r| r.first())
+            .is_some_and(|first| c.centre_y() >= first.y && c.centre_y() <= first.y + first.height);
+        match rows.last_mut() {
+            Some(row) if joins => row.push(c),
+            _ => rows.push(vec![c]),
+        }
+    }
+    for row in &mut rows {
+        row.sort_by(|a, b| a.x.total_cmp(&b.x));
+    }
+    rows
+}
+
+/// Where the focus ring is on the current screen: the controls in reading
+/// order, by row, and the one in the ring.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FocusRing {
+    rows: Vec<Vec<Control>>,
+    /// (row, column) of the control in the ring; `None` before the first move.
+    at: Option<(usize, usize)>,
+}
+
+impl FocusRing {
+    /// The screen's controls, with the ring on none of them.
+    pub fn new(controls: Vec<Control>) -> Self {
+        Self {
+            rows: reading_order(controls),
+            at: None,
+        }
+    }
+
+    /// The same screen laid out again (a key typed, a notice shown): the
+    /// ring stays on the control with the same label, counted in reading
+    /// order, or on the nearest place when that control went away.
+    pub fn relayout(&mut self, controls: Vec<Control>) {
+        let kept = self.focused().map(|c| (c.label.clone(), self.occurrence()));
+        let old_at = self.at;
+        self.rows = reading_order(controls);
+        self.at = kept
+            .and_then(|(label, n)| self.find(&label, n))
+            .or_else(|| {
+                let (row, col) = old_at?;
+                let row = row.min(self.rows.len().checked_sub(1)?);
+                Some((row, col.min(self.rows[row].len().saturating_sub(1))))
+            });
+    }
+
+    /// Every control in reading order.
+    pub fn controls(&self) -> impl Iterator<Item = &Control> {
+        self.rows.iter().flatten()
+    }
+
+    /// The control in the ring.
+    pub fn focused(&self) -> Option<&Control> {
+        let (r, c) = self.at?;
+        self.rows.get(r)?.get(c)
+    }
+
+    /// The position of the control in the ring in reading order, from 0.
+    pub fn focused_index(&self) -> Option<usize> {
+        let (r, c) = self.at?;
+        Some(self.rows[..r].iter().map(Vec::len).sum::<usize>() + c)
+    }
+
+    /// Moves the ring. Left and Right step through reading order, wrapping
+    /// at the ends; Up and Down go to the row above or below, to the
+    /// control nearest the current one's centre, wrapping top to bottom.
+    /// The first move of a screen lands on its first control. Returns the
+    /// control now in the ring.
+    pub fn step(&mut self, action: KeypadAction) -> Option<&Control> {
+        if self.rows.is_empty() {
+            return None;
+        }
+        let Some((row, col)) = self.at else {
+            self.at = Some((0, 0));
+            return self.focused();
+        };
+        let total = self.controls().count();
+        let index = self.focused_index().unwrap_or(0);
+        self.at = match action {
+            KeypadAction::Right => Some(self.position((index + 1) % total)),
+            KeypadAction::Left => Some(self.position((index + total - 1) % total)),
+            KeypadAction::Down | KeypadAction::Up => {
+                let rows = self.rows.len();
+                let next = if action == KeypadAction::Down {
+                    (row + 1) % rows
+                } else {
+                    (row + rows - 1) % rows
+                };
+                let x = self.rows[row][col].centre_x();
+                Some((next, self.nearest(next, x)))
+            }
+            _ => Some((row, col)),
+        };
+        self.focused()
+    }
+
+    /// Puts the ring on the `index`th control in reading order.
+    pub fn set_index(&mut self, index: usize) {
+        if index < self.controls().count() {
+            self.at = Some(self.position(index));
+        }
+    }
+
+    fn position(&self, mut index: usize) -> (usize, usize) {
+        for (r, row) in self.rows.iter().enumerate() {
+            if index < row.len() {
+                return (r, index);
+            }
+            index -= row.len();
+        }
+        (0, 0)
+    }
+
+    fn nearest(&self, row: usize, x: f32) -> usize {
+        self.rows[row]
+            .iter()
+            .enumerate()
+            .min_by(|(_, a), (_, b)| {
+                (a.centre_x() - x)
+                    .abs()
+                    .total_cmp(&(b.centre_x() - x).abs())
+            })
+            .map_or(0, |(i, _)| i)
+    }
+
+    /// How many controls before the focused one share its label.
+    fn occurrence(&self) -> usize {
+        let Some(focused) = self.focused() else {
+            return 0;
+        };
+        let index = self.focused_index().unwrap_or(0);
+        self.controls()
+            .take(index)
+            .filter(|c| c.label == focused.label)
+            .count()
+    }
+
+    fn find(&self, label: &str, occurrence: usize) -> Option<(usize, usize)> {
+        let index = self
+            .controls()
+            .enumerate()
+            .filter(|(_, c)| c.label == label)
+            .nth(occurrence)
+            .map(|(i, _)| i)?;
+        Some(self.position(index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeypadSettings;
+
+    fn keys() -> KeypadSettings {
+        KeypadSettings {
+            keys: vec![
+                (KeypadAction::Up, KeyName::Up),
+                (KeypadAction::Down, KeyName::Down),
+                (KeypadAction::Left, KeyName::Left),
+                (KeypadAction::Right, KeyName::Right),
+                (KeypadAction::Enter, KeyName::Return),
+                (KeypadAction::Back, KeyName::Escape),
+                (KeypadAction::Help, KeyName::F(1)),
+            ],
+        }
+    }
+
+    fn control(label: &str, x: f32, y: f32) -> Control {
+        Control {
+            label: label.into(),
+            x,
+            y,
+            width: 100.0,
+            height: 80.0,
+            enabled: true,
+            checked: None,
+            kind: ControlKind::Button,
+            has_value: false,
+        }
+    }
+
+    /// A 3x2 keypad under a one-button row, given out of order.
+    fn screen() -> Vec<Control> {
+        vec![
+            control("6", 220.0, 200.0),
+            control("1", 0.0, 100.0),
+            control("Next", 0.0, 300.0),
+            control("Help", 300.0, 0.0),
+            control("3", 220.0, 102.0),
+            control("2", 110.0, 98.0),
+            control("4", 0.0, 200.0),
+            control("5", 110.0, 200.0),
+        ]
+    }
+
+    #[test]
+    fn keys_are_read_from_slint_text() {
+        assert_eq!(key_of("\u{F700}"), Some(KeyName::Up));
+        assert_eq!(key_of("\n"), Some(KeyName::Return));
+        assert_eq!(key_of("\u{F704}"), Some(KeyName::F(1)));
+        assert_eq!(key_of("\u{F70F}"), Some(KeyName::F(12)));
+        assert_eq!(key_of("\u{F710}"), None);
+        assert_eq!(key_of("a"), None);
+        assert_eq!(key_of("\u{F700}\u{F700}"), None);
+    }
+
+    #[test]
+    fn keypad_keys_never_reach_the_scanner_and_printing_keys_always_do() {
+        let k = keys();
+        assert_eq!(
+            route(&k, "\u{F701}", false),
+            KeyRoute::Keypad(KeypadAction::Down)
+        );
+        assert_eq!(
+            route(&k, "\u{F701}", true),
+            KeyRoute::Keypad(KeypadAction::Down)
+        );
+        assert_eq!(
+            route(&k, "\n", false),
+            KeyRoute::Keypad(KeypadAction::Enter)
+        );
+        assert_eq!(route(&k, "\n", true), KeyRoute::Scanner);
+        // F9 is not mapped, and is still not scanner text.
+        assert_eq!(route(&k, "\u{F70C}", true), KeyRoute::Ignored);
+        assert_eq!(route(&k, "C", false), KeyRoute::Scanner);
+        assert_eq!(route(&k, "\u{8}", false), KeyRoute::Scanner);
+    }
+
+    #[test]
+    fn controls_are_read_in_rows_top_to_bottom_left_to_right() {
+        let ring = FocusRing::new(screen());
+        let order: Vec<&str> = ring.controls().map(|c| c.label.as_str()).collect();
+        assert_eq!(order, ["Help", "1", "2", "3", "4", "5", "6", "Next"]);
+    }
+
+    #[test]
+    fn left_and_right_step_through_reading_order_and_wrap() {
+        let mut ring = FocusRing::new(screen());
+        assert_eq!(ring.focused(), None);
+        assert_eq!(ring.step(KeypadAction::Right).unwrap().label, "Help");
+        assert_eq!(ring.step(KeypadAction::Right).unwrap().label, "1");
+        assert_eq!(ring.step(KeypadAction::Left).unwrap().label, "Help");
+        assert_eq!(ring.step(KeypadAction::Left).unwrap().label, "Next");
+        assert_eq!(ring.step(KeypadAction::Right).unwrap().label, "Help");
+    }
+
+    #[test]
+    fn up_and_down_move_between_rows_to_the_nearest_control() {
+        let mut ring = FocusRing::new(screen());
+        ring.set_index(3); // "3"
+        assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "6");
+        assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "Next");
+        assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "Help");
+        assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "3");
+        assert_eq!(ring.step(KeypadAction::Up).unwrap().label, "Help");
+    }
+
+    #[test]
+    fn the_ring_keeps_its_control_when_the_screen_is_laid_out_again() {
+        let mut ring = FocusRing::new(screen());
+        ring.set_index(4); // "4"
+        let mut moved = screen();
+        for c in &mut moved {
+            c.y += 40.0;
+        }
+        moved.push(control("Error", 0.0, 0.0));
+        ring.relayout(moved);
+        assert_eq!(ring.focused().unwrap().label, "4");
+        ring.relayout(vec![control("Only", 0.0, 0.0)]);
+        assert_eq!(ring.focused().unwrap().label, "Only");
+        ring.relayout(Vec::new());
+        assert_eq!(ring.focused(), None);
+        assert_eq!(ring.step(KeypadAction::Down), None);
+    }
+}
