@@ -34,10 +34,10 @@ mod server;
 
 use std::path::{Path, PathBuf};
 
-pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
 pub use access::{
     KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechSettings,
 };
+pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,

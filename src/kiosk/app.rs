@@ -3,16 +3,23 @@
 //! embedded clinic server with the demo clinic, with no configuration.
 
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use chrono::Utc;
 use slint::ComponentHandle;
 
-use super::adapters::{ConnectionMark, KioskUi, Timings, show_connection};
+use super::adapters::{
+    ConnectionMark, KioskUi, SpeechOutput, SpokenScript, Timings, show_connection,
+};
 use super::controller::{CheckInController, KioskContext};
 use super::repository::StoreRepository;
+use super::speech::espeak::Espeak;
+use super::speech::jack::JackSensor;
+use super::speech::{AlsaSink, Route, Speaker, Synthesizer, Volume};
 use super::ui::AppWindow;
-use crate::config::KioskConfig;
+use crate::config::{KioskConfig, ListeningRoute, SpeechSettings};
 use crate::domain::{ClinicId, Currency, Money, SystemClock};
 use crate::pass::PassVerifier;
 use crate::store::{Enrollment, Store};
@@ -219,11 +226,12 @@ fn show(
         ..Timings::default()
     };
     let clinic_name = clinic.name.clone();
-    let ui = KioskUi::connect(&window, controller, &clinic_name, timings);
+    let ui = Rc::new(KioskUi::connect(&window, controller, &clinic_name, timings));
     ui.set_keypad(config.keypad.clone());
     ui.follow_help_answers(answers, move |waiting| {
         help_notifier.set_help_waiting(waiting);
     });
+    let _jack = start_speech(&ui, &config.speech, &clinic_name);
     watch_window(
         &window,
         config.display.hide_cursor,
@@ -250,6 +258,99 @@ fn show(
     drop(ui);
     worker.shutdown();
     result
+}
+
+/// Watches the headphone jack off the UI thread; stops when dropped.
+struct JackWatch {
+    stop: Arc<AtomicBool>,
+    _poll: slint::Timer,
+}
+
+impl Drop for JackWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Starts speech output: eSpeak NG on the speaker thread, playing through
+/// ALSA on the configured device, over the configured route. With
+/// `route = "detect"` a thread reads the headphone jack twice a second
+/// and the UI follows it; a card without the jack control keeps the
+/// loudspeaker. Without ALSA the kiosk runs silent, and says why in the log.
+fn start_speech<R: crate::kiosk::CheckInRepository + 'static>(
+    ui: &Rc<KioskUi<R>>,
+    settings: &SpeechSettings,
+    clinic_name: &str,
+) -> Option<JackWatch> {
+    let sink = match AlsaSink::new(&settings.device) {
+        Ok(sink) => sink,
+        Err(err) => {
+            tracing::warn!(error = %err, "speech output is off");
+            return None;
+        }
+    };
+    let route = match settings.route {
+        ListeningRoute::Private => Route::Private,
+        ListeningRoute::Loudspeaker | ListeningRoute::Detect => Route::Loudspeaker,
+    };
+    let engine: super::speech::speaker::EngineFactory =
+        Box::new(|| Espeak::load().map(|e| Box::new(e) as Box<dyn Synthesizer>));
+    let speaker = Speaker::start(engine, Box::new(sink), route);
+    ui.set_speech(SpeechOutput {
+        voice: Box::new(speaker),
+        script: Box::new(SpokenScript::for_clinic(clinic_name)),
+        always_speak: settings.always_speak,
+        default_volume: Volume::from_db(settings.default_volume_db),
+    });
+    if settings.route != ListeningRoute::Detect {
+        return None;
+    }
+    let sensor = match JackSensor::new(&settings.device, &settings.jack_control) {
+        Ok(sensor) => sensor,
+        Err(err) => {
+            tracing::warn!(error = %err, "no headphone detection; speech uses the loudspeaker");
+            return None;
+        }
+    };
+    // 0: not read yet, 1: unplugged, 2: plugged.
+    let state = Arc::new(AtomicU8::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (thread_state, thread_stop) = (Arc::clone(&state), Arc::clone(&stop));
+    let spawned = std::thread::Builder::new()
+        .name("headphone-jack".into())
+        .spawn(move || {
+            while !thread_stop.load(Ordering::SeqCst) {
+                match sensor.plugged() {
+                    Ok(plugged) => thread_state.store(if plugged { 2 } else { 1 }, Ordering::SeqCst),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "no headphone detection; speech uses the loudspeaker");
+                        return;
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!(error = %err, "no headphone detection");
+        return None;
+    }
+    let poll = slint::Timer::default();
+    let weak = Rc::downgrade(ui);
+    let mut shown = 0;
+    poll.start(
+        slint::TimerMode::Repeated,
+        std::time::Duration::from_millis(250),
+        move || {
+            let now = state.load(Ordering::SeqCst);
+            if now != shown && now != 0 {
+                shown = now;
+                if let Some(ui) = weak.upgrade() {
+                    ui.headphones(now == 2);
+                }
+            }
+        },
+    );
+    Some(JackWatch { stop, _poll: poll })
 }
 
 /// What `kiosk demo` tells the person trying it.

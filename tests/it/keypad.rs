@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use checkin_kiosk::domain::Language;
 use checkin_kiosk::kiosk::ViewModel;
-use checkin_kiosk::kiosk::adapters::{Script, SpeechOutput, Voice};
+use checkin_kiosk::kiosk::adapters::{Script, SpeechOutput, SpokenScript, Voice, focused_control};
 use checkin_kiosk::kiosk::keypad::Control;
-use checkin_kiosk::kiosk::speech::{Route, Utterance, Volume};
+use checkin_kiosk::kiosk::speech::script::{self, ControlRole, ControlState};
+use checkin_kiosk::kiosk::speech::{Audience, Route, Utterance, Volume};
 use checkin_kiosk::kiosk::ui::{KeypadAdapter, Screen};
 use slint::ComponentHandle;
 use slint::platform::{Key, WindowEvent};
@@ -491,4 +492,131 @@ fn plugging_in_headphones_starts_speech_mode_in_private() {
         voice.0.borrow().last(),
         Some(&Heard::Route(Route::Loudspeaker))
     );
+}
+
+/// A voice that keeps every utterance whole, for the real script.
+#[derive(Clone, Default)]
+struct Transcript(Rc<RefCell<Vec<Utterance>>>);
+
+impl Voice for Transcript {
+    fn say_all(&self, utterances: Vec<Utterance>) {
+        self.0.borrow_mut().extend(utterances);
+    }
+
+    fn interrupt(&self) {}
+
+    fn set_volume(&self, _volume: Volume) {}
+}
+
+impl Transcript {
+    fn take(&self) -> Vec<Utterance> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
+}
+
+/// Checks what one step said: something, all in `language`, including
+/// `expected` when given, and patient data (Maria's name) only for
+/// private listening.
+fn heard(t: &Transcript, language: Language, expected: Option<&str>, step: &str) {
+    let said = t.take();
+    assert!(!said.is_empty(), "{step}: nothing said");
+    assert!(
+        said.iter().all(|u| u.language == language),
+        "{step}: {said:?}"
+    );
+    if let Some(expected) = expected {
+        assert!(
+            said.iter().any(|u| u.text.contains(expected)),
+            "{step}: no {expected:?} in {said:?}"
+        );
+    }
+    for u in &said {
+        if u.text.contains("Maria") || u.text.contains("García") {
+            assert_eq!(u.audience, Audience::PrivateListening, "{step}: {u:?}");
+        }
+    }
+}
+
+fn spoken_dob_path(language: Language) {
+    let k = Kiosk::new();
+    let t = Transcript::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(t.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    press(&k, Key::DownArrow);
+    let started = t.take();
+    assert_eq!(
+        started.first(),
+        Some(&script::speech_mode_started(Language::En))
+    );
+    assert!(
+        started
+            .iter()
+            .any(|u| u.text.starts_with("Welcome to Riverside Family Clinic.")),
+        "{started:?}"
+    );
+    let es = language == Language::Es;
+    if es {
+        press(&k, Key::DownArrow);
+        assert_eq!(focused(&k).as_deref(), Some("Español"));
+        heard(&t, Language::En, Some("Español"), "the toggle");
+        press(&k, Key::Return);
+        heard(
+            &t,
+            language,
+            Some("Bienvenido a Riverside Family Clinic."),
+            "language",
+        );
+    }
+    let l = if es { &ES } else { &EN };
+    activate(&k, l.use_dob);
+    let title = if es {
+        "¿Cuál es su fecha de nacimiento?"
+    } else {
+        "What is your date of birth?"
+    };
+    heard(&t, language, Some(title), "date of birth");
+    for digit in "05171980".chars() {
+        activate(&k, &digit.to_string());
+        heard(&t, language, None, "a digit");
+    }
+    activate(&k, l.next);
+    heard(&t, language, None, "last name");
+    for letter in "GAR".chars() {
+        activate(&k, &letter.to_string());
+        heard(&t, language, None, "a letter");
+    }
+    activate(&k, l.find);
+    assert_eq!(k.screen(), Screen::Demographics);
+    heard(&t, language, None, "details");
+    activate(&k, l.correct);
+    heard(&t, language, None, "insurance");
+    activate(&k, l.still);
+    heard(&t, language, None, "co-pay");
+    activate(&k, l.desk);
+    assert_eq!(k.screen(), Screen::Done);
+    heard(&t, language, None, "done");
+}
+
+#[test]
+fn the_spoken_dob_path_by_keypad_in_english_and_spanish() {
+    spoken_dob_path(Language::En);
+    spoken_dob_path(Language::Es);
+}
+
+#[test]
+fn the_focused_control_reaches_the_script_with_its_role_and_state() {
+    let k = Kiosk::new();
+    activate(&k, "Use my date of birth");
+    press(&k, Key::RightArrow);
+    activate(&k, "7");
+    let key = k.ui.focused_control().unwrap();
+    let spoken = focused_control(&key);
+    assert_eq!(spoken.label, "7");
+    assert_eq!(spoken.role, ControlRole::Key);
+    assert_eq!(spoken.state, ControlState::Enabled);
+    assert!(!spoken.carries_patient_data);
 }

@@ -90,6 +90,7 @@ async fn sqlite_and_postgres_answer_alike() {
             "None",
             "k1 north false",
             "None",
+            "help answered []",
             "ana 3600000 60000",
             "None",
         ]

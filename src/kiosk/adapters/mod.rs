@@ -11,6 +11,7 @@ mod identify;
 mod keypad;
 mod payment;
 mod shell;
+mod spoken;
 mod voice;
 
 use std::cell::{Cell, RefCell};
@@ -31,6 +32,7 @@ use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
 
 pub use payment::render_qr;
+pub use spoken::{SpokenScript, focused_control};
 pub use voice::{Script, SpeechOutput, Voice};
 
 use self::voice::SpeechState;
@@ -424,7 +426,17 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         match action {
             KeypadAction::Up | KeypadAction::Down | KeypadAction::Left | KeypadAction::Right => {
                 let focused = self.keypad.borrow_mut().step(&window, screen, action);
-                if let Some(control) = focused {
+                if let Some(mut control) = focused {
+                    // A match's button names its time and clinician: patient
+                    // data, for private listening only.
+                    let names = |part: &str| !part.is_empty() && control.label.contains(part);
+                    if view
+                        .choices
+                        .iter()
+                        .any(|c| names(&c.time) || names(&c.clinician))
+                    {
+                        control.has_value = true;
+                    }
                     self.speech.borrow_mut().focused(&control, view.language);
                 }
             }
@@ -615,7 +627,11 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         forms::render(&frame);
         payment::render(&frame);
         self.keypad.borrow_mut().refresh(&window, view.screen);
-        self.speech.borrow_mut().rendered(last.as_ref(), &view);
+        let online = window.global::<KioskAdapter>().get_online();
+        let mut speech = self.speech.borrow_mut();
+        speech.set_online(online);
+        speech.rendered(last.as_ref(), &view);
+        drop(speech);
         *self.last.borrow_mut() = Some(view);
         self.show_clock();
     }

@@ -55,6 +55,9 @@ pub trait Script {
     fn idle_warning(&self, seconds_left: u32, language: Language) -> Utterance;
     /// How the keypad works, said when speech mode starts.
     fn speech_mode_started(&self, language: Language) -> Utterance;
+    /// Whether the kiosk reaches the clinic server: offline, the script
+    /// asks the patient to tell the desk instead of saying the desk knows.
+    fn set_online(&mut self, _online: bool) {}
 }
 
 /// Speech output for the kiosk: the voice, the script, and the settings.
@@ -92,6 +95,13 @@ impl SpeechState {
         };
         state.start_session(view, true);
         state
+    }
+
+    /// Whether the kiosk reaches the clinic server, for the script.
+    pub(super) fn set_online(&mut self, online: bool) {
+        if let Some(out) = self.out.as_mut() {
+            out.script.set_online(online);
+        }
     }
 
     /// Whether speech mode is on.
