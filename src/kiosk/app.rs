@@ -2,7 +2,7 @@
 //! shows the window for an enrolled kiosk; `demo` does the same against an
 //! embedded clinic server with the demo clinic, with no configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -276,12 +276,18 @@ impl Drop for JackWatch {
 /// ALSA on the configured device, over the configured route. With
 /// `route = "detect"` a thread reads the headphone jack twice a second
 /// and the UI follows it; a card without the jack control keeps the
-/// loudspeaker. Without ALSA the kiosk runs silent, and says why in the log.
+/// loudspeaker. Without ALSA the kiosk runs silent, and says why in the log;
+/// on a machine with no sound card at all (a demo on a server or in a
+/// container) it does not open ALSA, which would print its own errors.
 fn start_speech<R: crate::kiosk::CheckInRepository + 'static>(
     ui: &Rc<KioskUi<R>>,
     settings: &SpeechSettings,
     clinic_name: &str,
 ) -> Option<JackWatch> {
+    if names_hardware(&settings.device) && !has_playback_device(Path::new("/dev/snd")) {
+        tracing::info!("no sound card: speech output is off");
+        return None;
+    }
     let sink = match AlsaSink::new(&settings.device) {
         Ok(sink) => sink,
         Err(err) => {
@@ -711,6 +717,25 @@ fn take_keyboard_focus(window: &slint::winit_030::winit::window::Window) -> Resu
         .map_err(|e| e.to_string())
 }
 
+/// Whether an ALSA device name plays on a sound card of this machine
+/// ("default", "hw:…", "plughw:…"), rather than through a plugin that may
+/// send the audio elsewhere.
+fn names_hardware(device: &str) -> bool {
+    device == "default" || device.starts_with("hw:") || device.starts_with("plughw:")
+}
+
+/// Whether `dev_snd` (normally `/dev/snd`) holds a playback device
+/// (`pcmC<card>D<device>p`).
+fn has_playback_device(dev_snd: &Path) -> bool {
+    std::fs::read_dir(dev_snd).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("pcmC") && name.ends_with('p')
+        })
+    })
+}
+
 #[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
@@ -739,5 +764,18 @@ mod tests {
         let err = dir.create("server").unwrap_err();
         assert!(matches!(err, AppError::DataDir { .. }), "{err}");
         assert!(err.to_string().contains("cannot create the data directory"));
+    }
+
+    #[test]
+    fn speech_looks_for_a_playback_device_before_opening_alsa() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!has_playback_device(&dir.path().join("absent")));
+        std::fs::write(dir.path().join("controlC0"), "").unwrap();
+        std::fs::write(dir.path().join("pcmC0D0c"), "").unwrap();
+        assert!(!has_playback_device(dir.path()), "capture only");
+        std::fs::write(dir.path().join("pcmC0D0p"), "").unwrap();
+        assert!(has_playback_device(dir.path()));
+        assert!(names_hardware("default") && names_hardware("plughw:0,0"));
+        assert!(!names_hardware("pipewire"));
     }
 }
