@@ -338,6 +338,11 @@ pub struct AppointmentWire {
     pub patient: PatientWire,
     /// Coverage on file, if any.
     pub coverage: Option<CoverageWire>,
+    /// Ids of the intake forms due at this visit, in the order the kiosk
+    /// asks them. Each one's definition is in the same reply's `forms` or
+    /// in an earlier one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forms_due: Vec<String>,
 }
 
 /// `GET /api/v1/kiosk/schedule?since=CURSOR`.
@@ -359,6 +364,39 @@ pub struct ScheduleResponse {
     /// Ids of appointments removed from the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removals: Vec<String>,
+    /// The definitions of the forms that `upserts` name in `forms_due`,
+    /// and of the forms they step up to (PHQ-2 to PHQ-9), each once. A
+    /// full reply carries every form the window needs; the kiosk keeps
+    /// the newest definition by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forms: Vec<FormDefinitionWire>,
+    /// The clinic's crisis text, shown after a screener's self-harm item
+    /// is answered above zero; absent when the clinic has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crisis_text: Option<BilingualTextWire>,
+}
+
+/// One intake form's definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+pub struct FormDefinitionWire {
+    /// The form's id, as named in `forms_due`.
+    pub id: String,
+    /// A digest of the definition; it changes when the form does.
+    pub version: String,
+    /// The FHIR R4 Questionnaire, English texts with Spanish in the FHIR
+    /// translation extension.
+    pub questionnaire: serde_json::Value,
+}
+
+/// A text the clinic supplies in both languages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+pub struct BilingualTextWire {
+    /// English.
+    pub en: String,
+    /// Spanish.
+    pub es: String,
 }
 
 // ---------------------------------------------------------------- events
@@ -432,7 +470,29 @@ pub enum EventBody {
         /// `identity`, `demographics`, `coverage` or `copay`.
         what: String,
     },
+    /// The patient completed an intake form.
+    FormCompleted {
+        /// The patient.
+        patient_id: String,
+        /// The form's id.
+        form_id: String,
+        /// The version of the definition the patient answered.
+        form_version: String,
+        /// The answers, as a FHIR R4 QuestionnaireResponse.
+        response: serde_json::Value,
+        /// For a consent form: the patient's signature, a PNG in standard
+        /// base64.
+        #[serde(default)]
+        signature_png: Option<String>,
+    },
 }
+
+/// The longest form id, as in `[[forms]]`.
+pub const MAX_FORM_ID_CHARS: usize = 64;
+/// The largest QuestionnaireResponse a kiosk may send, serialized.
+pub const MAX_FORM_RESPONSE_BYTES: usize = 64 * 1024;
+/// The largest signature a kiosk may send, in base64 characters.
+pub const MAX_SIGNATURE_BASE64_CHARS: usize = 256 * 1024;
 
 /// New coverage typed at the kiosk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -729,6 +789,7 @@ impl From<&Appointment> for AppointmentWire {
                 demographics_confirmed_at: a.patient.demographics_confirmed_at,
             },
             coverage: a.coverage.as_ref().map(CoverageWire::from),
+            forms_due: Vec::new(),
         }
     }
 }
@@ -884,6 +945,7 @@ impl EventBody {
             Self::CoverageProposed { .. } => "coverage_proposed",
             Self::CopayChosen { .. } => "copay_chosen",
             Self::PhiViewed { .. } => "phi_viewed",
+            Self::FormCompleted { .. } => "form_completed",
         }
     }
 
@@ -941,10 +1003,64 @@ impl EventBody {
                     fields::check_coverage_update(&CoverageUpdate::from(c.clone()))?;
                 }
             }
+            Self::FormCompleted {
+                patient_id,
+                form_id,
+                form_version,
+                response,
+                signature_png,
+            } => {
+                required(Field::Id, "patient_id", patient_id)?;
+                check_form_id(form_id)?;
+                required(Field::Id, "form_version", form_version)?;
+                check_form_response(response)?;
+                if let Some(png) = signature_png {
+                    check_signature(png)?;
+                }
+            }
             Self::Arrived {} | Self::CheckedIn {} => {}
         }
         Ok(())
     }
+}
+
+/// A form id: 1 to [`MAX_FORM_ID_CHARS`] lower-case ASCII letters, digits,
+/// `-` and `_`.
+pub fn check_form_id(id: &str) -> Result<(), ProtocolError> {
+    let ok = (1..=MAX_FORM_ID_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok { Ok(()) } else { Err(bad("form_id", id)) }
+}
+
+/// A QuestionnaireResponse object within [`MAX_FORM_RESPONSE_BYTES`]. Its
+/// answers are checked against the form by the server.
+fn check_form_response(response: &serde_json::Value) -> Result<(), ProtocolError> {
+    if response.get("resourceType").and_then(|v| v.as_str()) != Some("QuestionnaireResponse") {
+        return Err(bad("response", "not a QuestionnaireResponse"));
+    }
+    let size = serde_json::to_vec(response).map_or(usize::MAX, |v| v.len());
+    if size > MAX_FORM_RESPONSE_BYTES {
+        return Err(bad("response", format!("{size} bytes")));
+    }
+    Ok(())
+}
+
+/// A signature: standard base64 of a PNG, within
+/// [`MAX_SIGNATURE_BASE64_CHARS`].
+fn check_signature(png: &str) -> Result<(), ProtocolError> {
+    use base64::Engine as _;
+    if png.len() > MAX_SIGNATURE_BASE64_CHARS {
+        return Err(bad("signature_png", format!("{} characters", png.len())));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png)
+        .map_err(|_| bad("signature_png", "not standard base64"))?;
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err(bad("signature_png", "not a PNG image"));
+    }
+    Ok(())
 }
 
 impl EventEnvelope {

@@ -254,6 +254,7 @@ pub fn appointment(
         currency: clinic.currency.code().to_string(),
         patient: patient_wire,
         coverage,
+        forms_due: Vec::new(),
     })
 }
 

@@ -220,6 +220,9 @@ impl Ctx<'_> {
                     self.clinic.max_copay_cents
                 ))
             }
+            EventBody::FormCompleted { .. } => {
+                Err("this clinic server does not take intake forms".into())
+            }
             _ => Ok(()),
         }
     }
@@ -346,6 +349,8 @@ impl Ctx<'_> {
             (EventBody::PhiViewed { what }, Some(t)) => {
                 self.audit(AuditAction::PhiViewed, Some(t), Some(what))?;
             }
+            // Refused by `check` until the server stores forms.
+            (EventBody::FormCompleted { .. }, Some(_)) => {}
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
         }

@@ -350,6 +350,7 @@ fn wire_from_row(clinic: &ClinicId, r: &Row<'_>) -> Result<(AppointmentWire, boo
                 column: "patients.coverage",
                 source,
             })?,
+        forms_due: Vec::new(),
     };
     Ok((wire, removed != 0))
 }
@@ -445,6 +446,8 @@ pub fn pull(
             window_to: today,
             upserts: day_wires(conn, clinic, today)?,
             removals: Vec::new(),
+            forms: Vec::new(),
+            crisis_text: None,
         });
     };
     let sql = format!(
@@ -474,6 +477,8 @@ pub fn pull(
         window_to: today,
         upserts,
         removals,
+        forms: Vec::new(),
+        crisis_text: None,
     })
 }
 

@@ -48,6 +48,7 @@ fn wire_from_row(clinic: &ClinicId, r: &Row) -> Result<(AppointmentWire, bool), 
             demographics_confirmed_at: r.try_get::<_, Option<i64>>(15)?.map(from_ms),
         },
         coverage: coverage.map(|Json(c)| c),
+        forms_due: Vec::new(),
     };
     Ok((wire, r.try_get(17)?))
 }
@@ -139,6 +140,8 @@ impl PgStore {
             window_to: today,
             upserts,
             removals,
+            forms: Vec::new(),
+            crisis_text: None,
         })
     }
 }
