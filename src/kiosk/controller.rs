@@ -14,8 +14,9 @@ use uuid::Uuid;
 use super::scanner::ScanBuffer;
 use super::view::{
     ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, DoneView,
-    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormValues, IdentityView,
-    InsuranceField, InsuranceView, NameProblem, NotFoundView, PayPhoneView, Screen, ViewModel,
+    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormValues, FormView,
+    IdentityView, InsuranceField, InsuranceView, NameProblem, NotFoundView, PayPhoneView, Screen,
+    ViewModel,
 };
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
@@ -149,6 +150,26 @@ pub enum UiAction {
     /// The sync worker heard that staff resolved these help flags (client
     /// event ids); ends the session if it waits on one of them.
     HelpAnswered(Vec<Uuid>),
+    /// A form page's answer button, by index among its options.
+    FormChoose(usize),
+    /// Yes (`true`) or No on a form page.
+    FormBoolean(bool),
+    /// A digit or letter typed on a form page (integer, date or text).
+    FormKey(char),
+    /// Delete on a form page.
+    FormBackspace,
+    /// "Next" on a form page.
+    FormNext,
+    /// "Back" on a form page.
+    FormBack,
+    /// "I agree" on the consent.
+    FormAgree,
+    /// The drawn signature, as PNG bytes.
+    FormSigned(Vec<u8>),
+    /// "Clear" under the signature.
+    FormClearSignature,
+    /// "Continue" on the thank-you page.
+    FormFinish,
 }
 
 /// Drives one kiosk's check-ins, one patient at a time.
@@ -813,6 +834,7 @@ impl<R: CheckInRepository> CheckInController<R> {
                 .map(|a| self.done_view(a))
                 .unwrap_or_default(),
             help_can_resume: self.flow.failed_lookups() < max,
+            form: FormView::default(),
         }
     }
 

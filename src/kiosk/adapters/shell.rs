@@ -116,5 +116,6 @@ fn screen(s: view::Screen) -> Screen {
         view::Screen::PayPhone => Screen::PayPhone,
         view::Screen::Done => Screen::Done,
         view::Screen::Help => Screen::Help,
+        view::Screen::Form => Screen::Form,
     }
 }

@@ -492,6 +492,18 @@ fn screen(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
         Screen::PayPhone => pay_phone(v, s),
         Screen::Done => done(v, s),
         Screen::Help => help(ctx, v, s),
+        Screen::Form => form_page(ctx, v, s),
+    }
+}
+
+/// A form page: its title and question, in the session's language.
+fn form_page(_ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
+    let f = &v.form;
+    if !f.form_title.is_empty() {
+        s.say_text(&format!("{}.", f.form_title));
+    }
+    if !f.text.is_empty() {
+        s.say_text(&f.text);
     }
 }
 

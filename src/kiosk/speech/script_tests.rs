@@ -5,8 +5,8 @@
 use super::*;
 use crate::domain::MaskedDemographics;
 use crate::kiosk::view::{
-    ChoiceView, CoPayView, DoneView, EditDemographicsView, EditInsuranceView, IdentityView,
-    InsuranceView, NotFoundView, PayPhoneView,
+    ChoiceView, CoPayView, DoneView, EditDemographicsView, EditInsuranceView, FormView,
+    IdentityView, InsuranceView, NotFoundView, PayPhoneView,
 };
 
 const LANGS: [Language; 2] = [Language::En, Language::Es];
@@ -132,6 +132,7 @@ fn view(screen: Screen, language: Language) -> ViewModel {
             self_pay: false,
         },
         help_can_resume: true,
+        form: FormView::default(),
     }
 }
 
