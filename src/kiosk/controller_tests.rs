@@ -360,6 +360,7 @@ fn kinds(events: &[DomainEvent]) -> Vec<&'static str> {
             DomainEvent::CoverageProposed { .. } => "coverage_proposed",
             DomainEvent::CoPayChosen { .. } => "copay_chosen",
             DomainEvent::PhiShown { .. } => "phi_shown",
+            DomainEvent::FormCompleted { .. } => "form_completed",
         })
         .collect()
 }
