@@ -165,3 +165,190 @@ impl Store {
             .map_err(StoreError::sqlite("list form definitions"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::domain::forms_session::CompletedForm;
+    use crate::domain::testkit::{self, screener, signature_png};
+    use crate::domain::{DomainEvent, KioskId, Language};
+    use crate::store::{AuditAction, DbKey};
+
+    const PHQ2: &str = include_str!("../../config/forms/phq-2.json");
+    const PHQ9: &str = include_str!("../../config/forms/phq-9.json");
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 17, 0, 0).unwrap()
+    }
+
+    fn store(dir: &tempfile::TempDir) -> Store {
+        Store::open_with_key(
+            &dir.path().join("kiosk.db"),
+            &DbKey::from_bytes([7; 32]),
+            now(),
+        )
+        .unwrap()
+    }
+
+    fn def(id: &str, version: &str, json: &str) -> FormDefinition {
+        FormDefinition {
+            id: id.into(),
+            version: version.into(),
+            definition: json.into(),
+        }
+    }
+
+    fn due_ids(set: &FormSet) -> Vec<&str> {
+        set.due.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_full_reply_replaces_the_forms_and_a_delta_updates_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a1 = testkit::appointment("a1", "Ana", "Diaz", (1980, 5, 17), 10, 0);
+        let a2 = testkit::appointment("a2", "Bo", "Eng", (1981, 6, 18), 10, 0);
+        let crisis = LocalizedText::new("Call 988.", "Llame al 988.");
+        s.apply_update(
+            &ScheduleUpdate {
+                full: true,
+                upserts: &[a1.clone(), a2.clone()],
+                forms_due: &[vec!["phq-2".into(), "gone".into()], vec![]],
+                removals: &[],
+                forms: &[def("phq-2", "v1", PHQ2), def("phq-9", "v1", PHQ9)],
+                crisis_text: Some(&crisis),
+                cursor: "c1",
+            },
+            now(),
+        )
+        .unwrap();
+        let set = s.forms_for(&a1.id).unwrap();
+        assert_eq!(
+            due_ids(&set),
+            ["phq-2"],
+            "a form with no definition is skipped"
+        );
+        assert_eq!(set.step_up.as_ref().map(|f| f.id.as_str()), Some("phq-9"));
+        assert_eq!(set.crisis_text, Some(crisis.clone()));
+        assert_eq!(s.forms_for(&a2.id).unwrap().due, []);
+        assert_eq!(
+            s.forms_for(&AppointmentId("nobody".into())).unwrap().due,
+            []
+        );
+
+        // A delta: a2 now has the PHQ-9 due, the PHQ-2 has a new version,
+        // and the crisis text stays.
+        s.apply_update(
+            &ScheduleUpdate {
+                full: false,
+                upserts: std::slice::from_ref(&a2),
+                forms_due: &[vec!["phq-9".into()]],
+                removals: &[],
+                forms: &[def("phq-2", "v2", PHQ2)],
+                crisis_text: None,
+                cursor: "c2",
+            },
+            now(),
+        )
+        .unwrap();
+        let set = s.forms_for(&a2.id).unwrap();
+        assert_eq!(due_ids(&set), ["phq-9"]);
+        assert_eq!(set.step_up, None, "no step-up without a PHQ-2");
+        assert_eq!(s.forms_for(&a1.id).unwrap().due[0].version, "v2");
+        assert_eq!(s.crisis_text().unwrap(), Some(crisis));
+        assert_eq!(s.cursor().unwrap(), "c2");
+
+        // A full reply without forms or crisis text clears them.
+        s.apply_schedule(true, std::slice::from_ref(&a1), &[], "c3", now())
+            .unwrap();
+        assert_eq!(s.form_ids().unwrap(), Vec::<String>::new());
+        assert_eq!(s.crisis_text().unwrap(), None);
+        assert_eq!(s.forms_for(&a1.id).unwrap().due, []);
+    }
+
+    #[test]
+    fn a_stored_definition_that_no_longer_parses_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a1 = testkit::appointment("a1", "Ana", "Diaz", (1980, 5, 17), 10, 0);
+        s.apply_update(
+            &ScheduleUpdate {
+                full: true,
+                upserts: std::slice::from_ref(&a1),
+                forms_due: &[vec!["phq-2".into()]],
+                removals: &[],
+                forms: &[def("phq-2", "v1", "{\"resourceType\": \"Questionnaire\"}")],
+                crisis_text: None,
+                cursor: "c1",
+            },
+            now(),
+        )
+        .unwrap();
+        assert_eq!(s.forms_for(&a1.id).unwrap().due, []);
+    }
+
+    fn completed(urgent: bool) -> CompletedForm {
+        CompletedForm {
+            form: screener(crate::domain::screening::Instrument::Phq9),
+            response: crate::domain::questionnaire::Response::new(),
+            language: Language::En,
+            signature_png: Some(signature_png()),
+            urgent,
+        }
+    }
+
+    #[test]
+    fn an_urgent_form_goes_first_with_its_audit_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a1 = testkit::appointment("a1", "Ana", "Diaz", (1980, 5, 17), 10, 0);
+        s.apply_schedule(true, std::slice::from_ref(&a1), &[], "c1", now())
+            .unwrap();
+        let kiosk = KioskId::from("k1");
+        let form = |urgent| DomainEvent::FormCompleted {
+            appointment_id: a1.id.clone(),
+            patient_id: a1.patient.id.clone(),
+            completed: Box::new(completed(urgent)),
+            at: now(),
+        };
+        let arrived = DomainEvent::Arrived {
+            appointment_id: a1.id.clone(),
+            at: now(),
+        };
+        let first = s
+            .record_step(&kiosk, &[arrived, form(false)], now())
+            .unwrap();
+        let urgent = s.record_step(&kiosk, &[form(true)], now()).unwrap();
+        let pending: Vec<_> = s
+            .pending(10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.envelope.id)
+            .collect();
+        assert_eq!(pending, [urgent[0], first[0], first[1]]);
+        let limited: Vec<_> = s
+            .pending(1)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.envelope.id)
+            .collect();
+        assert_eq!(limited, [urgent[0]], "a small batch still starts with it");
+        s.mark_delivered(&urgent, now()).unwrap();
+        assert_eq!(s.pending(10).unwrap()[0].envelope.id, first[0]);
+        let audit = s.audit_for(&a1.id).unwrap();
+        let forms: Vec<_> = audit
+            .iter()
+            .filter(|e| e.action == AuditAction::Submitted)
+            .map(|e| (e.event_id, e.what))
+            .collect();
+        assert_eq!(
+            forms,
+            [
+                (first[1], crate::domain::PhiShown::Form),
+                (urgent[0], crate::domain::PhiShown::Form)
+            ]
+        );
+    }
+}
