@@ -10,6 +10,7 @@ pub mod controller;
 pub mod keypad;
 pub mod repository;
 pub mod scanner;
+pub mod signature;
 pub mod speech;
 pub mod ui;
 pub mod view;

@@ -46,6 +46,8 @@ mod tls_proxy;
 #[cfg(feature = "kiosk")]
 mod ui;
 #[cfg(feature = "kiosk")]
+mod ui_forms;
+#[cfg(feature = "kiosk")]
 mod ui_layout;
 #[cfg(feature = "kiosk")]
 mod ui_widgets;

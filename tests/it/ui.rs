@@ -1217,6 +1217,8 @@ fn phi_properties(
         NotFoundAdapter: get_dob, get_letters;
         DoneAdapter: get_amount;
         PayPhoneAdapter: get_qr, get_amount, get_reference;
+        FormAdapter: get_form_title, get_text, get_group_title, get_options, get_typed,
+            get_signature, get_crisis_text;
     )
 }
 

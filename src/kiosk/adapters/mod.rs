@@ -10,6 +10,7 @@ mod forms;
 mod identify;
 mod keypad;
 mod payment;
+mod questionnaire;
 mod shell;
 mod spoken;
 mod voice;
@@ -32,6 +33,7 @@ use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
 
 pub use payment::render_qr;
+pub use questionnaire::{SignaturePad, connect as connect_form, show as show_form};
 pub use spoken::{SpokenScript, focused_control};
 pub use voice::{Script, SpeechOutput, Voice};
 
@@ -140,6 +142,8 @@ pub enum Part {
     Done,
     /// `HelpAdapter`.
     Help,
+    /// `FormAdapter`: a page of the intake forms.
+    Form,
 }
 
 /// Sends the actions of callbacks to the controller; each callback holds
@@ -221,6 +225,8 @@ struct Inner<R: CheckInRepository> {
     speech: RefCell<SpeechState>,
     /// Answers to help requests from the sync worker, once connected.
     help: RefCell<Option<HelpLink>>,
+    /// The consent's signature pad.
+    pad: questionnaire::SignaturePad,
 }
 
 /// The UI's side of the help answers: staff resolving a help request on
@@ -255,6 +261,7 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
             keypad: RefCell::new(KeypadState::new(KeypadSettings::default())),
             speech: RefCell::new(SpeechState::default()),
             help: RefCell::new(None),
+            pad: questionnaire::SignaturePad::default(),
         });
         window
             .global::<KioskAdapter>()
@@ -373,6 +380,7 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
     identify::connect(window, &send);
     forms::connect(window, &send);
     payment::connect(window, &send);
+    questionnaire::connect(window, &inner.pad, send.0.clone());
 }
 
 impl<R: CheckInRepository + 'static> Inner<R> {
@@ -626,6 +634,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         identify::render(&frame);
         forms::render(&frame);
         payment::render(&frame);
+        questionnaire::render(&frame, &self.pad);
         self.keypad.borrow_mut().refresh(&window, view.screen);
         let online = window.global::<KioskAdapter>().get_online();
         let mut speech = self.speech.borrow_mut();
