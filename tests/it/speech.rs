@@ -14,7 +14,7 @@ use checkin_kiosk::kiosk::speech::{
 };
 
 /// The engine has global state: one test at a time uses it.
-static ENGINE: Mutex<()> = Mutex::new(());
+pub(super) static ENGINE: Mutex<()> = Mutex::new(());
 
 fn espeak() -> EngineFactory {
     Box::new(|| Ok(Box::new(Espeak::load()?) as Box<dyn Synthesizer>))
