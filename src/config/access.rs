@@ -1,6 +1,7 @@
 //! The kiosk's `[keypad]` and `[speech]` tables: which keys of a tactile
 //! keypad mean what, and how speech output behaves, as written and checked.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -164,12 +165,46 @@ pub struct SpeechSettings {
     /// Idle time before the reset, in speech mode; always longer than
     /// `idle_warning`, and never shorter than `[flow]`'s reset.
     pub idle_reset: Duration,
-    /// The ALSA device speech plays on, such as `"default"` or `"plughw:0,0"`.
-    pub device: String,
+    /// Where speech is played: an ALSA device, or no sound card at all.
+    pub device: SpeechDevice,
     /// Where speech goes: detected from the headphone jack, or fixed.
     pub route: ListeningRoute,
     /// The ALSA mixer control that reports the headphone jack.
     pub jack_control: String,
+}
+
+/// Where speech is played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeechDevice {
+    /// An ALSA PCM device, such as `"default"` or `"plughw:0,0"`.
+    Alsa(String),
+    /// `"null"`: no sound card. The audio is thrown away, at the pace a
+    /// sound card would play it, so the kiosk runs as it would with one
+    /// (for benchmarks and machines without audio).
+    Null,
+    /// `"wav:DIR"`: each utterance is written to a numbered WAV file in
+    /// DIR (created if missing), at the pace a sound card would play it.
+    Wav(PathBuf),
+}
+
+impl SpeechDevice {
+    /// The ALSA device name, if speech goes to a sound card.
+    pub fn alsa(&self) -> Option<&str> {
+        match self {
+            SpeechDevice::Alsa(name) => Some(name),
+            SpeechDevice::Null | SpeechDevice::Wav(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SpeechDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpeechDevice::Alsa(name) => write!(f, "ALSA device \"{name}\""),
+            SpeechDevice::Null => f.write_str("no sound card (null)"),
+            SpeechDevice::Wav(dir) => write!(f, "WAV files in {}", dir.display()),
+        }
+    }
 }
 
 const ROUTES: &[(&str, ListeningRoute)] = &[
@@ -180,6 +215,9 @@ const ROUTES: &[(&str, ListeningRoute)] = &[
 
 /// The longest ALSA device or control name accepted.
 const MAX_DEVICE_CHARS: usize = 64;
+
+/// The longest `wav:` directory accepted, in characters.
+const MAX_WAV_DIR_CHARS: usize = 255;
 
 /// `[keypad]` as written: one key name per action.
 #[derive(Debug, Deserialize)]
@@ -312,11 +350,48 @@ impl RawSpeech {
             ),
             idle_warning,
             idle_reset,
-            device: device_name(c, "speech.device", &self.device),
+            device: speech_device(c, &self.device),
             route: c.choice("speech.route", &self.route, ROUTES, ListeningRoute::Detect),
             jack_control: device_name(c, "speech.jack_control", &self.jack_control),
         }
     }
+}
+
+/// `speech.device`: `"null"`, `"wav:DIR"` (relative to the config file's
+/// directory), or an ALSA device name.
+fn speech_device(c: &mut Checker<'_>, value: &str) -> SpeechDevice {
+    const KEY: &str = "speech.device";
+    let value = value.trim();
+    if value == "null" {
+        return SpeechDevice::Null;
+    }
+    let Some(dir) = value.strip_prefix("wav:") else {
+        return SpeechDevice::Alsa(device_name(c, KEY, value));
+    };
+    let dir = dir.trim();
+    let before = c.problem_count();
+    if dir.is_empty() {
+        c.problem(
+            KEY,
+            "expected a directory after \"wav:\", such as \"wav:/var/tmp/kiosk-speech\"",
+        );
+    } else if dir.chars().count() > MAX_WAV_DIR_CHARS {
+        c.problem(
+            KEY,
+            format!(
+                "expected a directory of at most {MAX_WAV_DIR_CHARS} characters after \"wav:\""
+            ),
+        );
+    } else if dir.chars().any(char::is_control) {
+        c.problem(
+            KEY,
+            "expected a directory after \"wav:\" without control characters",
+        );
+    }
+    if c.problem_count() != before {
+        return SpeechDevice::Wav(PathBuf::from(dir));
+    }
+    SpeechDevice::Wav(c.path(KEY, Path::new(dir)))
 }
 
 /// An ALSA device or mixer control name: letters, digits, spaces and
@@ -453,6 +528,71 @@ mod tests {
         ] {
             assert!(joined.contains(key), "{key} missing from {joined}");
         }
+    }
+
+    #[test]
+    fn speech_can_go_to_a_sound_card_nowhere_or_wav_files() {
+        let device = |written: &str| {
+            speech(RawSpeech {
+                device: written.into(),
+                ..RawSpeech::default()
+            })
+        };
+        let (s, problems) = device("plughw:0,0");
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(s.device, SpeechDevice::Alsa("plughw:0,0".into()));
+        assert_eq!(s.device.alsa(), Some("plughw:0,0"));
+        let (s, problems) = device("null");
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(s.device, SpeechDevice::Null);
+        assert_eq!(s.device.alsa(), None);
+        let (s, problems) = device("wav:/var/tmp/speech");
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(s.device, SpeechDevice::Wav("/var/tmp/speech".into()));
+        assert_eq!(s.device.alsa(), None);
+    }
+
+    #[test]
+    fn a_relative_wav_directory_is_resolved_against_the_config_file() {
+        let mut c = Checker::new(None, PathBuf::from("/etc/checkin-kiosk"));
+        let raw = RawSpeech {
+            device: "wav:speech-out".into(),
+            ..RawSpeech::default()
+        };
+        let s = raw.check(&mut c, Duration::from_secs(60));
+        assert!(c.into_problems().is_empty());
+        assert_eq!(
+            s.device,
+            SpeechDevice::Wav("/etc/checkin-kiosk/speech-out".into())
+        );
+    }
+
+    #[test]
+    fn a_bad_speech_device_is_named_with_what_was_expected() {
+        for (written, expected) in [
+            ("wav:", "expected a directory after \"wav:\""),
+            ("wav:   ", "expected a directory after \"wav:\""),
+            ("wav:/tmp/a\u{7}b", "without control characters"),
+            ("nul l;", "as ALSA names are"),
+            ("", "found an empty string"),
+        ] {
+            let (_, problems) = speech(RawSpeech {
+                device: written.into(),
+                ..RawSpeech::default()
+            });
+            assert_eq!(problems.len(), 1, "{written:?}: {problems:?}");
+            assert!(problems[0].contains("speech.device"), "{problems:?}");
+            assert!(problems[0].contains(expected), "{written:?}: {problems:?}");
+        }
+        let long = format!("wav:/{}", "d".repeat(300));
+        let (_, problems) = speech(RawSpeech {
+            device: long,
+            ..RawSpeech::default()
+        });
+        assert!(
+            problems[0].contains("at most 255 characters"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ mod server;
 use std::path::{Path, PathBuf};
 
 pub use access::{
-    KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechSettings,
+    KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechDevice, SpeechSettings,
 };
 pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
 pub use error::{ConfigError, Location, Problem};

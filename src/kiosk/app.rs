@@ -17,9 +17,11 @@ use super::controller::{CheckInController, KioskContext};
 use super::repository::StoreRepository;
 use super::speech::espeak::Espeak;
 use super::speech::jack::JackSensor;
-use super::speech::{AlsaSink, Route, Speaker, Synthesizer, Volume};
+use super::speech::{
+    AlsaSink, AudioSink, NullSink, Paced, Route, Speaker, Synthesizer, Volume, WavSink,
+};
 use super::ui::AppWindow;
-use crate::config::{KioskConfig, ListeningRoute, SpeechSettings};
+use crate::config::{KioskConfig, ListeningRoute, SpeechDevice, SpeechSettings};
 use crate::domain::{ClinicId, Currency, Money, SystemClock};
 use crate::pass::PassVerifier;
 use crate::store::{Enrollment, Store};
@@ -273,7 +275,9 @@ impl Drop for JackWatch {
 }
 
 /// Starts speech output: eSpeak NG on the speaker thread, playing through
-/// ALSA on the configured device, over the configured route. With
+/// ALSA on the configured device (or, with `device = "null"` or
+/// `"wav:DIR"`, nowhere or into WAV files at a sound card's pace), over the
+/// configured route. With
 /// `route = "detect"` a thread reads the headphone jack twice a second
 /// and the UI follows it; a card without the jack control keeps the
 /// loudspeaker. Without ALSA the kiosk runs silent, and says why in the log;
@@ -284,34 +288,26 @@ fn start_speech<R: crate::kiosk::CheckInRepository + 'static>(
     settings: &SpeechSettings,
     clinic_name: &str,
 ) -> Option<JackWatch> {
-    if names_hardware(&settings.device) && !has_playback_device(Path::new("/dev/snd")) {
-        tracing::info!("no sound card: speech output is off");
-        return None;
-    }
-    let sink = match AlsaSink::new(&settings.device) {
-        Ok(sink) => sink,
-        Err(err) => {
-            tracing::warn!(error = %err, "speech output is off");
-            return None;
-        }
-    };
+    let sink = open_sink(&settings.device)?;
     let route = match settings.route {
         ListeningRoute::Private => Route::Private,
         ListeningRoute::Loudspeaker | ListeningRoute::Detect => Route::Loudspeaker,
     };
     let engine: super::speech::speaker::EngineFactory =
         Box::new(|| Espeak::load().map(|e| Box::new(e) as Box<dyn Synthesizer>));
-    let speaker = Speaker::start(engine, Box::new(sink), route);
+    let speaker = Speaker::start(engine, sink, route);
     ui.set_speech(SpeechOutput {
         voice: Box::new(speaker),
         script: Box::new(SpokenScript::for_clinic(clinic_name)),
         always_speak: settings.always_speak,
         default_volume: Volume::from_db(settings.default_volume_db),
     });
+    // No sound card, so no jack to read: the route stays as configured.
+    let device = settings.device.alsa()?;
     if settings.route != ListeningRoute::Detect {
         return None;
     }
-    let sensor = match JackSensor::new(&settings.device, &settings.jack_control) {
+    let sensor = match JackSensor::new(device, &settings.jack_control) {
         Ok(sensor) => sensor,
         Err(err) => {
             tracing::warn!(error = %err, "no headphone detection; speech uses the loudspeaker");
@@ -357,6 +353,33 @@ fn start_speech<R: crate::kiosk::CheckInRepository + 'static>(
         },
     );
     Some(JackWatch { stop, _poll: poll })
+}
+
+/// The audio output `device` names; `None` (speech off, with the reason in
+/// the log) when it cannot be opened.
+fn open_sink(device: &SpeechDevice) -> Option<Box<dyn AudioSink>> {
+    let name = match device {
+        SpeechDevice::Null => return Some(Box::new(Paced::new(NullSink))),
+        SpeechDevice::Wav(dir) => {
+            if let Err(err) = std::fs::create_dir_all(dir) {
+                tracing::warn!(error = %err, dir = %dir.display(), "speech output is off: cannot create the WAV directory");
+                return None;
+            }
+            return Some(Box::new(Paced::new(WavSink::new(dir.clone()))));
+        }
+        SpeechDevice::Alsa(name) => name,
+    };
+    if names_hardware(name) && !has_playback_device(Path::new("/dev/snd")) {
+        tracing::info!("no sound card: speech output is off");
+        return None;
+    }
+    match AlsaSink::new(name) {
+        Ok(sink) => Some(Box::new(sink)),
+        Err(err) => {
+            tracing::warn!(error = %err, "speech output is off");
+            None
+        }
+    }
 }
 
 /// What `kiosk demo` tells the person trying it.

@@ -110,6 +110,8 @@ pub enum ControlKind {
     Key,
     /// A form field to type into.
     Field,
+    /// A switch that is on or off, such as larger text.
+    Toggle,
 }
 
 impl Control {

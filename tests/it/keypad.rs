@@ -98,7 +98,12 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     // The top bar first (language, then help), then the screen.
     assert_eq!(
         order(&k),
-        ["Español", "I need help", "Use my date of birth"],
+        [
+            "Español",
+            "I need help",
+            "Use my date of birth",
+            "Larger text"
+        ],
         "Welcome's controls in reading order"
     );
     assert_eq!(focused(&k).as_deref(), Some("Español"));
@@ -112,9 +117,11 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     press(&k, Key::DownArrow);
     assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
     press(&k, Key::RightArrow);
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
+    press(&k, Key::RightArrow);
     assert_eq!(focused(&k).as_deref(), Some("Español"), "Right wraps");
     press(&k, Key::LeftArrow);
-    assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
 }
 
 #[test]
@@ -619,4 +626,260 @@ fn the_focused_control_reaches_the_script_with_its_role_and_state() {
     assert_eq!(spoken.role, ControlRole::Key);
     assert_eq!(spoken.state, ControlState::Enabled);
     assert!(!spoken.carries_patient_data);
+}
+
+/// A kiosk in speech mode with the real script, its transcript emptied.
+fn spoken_kiosk() -> (Kiosk, Transcript) {
+    let k = Kiosk::new();
+    let t = Transcript::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(t.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    press(&k, Key::DownArrow);
+    t.take();
+    (k, t)
+}
+
+fn texts(said: &[Utterance]) -> Vec<&str> {
+    said.iter().map(|u| u.text.as_str()).collect()
+}
+
+#[test]
+fn the_same_error_is_said_once_and_the_repeat_key_says_it_again() {
+    let (k, t) = spoken_kiosk();
+    activate(&k, "Use my date of birth");
+    // Month 13: a whole date, and an error.
+    type_keys(&k, "13011980");
+    t.take();
+    activate(&k, "Next");
+    let said = t.take();
+    let error = "The month must be from 01 to 12.";
+    assert!(
+        said.iter().any(|u| u.text.contains(error)),
+        "{:?}",
+        texts(&said)
+    );
+    // Next again, and again: the same error, not said again.
+    press(&k, Key::Return);
+    press(&k, Key::Return);
+    assert!(
+        k.ui.view().dob_problem.is_some(),
+        "the error stays on screen"
+    );
+    assert!(t.take().is_empty(), "the unchanged error is said once");
+    press(&k, Key::F2);
+    let again = t.take();
+    assert!(
+        again.iter().any(|u| u.text.contains(error)),
+        "repeat says it: {:?}",
+        texts(&again)
+    );
+    // Editing the date clears it; Next then says it once more: a change.
+    activate(&k, "Delete");
+    activate(&k, "1");
+    assert_eq!(k.ui.view().dob_problem, None);
+    t.take();
+    activate(&k, "Next");
+    let said = t.take();
+    assert_eq!(
+        said.iter().filter(|u| u.text.contains(error)).count(),
+        1,
+        "{:?}",
+        texts(&said)
+    );
+}
+
+#[test]
+fn done_is_said_once_with_how_it_ends_and_its_countdown_is_not_said() {
+    let (k, t) = spoken_kiosk();
+    press(&k, Key::DownArrow);
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    activate(&k, EN.correct);
+    activate(&k, EN.still);
+    t.take();
+    activate(&k, EN.desk);
+    assert_eq!(k.screen(), Screen::Done);
+    let said = t.take();
+    let joined = texts(&said).join(" ");
+    assert!(joined.contains("You're checked in."), "{joined}");
+    assert!(
+        joined.contains("When you are ready, choose Finish."),
+        "{joined}"
+    );
+    // The countdown ticks on screen but is never spoken.
+    k.elapse(Duration::from_secs(12));
+    assert_eq!(k.screen(), Screen::Done, "speech mode waits longer on Done");
+    assert!(t.take().is_empty(), "the countdown is not said");
+    let shown = k
+        .window
+        .global::<checkin_kiosk::kiosk::ui::DoneAdapter>()
+        .get_seconds_left();
+    assert_eq!(shown, 18, "the screen counts down from 30 in speech mode");
+    k.elapse(Duration::from_secs(18));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.ui.speech_on(), "the session, and speech mode, ended");
+}
+
+#[test]
+fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
+    use checkin_kiosk::kiosk::ui::Theme;
+    let (k, t) = spoken_kiosk();
+    let theme = || k.window.global::<Theme>();
+    let body = theme().get_type().body;
+    let key = theme().get_sizes().key_size;
+    assert!(!k.ui.larger_text());
+    let order = {
+        press(&k, Key::DownArrow);
+        order(&k)
+    };
+    assert!(order.contains(&"Larger text".to_string()), "{order:?}");
+    t.take();
+    while focused(&k).as_deref() != Some("Larger text") {
+        press(&k, Key::RightArrow);
+    }
+    assert_eq!(texts(&t.take()).last(), Some(&"Larger text, switch, off."));
+    press(&k, Key::Return);
+    assert!(k.ui.larger_text());
+    assert_eq!(texts(&t.take()), ["Larger text, switch, on."]);
+    assert!((theme().get_type().body / body - 1.3).abs() < 0.01);
+    assert!((theme().get_sizes().key_size / key - 1.3).abs() < 0.01);
+    // The ring follows the switch to its new size.
+    let ring = k.window.global::<KeypadAdapter>();
+    let el = k.find("Larger text").unwrap();
+    assert_eq!(ring.get_ring_width(), el.size().width);
+    assert_eq!(ring.get_ring_y(), el.absolute_position().y);
+
+    // It holds through the session, and its end turns it off.
+    activate(&k, "Use my date of birth");
+    assert!(k.ui.larger_text());
+    k.elapse(Duration::from_secs(121));
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.ui.larger_text(), "the idle reset turned it off");
+    assert_eq!(theme().get_type().body, body);
+}
+
+#[test]
+fn larger_text_left_on_at_welcome_goes_off_after_the_idle_time() {
+    let k = Kiosk::new();
+    k.find("Larger text")
+        .unwrap()
+        .invoke_accessible_default_action();
+    assert!(k.ui.larger_text());
+    k.elapse(Duration::from_secs(59));
+    assert!(k.ui.larger_text(), "not before the idle reset time");
+    k.elapse(Duration::from_secs(1));
+    assert!(!k.ui.larger_text());
+    // Finishing a check-in ends it too.
+    k.find("Larger text")
+        .unwrap()
+        .invoke_accessible_default_action();
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert!(k.ui.larger_text());
+    for label in [EN.correct, EN.still, EN.desk, "Finish"] {
+        k.find(label).unwrap().invoke_accessible_default_action();
+    }
+    assert_eq!(k.screen(), Screen::Welcome);
+    assert!(!k.ui.larger_text());
+}
+
+/// A voice that keeps each answer whole, in order.
+#[derive(Clone, Default)]
+struct Answers(Rc<RefCell<Vec<Vec<Utterance>>>>);
+
+impl Voice for Answers {
+    fn say_all(&self, utterances: Vec<Utterance>) {
+        self.0.borrow_mut().push(utterances);
+    }
+
+    fn interrupt(&self) {}
+
+    fn set_volume(&self, _volume: Volume) {}
+}
+
+/// The returning patient's date of birth path by keypad alone, in speech
+/// mode from the first key: the key presses, and every answer the kiosk
+/// gave, in order.
+fn answers_of_the_dob_path(l: &Labels, es: bool) -> (usize, Vec<Vec<Utterance>>) {
+    let k = Kiosk::new();
+    let answers = Answers::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(answers.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    // The first key starts speech mode and says how the keys work.
+    press(&k, Key::DownArrow);
+    let mut presses = 1;
+    if es {
+        presses += activate(&k, "Español");
+    }
+    presses += activate(&k, l.use_dob);
+    presses += type_keys(&k, "05171980");
+    presses += activate(&k, l.next);
+    presses += type_keys(&k, "GAR");
+    presses += activate(&k, l.find);
+    presses += activate(&k, l.correct);
+    presses += activate(&k, l.still);
+    presses += activate(&k, l.desk);
+    assert_eq!(k.screen(), Screen::Done);
+    let said = answers.0.borrow().clone();
+    (presses, said)
+}
+
+/// How long `utterances` take through the real engine, in seconds.
+fn spoken_seconds(
+    engine: &mut checkin_kiosk::kiosk::speech::espeak::Espeak,
+    utterances: &[Utterance],
+) -> f64 {
+    use checkin_kiosk::kiosk::speech::Synthesizer;
+    let mut samples = 0usize;
+    for u in utterances {
+        engine
+            .synthesize(&u.text, u.language, &mut |chunk| {
+                samples += chunk.len();
+                true
+            })
+            .expect("the engine speaks");
+    }
+    samples as f64 / f64::from(engine.sample_rate())
+}
+
+/// The returning patient's keypad-only path through the real engine:
+/// how many key presses it takes and how long the kiosk speaks, each
+/// answer heard to its end (with headphones: patient data included).
+/// Prints the figures BENCHMARKS.md records.
+#[test]
+fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
+    let _engine = super::speech::ENGINE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut engine =
+        checkin_kiosk::kiosk::speech::espeak::Espeak::load().expect("eSpeak NG is installed");
+    for (language, l, es) in [("en", &EN, false), ("es", &ES, true)] {
+        let (presses, answers) = answers_of_the_dob_path(l, es);
+        let all: Vec<Utterance> = answers.iter().flatten().cloned().collect();
+        let total = spoken_seconds(&mut engine, &all);
+        let start = spoken_seconds(&mut engine, &answers[0]);
+        let words: usize = all.iter().map(|u| u.text.split_whitespace().count()).sum();
+        println!(
+            "keypad-only DOB path, {language}: {presses} key presses, {} answers, \
+             {words} words, {total:.1} s spoken in all ({start:.1} s of it the first \
+             key's how-to and Welcome)",
+            answers.len()
+        );
+        // Every press answers; at 160 words a minute the seconds follow
+        // the words.
+        assert_eq!(answers.len(), presses, "{language}: one answer a press");
+        let expected = words as f64 / 160.0 * 60.0;
+        assert!(
+            total > expected * 0.5 && total < expected * 2.0,
+            "{language}: {total:.1} s for {words} words"
+        );
+    }
 }

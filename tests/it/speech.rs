@@ -14,7 +14,7 @@ use checkin_kiosk::kiosk::speech::{
 };
 
 /// The engine has global state: one test at a time uses it.
-static ENGINE: Mutex<()> = Mutex::new(());
+pub(super) static ENGINE: Mutex<()> = Mutex::new(());
 
 fn espeak() -> EngineFactory {
     Box::new(|| Ok(Box::new(Espeak::load()?) as Box<dyn Synthesizer>))
@@ -94,4 +94,36 @@ fn the_real_engine_stops_mid_sentence_for_a_newer_utterance() {
     assert!(cut.seconds() < 30.0, "{:.1} s", cut.seconds());
     let stop = read_wav(&dir.path().join("0002.wav")).unwrap();
     assert!(stop.seconds() < 3.0);
+}
+
+#[test]
+fn the_config_sends_speech_to_a_sound_card_nowhere_or_wav_files() {
+    use checkin_kiosk::config::{SpeechDevice, parse_kiosk};
+    use std::path::Path;
+
+    let file = Path::new("/etc/checkin-kiosk/kiosk.toml");
+    let parse = |device: &str| {
+        parse_kiosk(
+            &format!("[kiosk]\nname = \"Lobby 1\"\n[speech]\ndevice = {device:?}\n"),
+            file,
+        )
+    };
+    let device = |written: &str| parse(written).map(|c| c.speech.device).unwrap();
+    assert_eq!(device("default"), SpeechDevice::Alsa("default".into()));
+    assert_eq!(device("null"), SpeechDevice::Null);
+    assert_eq!(
+        device("wav:speech"),
+        SpeechDevice::Wav("/etc/checkin-kiosk/speech".into())
+    );
+    assert_eq!(
+        device("wav:/var/tmp/out"),
+        SpeechDevice::Wav("/var/tmp/out".into())
+    );
+    let err = parse("wav:").unwrap_err().to_string();
+    assert!(
+        err.contains("kiosk.toml:4:10: `speech.device`: expected a directory after \"wav:\""),
+        "{err}"
+    );
+    let err = parse("hw:0;reboot").unwrap_err().to_string();
+    assert!(err.contains("`speech.device`"), "{err}");
 }

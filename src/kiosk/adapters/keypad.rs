@@ -121,7 +121,9 @@ pub(super) fn controls(window: &AppWindow) -> Vec<(Control, ElementHandle)> {
             .accessible_checkable()
             .filter(|c| *c)
             .map(|_| e.accessible_checked().unwrap_or(false));
-        let kind = if checked.is_some() {
+        let kind = if e.accessible_role() == Some(AccessibleRole::Switch) {
+            ControlKind::Toggle
+        } else if checked.is_some() {
             ControlKind::Field
         } else if e.type_name().as_deref() == Some("Key") {
             ControlKind::Key

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use self::keypad::KeypadState;
 use super::controller::{CheckInController, CheckInRepository, UiAction};
 use super::keypad::{Control, KeyRoute};
-use super::ui::{AppWindow, KioskAdapter};
+use super::ui::{AppWindow, KioskAdapter, Theme, WelcomeAdapter};
 use super::view::ViewModel;
 use crate::config::{KeypadAction, KeypadSettings};
 use crate::domain::Step;
@@ -57,6 +57,10 @@ pub struct Timings {
     pub speech_idle_warning: Duration,
     /// Idle time before the reset, in speech mode.
     pub speech_idle_reset: Duration,
+    /// Time on Done before returning to Welcome, in speech mode: long
+    /// enough to hear the result and what happens next (about 12 s said
+    /// at eSpeak's pace) before the screen starts over.
+    pub speech_done_return: Duration,
 }
 
 impl Default for Timings {
@@ -69,6 +73,7 @@ impl Default for Timings {
             scanner_gap: Duration::from_millis(300),
             speech_idle_warning: Duration::from_secs(90),
             speech_idle_reset: Duration::from_secs(120),
+            speech_done_return: Duration::from_secs(30),
         }
     }
 }
@@ -88,6 +93,17 @@ impl Timings {
             (help - (reset - warning.min(reset)), help)
         } else {
             (warning, reset)
+        }
+    }
+
+    /// Time on Done before Welcome, in whole seconds; longer in speech
+    /// mode, never shorter.
+    fn done_return(&self, speaking: bool) -> u64 {
+        let plain = self.done_return.as_secs();
+        if speaking {
+            plain.max(self.speech_done_return.as_secs())
+        } else {
+            plain
         }
     }
 }
@@ -340,6 +356,11 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
         self.inner.speech.borrow().volume()
     }
 
+    /// Whether larger text is on for this session.
+    pub fn larger_text(&self) -> bool {
+        self.inner.larger_text()
+    }
+
     /// The controls the keypad's focus ring moves through on this screen,
     /// in reading order; empty until a keypad key is pressed.
     pub fn focus_order(&self) -> Vec<Control> {
@@ -376,6 +397,14 @@ fn wire<R: CheckInRepository + 'static>(window: &AppWindow, inner: &Rc<Inner<R>>
             inner.key_input(text);
         }
     };
+    let weak = Rc::downgrade(inner);
+    window
+        .global::<WelcomeAdapter>()
+        .on_toggle_larger_text(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.toggle_larger_text();
+            }
+        });
     shell::connect(window, &send, key_input);
     identify::connect(window, &send);
     forms::connect(window, &send);
@@ -401,16 +430,68 @@ impl<R: CheckInRepository + 'static> Inner<R> {
     }
 
     /// Back on Welcome is a new session (finished, started over, or the
-    /// idle reset): the keypad's ring goes until the next keypad key.
+    /// idle reset): the keypad's ring goes until the next keypad key, and
+    /// larger text goes back to the ordinary size.
     fn end_session(&self) {
         if self.controller.borrow().step() != Step::Welcome {
             return;
         }
         if let Some(window) = self.window.upgrade() {
+            window.global::<Theme>().set_larger_text(false);
             self.keypad.borrow_mut().end_session(&window);
         }
         let view = self.controller.borrow().view();
         self.speech.borrow_mut().end_session(&view);
+    }
+
+    /// Whether larger text is on.
+    fn larger_text(&self) -> bool {
+        self.window
+            .upgrade()
+            .is_some_and(|w| w.global::<Theme>().get_larger_text())
+    }
+
+    /// The Larger text switch on Welcome: flips the theme's larger text,
+    /// moves the focus ring with the controls it resized, and says the
+    /// switch's new state.
+    fn toggle_larger_text(&self) {
+        let Some(window) = self.window.upgrade() else {
+            return;
+        };
+        self.idle_seconds.set(0);
+        let theme = window.global::<Theme>();
+        theme.set_larger_text(!theme.get_larger_text());
+        let view = self.controller.borrow().view();
+        let mut keypad = self.keypad.borrow_mut();
+        keypad.refresh(&window, view.screen);
+        let switch = keypad
+            .ring
+            .focused()
+            .filter(|c| c.kind == super::keypad::ControlKind::Toggle)
+            .cloned();
+        drop(keypad);
+        if let Some(switch) = switch {
+            self.speech.borrow_mut().focused(&switch, view.language);
+        }
+    }
+
+    /// On Welcome nothing else times out, so larger text left on by a
+    /// patient who walked away goes off after the idle reset time.
+    fn tick_welcome(&self) {
+        if !self.larger_text() {
+            self.idle_seconds.set(0);
+            return;
+        }
+        let secs = self.idle_seconds.get() + 1;
+        self.idle_seconds.set(secs);
+        if secs >= self.timings.idle_reset.as_secs() {
+            self.idle_seconds.set(0);
+            if let Some(window) = self.window.upgrade() {
+                window.global::<Theme>().set_larger_text(false);
+                let screen = self.controller.borrow().view().screen;
+                self.keypad.borrow_mut().refresh(&window, screen);
+            }
+        }
     }
 
     /// One keypad key. Any key counts as activity and dismisses the idle
@@ -538,7 +619,8 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         let step = self.controller.borrow().step();
         if step == Step::Done {
             self.done_seconds.set(self.done_seconds.get() + 1);
-            if self.done_seconds.get() >= self.timings.done_return.as_secs() {
+            let speaking = self.speech.borrow().is_on();
+            if self.done_seconds.get() >= self.timings.done_return(speaking) {
                 self.dispatch(UiAction::Finish);
                 return;
             }
@@ -565,6 +647,8 @@ impl<R: CheckInRepository + 'static> Inner<R> {
                 self.speech.borrow_mut().idle_warning(left, language);
                 return;
             }
+        } else if step == Step::Welcome {
+            self.tick_welcome();
         } else {
             self.idle_seconds.set(0);
         }
@@ -598,8 +682,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
         let idle_left = reset.saturating_sub(self.idle_seconds.get());
         let done_left = self
             .timings
-            .done_return
-            .as_secs()
+            .done_return(self.speech.borrow().is_on())
             .saturating_sub(self.done_seconds.get());
         let shown = (
             i32::try_from(idle_left).unwrap_or(i32::MAX),

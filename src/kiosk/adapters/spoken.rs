@@ -35,6 +35,7 @@ pub fn focused_control(control: &Control) -> FocusedControl {
         ControlKind::Button => ControlRole::Button,
         ControlKind::Key => ControlRole::Key,
         ControlKind::Field => ControlRole::TextField,
+        ControlKind::Toggle => ControlRole::Toggle,
     };
     let state = if !control.enabled {
         ControlState::Disabled

@@ -4,7 +4,7 @@
 //!
 //! The pieces are traits so that tests run without a sound card: a
 //! [`Synthesizer`] turns text into PCM (eSpeak NG in [`espeak`]), an
-//! [`AudioSink`] plays it (ALSA, or WAV files for tests, in [`sink`]).
+//! [`AudioSink`] plays it (ALSA, WAV files or nowhere, in [`sink`]).
 //!
 //! **Privacy invariant:** an utterance that carries patient data, even
 //! masked, is marked [`Audience::PrivateListening`], and the speaker drops
@@ -16,7 +16,7 @@ pub mod script;
 pub mod sink;
 pub mod speaker;
 
-pub use sink::{AlsaSink, AudioSink, Clip, MemorySink, WavSink};
+pub use sink::{AlsaSink, AudioSink, Clip, MemorySink, NullSink, Paced, WavSink};
 pub use speaker::{Speaker, SpeakerStatus};
 
 use crate::domain::Language;

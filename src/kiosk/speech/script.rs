@@ -1374,6 +1374,14 @@ fn done(v: &ViewModel, s: &mut Script) {
             "Ahora: tome asiento, por favor. Le llamaremos pronto.",
         );
     }
+    // Said once, without the seconds: the countdown is the clock's (it is
+    // not in the view model), and saying it every second would talk over
+    // the result. In speech mode the screen waits longer before it starts
+    // over (`Timings::speech_done_return`).
+    s.say(
+        "When you are ready, choose Finish. The screen also starts over by itself for the next patient.",
+        "Cuando esté listo, elija Terminar. La pantalla también vuelve al inicio sola para el siguiente paciente.",
+    );
 }
 
 fn help(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {

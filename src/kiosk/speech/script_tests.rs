@@ -997,6 +997,16 @@ fn done_says_the_result_for_each_payment_choice() {
                 assert!(private.contains(result), "{private}");
             }
             assert!(public.contains(pick(lang, next_en, next_es)), "{public}");
+            // How the screen ends, once, without the changing seconds.
+            assert!(
+                public.ends_with(pick(
+                    lang,
+                    "When you are ready, choose Finish. The screen also starts over by itself for the next patient.",
+                    "Cuando esté listo, elija Terminar. La pantalla también vuelve al inicio sola para el siguiente paciente.",
+                )),
+                "{public}"
+            );
+            assert!(!public.contains("seconds") && !public.contains("segundos"));
         }
     }
 }

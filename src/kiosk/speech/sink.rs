@@ -1,9 +1,12 @@
 //! Where synthesized speech goes: the sound card through ALSA (opened at
-//! run time from `libasound.so.2`), WAV files, or memory for tests.
+//! run time from `libasound.so.2`), WAV files, nowhere (`NullSink`), or
+//! memory for tests; and `Paced`, which plays any of them at a sound
+//! card's pace.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use libloading::Library;
 
@@ -165,6 +168,98 @@ impl AudioSink for WavSink {
     }
 }
 
+/// Throws every sample away: speech on a machine with no sound card.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullSink;
+
+impl AudioSink for NullSink {
+    fn begin(&mut self, _sample_rate: u32) -> Result<(), SpeechError> {
+        Ok(())
+    }
+
+    fn write(&mut self, _samples: &[i16]) -> Result<(), SpeechError> {
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SpeechError> {
+        Ok(())
+    }
+
+    fn stop(&mut self) {}
+}
+
+/// Plays into another sink at the pace a sound card plays: a write blocks
+/// while more than the device buffer ([`LATENCY_US`], as [`AlsaSink`]
+/// asks of ALSA) is queued ahead of the listener, `finish` waits until
+/// the utterance has played out, and `stop` drops what is queued. With a
+/// [`NullSink`] or a [`WavSink`] inside, the speaker thread then runs as
+/// it does on a kiosk with a sound card: utterances take their spoken
+/// length, and a newer one cuts off the one playing.
+#[derive(Debug)]
+pub struct Paced<S> {
+    inner: S,
+    rate: u32,
+    /// When everything written so far will have been heard.
+    played_until: Option<Instant>,
+}
+
+impl<S: AudioSink> Paced<S> {
+    /// Paces `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            rate: 0,
+            played_until: None,
+        }
+    }
+
+    /// The sink inside.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn buffer() -> Duration {
+        Duration::from_micros(u64::from(LATENCY_US))
+    }
+}
+
+impl<S: AudioSink> AudioSink for Paced<S> {
+    fn begin(&mut self, sample_rate: u32) -> Result<(), SpeechError> {
+        self.rate = sample_rate;
+        self.inner.begin(sample_rate)
+    }
+
+    fn write(&mut self, samples: &[i16]) -> Result<(), SpeechError> {
+        self.inner.write(samples)?;
+        let now = Instant::now();
+        let start = self.played_until.filter(|t| *t > now).unwrap_or(now);
+        let length = samples.len() as f64 / f64::from(self.rate.max(1));
+        let until = start + Duration::from_secs_f64(length);
+        self.played_until = Some(until);
+        // Like a full device buffer: wait until only the buffer is ahead.
+        if let Some(wait) = until.checked_duration_since(now + Self::buffer()) {
+            std::thread::sleep(wait);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SpeechError> {
+        if let Some(wait) = self
+            .played_until
+            .take()
+            .and_then(|t| t.checked_duration_since(Instant::now()))
+        {
+            std::thread::sleep(wait);
+        }
+        self.inner.finish()
+    }
+
+    fn stop(&mut self) {
+        self.played_until = None;
+        self.inner.stop();
+    }
+}
+
 /// Writes 16-bit mono PCM as a WAV file.
 pub fn write_wav(path: &Path, sample_rate: u32, samples: &[i16]) -> Result<(), SpeechError> {
     let wav_error = |reason: String| SpeechError::Wav {
@@ -244,7 +339,7 @@ const SND_PCM_STREAM_PLAYBACK: c_int = 0;
 const SND_PCM_FORMAT_S16_LE: c_int = 2;
 const SND_PCM_ACCESS_RW_INTERLEAVED: c_int = 3;
 /// The device buffer: short, so an interrupt silences quickly.
-const LATENCY_US: c_uint = 80_000;
+pub const LATENCY_US: c_uint = 80_000;
 
 type PcmOpenFn = unsafe extern "C" fn(*mut *mut c_void, *const c_char, c_int, c_int) -> c_int;
 type PcmSetParamsFn =
@@ -469,6 +564,38 @@ mod tests {
         let second = read_wav(&dir.path().join("0002-stopped.wav")).unwrap();
         assert!(second.stopped);
         assert_eq!(second.samples, [4]);
+    }
+
+    #[test]
+    fn a_paced_sink_takes_as_long_as_the_audio_and_stops_at_once() {
+        let memory = MemorySink::new();
+        let mut sink = Paced::new(memory.clone());
+        let started = Instant::now();
+        sink.begin(10_000).unwrap();
+        // 0.3 s of audio in 0.1 s chunks: the writes return once no more
+        // than the 80 ms buffer is ahead, and finish plays out the rest.
+        for _ in 0..3 {
+            sink.write(&[7; 1_000]).unwrap();
+        }
+        let written = started.elapsed();
+        assert!(written >= Duration::from_millis(200), "{written:?}");
+        sink.finish().unwrap();
+        let played = started.elapsed();
+        assert!(played >= Duration::from_millis(300), "{played:?}");
+        assert_eq!(memory.clips()[0].samples.len(), 3_000);
+        assert_eq!(sink.played_until, None, "nothing is queued after finish");
+
+        // Stopping drops what is queued: the next utterance starts now.
+        sink.begin(10_000).unwrap();
+        sink.write(&[7; 500]).unwrap();
+        assert!(sink.played_until.is_some());
+        sink.stop();
+        assert_eq!(sink.played_until, None);
+        assert!(memory.clips()[1].stopped);
+        let mut null = Paced::new(NullSink);
+        null.begin(8_000).unwrap();
+        null.write(&[1; 80]).unwrap();
+        null.finish().unwrap();
     }
 
     #[test]
