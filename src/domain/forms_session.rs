@@ -283,7 +283,7 @@ impl FormState {
             .form
             .screens(&self.response)
             .into_iter()
-            .filter(|s| !self.carried.iter().any(|c| *c == s.item.link_id))
+            .filter(|s| !self.carried.contains(&s.item.link_id))
             .map(|s| PageRef::Item {
                 item: s.item,
                 group: s.group,
@@ -463,9 +463,9 @@ impl FormsSession {
                 let (min, max) = integer_range.unwrap_or((0, 0));
                 let width = min.unsigned_abs().max(max.unsigned_abs()).to_string().len();
                 let digits = self.typed.trim_start_matches('-').len();
-                if c.is_ascii_digit() && digits < width {
-                    self.typed.push(c);
-                } else if c == '-' && min < 0 && self.typed.is_empty() {
+                let digit = c.is_ascii_digit() && digits < width;
+                let sign = c == '-' && min < 0 && self.typed.is_empty();
+                if digit || sign {
                     self.typed.push(c);
                 }
             }
