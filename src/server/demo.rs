@@ -652,6 +652,51 @@ mod tests {
     }
 
     #[test]
+    fn several_demo_patients_have_forms_due_one_the_phq2_with_its_phq9() {
+        let config = ServerConfig::demo(
+            std::path::PathBuf::from("/tmp/x"),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        let clinic = config.clinics[0].clone();
+        let db = Db::open_in_memory().unwrap();
+        let now = day().and_hms_opt(12, 0, 0).unwrap().and_utc();
+        seed(&db, &clinic, day(), now).unwrap();
+        let catalog = crate::server::intake::FormCatalog::new(&config);
+        let reply = db
+            .blocking(|c| {
+                let mut r = schedule::pull(c, &clinic.id, day(), None)?;
+                crate::server::storage::forms::annotate(
+                    c,
+                    &clinic.id,
+                    clinic.time_zone,
+                    &mut r,
+                    &catalog,
+                )?;
+                Ok(r)
+            })
+            .unwrap();
+        let due: Vec<(&str, Vec<String>)> = reply
+            .upserts
+            .iter()
+            .filter(|w| !w.forms_due.is_empty())
+            .map(|w| (w.id.as_str(), w.forms_due.clone()))
+            .collect();
+        assert_eq!(due.len(), VISIT_TYPES.len(), "{due:?}");
+        assert!(due.contains(&("demo-003", vec!["phq-2".to_string()])));
+        assert!(due.contains(&("demo-013", vec!["consent-npp".to_string()])));
+        let ids: Vec<&str> = reply.forms.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["consent-npp", "phq-2", "phq-9", "gad-7"]);
+        // The returning patient of the tap-count journeys has none.
+        assert!(
+            reply
+                .upserts
+                .iter()
+                .any(|w| w.id == "demo-001" && w.forms_due.is_empty())
+        );
+        assert!(reply.crisis_text.is_some());
+    }
+
+    #[test]
     fn the_seed_has_every_special_case() {
         let clinic = clinic();
         let a = appointments(&clinic, day());
