@@ -1180,6 +1180,63 @@ mod tests {
     use crate::domain::testkit::appointment;
     use crate::domain::{FlagRaised, Step};
 
+    fn form_body(form_id: &str, response: serde_json::Value, png: Option<&str>) -> EventBody {
+        EventBody::FormCompleted {
+            patient_id: "p1".into(),
+            form_id: form_id.into(),
+            form_version: "abc123".into(),
+            response,
+            signature_png: png.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn form_completed_bodies_are_checked_for_shape_and_limits() {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let qr =
+            serde_json::json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        let png = b64(b"\x89PNG\r\n\x1a\nrest");
+        assert_eq!(form_body("phq-9", qr.clone(), None).validate(), Ok(()));
+        assert_eq!(
+            form_body("consent-npp", qr.clone(), Some(&png)).validate(),
+            Ok(())
+        );
+        let field = |b: EventBody| match b.validate() {
+            Err(ProtocolError::BadValue { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(form_body("PHQ-9", qr.clone(), None)), "form_id");
+        assert_eq!(
+            field(form_body(&"a".repeat(65), qr.clone(), None)),
+            "form_id"
+        );
+        assert_eq!(field(form_body("", qr.clone(), None)), "form_id");
+        let not_qr = serde_json::json!({"resourceType": "Patient"});
+        assert_eq!(field(form_body("phq-9", not_qr, None)), "response");
+        let mut huge = qr.clone();
+        huge["text"] = serde_json::json!("x".repeat(MAX_FORM_RESPONSE_BYTES));
+        assert_eq!(field(form_body("phq-9", huge, None)), "response");
+        assert_eq!(
+            field(form_body("c", qr.clone(), Some("not base64!"))),
+            "signature_png"
+        );
+        assert_eq!(
+            field(form_body("c", qr.clone(), Some(&b64(b"GIF89a")))),
+            "signature_png"
+        );
+        let long = "A".repeat(MAX_SIGNATURE_BASE64_CHARS + 4);
+        assert_eq!(
+            field(form_body("c", qr.clone(), Some(&long))),
+            "signature_png"
+        );
+        let mut no_version = form_body("phq-9", qr, None);
+        if let EventBody::FormCompleted { form_version, .. } = &mut no_version {
+            form_version.clear();
+        }
+        assert!(no_version.validate().is_err());
+    }
+
     #[test]
     fn appointments_round_trip_through_the_wire() {
         let mut a = appointment("a1", "Inés", "Núñez", (1980, 5, 17), 10, 30);

@@ -52,6 +52,58 @@ impl FormSettings {
     }
 }
 
+/// The ready-made forms, built into the binary, with the demo clinic's
+/// rules: the consent at a new patient's first visit, the PHQ-2 once a
+/// year at an annual visit (stepping up to the PHQ-9, which is also asked
+/// at every depression follow-up), and the GAD-7 every 180 days at a
+/// behavioral-health visit.
+pub(super) fn demo_forms() -> Vec<FormSettings> {
+    const SHIPPED: [(&str, &str, &str, Frequency); 4] = [
+        (
+            "consent-npp",
+            include_str!("../../config/forms/consent-npp.json"),
+            "new-patient",
+            Frequency::Once,
+        ),
+        (
+            "phq-2",
+            include_str!("../../config/forms/phq-2.json"),
+            "annual",
+            Frequency::EveryDays(365),
+        ),
+        (
+            "phq-9",
+            include_str!("../../config/forms/phq-9.json"),
+            "depression-follow-up",
+            Frequency::EveryVisit,
+        ),
+        (
+            "gad-7",
+            include_str!("../../config/forms/gad-7.json"),
+            "behavioral-health",
+            Frequency::EveryDays(180),
+        ),
+    ];
+    SHIPPED
+        .iter()
+        // The shipped files parse (tested in `src/forms`), so none is
+        // dropped here.
+        .filter_map(|(id, text, visit_type, frequency)| {
+            let questionnaire = parse_questionnaire(text).ok()?;
+            Some(FormSettings {
+                rule: FormRule {
+                    form_id: (*id).to_string(),
+                    applies_to: AppliesTo::VisitTypes(vec![(*visit_type).to_string()]),
+                    frequency: *frequency,
+                },
+                file: PathBuf::from(format!("config/forms/{id}.json")),
+                file_es: None,
+                questionnaire,
+            })
+        })
+        .collect()
+}
+
 /// `[[forms]]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -336,6 +388,16 @@ mod tests {
             "`forms[3].every_days`: missing required key",
         ] {
             assert!(err.contains(expected), "{expected:?} not in {err}");
+        }
+    }
+
+    #[test]
+    fn the_demo_offers_every_shipped_form() {
+        let forms = super::demo_forms();
+        let ids: Vec<&str> = forms.iter().map(|f| f.rule.form_id.as_str()).collect();
+        assert_eq!(ids, ["consent-npp", "phq-2", "phq-9", "gad-7"]);
+        for f in &forms {
+            assert_eq!(f.questionnaire.id(), f.rule.form_id);
         }
     }
 

@@ -30,6 +30,7 @@ mod error;
 mod fhir;
 mod forms;
 mod kiosk;
+mod screening;
 mod server;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ pub use kiosk::{
     DeviceSettings, DisplayBackend, DisplaySettings, KioskConfig, PaymentSettings, Rotation,
     ServerLinkSettings, SessionSettings, SyncSettings, ThrottleSettings,
 };
+pub use screening::{CrisisText, MAX_CRISIS_TEXT_CHARS, ScreeningSettings};
 pub use server::{ClinicSettings, ServerConfig, ServerSettings, TlsFiles};
 
 /// Reads and checks the kiosk's configuration file.

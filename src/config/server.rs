@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub clinics: Vec<ClinicSettings>,
     /// `[[forms]]`: the intake forms offered, each parsed from its files.
     pub forms: Vec<super::forms::FormSettings>,
+    /// `[screening]`: the crisis text shown after a screener's self-harm
+    /// item.
+    pub screening: super::screening::ScreeningSettings,
     /// `[database]`: PostgreSQL shared by replicas; `None` keeps the data
     /// in SQLite under `server.data_dir`.
     pub database: Option<super::database::DatabaseSettings>,
@@ -180,6 +183,10 @@ impl ServerConfig {
         // Demos and tests run many servers side by side; none opens the
         // metrics port.
         config.server.metrics_listen = None;
+        // The demo clinic offers the ready-made forms, built in, and a
+        // crisis text.
+        config.forms = super::forms::demo_forms();
+        config.screening = super::screening::ScreeningSettings::demo();
         config
     }
 
@@ -271,6 +278,7 @@ const TABLES: &[(&str, Shape)] = &[
     ("clinic", Shape::ArrayOfTables),
     ("forms", Shape::ArrayOfTables),
     ("database", Shape::Table),
+    ("screening", Shape::Table),
 ];
 
 /// The server file as written.
@@ -287,6 +295,8 @@ struct RawServerFile {
     forms: Vec<super::forms::RawForm>,
     /// `[database]`, if present.
     database: Option<super::database::RawDatabase>,
+    /// `[screening]`, if present.
+    screening: super::screening::RawScreening,
 }
 
 /// `[server]` as written.
@@ -415,6 +425,7 @@ impl RawServerFile {
             }],
             forms: Vec::new(),
             database: None,
+            screening: super::screening::RawScreening::default(),
         }
     }
 
@@ -449,6 +460,7 @@ impl RawServerFile {
             clinics,
             forms: super::forms::check_all(self.forms, c),
             database: self.database.and_then(|d| d.check(c)),
+            screening: self.screening.check(c),
         }
     }
 }

@@ -8,12 +8,14 @@
 //! The same day always gives the same data, so kiosk and browser tests can
 //! seed it and rely on [`SAMPLES`] and [`scenarios`].
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 
 use super::db::{Db, StorageError};
 use super::staff;
-use super::storage::schedule::{self, UpsertSummary};
+use super::storage::schedule::{self, UpsertSummary, VisitFacts};
 use super::storage::staff as storage;
 use crate::config::{ClinicSettings, ServerConfig};
 use crate::domain::{
@@ -346,6 +348,46 @@ pub fn appointments(clinic: &ClinicSettings, day: NaiveDate) -> Vec<Appointment>
     out
 }
 
+/// The demo clinicians' ids, in [`CLINICIANS`] order.
+pub const CLINICIAN_IDS: [&str; 3] = ["dr-patel", "dr-okafor", "dr-nguyen-laurent"];
+
+/// The visits with a type other than `follow-up`, which decide the intake
+/// forms due under the demo's `[[forms]]` rules (see
+/// `ServerConfig::demo`): José Núñez's annual visit asks the PHQ-2 (and
+/// the PHQ-9 when it scores 3 or more), two new patients sign the
+/// consent, a depression follow-up asks the PHQ-9, and a behavioral-health
+/// visit the GAD-7.
+pub const VISIT_TYPES: [(&str, &str); 6] = [
+    ("demo-003", "annual"),
+    ("demo-030", "annual"),
+    ("demo-013", "new-patient"),
+    ("demo-028", "new-patient"),
+    ("demo-036", "depression-follow-up"),
+    ("demo-032", "behavioral-health"),
+];
+
+/// The clinician id and visit type of each demo appointment, by id.
+pub fn visit_facts(appointments: &[Appointment]) -> HashMap<String, VisitFacts> {
+    appointments
+        .iter()
+        .map(|a| {
+            let clinician = CLINICIANS
+                .iter()
+                .position(|c| *c == a.clinician)
+                .map(|i| CLINICIAN_IDS[i].to_string());
+            let visit_type = VISIT_TYPES
+                .iter()
+                .find(|(id, _)| *id == a.id.as_str())
+                .map_or("follow-up", |(_, t)| t);
+            let facts = VisitFacts {
+                clinician_id: clinician,
+                visit_type: Some(visit_type.to_string()),
+            };
+            (a.id.as_str().to_string(), facts)
+        })
+        .collect()
+}
+
 /// The start of clinician `c`'s slot `slot`: from 8:00, 40 minutes apart,
 /// staggered 5 minutes per clinician.
 fn slot_start(clinic: &ClinicSettings, day: NaiveDate, c: usize, slot: u32) -> DateTime<Tz> {
@@ -469,7 +511,8 @@ pub fn seed(
     let latest = now - chrono::Duration::minutes(1);
     let appts = appointments(clinic, day);
     db.blocking(|c| {
-        let summary = schedule::upsert(c, &clinic.id, &appts, true)?;
+        let facts = visit_facts(&appts);
+        let summary = schedule::upsert_with_facts(c, &clinic.id, &appts, &facts, true)?;
         if !storage::has_flags(c, &clinic.id)? {
             let samples = scenarios();
             let flags: Vec<storage::NewFlag<'_>> = samples
@@ -606,6 +649,51 @@ mod tests {
         let late = raised(start_of_day + chrono::Duration::hours(23));
         assert!(late.windows(2).any(|w| w[0] < w[1]), "{late:?}");
         assert!(late.iter().all(|&t| t > to_ms(start_of_day)));
+    }
+
+    #[test]
+    fn several_demo_patients_have_forms_due_one_the_phq2_with_its_phq9() {
+        let config = ServerConfig::demo(
+            std::path::PathBuf::from("/tmp/x"),
+            "127.0.0.1:0".parse().unwrap(),
+        );
+        let clinic = config.clinics[0].clone();
+        let db = Db::open_in_memory().unwrap();
+        let now = day().and_hms_opt(12, 0, 0).unwrap().and_utc();
+        seed(&db, &clinic, day(), now).unwrap();
+        let catalog = crate::server::intake::FormCatalog::new(&config);
+        let reply = db
+            .blocking(|c| {
+                let mut r = schedule::pull(c, &clinic.id, day(), None)?;
+                crate::server::storage::forms::annotate(
+                    c,
+                    &clinic.id,
+                    clinic.time_zone,
+                    &mut r,
+                    &catalog,
+                )?;
+                Ok(r)
+            })
+            .unwrap();
+        let due: Vec<(&str, Vec<String>)> = reply
+            .upserts
+            .iter()
+            .filter(|w| !w.forms_due.is_empty())
+            .map(|w| (w.id.as_str(), w.forms_due.clone()))
+            .collect();
+        assert_eq!(due.len(), VISIT_TYPES.len(), "{due:?}");
+        assert!(due.contains(&("demo-003", vec!["phq-2".to_string()])));
+        assert!(due.contains(&("demo-013", vec!["consent-npp".to_string()])));
+        let ids: Vec<&str> = reply.forms.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["consent-npp", "phq-2", "phq-9", "gad-7"]);
+        // The returning patient of the tap-count journeys has none.
+        assert!(
+            reply
+                .upserts
+                .iter()
+                .any(|w| w.id == "demo-001" && w.forms_due.is_empty())
+        );
+        assert!(reply.crisis_text.is_some());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! Under load the fsync, the slowest step on a busy disk, is shared, and a
 //! backlog after a disk stall drains in a few commits instead of one each.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use super::db::{Db, StorageError};
 use super::error::ApiError;
 use super::fhir::Wake;
+use super::intake::FormCatalog;
 use super::storage::ingest::{self, BatchOutcome};
 use crate::config::ClinicSettings;
 use crate::protocol::EventEnvelope;
@@ -53,12 +54,13 @@ impl std::fmt::Debug for Job {
 
 impl IngestQueue {
     /// Starts the writer thread over `db`; `wake` is rung after each
-    /// commit that accepted an event, so queued EHR write-backs go out.
-    pub fn start(db: Db, wake: Wake) -> Self {
+    /// commit that accepted an event, so queued EHR write-backs go out;
+    /// completed forms are checked against `forms`.
+    pub fn start(db: Db, wake: Wake, forms: Arc<FormCatalog>) -> Self {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer(&db, &queue, &wake))
+            .spawn(move || writer(&db, &queue, &wake, &forms))
             .expect("spawning the ingest writer thread");
         Self { jobs }
     }
@@ -90,7 +92,7 @@ impl IngestQueue {
     }
 }
 
-fn writer(db: &Db, queue: &mpsc::Receiver<Job>, wake: &Wake) {
+fn writer(db: &Db, queue: &mpsc::Receiver<Job>, wake: &Wake, forms: &FormCatalog) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -102,7 +104,7 @@ fn writer(db: &Db, queue: &mpsc::Receiver<Job>, wake: &Wake) {
         // A panic fails this group's requests, as it would have failed a
         // request on the blocking pool, and leaves the writer running.
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            db.blocking(|c| Ok(apply_group(c, &group)))
+            db.blocking(|c| Ok(apply_group(c, forms, &group)))
         }));
         let outcomes = match applied {
             Ok(Ok(outcomes)) => outcomes,
@@ -141,9 +143,20 @@ fn failed(group: &[Job], msg: &str) -> Vec<Result<BatchOutcome, StorageError>> {
 }
 
 /// Applies every job in one transaction; one result per job.
-fn apply_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<BatchOutcome, StorageError>> {
+fn apply_group(
+    conn: &mut Connection,
+    forms: &FormCatalog,
+    group: &[Job],
+) -> Vec<Result<BatchOutcome, StorageError>> {
     let run = |conn: &mut Connection, job: &Job| {
-        ingest::apply_batch(conn, &job.clinic, &job.kiosk_id, job.now, &job.events)
+        ingest::apply_batch(
+            conn,
+            &job.clinic,
+            forms,
+            &job.kiosk_id,
+            job.now,
+            &job.events,
+        )
     };
     if let [job] = group {
         return vec![run(conn, job)];
@@ -210,7 +223,9 @@ mod tests {
             // The same arrival again, from a kiosk that retried.
             job(&clinic, vec![arrived.clone(), help, unknown]),
         ];
-        let outcomes = db.blocking(|c| Ok(apply_group(c, &group))).unwrap();
+        let outcomes = db
+            .blocking(|c| Ok(apply_group(c, &FormCatalog::default(), &group)))
+            .unwrap();
         let statuses = |i: usize| -> Vec<EventStatus> {
             outcomes[i]
                 .as_ref()

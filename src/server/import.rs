@@ -22,6 +22,7 @@
 //! | `payer`, `plan`, `member_id`, `group` | no (payer needs member_id) | text |
 //! | `subscriber_relation` | no (`self`) | `self`, `spouse`, `child`, `other` |
 //! | `coverage_valid_from`, `coverage_valid_to` | no | `YYYY-MM-DD` |
+//! | `clinician_id`, `visit_type` | no | ids (visible ASCII, at most 64), for which intake forms are due |
 //!
 //! Importing replaces the whole schedule of each day the file covers:
 //! appointments on those days that the file no longer lists are removed
@@ -34,7 +35,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use serde_json::value::RawValue;
 
 use super::db::{Db, StorageError};
-use super::storage::schedule::{self, UpsertSummary};
+use super::storage::schedule::{self, UpsertSummary, VisitFacts};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{
@@ -76,6 +77,8 @@ const COLUMNS: &[&str] = &[
     "subscriber_relation",
     "coverage_valid_from",
     "coverage_valid_to",
+    "clinician_id",
+    "visit_type",
 ];
 
 /// One problem with one row.
@@ -144,8 +147,13 @@ pub fn import_file(
         path: path.display().to_string(),
         source,
     })?;
-    let appointments = parse(&text, Format::detect(path, &text), clinic)?;
-    Ok(db.blocking(|c| schedule::upsert(c, &clinic.id, &appointments, true))?)
+    let visits = parse_visits(&text, Format::detect(path, &text), clinic)?;
+    let facts: HashMap<String, VisitFacts> = visits
+        .iter()
+        .map(|(a, f)| (a.id.0.clone(), f.clone()))
+        .collect();
+    let appointments: Vec<Appointment> = visits.into_iter().map(|(a, _)| a).collect();
+    Ok(db.blocking(|c| schedule::upsert_with_facts(c, &clinic.id, &appointments, &facts, true))?)
 }
 
 /// Parses and validates a whole file; every bad row is reported.
@@ -154,6 +162,18 @@ pub fn parse(
     format: Format,
     clinic: &ClinicSettings,
 ) -> Result<Vec<Appointment>, ImportError> {
+    Ok(parse_visits(text, format, clinic)?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// [`parse`], with each appointment's clinician id and visit type.
+pub fn parse_visits(
+    text: &str,
+    format: Format,
+    clinic: &ClinicSettings,
+) -> Result<Vec<(Appointment, VisitFacts)>, ImportError> {
     let rows = match format {
         Format::Csv => csv_rows(text)?,
         Format::Json => json_rows(text)?,
@@ -169,8 +189,8 @@ pub fn parse(
     let mut ids: HashMap<String, u64> = HashMap::new();
     let mut patients: HashMap<String, (u64, String, String, NaiveDate)> = HashMap::new();
     for (line, row) in rows {
-        match row.and_then(|r| validate_row(&r, clinic)) {
-            Ok(a) => {
+        match row.and_then(|r| validate_visit(&r, clinic)) {
+            Ok((a, facts)) => {
                 if let Some(first) = ids.insert(a.id.0.clone(), line) {
                     errors.push(RowError {
                         line,
@@ -193,7 +213,7 @@ pub fn parse(
                         patients.insert(p.id.0.clone(), (line, key.0, key.1, key.2));
                     }
                 }
-                out.push(a);
+                out.push((a, facts));
             }
             Err(messages) => errors.extend(
                 messages
@@ -330,6 +350,39 @@ fn json_rows(text: &str) -> Result<Vec<(u64, Row)>, ImportError> {
         rows.push((line, row));
     }
     Ok(rows)
+}
+
+/// Turns one row into an appointment and its visit facts, or lists
+/// everything wrong with it.
+fn validate_visit(
+    r: &BTreeMap<String, String>,
+    clinic: &ClinicSettings,
+) -> Result<(Appointment, VisitFacts), Vec<String>> {
+    let mut errs = Vec::new();
+    let mut id = |k: &str| {
+        let v = r.get(k)?;
+        match fields::check(Field::Id, v) {
+            Ok(()) => Some(v.clone()),
+            Err(_) => {
+                errs.push(format!(
+                    "{k} must be at most 64 visible ASCII characters, without spaces"
+                ));
+                None
+            }
+        }
+    };
+    let facts = VisitFacts {
+        clinician_id: id("clinician_id"),
+        visit_type: id("visit_type"),
+    };
+    match validate_row(r, clinic) {
+        Ok(a) if errs.is_empty() => Ok((a, facts)),
+        Ok(_) => Err(errs),
+        Err(mut more) => {
+            more.extend(errs);
+            Err(more)
+        }
+    }
 }
 
 /// Turns one row into an appointment, or lists everything wrong with it.

@@ -16,7 +16,8 @@ use super::AppState;
 use super::db::{random_token, secret_hash};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::staff;
-use super::storage::backend::NewKiosk;
+use super::storage;
+use super::storage::backend::{NewKiosk, Store};
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -177,6 +178,20 @@ pub async fn schedule(
         .store()
         .pull(auth.clinic_id.clone(), today, q.since)
         .await?;
+    // Forms due are computed on SQLite only so far; a PostgreSQL reply
+    // carries none.
+    let response = match state.store() {
+        Store::Sqlite(db) => {
+            let (tz, clinic_id, forms) = (clinic.time_zone, auth.clinic_id.clone(), state.clone());
+            db.read(move |c| {
+                let mut response = response;
+                storage::forms::annotate(c, &clinic_id, tz, &mut response, forms.forms())?;
+                Ok(response)
+            })
+            .await?
+        }
+        Store::Postgres(_) => response,
+    };
     Ok(Json(response))
 }
 

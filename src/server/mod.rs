@@ -38,6 +38,7 @@ pub mod error;
 pub mod fhir;
 pub mod group_commit;
 pub mod import;
+pub mod intake;
 pub mod kiosk_api;
 pub mod login_guard;
 pub mod ops;
@@ -176,6 +177,8 @@ struct StateInner {
     login_guard: login_guard::LoginGuard,
     /// Wakes the EHR write-back drains when a write-back is queued.
     ehr_wake: fhir::Wake,
+    /// The intake forms offered, ready for schedule replies and ingest.
+    forms: Arc<intake::FormCatalog>,
 }
 
 impl AppState {
@@ -194,7 +197,9 @@ impl AppState {
         let (changes, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
         let ehr_wake = fhir::Wake::default();
-        let ingest = group_commit::IngestQueue::start(db.clone(), ehr_wake.clone());
+        let forms = Arc::new(intake::FormCatalog::new(&config));
+        let ingest =
+            group_commit::IngestQueue::start(db.clone(), ehr_wake.clone(), Arc::clone(&forms));
         Self {
             inner: Arc::new(StateInner {
                 config,
@@ -209,6 +214,7 @@ impl AppState {
                 last_seen: Mutex::new(HashMap::new()),
                 login_guard: login_guard::LoginGuard::default(),
                 ehr_wake,
+                forms,
             }),
         }
     }
@@ -238,6 +244,11 @@ impl AppState {
     /// The queue in front of the event ingest's group commit.
     pub fn ingest(&self) -> &group_commit::IngestQueue {
         &self.inner.ingest
+    }
+
+    /// The intake forms offered and the crisis text.
+    pub fn forms(&self) -> &intake::FormCatalog {
+        &self.inner.forms
     }
 
     /// The pass signer.

@@ -285,10 +285,71 @@ ALTER TABLE audit_v6 RENAME TO audit;
 CREATE INDEX audit_by_time ON audit (clinic_id, at_ms);
 "#,
     ),
+    // 7: intake forms. Appointments gain the clinician's id and the visit
+    // type (server-side only, for which forms are due); `form_responses`
+    // holds each completed form, scored; the audit's actions gain the
+    // form's storing and staff viewing forms (the table is rebuilt, as in
+    // migration 6, to widen its CHECK).
+    M::up(
+        r#"
+ALTER TABLE appointments ADD COLUMN clinician_id TEXT;
+ALTER TABLE appointments ADD COLUMN visit_type TEXT;
+
+CREATE TABLE form_responses (
+    clinic_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    kiosk_id TEXT NOT NULL,
+    appointment_id TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    form_id TEXT NOT NULL,
+    form_version TEXT NOT NULL,
+    response TEXT NOT NULL,
+    signature_png BLOB,
+    score INTEGER,
+    band TEXT,
+    urgent INTEGER NOT NULL DEFAULT 0 CHECK (urgent IN (0, 1)),
+    completed_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (clinic_id, event_id)
+) STRICT;
+CREATE INDEX form_responses_by_patient ON form_responses (clinic_id, patient_id, form_id);
+CREATE INDEX form_responses_by_appointment ON form_responses (clinic_id, appointment_id);
+
+CREATE TABLE audit_v7 (
+    clinic_id TEXT NOT NULL,
+    audit_id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor_kind TEXT NOT NULL CHECK (actor_kind IN ('staff', 'kiosk', 'system')),
+    actor_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN (
+        'viewed_appointments', 'viewed_proposed_changes', 'flag_resolved',
+        'copay_collected', 'copay_waived',
+        'demographics_change_approved', 'demographics_change_rejected',
+        'coverage_change_approved', 'coverage_change_rejected',
+        'kiosk_revoked', 'enrollment_code_created', 'login_alert', 'enrolled',
+        'phi_viewed', 'demographics_confirmed', 'copay_chosen',
+        'demographics_proposed', 'coverage_proposed',
+        'ehr_removals_confirmed', 'ehr_write_retried',
+        'form_completed', 'viewed_form_responses'
+    )),
+    appointment_id TEXT,
+    patient_id TEXT,
+    detail TEXT
+) STRICT;
+INSERT INTO audit_v7 (clinic_id, audit_id, at_ms, actor_kind, actor_id, action,
+    appointment_id, patient_id, detail)
+SELECT clinic_id, audit_id, at_ms, actor_kind, actor_id, action,
+    appointment_id, patient_id, detail
+FROM audit;
+DROP TABLE audit;
+ALTER TABLE audit_v7 RENAME TO audit;
+CREATE INDEX audit_by_time ON audit (clinic_id, at_ms);
+"#,
+    ),
 ];
 
 /// The schema version [`migrations`] brings a database to.
-pub const SCHEMA_VERSION: usize = 6;
+pub const SCHEMA_VERSION: usize = 7;
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.
 pub fn migrations() -> Migrations<'static> {
@@ -440,6 +501,32 @@ mod tests {
             )
             .unwrap();
         assert_eq!(kept, 1);
+    }
+
+    #[test]
+    fn a_version_6_database_gains_forms_keeping_its_rows() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        assert_eq!(
+            insert(&conn, "old", "arrived", "kiosk", "copay_chosen"),
+            (true, true)
+        );
+        assert!(!insert(&conn, "x", "booked", "kiosk", "form_completed").1);
+        migrations().to_latest(&mut conn).unwrap();
+        let (clinician, audits): (Option<String>, i64) = conn
+            .query_row(
+                "SELECT clinician_id, (SELECT COUNT(*) FROM audit WHERE action = 'copay_chosen')
+                 FROM appointments WHERE appointment_id = 'old'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((clinician, audits), (None, 1));
+        assert!(insert(&conn, "y", "booked", "kiosk", "form_completed").1);
+        let forms: i64 = conn
+            .query_row("SELECT COUNT(*) FROM form_responses", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(forms, 0);
     }
 
     #[test]

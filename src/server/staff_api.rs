@@ -280,7 +280,33 @@ pub async fn appointments(
     }))
 }
 
-/// `GET /api/v1/staff/clinics/{clinic}/flags`: open flags, oldest first.
+/// `GET /api/v1/staff/clinics/{clinic}/forms`: today's completed intake
+/// forms with their scores, audited as a PHI view.
+pub async fn forms(
+    State(state): State<AppState>,
+    session: StaffSession,
+    ApiPath(clinic): ApiPath<String>,
+) -> Result<Json<crate::server::intake::StaffCompletedForms>, ApiError> {
+    let clinic = clinic_for(&state, &session, &clinic)?;
+    let day = state.today(&clinic);
+    let id = clinic.id.clone();
+    let rows = state
+        .db()
+        .read(move |c| crate::server::storage::forms::completed_on_day(c, &id, day))
+        .await?;
+    audit_view(
+        &state,
+        &clinic.id,
+        &session.username,
+        AuditAction::ViewedFormResponses,
+        Some(day.to_string()),
+    )
+    .await?;
+    Ok(Json(state.forms().staff_view(&clinic.id, day, rows)))
+}
+
+/// `GET /api/v1/staff/clinics/{clinic}/flags`: open flags, urgent ones
+/// (`screening_positive`) first, then oldest first.
 pub async fn flags(
     State(state): State<AppState>,
     session: StaffSession,

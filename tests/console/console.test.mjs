@@ -327,7 +327,8 @@ test('a flag and an arrival from a kiosk appear live, without a reload, with a c
 
   await kioskEvents(ev('demo-003', { type: 'flag', code: 'help_requested', step: 'insurance', text: 'Patient pressed I need help' }));
   await page.waitForFunction((n) => document.querySelectorAll('#flag-list > li').length === n + 1, before, { timeout: 5000 });
-  const top = page.locator('#flag-list > li').first();
+  // Urgent flags (the demo's sample screening result) stay above it.
+  const top = page.locator('#flag-list > li:not(.urgent)').first();
   assert.match(await top.textContent(), /Asked for help/);
   assert.match(await top.textContent(), /José Núñez/);
   assert.match(await top.textContent(), /Lobby test kiosk/);
@@ -346,7 +347,7 @@ test('a flag and an arrival from a kiosk appear live, without a reload, with a c
 });
 
 test('staff resolve the new flag with a note', async () => {
-  const top = page.locator('#flag-list > li').first();
+  const top = page.locator('#flag-list > li:not(.urgent)').first();
   const flagId = Number(await top.getAttribute('data-key'));
   await top.locator('button.resolve-toggle').click();
   // Submitting without a note explains what is missing.
@@ -408,6 +409,42 @@ test('a proposed change shows on file against proposed, and is approved', async 
   const schedule = await res.json();
   const appt = schedule.upserts.find((a) => a.id === 'demo-003');
   assert.equal(appt.patient.demographics.address.city, 'Albany');
+});
+
+test('a screener answered at a kiosk shows on Today, and its urgent flag comes first with a sound', async () => {
+  // The kiosk's pull names the PHQ-2 for José Núñez and carries the PHQ-9
+  // it steps up to.
+  const res = await fetch(`${server.url}/api/v1/kiosk/schedule`, { headers: { Authorization: `Bearer ${kioskToken}` } });
+  const schedule = await res.json();
+  assert.deepEqual(schedule.upserts.find((a) => a.id === 'demo-003').forms_due, ['phq-2']);
+  const phq9 = schedule.forms.find((f) => f.id === 'phq-9');
+  assert.ok(phq9, 'the PHQ-9 definition comes with the PHQ-2');
+  const weight = (o) => o.extension.find((x) => x.url.endsWith('ordinalValue')).valueDecimal;
+  const item = (n, w) => {
+    const q = phq9.questionnaire.item.find((i) => i.linkId === `phq9-${n}`);
+    const o = q.answerOption.find((a) => weight(a) === w);
+    return { linkId: q.linkId, answer: [{ valueCoding: { code: o.valueCoding.code } }] };
+  };
+  const response = {
+    resourceType: 'QuestionnaireResponse', status: 'completed', authored: new Date().toISOString(),
+    item: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => item(n, n === 9 ? 1 : 0)),
+  };
+  await go('today');
+  const beeps = await page.evaluate(() => Number(document.body.dataset.lastBeep || 0));
+  await kioskEvents(ev('demo-003', {
+    type: 'form_completed', patient_id: 'demo-p003', form_id: 'phq-9', form_version: phq9.version, response,
+  }));
+  const cell = page.locator('#today-body tr[data-key="demo-003"] td.forms');
+  await page.waitForFunction(() => /PHQ-9/.test(document.querySelector('#today-body tr[data-key="demo-003"] td.forms').textContent), null, { timeout: 5000 });
+  assert.match(await cell.textContent(), /Urgent: Patient Health Questionnaire-9 \(PHQ-9\) · 1\/27, minimal/);
+  await page.waitForFunction((b) => Number(document.body.dataset.lastBeep || 0) > b, beeps, { timeout: 5000 });
+  await go('flags');
+  const top = page.locator('#flag-list > li').first();
+  assert.ok(await top.evaluate((li) => li.classList.contains('urgent') && li.classList.contains('new')), 'the new urgent flag is on top');
+  assert.match(await top.textContent(), /José Núñez/);
+  assert.match(await top.textContent(), /Depression screener needs a clinician now/);
+  await shot('forms-urgent');
+  await assertAccessible('flags with an urgent screener');
 });
 
 test("an appointment's QR pass is shown, ready to print", async () => {
@@ -516,7 +553,7 @@ test('the page says when the server is down and reconnects by itself after a res
   const before = await page.$$eval('#flag-list > li', (ls) => ls.length);
   await kioskEvents(ev(null, { type: 'flag', code: 'identity_not_found', step: 'not_found', text: 'Patient could not be found' }));
   await page.waitForFunction((n) => document.querySelectorAll('#flag-list > li').length === n + 1, before, { timeout: 5000 });
-  assert.match(await page.locator('#flag-list > li').first().textContent(), /Patient not found/);
+  assert.match(await page.locator('#flag-list > li:not(.urgent)').first().textContent(), /Patient not found/);
   assert.ok(await page.evaluate(() => window.__noReload === true));
 });
 

@@ -134,13 +134,17 @@ fn the_server_example_is_valid_with_default_server_settings() {
 fn the_server_example_lists_every_key() {
     let (_, text) = example("clinic-server.toml");
     let tables = keys_of(server_error("zzz_probe = 1\n"));
-    assert_eq!(tables, ["server", "tls", "clinic", "forms", "database"]);
+    assert_eq!(
+        tables,
+        ["server", "tls", "clinic", "forms", "database", "screening"]
+    );
     for (header, table) in [
         ("[server]", "server"),
         ("[tls]", "tls"),
         ("[[clinic]]", "clinic"),
         ("[[forms]]", "forms"),
         ("[database]", "database"),
+        ("[screening]", "screening"),
     ] {
         assert!(
             mentions_table(&text, table),

@@ -24,6 +24,8 @@ mod server_console;
 #[cfg(feature = "server")]
 mod server_demo_cli;
 #[cfg(feature = "server")]
+mod server_forms;
+#[cfg(feature = "server")]
 mod server_fuzz;
 #[cfg(feature = "server")]
 mod server_hostile;

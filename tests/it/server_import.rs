@@ -239,3 +239,49 @@ fn hidden_characters_and_oversized_text_are_refused_by_row() {
     let errs = line_errors(import::parse(hidden_name, Format::Json, &c).unwrap_err());
     assert!(errs.iter().any(|e| e.1.contains("first_name")), "{errs:?}");
 }
+
+#[test]
+fn clinician_ids_and_visit_types_are_imported_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("s.db")).unwrap();
+    let path = dir.path().join("day.csv");
+    let header = "appointment_id,patient_id,first_name,last_name,date_of_birth,start,clinician,clinician_id,visit_type";
+    std::fs::write(
+        &path,
+        format!(
+            "{header}\na1,p1,Ana,Diaz,1980-05-17,2026-03-02 09:00,Dr. Patel,dr-patel,annual\n\
+             a2,p2,Bo,Li,1990-01-02,2026-03-02 09:20,Dr. Patel,,\n"
+        ),
+    )
+    .unwrap();
+    let s = import::import_file(&db, &clinic(), &path).unwrap();
+    assert_eq!(s.upserted, 2);
+    let facts = |id: &str| {
+        db.blocking(|c| schedule::load_facts(c, &clinic().id, id))
+            .unwrap()
+    };
+    assert_eq!(facts("a1").clinician_id.as_deref(), Some("dr-patel"));
+    assert_eq!(facts("a1").visit_type.as_deref(), Some("annual"));
+    assert_eq!(facts("a2"), schedule::VisitFacts::default());
+
+    // A visit type with a space is refused by row, naming the column only.
+    let bad = format!(
+        "{header}\na1,p1,Ana,Diaz,1980-05-17,2026-03-02 09:00,Dr. Patel,dr-patel,new patient\n"
+    );
+    let err = import::parse(&bad, Format::Csv, &clinic()).unwrap_err();
+    let errors = line_errors(err);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].1.starts_with("visit_type must be"), "{errors:?}");
+    assert!(!errors[0].1.contains("new patient"));
+    // A re-import that changes only the visit type is a change.
+    std::fs::write(
+        &path,
+        format!(
+            "{header}\na1,p1,Ana,Diaz,1980-05-17,2026-03-02 09:00,Dr. Patel,dr-patel,follow-up\n\
+             a2,p2,Bo,Li,1990-01-02,2026-03-02 09:20,Dr. Patel,,\n"
+        ),
+    )
+    .unwrap();
+    let s = import::import_file(&db, &clinic(), &path).unwrap();
+    assert_eq!((s.upserted, s.unchanged), (1, 1));
+}

@@ -38,6 +38,9 @@
     cancelled: 'Cancelled',
   };
 
+  // Reason codes that need a clinician now: listed first, marked urgent.
+  const URGENT = new Set(['screening_positive']);
+
   const $ = (id) => document.getElementById(id);
 
   const state = {
@@ -50,6 +53,7 @@
     appointments: [],
     apptById: new Map(),
     apptStates: new Map(),
+    formsByAppt: new Map(),
     flags: [],
     knownFlagIds: null,
     newFlagIds: new Map(),
@@ -392,6 +396,7 @@
     state.appointments = [];
     state.apptById = new Map();
     state.apptStates = new Map();
+    state.formsByAppt = new Map();
     state.flags = [];
     state.knownFlagIds = null;
     state.newFlagIds = new Map();
@@ -463,7 +468,7 @@
   async function loadAll() {
     showActionError('');
     const results = await Promise.allSettled([loadKiosks(), loadAppointments()]);
-    const more = await Promise.allSettled([loadFlags(), loadChanges(), loadCopays()]);
+    const more = await Promise.allSettled([loadFlags(), loadChanges(), loadCopays(), loadForms()]);
     const failed = [...results, ...more].find(
       (r) => r.status === 'rejected' && !(r.reason instanceof StaleAnswer),
     );
@@ -538,6 +543,28 @@
     renderCopays();
   }
 
+  // Completed intake forms: title, score and band only, never answers.
+  async function loadForms() {
+    const data = await clinicGet('/forms');
+    const by = new Map();
+    for (const f of data.forms) {
+      if (!by.has(f.appointment_id)) by.set(f.appointment_id, []);
+      by.get(f.appointment_id).push(f);
+    }
+    state.formsByAppt = by;
+    renderToday();
+  }
+
+  function formText(f) {
+    const parts = [f.title];
+    if (f.score !== undefined) {
+      parts.push(`${f.score}${f.max_score !== undefined ? `/${f.max_score}` : ''}${f.band ? `, ${f.band}` : ''}`);
+    }
+    if (f.signed) parts.push('signed');
+    parts.push(fmtTime(f.completed_at));
+    return parts.join(' · ');
+  }
+
   function renderClinicians() {
     const select = $('filter-clinician');
     const chosen = select.value;
@@ -562,6 +589,10 @@
       r.flags.replaceChildren(a.open_flags
         ? el('span', { class: 'badge flag-count', text: `${a.open_flags} open` })
         : '—');
+      const forms = state.formsByAppt.get(a.id) || [];
+      r.forms.replaceChildren(...(forms.length
+        ? forms.map((f) => el('span', { class: `form-result${f.urgent ? ' urgent' : ''}`, text: f.urgent ? `Urgent: ${formText(f)}` : formText(f) }))
+        : ['—']));
       const due = a.expected_copay_cents + a.prior_balance_cents;
       setText(r.due, due ? fmtMoney(due, a.currency) : '—');
       r.pass.disabled = a.check_in_state === 'cancelled';
@@ -585,11 +616,12 @@
       clinician: el('td'),
       state: el('span'),
       flags: el('td'),
+      forms: el('td', { class: 'forms' }),
       due: el('td', { class: 'num' }),
       pass: el('button', { type: 'button', class: 'pass-button', text: 'Show pass' }),
     };
     refs.pass.addEventListener('click', () => openPass(a.id, refs.pass));
-    const row = el('tr', {}, refs.time, refs.name, refs.dob, refs.clinician, el('td', {}, refs.state), refs.flags, refs.due, el('td', {}, refs.pass));
+    const row = el('tr', {}, refs.time, refs.name, refs.dob, refs.clinician, el('td', {}, refs.state), refs.flags, refs.forms, refs.due, el('td', {}, refs.pass));
     row.refs = refs;
     return row;
   }
@@ -620,7 +652,9 @@
 
   async function loadFlags() {
     const flags = await clinicGet('/flags');
-    flags.sort((a, b) => (b.raised_at < a.raised_at ? -1 : b.raised_at > a.raised_at ? 1 : b.id - a.id));
+    // Urgent flags first, then newest first.
+    flags.sort((a, b) => (URGENT.has(b.code) - URGENT.has(a.code))
+      || (b.raised_at < a.raised_at ? -1 : b.raised_at > a.raised_at ? 1 : b.id - a.id));
     const fresh = [];
     if (state.knownFlagIds) {
       for (const f of flags) if (!state.knownFlagIds.has(f.id)) fresh.push(f);
@@ -744,9 +778,10 @@
         submit.disabled = false;
       }
     });
-    const card = el('li', { class: 'card flag', 'aria-labelledby': headingId },
+    const urgent = URGENT.has(f.code) ? el('span', { class: 'urgent-label', 'aria-hidden': 'true', text: 'Urgent' }) : null;
+    const card = el('li', { class: `card flag${urgent ? ' urgent' : ''}`, 'aria-labelledby': headingId },
       el('div', { class: 'card-head' },
-        el('h3', { id: headingId }, el('span', { class: 'reason', text: REASONS[f.code] || f.code }), refs.newLabel),
+        el('h3', { id: headingId }, urgent, el('span', { class: 'reason', text: REASONS[f.code] || f.code }), refs.newLabel),
         sinceNode(f.raised_at)),
       el('dl', { class: 'card-meta' },
         el('div', {}, el('dt', { text: 'Patient:' }), refs.patient),
@@ -1284,6 +1319,7 @@
     copay: () => loadCopays(),
     change: () => loadChanges(),
     kiosk: () => loadKiosks(),
+    form: () => loadForms(),
   };
 
   // Coalesces a burst of notices into one fetch per list.

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::config::ClinicSettings;
+use crate::domain::fields::{self, Field};
 use crate::protocol::{
     AddressWire, AppointmentWire, CoverageUpdateWire, CoverageWire, DemographicsWire,
     EmergencyContactWire, PatientWire,
@@ -340,6 +341,27 @@ fn sanitize(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .take(40)
         .collect()
+}
+
+/// The server-side facts of an Appointment: the first Practitioner
+/// participant's id, and the visit type, from `appointmentType` or else
+/// the first `serviceType`'s first code. A value that is not a fit id
+/// (visible ASCII, at most 64 characters) is left out.
+pub fn visit_facts(appointment: &Value) -> crate::server::storage::schedule::VisitFacts {
+    use crate::server::storage::schedule::VisitFacts;
+    let fit = |v: Option<&str>| {
+        v.filter(|v| !v.is_empty() && fields::check(Field::Id, v).is_ok())
+            .map(str::to_string)
+    };
+    let service = array(appointment, "serviceType").first();
+    VisitFacts {
+        clinician_id: fit(participant_ids(appointment, "Practitioner")
+            .first()
+            .copied()),
+        visit_type: fit(
+            first_code(appointment.get("appointmentType")).or_else(|| first_code(service))
+        ),
+    }
 }
 
 /// The practitioner's display name: a Practitioner (or PractitionerRole)
@@ -1003,6 +1025,28 @@ mod tests {
         let mut notes = Vec::new();
         let r = appointment(&clinic(), a, p, c, today(), &mut notes);
         (r, notes)
+    }
+
+    #[test]
+    fn visit_facts_come_from_the_practitioner_and_the_appointment_type() {
+        let a = json!({"resourceType": "Appointment", "id": "a1",
+        "appointmentType": {"coding": [{"code": "ROUTINE"}]},
+        "serviceType": [{"coding": [{"code": "annual"}]}],
+        "participant": [
+            {"actor": {"reference": "Patient/p1"}},
+            {"actor": {"reference": "Practitioner/dr-7", "display": "Dr. Patel"}}
+        ]});
+        let f = visit_facts(&a);
+        assert_eq!(f.clinician_id.as_deref(), Some("dr-7"));
+        assert_eq!(f.visit_type.as_deref(), Some("ROUTINE"));
+        let mut b = a.clone();
+        b.as_object_mut().unwrap().remove("appointmentType");
+        b["participant"] = json!([{"actor": {"reference": "Patient/p1"}}]);
+        let f = visit_facts(&b);
+        assert_eq!(f.clinician_id, None);
+        assert_eq!(f.visit_type.as_deref(), Some("annual"));
+        b["serviceType"] = json!([{"coding": [{"code": "has space"}]}]);
+        assert_eq!(visit_facts(&b).visit_type, None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::domain::{Appointment, ClinicId};
 use crate::protocol::AppointmentWire;
 use crate::server::AppState;
 use crate::server::db::{StorageError, next_seq};
-use crate::server::storage::schedule;
+use crate::server::storage::schedule::{self, VisitFacts};
 
 /// Appointments asked for per page.
 const PAGE_SIZE: &str = "100";
@@ -127,6 +127,7 @@ pub async fn pull(
         silent_copay: mapped.silent_copay,
         skipped: mapped.skipped,
         cache: mapped.cache,
+        facts: mapped.facts,
         first_day,
         last_day,
         now: state.now(),
@@ -213,6 +214,7 @@ fn select_appointments(
 struct Mapped {
     wires: Vec<AppointmentWire>,
     cache: Vec<(String, Value)>,
+    facts: HashMap<String, VisitFacts>,
     silent_copay: HashSet<String>,
     skipped: HashSet<String>,
     failed: usize,
@@ -245,6 +247,7 @@ fn map_appointments(
                 if !mapping::copay_stated(covs, today) {
                     out.silent_copay.insert(id.clone());
                 }
+                out.facts.insert(id.clone(), mapping::visit_facts(a));
                 out.cache.push((id, a.clone()));
                 out.wires.push(w);
             }
@@ -399,6 +402,8 @@ struct Batch {
     skipped: HashSet<String>,
     /// The Appointment resources, for the write-back cache.
     cache: Vec<(String, Value)>,
+    /// Each appointment's clinician id and visit type, by id.
+    facts: HashMap<String, VisitFacts>,
     /// The window's first day.
     first_day: NaiveDate,
     /// The window's last day.
@@ -468,7 +473,7 @@ fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Writ
             }
         }
     }
-    let s = schedule::upsert(c, clinic, &appointments, false)?;
+    let s = schedule::upsert_with_facts(c, clinic, &appointments, &batch.facts, false)?;
     written.upserted = s.upserted;
     written.unchanged = s.unchanged;
     let tx = c.transaction()?;

@@ -4,7 +4,9 @@
 //!
 //! Effects: appointment status (arrived, checked in), staff flags, proposed
 //! demographics and coverage changes, co-pay queue items, demographics
-//! confirmations, and audit rows (PHI views, co-pay choices, proposals).
+//! confirmations, audit rows (PHI views, co-pay choices, proposals), and
+//! completed intake forms: checked against the offered form, scored, stored
+//! and audited, with a `screening_positive` flag for an urgent screener.
 //! A rejected event changes nothing and is not remembered, so a replay of
 //! it is judged again (and rejected again).
 
@@ -21,6 +23,8 @@ use crate::protocol::{
 use crate::server::db::{next_seq, to_ms};
 use crate::server::fhir::mapping::TargetStatus;
 use crate::server::fhir::writeback as fhir_writeback;
+use crate::server::intake::{FormCatalog, OfferedForm};
+use crate::server::storage::forms::{self as form_store, NewFormResponse};
 
 /// What a batch did: one result per event, and the notices to publish once
 /// the transaction has committed.
@@ -32,10 +36,12 @@ pub struct BatchOutcome {
     pub notices: Vec<ChangeNotice>,
 }
 
-/// Applies `events` from `kiosk_id` of `clinic`, received at `now`.
+/// Applies `events` from `kiosk_id` of `clinic`, received at `now`;
+/// completed forms are checked against `forms`.
 pub fn apply_batch(
     conn: &mut Connection,
     clinic: &ClinicSettings,
+    forms: &FormCatalog,
     kiosk_id: &str,
     now: chrono::DateTime<chrono::Utc>,
     events: &[EventEnvelope],
@@ -47,6 +53,7 @@ pub fn apply_batch(
     let mut ctx = Ctx {
         tx: &tx,
         clinic,
+        forms,
         kiosk_id,
         now_ms: to_ms(now),
         seq: None,
@@ -77,6 +84,8 @@ struct Ctx<'a> {
     tx: &'a Connection,
     /// The kiosk's clinic.
     clinic: &'a ClinicSettings,
+    /// The offered intake forms.
+    forms: &'a FormCatalog,
     /// The sending kiosk.
     kiosk_id: &'a str,
     /// When the batch arrived.
@@ -102,7 +111,7 @@ struct Target {
     expected_copay_cents: i64,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn clinic_id(&self) -> &ClinicId {
         &self.clinic.id
     }
@@ -156,7 +165,14 @@ impl Ctx<'_> {
         if let Err(reason) = self.check_against_file(&ev.body, target.as_ref())? {
             return Ok(Err(reason));
         }
+        let form = match self.check_form(&ev.body) {
+            Ok(form) => form,
+            Err(reason) => return Ok(Err(reason)),
+        };
         self.effects(ev, target.as_ref())?;
+        if let (Some(form), Some(t)) = (form, target.as_ref()) {
+            self.store_form(ev, t, form)?;
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO events (clinic_id, event_id, kiosk_id, kind, appointment_id, occurred_ms, received_ms)
@@ -200,6 +216,7 @@ impl Ctx<'_> {
             EventBody::DemographicsConfirmed { patient_id }
             | EventBody::DemographicsProposed { patient_id, .. }
             | EventBody::CoverageProposed { patient_id, .. }
+            | EventBody::FormCompleted { patient_id, .. }
                 if patient_id != &t.patient_id =>
             {
                 Err("patient_id is not the appointment's patient".into())
@@ -219,9 +236,6 @@ impl Ctx<'_> {
                     "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
                     self.clinic.max_copay_cents
                 ))
-            }
-            EventBody::FormCompleted { .. } => {
-                Err("this clinic server does not take intake forms".into())
             }
             _ => Ok(()),
         }
@@ -349,10 +363,105 @@ impl Ctx<'_> {
             (EventBody::PhiViewed { what }, Some(t)) => {
                 self.audit(AuditAction::PhiViewed, Some(t), Some(what))?;
             }
-            // Refused by `check` until the server stores forms.
+            // Stored by `store_form`, once checked by `check_form`.
             (EventBody::FormCompleted { .. }, Some(_)) => {}
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Checks a completed form against the offered one: offered here, a
+    /// signature exactly when it takes one, a completed response whose
+    /// answers fit the items and answer every required one, and a score
+    /// for a screener. Reasons name the form and the linkId, never an
+    /// answer. `Ok(None)` for any other event.
+    fn check_form(&self, body: &EventBody) -> Result<Option<CheckedForm<'a>>, String> {
+        let EventBody::FormCompleted {
+            form_id,
+            response,
+            signature_png,
+            ..
+        } = body
+        else {
+            return Ok(None);
+        };
+        let forms: &'a FormCatalog = self.forms;
+        let Some(offered) = forms.get(form_id) else {
+            return Err(format!(
+                "form {form_id} is not offered by this clinic server"
+            ));
+        };
+        let signature = signature(offered, signature_png.as_deref())?;
+        if response.get("status").and_then(|v| v.as_str()) != Some("completed") {
+            return Err(format!(
+                "response to form {form_id}: status must be \"completed\""
+            ));
+        }
+        let text = response.to_string();
+        let answers = crate::forms::parse_response(&offered.questionnaire, &text)
+            .map_err(|e| format!("response to form {form_id}: {e}"))?;
+        if let Some(missing) = offered.questionnaire.missing_required(&answers).first() {
+            return Err(format!(
+                "response to form {form_id}: required item {missing} is not answered"
+            ));
+        }
+        let score = offered
+            .instrument
+            .map(|i| crate::domain::screening::score_response(i, &offered.questionnaire, &answers))
+            .transpose()
+            .map_err(|e| format!("response to form {form_id}: {e}"))?;
+        Ok(Some(CheckedForm {
+            offered,
+            text,
+            signature,
+            score,
+        }))
+    }
+
+    /// Stores a checked form, audited; stamps the patient's appointments so
+    /// the next delta carries their new forms due; raises
+    /// `screening_positive` for an urgent screener.
+    fn store_form(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        form: CheckedForm<'_>,
+    ) -> Result<(), StorageError> {
+        let EventBody::FormCompleted { form_version, .. } = &ev.body else {
+            return Ok(());
+        };
+        let urgent = form.score.as_ref().and_then(|s| s.urgent()).is_some();
+        let band = form.score.as_ref().map(band);
+        let id = ev.id.to_string();
+        let form_id = form.offered.rule.form_id.as_str();
+        form_store::insert(
+            self.tx,
+            self.clinic_id(),
+            &NewFormResponse {
+                event_id: &id,
+                kiosk_id: self.kiosk_id,
+                appointment_id: &t.id,
+                patient_id: &t.patient_id,
+                form_id,
+                form_version,
+                response: &form.text,
+                signature_png: form.signature.as_deref(),
+                score: form.score.as_ref().map(|s| s.total),
+                band: band.as_deref(),
+                urgent,
+                completed_at: ev.occurred_at,
+                received_at: self.now(),
+            },
+        )?;
+        self.audit(AuditAction::FormCompleted, Some(t), Some(form_id))?;
+        let seq = self.seq()?;
+        form_store::touch_patient_forms(self.tx, self.clinic_id(), &t.patient_id, seq)?;
+        self.notice("form", t.id.clone());
+        self.notice("appointment", t.id.clone());
+        if urgent {
+            let code = ReasonCode::ScreeningPositive;
+            self.raise_flag(ev, None, code.as_str(), FORMS_STEP, code.staff_text())?;
         }
         Ok(())
     }
@@ -504,6 +613,51 @@ impl Ctx<'_> {
         self.audit(action, Some(t), None)?;
         self.notice("change", change_id.to_string());
         Ok(())
+    }
+}
+
+/// The step a flag raised by a completed form names.
+const FORMS_STEP: &str = "forms";
+
+/// A completed form that passed [`Ctx::check_form`].
+struct CheckedForm<'a> {
+    /// The form answered.
+    offered: &'a OfferedForm,
+    /// The QuestionnaireResponse, as stored.
+    text: String,
+    /// The signature PNG's bytes, for a consent.
+    signature: Option<Vec<u8>>,
+    /// The screener's score, for a scored form.
+    score: Option<crate::domain::screening::Score>,
+}
+
+/// The signature's PNG bytes: required by a form that takes one, refused
+/// by any other. The protocol check already made sure it is base64 PNG.
+fn signature(offered: &OfferedForm, png: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine as _;
+    let id = &offered.rule.form_id;
+    match (png, offered.takes_signature) {
+        (None, false) => Ok(None),
+        (None, true) => Err(format!(
+            "form {id} needs the patient's signature in signature_png"
+        )),
+        (Some(_), false) => Err(format!(
+            "form {id} takes no signature; send signature_png only with a consent form"
+        )),
+        (Some(png), true) => base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .map(Some)
+            .map_err(|_| "signature_png: not standard base64".to_string()),
+    }
+}
+
+/// A screener's band for staff: the severity, or for the PHQ-2 whether it
+/// screens positive (3 or more).
+fn band(score: &crate::domain::screening::Score) -> String {
+    match score.severity() {
+        Some(s) => s.as_str().to_string(),
+        None if score.steps_up_to_phq9() => "positive".to_string(),
+        None => "negative".to_string(),
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 pub mod backend;
 pub mod ehr;
+pub mod forms;
 pub mod ingest;
 pub mod kiosks;
 pub mod pg;
@@ -148,11 +149,15 @@ pub enum AuditAction {
     EhrRemovalsConfirmed,
     /// Staff retried a failed EHR write-back.
     EhrWriteRetried,
+    /// A kiosk sent a completed intake form, which was stored.
+    FormCompleted,
+    /// Staff viewed an appointment's completed forms and scores.
+    ViewedFormResponses,
 }
 
 impl AuditAction {
     /// Every action, in the order of the table's CHECK constraint.
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 22] = [
         Self::ViewedAppointments,
         Self::ViewedProposedChanges,
         Self::FlagResolved,
@@ -173,6 +178,8 @@ impl AuditAction {
         Self::CoverageProposed,
         Self::EhrRemovalsConfirmed,
         Self::EhrWriteRetried,
+        Self::FormCompleted,
+        Self::ViewedFormResponses,
     ];
 
     /// The stored name.
@@ -198,6 +205,8 @@ impl AuditAction {
             Self::CoverageProposed => "coverage_proposed",
             Self::EhrRemovalsConfirmed => "ehr_removals_confirmed",
             Self::EhrWriteRetried => "ehr_write_retried",
+            Self::FormCompleted => "form_completed",
+            Self::ViewedFormResponses => "viewed_form_responses",
         }
     }
 

@@ -8,7 +8,7 @@
 //! the sequence it had seen. A cursor for another day, epoch or a future
 //! sequence gets a full snapshot.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -31,6 +31,18 @@ pub struct UpsertSummary {
     pub removed: usize,
 }
 
+/// What the server knows of a visit besides its wire form: the clinician's
+/// id and the visit type, which decide the intake forms due and never go
+/// to kiosks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitFacts {
+    /// The clinician's id in the schedule source, such as a FHIR
+    /// Practitioner id.
+    pub clinician_id: Option<String>,
+    /// The visit type code, such as `annual`.
+    pub visit_type: Option<String>,
+}
+
 /// Upserts `appointments` and their patients for `clinic` in one
 /// transaction. With `replace_days`, every other appointment on the days
 /// the list covers is removed: the list is those days' whole schedule.
@@ -38,10 +50,24 @@ pub struct UpsertSummary {
 /// A row that ends up as it was keeps its change sequence, so re-importing
 /// the same file sends kiosks nothing. A status the kiosks moved forward
 /// (arrived, checked in) is not moved back to booked by a re-import.
+/// Appointments keep no clinician id or visit type; see
+/// [`upsert_with_facts`].
 pub fn upsert(
     conn: &mut Connection,
     clinic: &ClinicId,
     appointments: &[Appointment],
+    replace_days: bool,
+) -> Result<UpsertSummary, StorageError> {
+    upsert_with_facts(conn, clinic, appointments, &HashMap::new(), replace_days)
+}
+
+/// [`upsert`], with each appointment's [`VisitFacts`] by appointment id;
+/// one not in `facts` has neither a clinician id nor a visit type.
+pub fn upsert_with_facts(
+    conn: &mut Connection,
+    clinic: &ClinicId,
+    appointments: &[Appointment],
+    facts: &HashMap<String, VisitFacts>,
     replace_days: bool,
 ) -> Result<UpsertSummary, StorageError> {
     let tx = conn.transaction()?;
@@ -49,6 +75,7 @@ pub fn upsert(
     let mut summary = UpsertSummary::default();
     let mut days = BTreeSet::new();
     let mut ids = HashSet::new();
+    let none = VisitFacts::default();
     for a in appointments {
         days.insert(a.local_day());
         ids.insert(a.id.as_str());
@@ -62,12 +89,28 @@ pub fn upsert(
                 params![clinic.as_str(), wire.patient.id, s],
             )?;
         }
-        let Some(status) = merged_status(&wire, existing.as_ref()) else {
-            summary.unchanged += 1;
-            continue;
+        let visit = facts.get(a.id.as_str()).unwrap_or(&none);
+        let facts_changed = existing.is_some() && load_facts(&tx, clinic, a.id.as_str())? != *visit;
+        let status = match merged_status(&wire, existing.as_ref()) {
+            Some(status) => status,
+            None if facts_changed => wire_status(existing.as_ref(), &wire),
+            None => {
+                summary.unchanged += 1;
+                continue;
+            }
         };
         let s = stamp.get(&tx)?;
         write_appointment(&tx, clinic, a, &wire, &status, s)?;
+        tx.execute(
+            "UPDATE appointments SET clinician_id = ?3, visit_type = ?4
+             WHERE clinic_id = ?1 AND appointment_id = ?2",
+            params![
+                clinic.as_str(),
+                wire.id,
+                visit.clinician_id,
+                visit.visit_type
+            ],
+        )?;
         summary.upserted += 1;
     }
     if replace_days {
@@ -75,6 +118,32 @@ pub fn upsert(
     }
     tx.commit()?;
     Ok(summary)
+}
+
+/// The stored status to keep when only the visit's facts changed.
+fn wire_status(existing: Option<&(AppointmentWire, bool)>, wire: &AppointmentWire) -> String {
+    existing.map_or_else(|| wire.status.clone(), |(old, _)| old.status.clone())
+}
+
+/// The stored [`VisitFacts`] of one appointment (default when it has none).
+pub fn load_facts(
+    conn: &Connection,
+    clinic: &ClinicId,
+    appointment_id: &str,
+) -> Result<VisitFacts, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT clinician_id, visit_type FROM appointments
+             WHERE clinic_id = ?1 AND appointment_id = ?2",
+        )?
+        .query_row(params![clinic.as_str(), appointment_id], |r| {
+            Ok(VisitFacts {
+                clinician_id: r.get(0)?,
+                visit_type: r.get(1)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// The clinic's change sequence, advanced once per transaction on first
@@ -557,6 +626,31 @@ mod tests {
                     .upserts
                     .is_empty()
             );
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn visit_facts_are_stored_and_a_change_in_them_is_a_change() {
+        let db = Db::open_in_memory().unwrap();
+        db.blocking(|c| {
+            let a1 = appointment("a1", "Ana", "Diaz", (1980, 1, 2), 9, 0);
+            let one = std::slice::from_ref(&a1);
+            upsert(c, &c1(), one, true)?;
+            assert_eq!(load_facts(c, &c1(), "a1")?, VisitFacts::default());
+            let facts = HashMap::from([(
+                "a1".to_string(),
+                VisitFacts {
+                    clinician_id: Some("dr-patel".into()),
+                    visit_type: Some("annual".into()),
+                },
+            )]);
+            let s = upsert_with_facts(c, &c1(), one, &facts, true)?;
+            assert_eq!((s.upserted, s.unchanged), (1, 0));
+            assert_eq!(load_facts(c, &c1(), "a1")?, facts["a1"]);
+            let s = upsert_with_facts(c, &c1(), one, &facts, true)?;
+            assert_eq!((s.upserted, s.unchanged), (0, 1));
             Ok(())
         })
         .unwrap();
