@@ -508,7 +508,7 @@ impl Ctx<'_> {
 }
 
 /// An amount in cents as `12.34`, for staff texts.
-fn cents_text(cents: i64) -> String {
+pub(crate) fn cents_text(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let c = cents.unsigned_abs();
     format!("{sign}{}.{:02}", c / 100, c % 100)
