@@ -25,7 +25,6 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::{ApiError, InternalDetail};
 use super::staff_api::load_fleet;
-use super::storage::staff as storage;
 
 /// The header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -138,7 +137,7 @@ pub async fn metrics_with_token(
 pub async fn healthz(
     State(state): State<AppState>,
 ) -> Result<Json<crate::protocol::Health>, ApiError> {
-    state.db().call(crate::server::storage::reachable).await?;
+    state.store().reachable().await?;
     Ok(Json(crate::protocol::Health {
         status: "ok".into(),
     }))
@@ -163,11 +162,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
 async fn clinic_gauges(state: &AppState) -> Result<Vec<(String, i64, usize, usize)>, ApiError> {
     let mut out = Vec::new();
     for clinic in &state.config().clinics {
-        let cid = clinic.id.clone();
-        let open = state
-            .db()
-            .read(move |c| storage::open_flag_count(c, &cid))
-            .await?;
+        let open = state.store().open_flag_count(clinic.id.clone()).await?;
         let fleet = load_fleet(state, &clinic.id).await?;
         let online = fleet.iter().filter(|k| k.online).count();
         let skewed = fleet

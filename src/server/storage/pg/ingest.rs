@@ -36,8 +36,7 @@ use crate::server::storage::{Actor, AuditAction, AuditEntry};
 const ATTEMPTS: usize = 4;
 
 /// Why this server refuses intake forms on PostgreSQL.
-pub const FORMS_REFUSED: &str =
-    "this clinic server does not take intake forms on PostgreSQL yet";
+pub const FORMS_REFUSED: &str = "this clinic server does not take intake forms on PostgreSQL yet";
 
 impl PgStore {
     /// Applies `events` from `kiosk_id` of `clinic`, received at `now`, in
@@ -210,10 +209,7 @@ impl Ctx<'_, '_> {
         Ok(Ok(target))
     }
 
-    async fn target(
-        &self,
-        appointment_id: &str,
-    ) -> Result<Option<Target>, tokio_postgres::Error> {
+    async fn target(&self, appointment_id: &str) -> Result<Option<Target>, tokio_postgres::Error> {
         let row = self.tx
             .query_opt(
                 "SELECT appointment_id, patient_id, status, currency, expected_copay_cents FROM appointments
@@ -272,7 +268,8 @@ impl Ctx<'_, '_> {
         let (EventBody::DemographicsProposed { demographics, .. }, Some(t)) = (body, target) else {
             return Ok(Ok(()));
         };
-        let row = self.tx
+        let row = self
+            .tx
             .query_one(
                 "SELECT demographics FROM patients WHERE clinic_id = $1 AND patient_id = $2",
                 &[&self.clinic_id().as_str(), &t.patient_id],
@@ -315,12 +312,13 @@ impl Ctx<'_, '_> {
         ehr: TargetStatus,
     ) -> Result<(), tokio_postgres::Error> {
         let s = self.seq().await?;
-        self.tx.execute(
-            "UPDATE appointments SET status = $3, change_seq = $4
+        self.tx
+            .execute(
+                "UPDATE appointments SET status = $3, change_seq = $4
              WHERE clinic_id = $1 AND appointment_id = $2",
-            &[&self.clinic_id().as_str(), &t.id, &to.as_str(), &s],
-        )
-        .await?;
+                &[&self.clinic_id().as_str(), &t.id, &to.as_str(), &s],
+            )
+            .await?;
         self.notice("appointment", t.id.clone());
         if writeback::enabled(self.clinic) {
             let item = WriteBack::AppointmentStatus {
@@ -340,16 +338,14 @@ impl Ctx<'_, '_> {
         use AppointmentStatus::{Arrived, Booked, CheckedIn, NoShow};
         match (&ev.body, t) {
             (EventBody::Arrived {}, Some(t)) if matches!(t.status, Booked | NoShow) => {
-                self.set_status(t, Arrived, TargetStatus::Arrived)
-                    .await?;
+                self.set_status(t, Arrived, TargetStatus::Arrived).await?;
             }
             (EventBody::CheckedIn {}, Some(t)) if matches!(t.status, Booked | NoShow | Arrived) => {
                 self.set_status(t, CheckedIn, TargetStatus::CheckedIn)
                     .await?;
             }
             (EventBody::Flag { code, step, text }, _) => {
-                self.raise_flag(ev, Some(ev.id), code, step, text)
-                    .await?;
+                self.raise_flag(ev, Some(ev.id), code, step, text).await?;
             }
             (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
                 self.demographics_confirmed(ev, t, patient_id).await?;
@@ -434,11 +430,12 @@ impl Ctx<'_, '_> {
             &[&clinic, &patient_id, &ms(ev.occurred_at)],
         )
         .await?;
-        self.tx.execute(
-            "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
-            &[&clinic, &patient_id, &s],
-        )
-        .await?;
+        self.tx
+            .execute(
+                "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
+                &[&clinic, &patient_id, &s],
+            )
+            .await?;
         self.audit(AuditAction::DemographicsConfirmed, Some(t), None)
             .await?;
         self.notice("appointment", t.id.clone());

@@ -14,8 +14,8 @@ use super::ingest::{enqueue, next_seq};
 use super::{PgStore, audit, ms};
 use crate::domain::ClinicId;
 use crate::protocol::{
-    ChangeProposal, CopayItem, CopayStatus, CoverageWire, DemographicsWire, OnFile,
-    ProposedChange, StaffAppointment, StaffFlag,
+    ChangeProposal, CopayItem, CopayStatus, CoverageWire, DemographicsWire, OnFile, ProposedChange,
+    StaffAppointment, StaffFlag,
 };
 use crate::server::db::from_ms;
 use crate::server::fhir::writeback::WriteBack;
@@ -215,7 +215,11 @@ impl PgStore {
     }
 
     /// Appends `rows` at `now`, in one transaction.
-    pub async fn audit_rows(&self, rows: &[AuditRow], now: DateTime<Utc>) -> Result<(), StorageError> {
+    pub async fn audit_rows(
+        &self,
+        rows: &[AuditRow],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         for row in rows {
@@ -311,7 +315,11 @@ impl PgStore {
         let sql = format!(
             "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = $1 AND resolved_ms IS NULL ORDER BY raised_ms, flag_id"
         );
-        let rows = self.client().await?.query(&sql, &[&clinic.as_str()]).await?;
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &[&clinic.as_str()])
+            .await?;
         Ok(rows.iter().map(flag_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -410,8 +418,9 @@ impl PgStore {
         };
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let select =
-            format!("SELECT {COPAY_COLUMNS} FROM copay_items WHERE clinic_id = $1 AND item_id = $2");
+        let select = format!(
+            "SELECT {COPAY_COLUMNS} FROM copay_items WHERE clinic_id = $1 AND item_id = $2"
+        );
         let Some(row) = tx
             .query_opt(&format!("{select} FOR UPDATE"), &[&clinic.as_str(), &id])
             .await?
@@ -532,9 +541,14 @@ impl PgStore {
 
     /// The clinic's kiosks as stored, by name.
     pub async fn fleet(&self, clinic: &ClinicId) -> Result<Vec<StoredKiosk>, StorageError> {
-        let sql =
-            format!("SELECT {FLEET_COLUMNS} FROM kiosks WHERE clinic_id = $1 ORDER BY name, kiosk_id");
-        let rows = self.client().await?.query(&sql, &[&clinic.as_str()]).await?;
+        let sql = format!(
+            "SELECT {FLEET_COLUMNS} FROM kiosks WHERE clinic_id = $1 ORDER BY name, kiosk_id"
+        );
+        let rows = self
+            .client()
+            .await?
+            .query(&sql, &[&clinic.as_str()])
+            .await?;
         Ok(rows.iter().map(kiosk_from_row).collect::<Result<_, _>>()?)
     }
 
