@@ -1,6 +1,6 @@
 //! The clinic server: the kiosk API, the staff API, QR passes, schedule
 //! import, the demo clinic and the operations endpoints, over one SQLite
-//! database.
+//! database, or over PostgreSQL shared by replicas ([`storage::backend`]).
 //!
 //! # Layout
 //! - [`routes`]: the one table of routes; it builds the router *and* the

@@ -148,6 +148,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let per_clinic = clinic_gauges(&state).await?;
     let mut s = server_families(&state, &per_clinic);
     s.push_str(&super::fhir::status::prometheus(&state).await?);
+    pool_families(&state, &mut s);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -156,6 +157,38 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         s,
     )
         .into_response())
+}
+
+/// The PostgreSQL pool's gauges; nothing on SQLite, which has no pool.
+fn pool_families(state: &AppState, s: &mut String) {
+    let super::storage::backend::Store::Postgres(pg) = state.store() else {
+        return;
+    };
+    let p = pg.pool_status();
+    for (name, help, value) in [
+        (
+            "clinic_db_pool_max",
+            "The largest the database connection pool may grow.",
+            p.max_size,
+        ),
+        (
+            "clinic_db_pool_connections",
+            "Database connections open in the pool.",
+            p.size,
+        ),
+        (
+            "clinic_db_pool_idle",
+            "Open database connections not in use.",
+            p.available,
+        ),
+        (
+            "clinic_db_pool_waiting",
+            "Requests waiting for a database connection.",
+            p.waiting,
+        ),
+    ] {
+        metric_family(s, name, "gauge", help, [(String::new(), value)]);
+    }
 }
 
 /// Each clinic's open flags, kiosks online and kiosks with a skewed clock.

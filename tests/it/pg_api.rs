@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use checkin_kiosk::domain::{ClinicId, FixedClock};
 use checkin_kiosk::protocol::AppointmentWire;
+use checkin_kiosk::server::storage::backend::Store;
 use checkin_kiosk::server::storage::pg;
 use checkin_kiosk::server::{self, AppState, Db, demo, schedule, staff};
 use serde_json::{Value, json};
@@ -479,6 +480,12 @@ async fn journey(state: &AppState, other: Option<&AppState>, ids: &Ids) -> Vec<S
         "metrics {s} {}",
         text.contains("clinic_open_flags{clinic=\"demo\"} 1")
     ));
+    let pool = text.contains("clinic_db_pool_connections ");
+    assert_eq!(
+        pool,
+        matches!(state.store(), Store::Postgres(_)),
+        "the pool's gauges on PostgreSQL only:\n{text}"
+    );
     let kiosk_id = enrolled["kiosk_id"].as_str().unwrap();
     let (s, _) = call(
         &staff_app,
