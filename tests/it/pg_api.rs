@@ -638,3 +638,73 @@ async fn views_decisions_and_kiosk_steps_are_audited_on_postgres() {
         assert_eq!(count(action), 1, "{action} in {got:?}");
     }
 }
+
+/// Counts rows of `table` in the PostgreSQL database.
+async fn rows(settings: &checkin_kiosk::config::DatabaseSettings, table: &str) -> i64 {
+    let store = pg::connect(settings).await.unwrap();
+    let client = store.client().await.unwrap();
+    let row = client
+        .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test]
+async fn the_same_batch_posted_to_two_replicas_at_once_has_one_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((first, settings)) = postgres(dir.path()).await else {
+        return;
+    };
+    let second = replica(dir.path(), &settings).await;
+    let demo_id = ClinicId("demo".into());
+    let (code, _) = staff::issue_enrollment_code(first.store(), demo_id, noon(), None)
+        .await
+        .unwrap();
+    let (a, b) = (server::app(first.clone()), server::app(second.clone()));
+    let (s, enrolled) = call(
+        &a,
+        Method::POST,
+        "/api/v1/kiosk/enroll",
+        Auth::None,
+        Some(enroll_body(&code)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{enrolled}");
+    let token = enrolled["device_token"].as_str().unwrap().to_string();
+    let wires = demo_schedule(first.config());
+    let target = wires
+        .iter()
+        .find(|w| w.status == "booked" && w.expected_copay_cents > 0)
+        .unwrap();
+    for round in 0..10 {
+        let batch = json!({"events": check_in_batch(&ids(), target)});
+        let post = |app: &Router| {
+            let (app, batch, token) = (app.clone(), batch.clone(), token.clone());
+            async move {
+                call(
+                    &app,
+                    Method::POST,
+                    "/api/v1/kiosk/events",
+                    Auth::Kiosk(&token),
+                    Some(batch),
+                )
+                .await
+            }
+        };
+        let ((s1, r1), (s2, r2)) = tokio::join!(post(&a), post(&b));
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{r1} {r2}");
+        let accepted = |r: &Value| statuses(r).iter().filter(|s| *s == "accepted").count();
+        assert_eq!(
+            accepted(&r1) + accepted(&r2),
+            6,
+            "round {round}: each event accepted by one replica only: {r1} {r2}"
+        );
+    }
+    // Ten rounds, each with one help flag and one co-pay mismatch flag, one
+    // co-pay item and one proposal: once each, whichever replica won.
+    assert_eq!(rows(&settings, "events").await, 60);
+    assert_eq!(rows(&settings, "flags").await, 20);
+    assert_eq!(rows(&settings, "copay_items").await, 10);
+    assert_eq!(rows(&settings, "proposed_changes").await, 10);
+}
