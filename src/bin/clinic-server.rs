@@ -152,18 +152,14 @@ fn run(command: Command) -> anyhow::Result<()> {
                 bail!(staff::StaffError::BadUsername);
             }
             let password = read_password()?;
-            let (db, _) = server::open_data_dir(&config)?;
-            let added = db
-                .blocking(|c| {
-                    Ok(staff::add_staff(
-                        c,
-                        &clinic,
-                        &user,
-                        &password,
-                        chrono::Utc::now(),
-                    ))
-                })?
-                .map_err(anyhow::Error::from)?;
+            let (store, runtime) = server::open_store(&config)?;
+            let added = runtime.block_on(staff::add_staff_to(
+                &store,
+                &clinic,
+                &user,
+                &password,
+                chrono::Utc::now(),
+            ))?;
             if added {
                 println!("added {user} to clinic {clinic}");
             } else {
@@ -179,9 +175,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::EnrollmentCode { config, clinic } => {
             let config = load(&config)?;
             let clinic = known_clinic(&config, &clinic)?;
-            let (db, _) = server::open_data_dir(&config)?;
-            let (code, expires) =
-                db.blocking(|c| staff::create_enrollment_code(c, &clinic, chrono::Utc::now()))?;
+            let (store, runtime) = server::open_store(&config)?;
+            let (code, expires) = runtime.block_on(staff::issue_enrollment_code(
+                &store,
+                clinic,
+                chrono::Utc::now(),
+                None,
+            ))?;
             println!("enrollment code: {code}");
             println!("expires: {}", expires.to_rfc3339());
             Ok(())
@@ -213,10 +213,8 @@ fn run(command: Command) -> anyhow::Result<()> {
 fn remove_staff(config: &Path, clinic: Option<&str>, user: &str) -> anyhow::Result<()> {
     let config = load(config)?;
     let clinic = clinic.map(|c| known_clinic(&config, c)).transpose()?;
-    let (db, _) = server::open_data_dir(&config)?;
-    let removed = db
-        .blocking(|c| Ok(staff::remove_staff(c, clinic.as_ref(), user)))?
-        .map_err(anyhow::Error::from)?;
+    let (store, runtime) = server::open_store(&config)?;
+    let removed = runtime.block_on(staff::remove_staff_from(&store, clinic.as_ref(), user))?;
     match (removed, &clinic) {
         (0, Some(c)) => bail!("{user} is not a staff user of clinic {c}"),
         (0, None) => bail!("{user} is not a staff user"),

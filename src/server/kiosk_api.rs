@@ -77,7 +77,7 @@ impl FromRequestParts<AppState> for KioskAuth {
                 clinic_id: o.clinic_id,
             },
         };
-        state.touch_kiosk(&auth.kiosk_id);
+        state.kiosk_heard(&auth.kiosk_id).await?;
         Ok(auth)
     }
 }
@@ -211,10 +211,10 @@ pub async fn events(
     let clinic = auth.clinic(&state)?.clone();
     let now = state.now();
     let kiosk_id = auth.kiosk_id.clone();
-    // Committed together with the batches other kiosks sent meanwhile.
+    // On SQLite committed together with the batches other kiosks sent
+    // meanwhile; on PostgreSQL in its own transaction.
     let outcome = state
-        .ingest()
-        .apply(clinic, kiosk_id, now, batch.events)
+        .apply_events(clinic, kiosk_id, now, batch.events)
         .await?;
     let mut counts = [0usize; 3];
     for r in &outcome.results {

@@ -1,6 +1,6 @@
 //! The clinic server: the kiosk API, the staff API, QR passes, schedule
 //! import, the demo clinic and the operations endpoints, over one SQLite
-//! database.
+//! database, or over PostgreSQL shared by replicas ([`storage::backend`]).
 //!
 //! # Layout
 //! - [`routes`]: the one table of routes; it builds the router *and* the
@@ -101,12 +101,15 @@ pub enum ServerError {
         "[tls] is configured, but this server serves plain HTTP only; terminate TLS in a proxy in front of it and remove [tls]"
     )]
     TlsUnsupported,
-    /// `[database]` names PostgreSQL, whose backend does not yet hold
-    /// every operation the server runs.
-    #[error(
-        "[database] names PostgreSQL, but the PostgreSQL backend is incomplete: it does not yet implement every operation the clinic server runs, so the server will not start on it; remove [database] to keep the data in SQLite under server.data_dir"
-    )]
-    PostgresIncomplete,
+    /// `[database]` names PostgreSQL, and the configuration or command
+    /// needs a part that still runs on SQLite only.
+    #[error("[database] names PostgreSQL, but {what} runs on SQLite only so far; {advice}")]
+    PostgresUnsupported {
+        /// What needs SQLite, such as "the EHR connector of clinic north".
+        what: String,
+        /// What to do instead.
+        advice: &'static str,
+    },
     /// Accepting or serving connections failed.
     #[error("serving: {0}")]
     Serve(std::io::Error),
@@ -153,9 +156,12 @@ pub struct AppState {
 struct StateInner {
     /// The checked configuration the server runs on.
     config: ServerConfig,
-    /// The database.
+    /// The SQLite database. On PostgreSQL an empty in-memory one, which
+    /// only the EHR connector's status reads: `run` refuses an EHR
+    /// connector on PostgreSQL, so there it has nothing to report.
     db: Db,
-    /// The same database behind the backend facade.
+    /// Where the data lives, behind the backend facade: the same SQLite
+    /// database, or PostgreSQL.
     store: storage::backend::Store,
     /// The pass-signing key.
     signer: PassSigner,
@@ -168,17 +174,36 @@ struct StateInner {
     closing: watch::Sender<bool>,
     /// Request and ingest counters.
     metrics: Metrics,
-    /// Event batches waiting for the group commit.
-    ingest: group_commit::IngestQueue,
+    /// Event batches waiting for the group commit; SQLite only, as
+    /// PostgreSQL takes concurrent batches itself.
+    ingest: Option<group_commit::IngestQueue>,
     /// When each kiosk was last heard from, kept in memory so that
     /// authenticating a request costs no write.
     last_seen: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// When this process last wrote a kiosk's last-seen time to
+    /// PostgreSQL, so a busy kiosk costs one write per
+    /// [`SEEN_WRITE_EVERY_SECS`], not one per request.
+    seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Staff sign-in limits per address and user name.
     login_guard: login_guard::LoginGuard,
     /// Wakes the EHR write-back drains when a write-back is queued.
     ehr_wake: fhir::Wake,
     /// The intake forms offered, ready for schedule replies and ingest.
     forms: Arc<intake::FormCatalog>,
+}
+
+/// What a backend brings to [`AppState::build`].
+struct Parts {
+    /// The SQLite database (in memory when the store is PostgreSQL).
+    db: Db,
+    /// Where the data lives.
+    store: storage::backend::Store,
+    /// The SQLite group commit; none on PostgreSQL.
+    ingest: Option<group_commit::IngestQueue>,
+    /// The intake forms offered.
+    forms: Arc<intake::FormCatalog>,
+    /// Wakes the EHR write-back drains.
+    ehr_wake: fhir::Wake,
 }
 
 impl AppState {
@@ -194,17 +219,65 @@ impl AppState {
         signer: PassSigner,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let (changes, _) = broadcast::channel(1024);
-        let (closing, _) = watch::channel(false);
         let ehr_wake = fhir::Wake::default();
         let forms = Arc::new(intake::FormCatalog::new(&config));
         let ingest =
             group_commit::IngestQueue::start(db.clone(), ehr_wake.clone(), Arc::clone(&forms));
+        let store = storage::backend::Store::Sqlite(db.clone());
+        let parts = Parts {
+            db,
+            store,
+            ingest: Some(ingest),
+            forms,
+            ehr_wake,
+        };
+        Self::build(config, parts, signer, clock)
+    }
+
+    /// State over a PostgreSQL pool shared with other replicas, with the
+    /// wall clock. Refuses a configuration with an EHR connector, which
+    /// runs on SQLite only so far.
+    pub fn postgres(
+        config: ServerConfig,
+        pg: storage::pg::PgStore,
+        signer: PassSigner,
+    ) -> Result<Self, ServerError> {
+        Self::postgres_with_clock(config, pg, signer, Arc::new(SystemClock))
+    }
+
+    /// [`AppState::postgres`] with a given clock, for tests.
+    pub fn postgres_with_clock(
+        config: ServerConfig,
+        pg: storage::pg::PgStore,
+        signer: PassSigner,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ServerError> {
+        refuse_ehr_on_postgres(&config)?;
+        let parts = Parts {
+            db: Db::open_in_memory()?,
+            store: storage::backend::Store::Postgres(pg),
+            ingest: None,
+            forms: Arc::new(intake::FormCatalog::new(&config)),
+            ehr_wake: fhir::Wake::default(),
+        };
+        Ok(Self::build(config, parts, signer, clock))
+    }
+
+    fn build(config: ServerConfig, parts: Parts, signer: PassSigner, clock: Arc<dyn Clock>) -> Self {
+        let Parts {
+            db,
+            store,
+            ingest,
+            forms,
+            ehr_wake,
+        } = parts;
+        let (changes, _) = broadcast::channel(1024);
+        let (closing, _) = watch::channel(false);
         Self {
             inner: Arc::new(StateInner {
                 config,
                 ingest,
-                store: storage::backend::Store::Sqlite(db.clone()),
+                store,
                 db,
                 signer,
                 clock,
@@ -212,6 +285,7 @@ impl AppState {
                 closing,
                 metrics: Metrics::default(),
                 last_seen: Mutex::new(HashMap::new()),
+                seen_written: Mutex::new(HashMap::new()),
                 login_guard: login_guard::LoginGuard::default(),
                 ehr_wake,
                 forms,
@@ -241,9 +315,28 @@ impl AppState {
         &self.inner.store
     }
 
-    /// The queue in front of the event ingest's group commit.
-    pub fn ingest(&self) -> &group_commit::IngestQueue {
-        &self.inner.ingest
+    /// Applies a kiosk's event batch and returns once it is committed: on
+    /// SQLite through the group commit, on PostgreSQL in its own
+    /// transaction.
+    pub async fn apply_events(
+        &self,
+        clinic: ClinicSettings,
+        kiosk_id: String,
+        now: DateTime<Utc>,
+        events: Vec<crate::protocol::EventEnvelope>,
+    ) -> Result<storage::ingest::BatchOutcome, ApiError> {
+        match (&self.inner.ingest, &self.inner.store) {
+            (_, storage::backend::Store::Postgres(pg)) => Ok(pg
+                .apply_batch(&clinic, &kiosk_id, now, &events)
+                .await
+                .map_err(storage::StorageError::from)?),
+            (Some(queue), storage::backend::Store::Sqlite(_)) => {
+                queue.apply(clinic, kiosk_id, now, events).await
+            }
+            (None, storage::backend::Store::Sqlite(_)) => Err(ApiError::internal(
+                "the SQLite ingest writer is not running",
+            )),
+        }
     }
 
     /// The intake forms offered and the crisis text.
@@ -308,6 +401,36 @@ impl AppState {
             .insert(kiosk_id.to_string(), now);
     }
 
+    /// Records that `kiosk_id` was heard from now: in memory, and on
+    /// PostgreSQL also in the database (at most once per
+    /// [`SEEN_WRITE_EVERY_SECS`] per kiosk from this process), so every
+    /// replica's fleet view sees it.
+    pub async fn kiosk_heard(&self, kiosk_id: &str) -> Result<(), storage::StorageError> {
+        self.touch_kiosk(kiosk_id);
+        if !matches!(self.store(), storage::backend::Store::Postgres(_)) {
+            return Ok(());
+        }
+        let now = self.now();
+        let due = {
+            let mut written = self
+                .inner
+                .seen_written
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = written
+                .get(kiosk_id)
+                .is_none_or(|t| now - *t >= chrono::Duration::seconds(SEEN_WRITE_EVERY_SECS));
+            if due {
+                written.insert(kiosk_id.to_string(), now);
+            }
+            due
+        };
+        if due {
+            self.store().kiosk_seen(kiosk_id, now).await?;
+        }
+        Ok(())
+    }
+
     /// When `kiosk_id` was last heard from since this process started.
     pub fn kiosk_seen(&self, kiosk_id: &str) -> Option<DateTime<Utc>> {
         self.inner
@@ -341,17 +464,56 @@ impl AppState {
     }
 }
 
-/// Creates the data directory if needed and opens the database and the
-/// pass-signing key in it. Used by `serve`, `demo` and the admin commands.
+/// How often, in seconds, one process writes a kiosk's last-seen time to
+/// PostgreSQL; the fleet's online threshold is minutes.
+pub const SEEN_WRITE_EVERY_SECS: i64 = 30;
+
+/// Refuses EHR connectors on PostgreSQL: their queue, cache and lease run
+/// on SQLite only so far.
+fn refuse_ehr_on_postgres(config: &ServerConfig) -> Result<(), ServerError> {
+    match config.clinics.iter().find(|c| c.fhir.is_some()) {
+        Some(c) if config.database.is_some() => Err(ServerError::PostgresUnsupported {
+            what: format!("the EHR connector ([clinic.fhir] of clinic {})", c.id),
+            advice: "remove [clinic.fhir], or remove [database] to keep the data in SQLite under server.data_dir",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the data directory if needed and opens the SQLite database and
+/// the pass-signing key in it. Used by `demo`, `import` and SQLite's
+/// `serve`; refused when `[database]` names PostgreSQL, as `what` (the
+/// caller) works on SQLite only.
 pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerError> {
     if config.database.is_some() {
-        return Err(ServerError::PostgresIncomplete);
+        return Err(ServerError::PostgresUnsupported {
+            what: "this command".into(),
+            advice: "remove [database] to use the SQLite database under server.data_dir",
+        });
     }
     let dir = &config.server.data_dir;
     create_data_dir(dir)?;
     let db = Db::open(&dir.join(DB_FILE))?;
     let signer = PassSigner::load_or_create(&dir.join(KEY_FILE))?;
     Ok((db, signer))
+}
+
+/// Opens the configured storage for a command-line tool, with a runtime
+/// to drive it: PostgreSQL when `[database]` names it (migrated, as
+/// `serve` would), else the SQLite database in the data directory.
+pub fn open_store(
+    config: &ServerConfig,
+) -> Result<(storage::backend::Store, tokio::runtime::Runtime), ServerError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(ServerError::Serve)?;
+    let store = match &config.database {
+        Some(settings) => storage::backend::Store::Postgres(
+            runtime
+                .block_on(storage::pg::connect(settings))
+                .map_err(storage::StorageError::from)?,
+        ),
+        None => storage::backend::Store::Sqlite(open_data_dir(config)?.0),
+    };
+    Ok((store, runtime))
 }
 
 /// Holds the data directory for the one process that serves it; released
@@ -418,10 +580,13 @@ pub async fn run(
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
     }
-    if config.database.is_some() {
-        return Err(ServerError::PostgresIncomplete);
-    }
-    let _lock = lock_data_dir(&config.server.data_dir)?;
+    refuse_ehr_on_postgres(&config)?;
+    // Replicas on PostgreSQL may share the data directory (the key file);
+    // a SQLite database belongs to one process.
+    let _lock = match config.database {
+        Some(_) => None,
+        None => Some(lock_data_dir(&config.server.data_dir)?),
+    };
     let metrics = match config.server.metrics_listen {
         Some(addr) => Some(
             TcpListener::bind(addr)
@@ -430,7 +595,17 @@ pub async fn run(
         ),
         None => None,
     };
-    let state = AppState::open(config)?;
+    let state = match &config.database {
+        Some(settings) => {
+            let pg = storage::pg::connect(settings)
+                .await
+                .map_err(storage::StorageError::from)?;
+            create_data_dir(&config.server.data_dir)?;
+            let signer = PassSigner::load_or_create(&config.server.data_dir.join(KEY_FILE))?;
+            AppState::postgres(config, pg, signer)?
+        }
+        None => AppState::open(config)?,
+    };
     let Some(metrics) = metrics else {
         return serve(listener, state, shutdown).await;
     };

@@ -25,7 +25,6 @@ use tracing::Instrument;
 use super::AppState;
 use super::error::{ApiError, InternalDetail};
 use super::staff_api::load_fleet;
-use super::storage::staff as storage;
 
 /// The header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -138,7 +137,7 @@ pub async fn metrics_with_token(
 pub async fn healthz(
     State(state): State<AppState>,
 ) -> Result<Json<crate::protocol::Health>, ApiError> {
-    state.db().call(crate::server::storage::reachable).await?;
+    state.store().reachable().await?;
     Ok(Json(crate::protocol::Health {
         status: "ok".into(),
     }))
@@ -149,6 +148,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
     let per_clinic = clinic_gauges(&state).await?;
     let mut s = server_families(&state, &per_clinic);
     s.push_str(&super::fhir::status::prometheus(&state).await?);
+    pool_families(&state, &mut s);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -159,15 +159,43 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         .into_response())
 }
 
+/// The PostgreSQL pool's gauges; nothing on SQLite, which has no pool.
+fn pool_families(state: &AppState, s: &mut String) {
+    let super::storage::backend::Store::Postgres(pg) = state.store() else {
+        return;
+    };
+    let p = pg.pool_status();
+    for (name, help, value) in [
+        (
+            "clinic_db_pool_max",
+            "The largest the database connection pool may grow.",
+            p.max_size,
+        ),
+        (
+            "clinic_db_pool_connections",
+            "Database connections open in the pool.",
+            p.size,
+        ),
+        (
+            "clinic_db_pool_idle",
+            "Open database connections not in use.",
+            p.available,
+        ),
+        (
+            "clinic_db_pool_waiting",
+            "Requests waiting for a database connection.",
+            p.waiting,
+        ),
+    ] {
+        metric_family(s, name, "gauge", help, [(String::new(), value)]);
+    }
+}
+
 /// Each clinic's open flags, kiosks online and kiosks with a skewed clock.
 async fn clinic_gauges(state: &AppState) -> Result<Vec<(String, i64, usize, usize)>, ApiError> {
     let mut out = Vec::new();
     for clinic in &state.config().clinics {
-        let cid = clinic.id.clone();
-        let open = state
-            .db()
-            .read(move |c| storage::open_flag_count(c, &cid))
-            .await?;
+        let open = state.store().open_flag_count(clinic.id.clone()).await?;
         let fleet = load_fleet(state, &clinic.id).await?;
         let online = fleet.iter().filter(|k| k.online).count();
         let skewed = fleet

@@ -22,6 +22,7 @@ use rusqlite::Connection;
 use super::AppState;
 use super::db::{StorageError, secret_hash};
 use super::error::ApiError;
+use super::storage::backend::Store;
 use super::storage::staff::{self as storage, StoredSession};
 use crate::domain::ClinicId;
 
@@ -123,6 +124,42 @@ pub fn add_staff(
     Ok(storage::add_member(conn, clinic, username, &hash, now)?)
 }
 
+/// [`add_staff`] through the storage facade, on either backend: checks
+/// the name and password, hashes the password off the runtime, and stores
+/// it in one step. Returns true when the membership is new.
+pub async fn add_staff_to(
+    store: &Store,
+    clinic: &ClinicId,
+    username: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StaffError> {
+    if !valid_username(username) {
+        return Err(StaffError::BadUsername);
+    }
+    if password.chars().count() < 12 {
+        return Err(StaffError::WeakPassword);
+    }
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StaffError::Hash(e.to_string()))??;
+    Ok(store
+        .add_staff(clinic.clone(), username.to_string(), hash, now)
+        .await?)
+}
+
+/// [`remove_staff`] through the storage facade, on either backend.
+pub async fn remove_staff_from(
+    store: &Store,
+    clinic: Option<&ClinicId>,
+    username: &str,
+) -> Result<u64, StaffError> {
+    Ok(store
+        .remove_staff(clinic.cloned(), username.to_string())
+        .await?)
+}
+
 /// Ends every session of `username`; returns how many there were.
 pub fn end_sessions(conn: &Connection, username: &str) -> Result<usize, StaffError> {
     Ok(storage::end_sessions(conn, username)?)
@@ -185,6 +222,33 @@ pub fn create_enrollment_code(
     Ok((code, expires))
 }
 
+/// Creates and stores a one-time enrollment code for `clinic` through the
+/// storage facade; returns it and its expiry. With `user`, the creation is
+/// audited as theirs in the same transaction.
+pub async fn issue_enrollment_code(
+    store: &Store,
+    clinic: ClinicId,
+    now: DateTime<Utc>,
+    user: Option<String>,
+) -> Result<(String, DateTime<Utc>), StorageError> {
+    let code = new_enrollment_code();
+    let expires = now + Duration::hours(ENROLLMENT_CODE_HOURS);
+    let hash = secret_hash(&normalize_code(&code));
+    match user {
+        Some(user) => {
+            store
+                .create_enrollment_code(clinic, hash, now, expires, user)
+                .await?
+        }
+        None => {
+            store
+                .insert_enrollment_code(clinic, hash, now, expires)
+                .await?
+        }
+    }
+    Ok((code, expires))
+}
+
 /// A dummy hash to verify against when the user does not exist, so a
 /// wrong user name costs the same time as a wrong password.
 pub fn dummy_hash() -> &'static str {
@@ -193,14 +257,16 @@ pub fn dummy_hash() -> &'static str {
 }
 
 /// Starts a session for `username`; returns the cookie value.
-pub fn start_session(
-    conn: &Connection,
+pub async fn start_session(
+    store: &Store,
     username: &str,
     now: DateTime<Utc>,
     lasts: Duration,
 ) -> Result<String, StorageError> {
     let token = super::db::random_token(32);
-    storage::insert_session(conn, &secret_hash(&token), username, now, lasts)?;
+    store
+        .insert_session(secret_hash(&token), username.to_string(), now, lasts)
+        .await?;
     Ok(token)
 }
 
@@ -382,8 +448,8 @@ fn usable_at(session: &StoredSession, now: DateTime<Utc>, idle: Duration) -> Ses
 
 const SESSION_ENDED: ApiError = ApiError::Unauthorized("your session has ended; sign in again");
 
-/// Resolving a session reads on the read-only connection, so staff reads
-/// never wait behind a commit's fsync. The writer is used only when the
+/// Resolving a session reads (on SQLite on the read-only connection, so
+/// staff reads never wait behind a commit's fsync). The writer is used only when the
 /// session changes: its last use is written when it is older than
 /// [`TOUCH_EVERY_SECS`] (once a minute per active session, which keeps the
 /// idle timeout exact to the minute), and an idle session is deleted.
@@ -397,29 +463,21 @@ impl FromRequestParts<AppState> for StaffSession {
         let token_hash = secret_hash(&token);
         let now = state.now();
         let idle = state.config().server.staff_idle;
-        let hash = token_hash.clone();
         let stored = state
-            .db()
-            .read(move |c| storage::load_session(c, &hash))
+            .store()
+            .load_session(&token_hash)
             .await?
             .ok_or(SESSION_ENDED)?;
-        let hash = token_hash.clone();
         match usable_at(&stored, now, idle) {
             SessionUse::Expired => return Err(SESSION_ENDED),
             SessionUse::Idle => {
-                state
-                    .db()
-                    .call(move |c| storage::delete_session(c, &hash))
-                    .await?;
+                state.store().delete_session(&token_hash).await?;
                 return Err(ApiError::Unauthorized(
                     "your session ended after a while unused; sign in again",
                 ));
             }
             SessionUse::Touch => {
-                state
-                    .db()
-                    .call(move |c| storage::touch_session(c, &hash, now))
-                    .await?;
+                state.store().touch_session(&token_hash, now).await?;
             }
             SessionUse::Fresh => {}
         }

@@ -25,8 +25,8 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::login_guard::LoginAlert;
 use super::passes;
 use super::staff::{self, ClientAddr, StaffSession};
-use super::storage::staff as storage;
-use super::storage::{Actor, AuditAction, AuditEntry, audit};
+use super::storage::backend::ChangeDecision as Decided;
+use super::storage::{Actor, AuditAction, AuditRow};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
 use crate::domain::{AppointmentId, ClinicId};
@@ -50,9 +50,10 @@ fn clinic_for(
         .ok_or_else(|| ApiError::NotFound(format!("clinic {id} is not served here")))
 }
 
-/// Audits a staff view of patient data. Lists are read on the read-only
-/// connection; this row goes through the writer and is committed before
-/// the data leaves the server, so a view is never shown unaudited.
+/// Audits a staff view of patient data. On SQLite lists are read on the
+/// read-only connection; this row goes through the writer. Either way it
+/// is committed before the data leaves the server, so a view is never
+/// shown unaudited.
 async fn audit_view(
     state: &AppState,
     clinic: &ClinicId,
@@ -60,21 +61,16 @@ async fn audit_view(
     action: AuditAction,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
-    let now = state.now();
-    let (clinic, user) = (clinic.clone(), user.to_string());
+    let row = AuditRow {
+        clinic: clinic.clone(),
+        actor: Actor::Staff,
+        actor_id: user.to_string(),
+        action,
+        detail,
+    };
     state
-        .db()
-        .call(move |c| {
-            audit(
-                c,
-                &clinic,
-                now,
-                &AuditEntry {
-                    detail: detail.as_deref(),
-                    ..AuditEntry::new(Actor::Staff, &user, action)
-                },
-            )
-        })
+        .store()
+        .audit(vec![row], state.now())
         .await
         .map_err(ApiError::from)
 }
@@ -123,11 +119,7 @@ pub async fn login(
             retry_after_secs: 1,
         });
     };
-    let username = req.username.clone();
-    let user = state
-        .db()
-        .read(move |c| storage::load_user(c, &username))
-        .await;
+    let user = state.store().load_user(&req.username).await;
     let user = match user {
         Ok(u) => u,
         Err(e) => {
@@ -152,11 +144,7 @@ pub async fn login(
     }
     guard.succeeded(attempt);
     let lasts = state.config().server.staff_session;
-    let username = req.username.clone();
-    let token = state
-        .db()
-        .call(move |c| staff::start_session(c, &username, now, lasts))
-        .await?;
+    let token = staff::start_session(state.store(), &req.username, now, lasts).await?;
     let cookie = staff::session_cookie(Some(&token), lasts.num_seconds(), secure_cookies(&state));
     let mut response = Json(me(&state, req.username, &clinics)).into_response();
     response.headers_mut().insert(
@@ -196,24 +184,17 @@ async fn raise_login_alerts(
             notices.push((clinic, subject.clone()));
         }
     }
-    let rows = notices.clone();
-    state
-        .db()
-        .call(move |c| {
-            for (clinic, subject) in &rows {
-                audit(
-                    c,
-                    clinic,
-                    now,
-                    &AuditEntry {
-                        detail: Some(subject),
-                        ..AuditEntry::new(Actor::System, "login", AuditAction::LoginAlert)
-                    },
-                )?;
-            }
-            Ok(())
+    let rows = notices
+        .iter()
+        .map(|(clinic, subject)| AuditRow {
+            clinic: clinic.clone(),
+            actor: Actor::System,
+            actor_id: "login".into(),
+            action: AuditAction::LoginAlert,
+            detail: Some(subject.clone()),
         })
-        .await?;
+        .collect();
+    state.store().audit(rows, now).await?;
     state.publish(notices.into_iter().map(|(clinic, subject)| ChangeNotice {
         clinic_id: clinic.as_str().to_string(),
         kind: LOGIN_ALERT.to_string(),
@@ -230,11 +211,7 @@ pub async fn logout(
     State(state): State<AppState>,
     session: StaffSession,
 ) -> Result<Response, ApiError> {
-    let hash = session.token_hash.clone();
-    state
-        .db()
-        .call(move |c| storage::delete_session(c, &hash))
-        .await?;
+    state.store().delete_session(&session.token_hash).await?;
     let cookie = staff::session_cookie(None, 0, secure_cookies(&state));
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(
@@ -259,11 +236,10 @@ pub async fn appointments(
     let clinic = clinic_for(&state, &session, &clinic)?;
     let day = state.today(&clinic);
     let now = state.now();
-    let id = clinic.id.clone();
     let user = &session.username;
     let list = state
-        .db()
-        .read(move |c| storage::appointments_on(c, &id, day, now))
+        .store()
+        .appointments_on(clinic.id.clone(), day, now)
         .await?;
     audit_view(
         &state,
@@ -313,10 +289,7 @@ pub async fn flags(
     ApiPath(clinic): ApiPath<String>,
 ) -> Result<Json<Vec<StaffFlag>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    let list = state
-        .db()
-        .read(move |c| storage::open_flags(c, &clinic.id))
-        .await?;
+    let list = state.store().open_flags(clinic.id).await?;
     Ok(Json(list))
 }
 
@@ -331,11 +304,9 @@ pub async fn resolve_flag(
     let note = req.note.trim().to_string();
     fields::require(Field::Note, &note).map_err(|e| ApiError::invalid(e.to_string()))?;
     let now = state.now();
-    let user = session.username.clone();
-    let cid = clinic.id.clone();
     let flag = state
-        .db()
-        .call(move |c| storage::resolve_flag(c, &cid, id, &user, &note, now))
+        .store()
+        .resolve_flag(clinic.id.clone(), id, session.username, note, now)
         .await?;
     state.publish([notice(&clinic.id, "flag", id.to_string())]);
     Ok(Json(flag))
@@ -367,10 +338,7 @@ pub async fn copays(
 ) -> Result<Json<Vec<CopayItem>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let status = q.status.unwrap_or(CopayStatus::Pending);
-    let list = state
-        .db()
-        .read(move |c| storage::copays(c, &clinic.id, status))
-        .await?;
+    let list = state.store().copays(clinic.id, status).await?;
     Ok(Json(list))
 }
 
@@ -386,11 +354,9 @@ pub async fn decide_copay(
         return Err(ApiError::invalid("status must be collected or waived"));
     }
     let now = state.now();
-    let user = session.username.clone();
-    let cid = clinic.id.clone();
     let item = state
-        .db()
-        .call(move |c| storage::decide_copay(c, &cid, id, req.status, &user, now))
+        .store()
+        .decide_copay(clinic.id.clone(), id, req.status, session.username, now)
         .await?;
     state.publish([notice(&clinic.id, "copay", id.to_string())]);
     Ok(Json(item))
@@ -403,11 +369,7 @@ pub async fn changes(
     ApiPath(clinic): ApiPath<String>,
 ) -> Result<Json<Vec<ProposedChange>>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
-    let cid = clinic.id.clone();
-    let list = state
-        .db()
-        .read(move |c| storage::pending_changes(c, &cid))
-        .await?;
+    let list = state.store().pending_changes(clinic.id.clone()).await?;
     if !list.is_empty() {
         audit_view(
             &state,
@@ -453,22 +415,18 @@ async fn decide_change(
         fields::check(Field::Note, note).map_err(|e| ApiError::invalid(e.to_string()))?;
     }
     let now = state.now();
-    let user = session.username.clone();
-    let cid = clinic.id.clone();
     let ehr = super::fhir::writeback::enabled(&clinic);
+    let decision = Decided {
+        id,
+        approve,
+        user: session.username,
+        note: req.note,
+        write_back: ehr,
+        now,
+    };
     let change = state
-        .db()
-        .call(move |c| {
-            let decision = storage::ChangeDecided {
-                id,
-                approve,
-                user: &user,
-                note: req.note.as_deref(),
-                write_back: ehr,
-                now,
-            };
-            storage::decide_change(c, &cid, &decision)
-        })
+        .store()
+        .decide_change(clinic.id.clone(), decision)
         .await?;
     if approve && ehr {
         state.ehr_wake().wake();
@@ -480,25 +438,22 @@ async fn decide_change(
     Ok(Json(change))
 }
 
-/// The clinic's kiosks, for the fleet view and `/metrics`, from the read
-/// connection.
+/// The clinic's kiosks, for the fleet view and `/metrics` (on SQLite from
+/// the read connection).
 pub async fn load_fleet(
     state: &AppState,
     clinic: &ClinicId,
 ) -> Result<Vec<FleetKiosk>, StorageError> {
     let st = state.clone();
-    let cid = clinic.clone();
+    let seen = std::sync::Arc::new(move |id: &str| st.kiosk_seen(id));
     state
-        .db()
-        .read(move |c| {
-            let seen = |id: &str| st.kiosk_seen(id);
-            let live = storage::Liveness {
-                now: st.now(),
-                offline_after: st.config().server.offline_after(),
-                seen: &seen,
-            };
-            storage::fleet(c, &cid, &live)
-        })
+        .store()
+        .fleet(
+            clinic.clone(),
+            state.now(),
+            state.config().server.offline_after(),
+            seen,
+        )
         .await
 }
 
@@ -522,12 +477,9 @@ pub async fn revoke_kiosk(
 ) -> Result<Json<FleetKiosk>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let now = state.now();
-    let user = session.username.clone();
-    let cid = clinic.id.clone();
-    let kid = kiosk.clone();
     state
-        .db()
-        .call(move |c| storage::revoke_kiosk(c, &cid, &kid, &user, now))
+        .store()
+        .revoke_kiosk(clinic.id.clone(), kiosk.clone(), session.username, now)
         .await?;
     let fleet = load_fleet(&state, &clinic.id)
         .await?
@@ -547,20 +499,8 @@ pub async fn create_enrollment_code(
 ) -> Result<(StatusCode, Json<EnrollmentCodeResponse>), ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let now = state.now();
-    let user = session.username.clone();
-    let (code, expires_at) = state
-        .db()
-        .call(move |c| {
-            let made = staff::create_enrollment_code(c, &clinic.id, now)?;
-            audit(
-                c,
-                &clinic.id,
-                now,
-                &AuditEntry::new(Actor::Staff, &user, AuditAction::EnrollmentCodeCreated),
-            )?;
-            Ok(made)
-        })
-        .await?;
+    let (code, expires_at) =
+        staff::issue_enrollment_code(state.store(), clinic.id, now, Some(session.username)).await?;
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentCodeResponse { code, expires_at }),
@@ -574,11 +514,9 @@ async fn pass_text(
     appointment: String,
 ) -> Result<PassResponse, ApiError> {
     let clinic = clinic_for(state, session, clinic)?;
-    let cid = clinic.id.clone();
-    let aid = appointment.clone();
     let start = state
-        .db()
-        .read(move |c| storage::appointment_start(c, &cid, &aid))
+        .store()
+        .appointment_start(clinic.id.clone(), appointment.clone())
         .await?;
     let (pass, expires_at) = passes::sign_for(
         state.signer(),

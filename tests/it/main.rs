@@ -10,6 +10,8 @@ mod fhir_faults;
 #[cfg(feature = "kiosk")]
 mod keypad;
 #[cfg(feature = "server")]
+mod pg_api;
+#[cfg(feature = "server")]
 mod pg_facade;
 #[cfg(feature = "server")]
 mod pg_serve;

@@ -49,3 +49,69 @@ pub async fn fresh_database() -> Option<DatabaseSettings> {
         pool_size: 8,
     })
 }
+
+/// Stores `wires` (appointments with their patients, as the SQLite
+/// schedule holds them) in the PostgreSQL database behind `store`, at
+/// change sequence 1, for tests that need a schedule there.
+pub async fn seed_schedule(
+    store: &checkin_kiosk::server::storage::pg::PgStore,
+    clinic: &str,
+    wires: &[checkin_kiosk::protocol::AppointmentWire],
+) {
+    use tokio_postgres::types::Json;
+    let client = store.client().await.unwrap();
+    client
+        .execute(
+            "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, 'seeded', 1)
+             ON CONFLICT (clinic_id) DO NOTHING",
+            &[&clinic],
+        )
+        .await
+        .unwrap();
+    for w in wires {
+        let p = &w.patient;
+        client
+            .execute(
+                "INSERT INTO patients (clinic_id, patient_id, first_name, last_name, date_of_birth,
+                     demographics, demographics_confirmed_ms, coverage)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                &[
+                    &clinic,
+                    &p.id,
+                    &p.first_name,
+                    &p.last_name,
+                    &p.date_of_birth.to_string(),
+                    &Json(&p.demographics),
+                    &p.demographics_confirmed_at.map(|t| t.timestamp_millis()),
+                    &w.coverage.as_ref().map(Json),
+                ],
+            )
+            .await
+            .unwrap();
+        let tz: chrono_tz::Tz = w.time_zone.parse().unwrap();
+        client
+            .execute(
+                "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
+                     start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
+                     prior_balance_cents, currency, removed, change_seq)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, false, 1)",
+                &[
+                    &clinic,
+                    &w.id,
+                    &p.id,
+                    &w.location_id,
+                    &w.start.with_timezone(&tz).date_naive().to_string(),
+                    &w.start.timestamp_millis(),
+                    &w.end.timestamp_millis(),
+                    &w.time_zone,
+                    &w.clinician,
+                    &w.status,
+                    &w.expected_copay_cents,
+                    &w.prior_balance_cents,
+                    &w.currency,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}

@@ -662,7 +662,7 @@ fn band(score: &crate::domain::screening::Score) -> String {
 }
 
 /// An amount in cents as `12.34`, for staff texts.
-fn cents_text(cents: i64) -> String {
+pub(crate) fn cents_text(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     let c = cents.unsigned_abs();
     format!("{sign}{}.{:02}", c / 100, c % 100)

@@ -64,6 +64,12 @@ pub enum StorageError {
     Refused(String),
 }
 
+impl From<tokio_postgres::Error> for StorageError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Postgres(pg::PgError::Postgres(e))
+    }
+}
+
 impl StorageError {
     /// A [`StorageError::NotFound`] for `what` `id`.
     pub fn not_found(what: &'static str, id: impl ToString) -> Self {
@@ -243,6 +249,32 @@ impl<'a> AuditEntry<'a> {
             appointment_id: None,
             patient_id: None,
             detail: None,
+        }
+    }
+}
+
+/// An audit row with owned fields, for work that moves to another thread
+/// or task; see [`AuditEntry`].
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// The clinic whose audit it belongs to.
+    pub clinic: crate::domain::ClinicId,
+    /// Who.
+    pub actor: Actor,
+    /// Their id.
+    pub actor_id: String,
+    /// What.
+    pub action: AuditAction,
+    /// More, such as a record id or a day; never PHI.
+    pub detail: Option<String>,
+}
+
+impl AuditRow {
+    /// The row as an [`AuditEntry`] (no appointment, no patient).
+    pub fn entry(&self) -> AuditEntry<'_> {
+        AuditEntry {
+            detail: self.detail.as_deref(),
+            ..AuditEntry::new(self.actor, &self.actor_id, self.action)
         }
     }
 }

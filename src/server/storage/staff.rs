@@ -191,25 +191,35 @@ pub fn appointments_on(
     )?;
     for w in wires {
         let open_flags: u32 = stmt.query_row(params![clinic.as_str(), w.id], |r| r.get(0))?;
-        out.push(StaffAppointment {
-            check_in_state: StaffAppointment::check_in_state_at(&w.status, w.end, now).to_string(),
-            id: w.id,
-            start: w.start,
-            end: w.end,
-            clinician: w.clinician,
-            location_id: w.location_id,
-            status: w.status,
-            patient_id: w.patient.id,
-            first_name: w.patient.first_name,
-            last_name: w.patient.last_name,
-            date_of_birth: w.patient.date_of_birth,
-            expected_copay_cents: w.expected_copay_cents,
-            prior_balance_cents: w.prior_balance_cents,
-            currency: w.currency,
-            open_flags,
-        });
+        out.push(staff_appointment(w, open_flags, now));
     }
     Ok(out)
+}
+
+/// The staff view of one appointment with its open flags, at `now`; the
+/// same on either backend.
+pub(crate) fn staff_appointment(
+    w: crate::protocol::AppointmentWire,
+    open_flags: u32,
+    now: DateTime<Utc>,
+) -> StaffAppointment {
+    StaffAppointment {
+        check_in_state: StaffAppointment::check_in_state_at(&w.status, w.end, now).to_string(),
+        id: w.id,
+        start: w.start,
+        end: w.end,
+        clinician: w.clinician,
+        location_id: w.location_id,
+        status: w.status,
+        patient_id: w.patient.id,
+        first_name: w.patient.first_name,
+        last_name: w.patient.last_name,
+        date_of_birth: w.patient.date_of_birth,
+        expected_copay_cents: w.expected_copay_cents,
+        prior_balance_cents: w.prior_balance_cents,
+        currency: w.currency,
+        open_flags,
+    }
 }
 
 /// The start of appointment `id` of `clinic`, unless removed.
@@ -232,7 +242,7 @@ pub fn appointment_start(
 
 // ---------------------------------------------------------------- flags
 
-const FLAG_COLUMNS: &str = "flag_id, code, step, text, kiosk_id, appointment_id, raised_ms, resolved_ms, resolved_by, resolution_note";
+pub(crate) const FLAG_COLUMNS: &str = "flag_id, code, step, text, kiosk_id, appointment_id, raised_ms, resolved_ms, resolved_by, resolution_note";
 
 fn flag_from_row(r: &Row<'_>) -> rusqlite::Result<StaffFlag> {
     Ok(StaffFlag {
@@ -309,7 +319,7 @@ pub fn resolve_flag(
 
 // ---------------------------------------------------------------- co-pays
 
-const COPAY_COLUMNS: &str =
+pub(crate) const COPAY_COLUMNS: &str =
     "item_id, appointment_id, amount_cents, currency, status, created_ms, decided_ms, decided_by";
 
 fn copay_from_row(r: &Row<'_>) -> rusqlite::Result<CopayItem> {
@@ -397,7 +407,7 @@ pub fn decide_copay(
 
 // ---------------------------------------------------------------- proposed changes
 
-const CHANGE_COLUMNS: &str =
+pub(crate) const CHANGE_COLUMNS: &str =
     "change_id, appointment_id, patient_id, kiosk_id, proposed_ms, status, payload";
 
 fn change_from_row(r: &Row<'_>) -> rusqlite::Result<ProposedChange> {
@@ -633,34 +643,79 @@ pub struct Liveness<'a> {
     pub seen: &'a dyn Fn(&str) -> Option<DateTime<Utc>>,
 }
 
+/// A kiosk as stored, before the liveness rule decides whether it is
+/// online; the same on either backend.
+#[derive(Debug, Clone)]
+pub struct StoredKiosk {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its app version.
+    pub app_version: String,
+    /// When it enrolled.
+    pub enrolled_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The last time it was heard from, as stored.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Its last sync, as it reported.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Its outbox depth, as it reported.
+    pub outbox_depth: i64,
+    /// The age of its oldest unsent event, as it reported.
+    pub outbox_oldest_age_secs: Option<i64>,
+    /// Its clock's offset from the server's.
+    pub clock_skew_secs: Option<i64>,
+}
+
+impl StoredKiosk {
+    /// The fleet view of the kiosk: last seen is the later of the stored
+    /// time and this process's own, and online means seen within the
+    /// threshold and not revoked.
+    pub fn with_liveness(self, live: &Liveness<'_>) -> FleetKiosk {
+        let last_seen_at = match (self.last_seen_at, (live.seen)(&self.id)) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let online = self.revoked_at.is_none()
+            && last_seen_at.is_some_and(|t| live.now - t <= live.offline_after);
+        FleetKiosk {
+            id: self.id,
+            name: self.name,
+            app_version: self.app_version,
+            enrolled_at: self.enrolled_at,
+            revoked_at: self.revoked_at,
+            last_seen_at,
+            last_sync_at: self.last_sync_at,
+            outbox_depth: u64::try_from(self.outbox_depth).unwrap_or(0),
+            outbox_oldest_age_secs: self
+                .outbox_oldest_age_secs
+                .and_then(|a| u64::try_from(a).ok()),
+            online,
+            clock_skew_secs: self.clock_skew_secs,
+        }
+    }
+}
+
 fn fleet_from_row(live: &Liveness<'_>, r: &Row<'_>) -> rusqlite::Result<FleetKiosk> {
-    let id: String = r.get(0)?;
-    let revoked_at = r.get::<_, Option<i64>>(4)?.map(from_ms);
-    let stored_seen = r.get::<_, Option<i64>>(5)?.map(from_ms);
-    let last_seen_at = match (stored_seen, (live.seen)(&id)) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    let online =
-        revoked_at.is_none() && last_seen_at.is_some_and(|t| live.now - t <= live.offline_after);
-    Ok(FleetKiosk {
-        id,
+    Ok(StoredKiosk {
+        id: r.get(0)?,
         name: r.get(1)?,
         app_version: r.get(2)?,
         enrolled_at: from_ms(r.get(3)?),
-        revoked_at,
-        last_seen_at,
+        revoked_at: r.get::<_, Option<i64>>(4)?.map(from_ms),
+        last_seen_at: r.get::<_, Option<i64>>(5)?.map(from_ms),
         last_sync_at: r.get::<_, Option<i64>>(6)?.map(from_ms),
-        outbox_depth: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
-        outbox_oldest_age_secs: r
-            .get::<_, Option<i64>>(8)?
-            .and_then(|a| u64::try_from(a).ok()),
-        online,
+        outbox_depth: r.get(7)?,
+        outbox_oldest_age_secs: r.get(8)?,
         clock_skew_secs: r.get(9)?,
-    })
+    }
+    .with_liveness(live))
 }
 
-const FLEET_COLUMNS: &str = "kiosk_id, name, app_version, enrolled_ms, revoked_ms, last_seen_ms, last_sync_ms, outbox_depth, outbox_oldest_age_secs, clock_skew_secs";
+/// The columns of a [`StoredKiosk`], in its fields' order.
+pub(crate) const FLEET_COLUMNS: &str = "kiosk_id, name, app_version, enrolled_ms, revoked_ms, last_seen_ms, last_sync_ms, outbox_depth, outbox_oldest_age_secs, clock_skew_secs";
 
 /// The clinic's kiosks, for the fleet view and `/metrics`.
 pub fn fleet(

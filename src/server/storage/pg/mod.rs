@@ -6,10 +6,12 @@
 //! operation the server runs is implemented here.
 
 mod connect;
+pub mod ingest;
 pub mod kiosks;
 mod migrate;
 pub mod schedule;
 pub mod sessions;
+pub mod staff;
 
 use std::path::PathBuf;
 
@@ -120,7 +122,7 @@ async fn audit(
     clinic: &crate::domain::ClinicId,
     at: chrono::DateTime<chrono::Utc>,
     e: &super::AuditEntry<'_>,
-) -> Result<(), PgError> {
+) -> Result<(), tokio_postgres::Error> {
     tx.execute(
         "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

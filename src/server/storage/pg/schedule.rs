@@ -145,3 +145,22 @@ impl PgStore {
         })
     }
 }
+
+/// Every live appointment of `clinic` on `day` with its patient, by start
+/// time; as the SQLite `schedule::day_wires`.
+pub(super) async fn day_wires(
+    c: &impl GenericClient,
+    clinic: &ClinicId,
+    day: NaiveDate,
+) -> Result<Vec<AppointmentWire>, PgError> {
+    let sql = format!(
+        "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
+           ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
+         WHERE a.clinic_id = $1 AND a.day = $2 AND NOT a.removed
+         ORDER BY a.start_ms, a.appointment_id"
+    );
+    let rows = c.query(&sql, &[&clinic.as_str(), &day.to_string()]).await?;
+    rows.iter()
+        .map(|r| wire_from_row(clinic, r).map(|(w, _)| w))
+        .collect()
+}

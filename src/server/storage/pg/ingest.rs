@@ -1,0 +1,562 @@
+//! Applying a kiosk's event batch on PostgreSQL, as `storage::ingest` does
+//! on SQLite: one transaction per batch, each event accepted, duplicate or
+//! rejected on its own, with the same effects (appointment status, flags,
+//! co-pay items and mismatches, proposed changes, confirmations, audit
+//! rows) and the same notices for the staff stream.
+//!
+//! Idempotent across replicas: each event first claims its
+//! `(clinic_id, event_id)` key with `INSERT … ON CONFLICT DO NOTHING`, in a
+//! savepoint. A claim that finds the key taken is a duplicate; a batch
+//! racing its own copy on another replica waits on the key until the
+//! other commits, then finds it taken. A rejected event's savepoint is
+//! rolled back, so, as on SQLite, it leaves nothing and a replay is judged
+//! again. A batch that loses a deadlock to another is run again whole.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Json;
+use uuid::Uuid;
+
+use super::{PgError, PgStore, audit, ms};
+use crate::config::ClinicSettings;
+use crate::domain::fields;
+use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
+use crate::protocol::{
+    ChangeNotice, ChangeProposal, DemographicsWire, EventBody, EventEnvelope, EventResult,
+    EventStatus,
+};
+use crate::server::fhir::mapping::TargetStatus;
+use crate::server::fhir::writeback::{self, WriteBack};
+use crate::server::storage::ingest::{BatchOutcome, cents_text};
+use crate::server::storage::{Actor, AuditAction, AuditEntry};
+
+/// How often a batch that lost a deadlock or a serialization race is run
+/// again before the error reaches the kiosk (which retries later).
+const ATTEMPTS: usize = 4;
+
+/// Why this server refuses intake forms on PostgreSQL.
+pub const FORMS_REFUSED: &str = "this clinic server does not take intake forms on PostgreSQL yet";
+
+impl PgStore {
+    /// Applies `events` from `kiosk_id` of `clinic`, received at `now`, in
+    /// one transaction.
+    pub async fn apply_batch(
+        &self,
+        clinic: &ClinicSettings,
+        kiosk_id: &str,
+        now: DateTime<Utc>,
+        events: &[EventEnvelope],
+    ) -> Result<BatchOutcome, PgError> {
+        let mut client = self.client().await?;
+        let mut attempt = 1;
+        loop {
+            let tx = client.transaction().await?;
+            let mut ctx = Ctx {
+                tx: &tx,
+                clinic,
+                kiosk_id,
+                now,
+                seq: None,
+                notices: Vec::new(),
+            };
+            let applied = ctx.apply_all(events).await;
+            let notices = std::mem::take(&mut ctx.notices);
+            let done = match applied {
+                Ok(results) => tx.commit().await.map(|()| results),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(results) => return Ok(BatchOutcome { results, notices }),
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Whether the transaction lost to another and may simply run again.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// The state of one batch's transaction.
+struct Ctx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    clinic: &'a ClinicSettings,
+    kiosk_id: &'a str,
+    now: DateTime<Utc>,
+    /// The change sequence stamped on schedule rows this batch changed,
+    /// taken on first need.
+    seq: Option<i64>,
+    notices: Vec<ChangeNotice>,
+}
+
+/// The appointment an event refers to.
+struct Target {
+    id: String,
+    patient_id: String,
+    status: AppointmentStatus,
+    currency: String,
+    expected_copay_cents: i64,
+}
+
+impl Ctx<'_, '_> {
+    fn clinic_id(&self) -> &ClinicId {
+        &self.clinic.id
+    }
+
+    fn notice(&mut self, kind: &str, id: impl Into<String>) {
+        self.notices.push(ChangeNotice {
+            clinic_id: self.clinic.id.as_str().to_string(),
+            kind: kind.to_string(),
+            id: id.into(),
+        });
+    }
+
+    async fn apply_all(
+        &mut self,
+        events: &[EventEnvelope],
+    ) -> Result<Vec<EventResult>, tokio_postgres::Error> {
+        let mut results = Vec::with_capacity(events.len());
+        for ev in events {
+            let (status, reason) = match self.apply(ev).await? {
+                Ok(s) => (s, None),
+                Err(reason) => (EventStatus::Rejected, Some(reason)),
+            };
+            results.push(EventResult {
+                id: ev.id,
+                status,
+                reason,
+            });
+        }
+        Ok(results)
+    }
+
+    /// `Ok(Ok(status))` for accepted or duplicate, `Ok(Err(reason))` for
+    /// rejected, `Err` for a database failure that aborts the batch.
+    async fn apply(
+        &mut self,
+        ev: &EventEnvelope,
+    ) -> Result<Result<EventStatus, String>, tokio_postgres::Error> {
+        self.tx.batch_execute("SAVEPOINT event").await?;
+        let claimed = self
+            .tx
+            .execute(
+                "INSERT INTO events (clinic_id, event_id, kiosk_id, kind, appointment_id, occurred_ms, received_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (clinic_id, event_id) DO NOTHING",
+                &[
+                    &self.clinic_id().as_str(),
+                    &ev.id,
+                    &self.kiosk_id,
+                    &ev.body.kind(),
+                    &ev.appointment_id,
+                    &ms(ev.occurred_at),
+                    &ms(self.now),
+                ],
+            )
+            .await?;
+        if claimed == 0 {
+            self.tx.batch_execute("RELEASE SAVEPOINT event").await?;
+            return Ok(Ok(EventStatus::Duplicate));
+        }
+        match self.judge(ev).await {
+            Ok(Ok(target)) => {
+                self.effects(ev, target.as_ref()).await?;
+                self.tx.batch_execute("RELEASE SAVEPOINT event").await?;
+                Ok(Ok(EventStatus::Accepted))
+            }
+            Ok(Err(reason)) => {
+                self.tx
+                    .batch_execute("ROLLBACK TO SAVEPOINT event; RELEASE SAVEPOINT event")
+                    .await?;
+                Ok(Err(reason))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every check an event must pass, as on SQLite; the appointment it
+    /// concerns when it passes, or why it is rejected.
+    async fn judge(
+        &self,
+        ev: &EventEnvelope,
+    ) -> Result<Result<Option<Target>, String>, tokio_postgres::Error> {
+        if let Err(e) = ev.validate(self.now) {
+            return Ok(Err(e.to_string()));
+        }
+        if matches!(ev.body, EventBody::FormCompleted { .. }) {
+            return Ok(Err(FORMS_REFUSED.into()));
+        }
+        let target = match (&ev.body, ev.appointment_id.as_deref()) {
+            (EventBody::Flag { .. }, None) => None,
+            (_, None) => return Ok(Err("appointment_id is required for this event".into())),
+            (_, Some(a)) => match self.target(a).await? {
+                Some(t) => Some(t),
+                None => return Ok(Err(format!("unknown appointment {a} in this clinic"))),
+            },
+        };
+        if let Err(reason) = self.check(&ev.body, target.as_ref()) {
+            return Ok(Err(reason));
+        }
+        if let Err(reason) = self.check_against_file(&ev.body, target.as_ref()).await? {
+            return Ok(Err(reason));
+        }
+        Ok(Ok(target))
+    }
+
+    async fn target(&self, appointment_id: &str) -> Result<Option<Target>, tokio_postgres::Error> {
+        let row = self.tx
+            .query_opt(
+                "SELECT appointment_id, patient_id, status, currency, expected_copay_cents FROM appointments
+                 WHERE clinic_id = $1 AND appointment_id = $2",
+                &[&self.clinic_id().as_str(), &appointment_id],
+            )
+            .await?;
+        Ok(row.map(|r| Target {
+            id: r.get(0),
+            patient_id: r.get(1),
+            // The CHECK constraint admits only the enum's names.
+            status: AppointmentStatus::parse(r.get(2)).unwrap_or(AppointmentStatus::Booked),
+            currency: r.get(3),
+            expected_copay_cents: r.get(4),
+        }))
+    }
+
+    /// The checks that need the stored appointment.
+    fn check(&self, body: &EventBody, target: Option<&Target>) -> Result<(), String> {
+        let Some(t) = target else { return Ok(()) };
+        match body {
+            EventBody::DemographicsConfirmed { patient_id }
+            | EventBody::DemographicsProposed { patient_id, .. }
+            | EventBody::CoverageProposed { patient_id, .. }
+                if patient_id != &t.patient_id =>
+            {
+                Err("patient_id is not the appointment's patient".into())
+            }
+            EventBody::CopayChosen { currency, .. }
+                if !currency.eq_ignore_ascii_case(&t.currency) =>
+            {
+                Err(format!(
+                    "currency {currency} is not the appointment's {}",
+                    t.currency
+                ))
+            }
+            EventBody::CopayChosen { amount_cents, .. }
+                if *amount_cents > self.clinic.max_copay_cents =>
+            {
+                Err(format!(
+                    "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
+                    self.clinic.max_copay_cents
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Proposed demographics follow the same field rules as at the kiosk,
+    /// for every value that differs from the file.
+    async fn check_against_file(
+        &self,
+        body: &EventBody,
+        target: Option<&Target>,
+    ) -> Result<Result<(), String>, tokio_postgres::Error> {
+        let (EventBody::DemographicsProposed { demographics, .. }, Some(t)) = (body, target) else {
+            return Ok(Ok(()));
+        };
+        let row = self
+            .tx
+            .query_one(
+                "SELECT demographics FROM patients WHERE clinic_id = $1 AND patient_id = $2",
+                &[&self.clinic_id().as_str(), &t.patient_id],
+            )
+            .await?;
+        let Json(on_file): Json<DemographicsWire> = row.try_get(0)?;
+        let on_file = Demographics::from(on_file);
+        let proposed = Demographics::from(demographics.clone());
+        Ok(fields::check_demographics_change(&proposed, &on_file).map_err(|e| e.to_string()))
+    }
+
+    async fn seq(&mut self) -> Result<i64, tokio_postgres::Error> {
+        if let Some(s) = self.seq {
+            return Ok(s);
+        }
+        let s = next_seq(self.tx, self.clinic_id()).await?;
+        self.seq = Some(s);
+        Ok(s)
+    }
+
+    async fn audit(
+        &self,
+        action: AuditAction,
+        t: Option<&Target>,
+        detail: Option<&str>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let entry = AuditEntry {
+            appointment_id: t.map(|t| t.id.as_str()),
+            patient_id: t.map(|t| t.patient_id.as_str()),
+            detail,
+            ..AuditEntry::new(Actor::Kiosk, self.kiosk_id, action)
+        };
+        audit(self.tx, self.clinic_id(), self.now, &entry).await
+    }
+
+    async fn set_status(
+        &mut self,
+        t: &Target,
+        to: AppointmentStatus,
+        ehr: TargetStatus,
+    ) -> Result<(), tokio_postgres::Error> {
+        let s = self.seq().await?;
+        self.tx
+            .execute(
+                "UPDATE appointments SET status = $3, change_seq = $4
+             WHERE clinic_id = $1 AND appointment_id = $2",
+                &[&self.clinic_id().as_str(), &t.id, &to.as_str(), &s],
+            )
+            .await?;
+        self.notice("appointment", t.id.clone());
+        if writeback::enabled(self.clinic) {
+            let item = WriteBack::AppointmentStatus {
+                appointment_id: t.id.clone(),
+                status: ehr,
+            };
+            enqueue(self.tx, self.clinic_id(), &item, self.now).await?;
+        }
+        Ok(())
+    }
+
+    async fn effects(
+        &mut self,
+        ev: &EventEnvelope,
+        t: Option<&Target>,
+    ) -> Result<(), tokio_postgres::Error> {
+        use AppointmentStatus::{Arrived, Booked, CheckedIn, NoShow};
+        match (&ev.body, t) {
+            (EventBody::Arrived {}, Some(t)) if matches!(t.status, Booked | NoShow) => {
+                self.set_status(t, Arrived, TargetStatus::Arrived).await?;
+            }
+            (EventBody::CheckedIn {}, Some(t)) if matches!(t.status, Booked | NoShow | Arrived) => {
+                self.set_status(t, CheckedIn, TargetStatus::CheckedIn)
+                    .await?;
+            }
+            (EventBody::Flag { code, step, text }, _) => {
+                self.raise_flag(ev, Some(ev.id), code, step, text).await?;
+            }
+            (EventBody::DemographicsConfirmed { patient_id }, Some(t)) => {
+                self.demographics_confirmed(ev, t, patient_id).await?;
+            }
+            (EventBody::DemographicsProposed { demographics, .. }, Some(t)) => {
+                let proposal = ChangeProposal::Demographics {
+                    demographics: DemographicsWire::from(&Demographics::from(demographics.clone())),
+                };
+                self.propose(ev, t, "demographics", &proposal).await?;
+            }
+            (EventBody::CoverageProposed { coverage, .. }, Some(t)) => {
+                let proposal = ChangeProposal::Coverage {
+                    coverage: coverage.clone(),
+                };
+                self.propose(ev, t, "coverage", &proposal).await?;
+            }
+            (
+                EventBody::CopayChosen {
+                    choice,
+                    amount_cents,
+                    currency,
+                },
+                Some(t),
+            ) => {
+                self.copay_chosen(ev, t, choice, *amount_cents, currency)
+                    .await?;
+            }
+            (EventBody::PhiViewed { what }, Some(t)) => {
+                self.audit(AuditAction::PhiViewed, Some(t), Some(what))
+                    .await?;
+            }
+            // Arrivals and check-ins of appointments already past them,
+            // and bodies `judge` refused (forms) or gave a target.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Stores a flag for staff; one the kiosk sent carries its event id,
+    /// one the server raises about another event (a co-pay mismatch) none.
+    async fn raise_flag(
+        &mut self,
+        ev: &EventEnvelope,
+        event_id: Option<Uuid>,
+        code: &str,
+        step: &str,
+        text: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        let row = self.tx
+            .query_one(
+                "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING flag_id",
+                &[
+                    &self.clinic_id().as_str(),
+                    &event_id,
+                    &self.kiosk_id,
+                    &ev.appointment_id,
+                    &code,
+                    &step,
+                    &text,
+                    &ms(ev.occurred_at),
+                ],
+            )
+            .await?;
+        self.notice("flag", row.get::<_, i64>(0).to_string());
+        Ok(())
+    }
+
+    /// Stamps the patient's demographics as confirmed, so kiosks pull it.
+    async fn demographics_confirmed(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        patient_id: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        // The sequence first, so every batch takes its locks in one order.
+        let s = self.seq().await?;
+        let clinic = self.clinic_id().as_str();
+        self.tx.execute(
+            "UPDATE patients SET demographics_confirmed_ms = GREATEST(COALESCE(demographics_confirmed_ms, 0), $3)
+             WHERE clinic_id = $1 AND patient_id = $2",
+            &[&clinic, &patient_id, &ms(ev.occurred_at)],
+        )
+        .await?;
+        self.tx
+            .execute(
+                "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
+                &[&clinic, &patient_id, &s],
+            )
+            .await?;
+        self.audit(AuditAction::DemographicsConfirmed, Some(t), None)
+            .await?;
+        self.notice("appointment", t.id.clone());
+        Ok(())
+    }
+
+    /// Audits the co-pay choice; a front-desk choice queues the server's
+    /// amount for staff, and a different amount from the kiosk is flagged.
+    async fn copay_chosen(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        choice: &str,
+        reported_cents: i64,
+        currency: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        self.audit(AuditAction::CopayChosen, Some(t), Some(choice))
+            .await?;
+        if reported_cents != t.expected_copay_cents {
+            let code = ReasonCode::CopayMismatch;
+            let text = format!(
+                "{}: kiosk showed {}, expected {}",
+                code.staff_text(),
+                cents_text(reported_cents),
+                cents_text(t.expected_copay_cents)
+            );
+            self.raise_flag(ev, None, code.as_str(), Step::CoPay.as_str(), &text)
+                .await?;
+        }
+        if CoPayChoice::parse(choice) != Some(CoPayChoice::FrontDesk) {
+            return Ok(());
+        }
+        let row = self.tx
+            .query_one(
+                "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING item_id",
+                &[
+                    &self.clinic_id().as_str(),
+                    &ev.id,
+                    &self.kiosk_id,
+                    &t.id,
+                    &t.expected_copay_cents,
+                    &currency.to_ascii_uppercase(),
+                    &ms(ev.occurred_at),
+                ],
+            )
+            .await?;
+        self.notice("copay", row.get::<_, i64>(0).to_string());
+        Ok(())
+    }
+
+    async fn propose(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        kind: &str,
+        proposal: &ChangeProposal,
+    ) -> Result<(), tokio_postgres::Error> {
+        let row = self.tx
+            .query_one(
+                "INSERT INTO proposed_changes (clinic_id, event_id, kiosk_id, appointment_id, patient_id, kind, payload, proposed_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING change_id",
+                &[
+                    &self.clinic_id().as_str(),
+                    &ev.id,
+                    &self.kiosk_id,
+                    &t.id,
+                    &t.patient_id,
+                    &kind,
+                    &Json(proposal),
+                    &ms(ev.occurred_at),
+                ],
+            )
+            .await?;
+        let action = match proposal {
+            ChangeProposal::Demographics { .. } => AuditAction::DemographicsProposed,
+            ChangeProposal::Coverage { .. } => AuditAction::CoverageProposed,
+        };
+        self.audit(action, Some(t), None).await?;
+        self.notice("change", row.get::<_, i64>(0).to_string());
+        Ok(())
+    }
+}
+
+/// Advances the clinic's change sequence and returns the new value,
+/// creating the clinic's cursor on first use.
+pub(super) async fn next_seq(
+    c: &impl GenericClient,
+    clinic: &ClinicId,
+) -> Result<i64, tokio_postgres::Error> {
+    let row = c
+        .query_one(
+            "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 1)
+             ON CONFLICT (clinic_id) DO UPDATE SET seq = clinic_cursor.seq + 1
+             RETURNING seq",
+            &[&clinic.as_str(), &crate::server::db::random_token(6)],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+/// Queues an EHR write-back for `clinic` in the caller's transaction, as
+/// `fhir::writeback::enqueue` does on SQLite.
+pub(super) async fn enqueue(
+    c: &impl GenericClient,
+    clinic: &ClinicId,
+    item: &WriteBack,
+    now: DateTime<Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    let (kind, target) = match item {
+        WriteBack::AppointmentStatus { appointment_id, .. } => {
+            ("appointment_status", appointment_id)
+        }
+        WriteBack::Demographics { patient_id, .. } => ("demographics", patient_id),
+        WriteBack::Coverage { patient_id, .. } => ("coverage", patient_id),
+    };
+    c.execute(
+        "INSERT INTO fhir_outbox (clinic_id, kind, target_id, payload, created_ms, next_attempt_ms)
+         VALUES ($1, $2, $3, $4, $5, $5)",
+        &[&clinic.as_str(), &kind, target, &Json(item), &ms(now)],
+    )
+    .await?;
+    Ok(())
+}
