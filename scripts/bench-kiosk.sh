@@ -13,6 +13,10 @@
 #      processes, and the ratio kiosk / Chromium;
 #   4. clinic-server memory idle (the `demo` server the kiosk is enrolled
 #      with): PSS.
+#   5. kiosk memory idle on Welcome with speech mode on and the speech
+#      engine (eSpeak NG) loaded: `[speech] always_speak = true` and
+#      `device = "null"` (no sound card needed; audio paced like one),
+#      measured once Welcome has been spoken;                  target ≤ 40 MiB
 #
 # It installs what it needs (Debian), builds release, starts everything on
 # 127.0.0.1 and a private display, prints a markdown table, and stops every
@@ -20,8 +24,10 @@
 #
 # Usage: scripts/bench-kiosk.sh
 # Environment: BENCH_RUNS (cold-start runs, 12), BENCH_SETTLE_SECS (5),
-# BENCH_SHOTS_DIR (keep the two screenshots there), BENCH_NO_BUILD,
-# BENCH_BIN_DIR (see below).
+# BENCH_SPEECH_SETTLE_SECS (40: Welcome is spoken first), BENCH_SHOTS_DIR
+# (keep the two screenshots there), BENCH_NO_BUILD, BENCH_BIN_DIR (see
+# below), BENCH_MEMORY_ONLY=1 (the two kiosk memory rows only: no cold
+# start, no Chromium).
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -289,6 +295,35 @@ import -window root "$tmp/kiosk-welcome.png" 2>/dev/null || true
 server_mem=$(mem_of "$server_pid")
 stop_kiosk "$kiosk_pid"
 
+# ---------------------------------------------------------------- 5. idle memory, speech on
+# The same kiosk and data directory, speaking every session from Welcome
+# with the engine loaded; audio goes to the null sink at a sound card's
+# pace, so no sound card is needed.
+cp "$tmp/kiosk.toml" "$tmp/kiosk.toml.plain"
+printf '\n[speech]\nalways_speak = true\ndevice = "null"\nroute = "private"\n' >>"$tmp/kiosk.toml"
+start_until_frame speech || exit 1
+sleep "${BENCH_SPEECH_SETTLE_SECS:-40}"
+speech_samples=()
+for _ in 1 2 3 4 5; do speech_samples+=("$(mem_of "$kiosk_pid")"); sleep 1; done
+speech_pss=$(printf '%s\n' "${speech_samples[@]}" | awk '{print $1}' | stats | cut -d' ' -f1)
+speech_rss=$(printf '%s\n' "${speech_samples[@]}" | awk '{print $2}' | stats | cut -d' ' -f1)
+speech_threads=$(ls "/proc/$kiosk_pid/task" | wc -l)
+speech_engine=$(grep -c 'libespeak-ng' "/proc/$kiosk_pid/maps" || true)
+stop_kiosk "$kiosk_pid"
+mv "$tmp/kiosk.toml.plain" "$tmp/kiosk.toml"
+
+if [ -n "${BENCH_MEMORY_ONLY:-}" ]; then
+    echo
+    echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "date: $(date -u +%Y-%m-%dT%H:%MZ); commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $kiosk_bin, $(stat -c %s "$kiosk_bin") bytes"
+    echo
+    echo "| metric | target | measured |"
+    echo "|---|---|---|"
+    echo "| kiosk memory idle on Welcome, speech off, PSS (median of 5 samples after ${settle} s) | ≤ 40 MiB | $(kib_to_mib "$kiosk_pss") MiB (RSS $(kib_to_mib "$kiosk_rss") MiB, $kiosk_threads threads) |"
+    echo "| kiosk memory idle on Welcome, speech mode on, engine loaded, PSS (median of 5 after ${BENCH_SPEECH_SETTLE_SECS:-40} s) | ≤ 40 MiB | $(kib_to_mib "$speech_pss") MiB (RSS $(kib_to_mib "$speech_rss") MiB, $speech_threads threads; libespeak-ng mappings: $speech_engine) |"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- 2. cold start
 : >"$tmp/ff.txt"
 for i in $(seq 1 "$runs"); do
@@ -444,6 +479,7 @@ echo "| \`xdotool search --sync --onlyvisible\` from just after exec (0.5 s poll
 echo "| the same Welcome as a static page in Chromium --kiosk, PSS summed over $chromium_procs processes | comparison | $(kib_to_mib "$chromium_pss") MiB (RSS sum $(kib_to_mib "$chromium_rss") MiB) |"
 echo "| ratio kiosk / Chromium (PSS) | report | $ratio |"
 echo "| clinic-server (demo clinic, one kiosk enrolled) idle, PSS | report | $(kib_to_mib "$server_pss") MiB (RSS $(kib_to_mib "$server_rss") MiB) |"
+echo "| kiosk memory idle on Welcome, speech mode on, engine loaded, PSS (median of 5 after ${BENCH_SPEECH_SETTLE_SECS:-40} s) | ≤ 40 MiB | $(kib_to_mib "$speech_pss") MiB (RSS $(kib_to_mib "$speech_rss") MiB, $speech_threads threads; libespeak-ng mappings: $speech_engine) |"
 echo
 echo "cold-start runs (ms): $(tr '\n' ' ' <"$tmp/ff.txt")"
 echo "outside view, mapped (ms): $(tr '\n' ' ' <"$tmp/map.txt")"

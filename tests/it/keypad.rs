@@ -98,12 +98,7 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     // The top bar first (language, then help), then the screen.
     assert_eq!(
         order(&k),
-        [
-            "Español",
-            "I need help",
-            "Use my date of birth",
-            "Larger text"
-        ],
+        ["Español", "I need help", "Use my date of birth"],
         "Welcome's controls in reading order"
     );
     assert_eq!(focused(&k).as_deref(), Some("Español"));
@@ -117,11 +112,9 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     press(&k, Key::DownArrow);
     assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
     press(&k, Key::RightArrow);
-    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
-    press(&k, Key::RightArrow);
     assert_eq!(focused(&k).as_deref(), Some("Español"), "Right wraps");
     press(&k, Key::LeftArrow);
-    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
+    assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
 }
 
 #[test]
@@ -729,6 +722,8 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
     use checkin_kiosk::kiosk::ui::Theme;
     let (k, t) = spoken_kiosk();
     let theme = || k.window.global::<Theme>();
+    assert!(k.find("Larger text").is_none(), "not offered by default");
+    theme().set_larger_text_offered(true);
     let body = theme().get_type().body;
     let key = theme().get_sizes().key_size;
     assert!(!k.ui.larger_text());
@@ -765,6 +760,9 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
 #[test]
 fn larger_text_left_on_at_welcome_goes_off_after_the_idle_time() {
     let k = Kiosk::new();
+    k.window
+        .global::<checkin_kiosk::kiosk::ui::Theme>()
+        .set_larger_text_offered(true);
     k.find("Larger text")
         .unwrap()
         .invoke_accessible_default_action();

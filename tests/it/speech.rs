@@ -102,13 +102,16 @@ fn the_config_sends_speech_to_a_sound_card_nowhere_or_wav_files() {
     use std::path::Path;
 
     let file = Path::new("/etc/checkin-kiosk/kiosk.toml");
+    // The device read, or the error's message.
     let parse = |device: &str| {
         parse_kiosk(
             &format!("[kiosk]\nname = \"Lobby 1\"\n[speech]\ndevice = {device:?}\n"),
             file,
         )
+        .map(|c| c.speech.device)
+        .map_err(|e| e.to_string())
     };
-    let device = |written: &str| parse(written).map(|c| c.speech.device).unwrap();
+    let device = |written: &str| parse(written).unwrap();
     assert_eq!(device("default"), SpeechDevice::Alsa("default".into()));
     assert_eq!(device("null"), SpeechDevice::Null);
     assert_eq!(
@@ -119,11 +122,11 @@ fn the_config_sends_speech_to_a_sound_card_nowhere_or_wav_files() {
         device("wav:/var/tmp/out"),
         SpeechDevice::Wav("/var/tmp/out".into())
     );
-    let err = parse("wav:").unwrap_err().to_string();
+    let err = parse("wav:").unwrap_err();
     assert!(
         err.contains("kiosk.toml:4:10: `speech.device`: expected a directory after \"wav:\""),
         "{err}"
     );
-    let err = parse("hw:0;reboot").unwrap_err().to_string();
+    let err = parse("hw:0;reboot").unwrap_err();
     assert!(err.contains("`speech.device`"), "{err}");
 }

@@ -3,7 +3,8 @@
 //! the UI declares (found by its accessible role or touch area, never from
 //! a list) lies inside the window and is at least the theme's touch
 //! minimum, and that nothing under a finger moves when an error or
-//! throttle notice appears or while the patient types.
+//! throttle notice appears or while the patient types; all of it again
+//! with the patient's larger text on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -317,10 +318,12 @@ struct Walk {
     top_bar: BTreeMap<String, Control>,
     failures: Vec<String>,
     checks: usize,
+    /// Whether every screen is checked with larger text on.
+    larger: bool,
 }
 
 impl Walk {
-    fn new(size: (u32, u32)) -> Self {
+    fn new(size: (u32, u32), larger: bool) -> Self {
         let k = Kiosk::new();
         k.window
             .window()
@@ -338,6 +341,7 @@ impl Walk {
             top_bar: BTreeMap::new(),
             failures: Vec::new(),
             checks: 0,
+            larger,
         }
     }
 
@@ -356,8 +360,9 @@ impl Walk {
     }
 
     fn place(&self, name: &str, lang: &str, notice: &str) -> String {
+        let text = if self.larger { ", larger text" } else { "" };
         format!(
-            "{name} at {}x{}, {lang}, notice {notice}",
+            "{name} at {}x{}, {lang}, notice {notice}{text}",
             self.size.0, self.size.1
         )
     }
@@ -432,6 +437,8 @@ impl Walk {
     /// every error the screen can show.
     fn survey(&mut self, name: &str) {
         self.visited.insert(name.to_string());
+        // The session's end turns larger text off; the walk keeps it on.
+        self.window().global::<Theme>().set_larger_text(self.larger);
         self.check_top_bar(name);
         let screen = self.k.screen();
         let window = self.window().clone_strong();
@@ -590,8 +597,8 @@ impl Walk {
 }
 
 /// The journey, screen by screen, as patients take it.
-fn walk(size: (u32, u32)) -> Walk {
-    let mut w = Walk::new(size);
+fn walk(size: (u32, u32), larger: bool) -> Walk {
+    let mut w = Walk::new(size, larger);
     w.expect(Screen::Welcome);
     w.survey("welcome");
     w.k.tap("I need help");
@@ -667,6 +674,19 @@ fn walk(size: (u32, u32)) -> Walk {
 
 #[test]
 fn every_control_fits_every_screen_size_language_and_notice() {
+    walk_every_size(false);
+}
+
+#[test]
+#[ignore = "not every screen fits at 1.3x yet (landscape panels, Spanish button rows); \
+            Welcome does not offer larger text until it passes"]
+fn every_control_fits_every_screen_size_language_and_notice_with_larger_text() {
+    walk_every_size(true);
+}
+
+/// Walks the journey at every supported size, with larger text on or off,
+/// and fails with every layout problem found.
+fn walk_every_size(larger: bool) {
     covers_enum("NoticeKind", &NOTICES);
     covers_enum("DobError", &DOB_ERRORS);
     covers_enum("NameError", &NAME_ERRORS);
@@ -680,7 +700,7 @@ fn every_control_fits_every_screen_size_language_and_notice() {
     let mut failures: Vec<String> = Vec::new();
     let mut checks = 0;
     for size in SIZES {
-        let w = walk(size);
+        let w = walk(size, larger);
         assert_eq!(
             w.visited, expected,
             "the walk at {size:?} visits every screen the UI declares"

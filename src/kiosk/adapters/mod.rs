@@ -58,8 +58,9 @@ pub struct Timings {
     /// Idle time before the reset, in speech mode.
     pub speech_idle_reset: Duration,
     /// Time on Done before returning to Welcome, in speech mode: long
-    /// enough to hear the result and what happens next (about 12 s said
-    /// at eSpeak's pace) before the screen starts over.
+    /// enough to hear the result, what happens next and how the screen
+    /// ends (about 50 words at most, some 20 s at 160 words a minute)
+    /// before the screen starts over.
     pub speech_done_return: Duration,
 }
 
