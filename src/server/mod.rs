@@ -252,7 +252,7 @@ impl AppState {
         signer: PassSigner,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ServerError> {
-        refuse_ehr_on_postgres(&config)?;
+        refuse_sqlite_only_on_postgres(&config)?;
         let parts = Parts {
             db: Db::open_in_memory()?,
             store: storage::backend::Store::Postgres(pg),
@@ -468,16 +468,27 @@ impl AppState {
 /// PostgreSQL; the fleet's online threshold is minutes.
 pub const SEEN_WRITE_EVERY_SECS: i64 = 30;
 
-/// Refuses EHR connectors on PostgreSQL: their queue, cache and lease run
-/// on SQLite only so far.
-fn refuse_ehr_on_postgres(config: &ServerConfig) -> Result<(), ServerError> {
-    match config.clinics.iter().find(|c| c.fhir.is_some()) {
-        Some(c) if config.database.is_some() => Err(ServerError::PostgresUnsupported {
+/// Refuses, on PostgreSQL, what runs on SQLite only so far: EHR
+/// connectors (their queue, cache and lease) and intake forms.
+fn refuse_sqlite_only_on_postgres(config: &ServerConfig) -> Result<(), ServerError> {
+    if config.database.is_none() {
+        return Ok(());
+    }
+    if let Some(c) = config.clinics.iter().find(|c| c.fhir.is_some()) {
+        return Err(ServerError::PostgresUnsupported {
             what: format!("the EHR connector ([clinic.fhir] of clinic {})", c.id),
             advice: "remove [clinic.fhir], or remove [database] to keep the data in SQLite under server.data_dir",
-        }),
-        _ => Ok(()),
+        });
     }
+    // Forms due and completed forms live in SQLite only so far: on
+    // PostgreSQL kiosks would never be offered the configured forms.
+    if let Some(f) = config.forms.first() {
+        return Err(ServerError::PostgresUnsupported {
+            what: format!("intake forms ([[forms]] {})", f.rule.form_id),
+            advice: "remove the [[forms]] tables, or remove [database] to keep the data in SQLite under server.data_dir",
+        });
+    }
+    Ok(())
 }
 
 /// Creates the data directory if needed and opens the SQLite database and
@@ -580,7 +591,7 @@ pub async fn run(
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
     }
-    refuse_ehr_on_postgres(&config)?;
+    refuse_sqlite_only_on_postgres(&config)?;
     // Replicas on PostgreSQL may share the data directory (the key file);
     // a SQLite database belongs to one process.
     let _lock = match config.database {

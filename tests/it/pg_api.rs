@@ -17,7 +17,16 @@ use checkin_kiosk::server::{self, AppState, Db, demo, schedule, staff};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::server::{PASSWORD, config, enroll_body, event, noon, send};
+use super::server::{PASSWORD, enroll_body, event, noon, send};
+
+/// The test server's configuration without intake forms, which are on
+/// SQLite only so far (a PostgreSQL replica refuses `[[forms]]`), so both
+/// backends serve the same schedule.
+fn config(dir: &std::path::Path) -> checkin_kiosk::config::ServerConfig {
+    let mut config = super::server::config(dir);
+    config.forms.clear();
+    config
+}
 
 /// The demo clinic's appointments on the test day, as SQLite stores them.
 fn demo_schedule(config: &checkin_kiosk::config::ServerConfig) -> Vec<AppointmentWire> {

@@ -15,6 +15,8 @@ use hyper_util::rt::TokioIo;
 fn postgres_config(dir: &std::path::Path, settings: DatabaseSettings) -> ServerConfig {
     let mut config = super::server::config(dir);
     config.database = Some(settings);
+    // Intake forms are refused on PostgreSQL; one test puts them back.
+    config.forms.clear();
     config
 }
 
@@ -133,6 +135,21 @@ async fn an_ehr_connector_on_postgres_is_refused_by_name() {
         text.contains("EHR connector") && text.contains("clinic other"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn intake_forms_on_postgres_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = postgres_config(dir.path(), unreachable_database());
+    config.forms = super::server::config(dir.path()).forms;
+    assert!(!config.forms.is_empty(), "the test server offers forms");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = server::run(listener, config, async {}).await.unwrap_err();
+    assert!(
+        matches!(err, server::ServerError::PostgresUnsupported { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("intake forms"), "{err}");
 }
 
 #[test]
