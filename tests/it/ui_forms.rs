@@ -632,7 +632,7 @@ impl Page {
 #[test]
 fn every_form_page_fits_every_size_language_and_notice() {
     let problems: Vec<String> = std::iter::once("none".to_string())
-        .chain(PROBLEMS.iter().map(|p| kebab(p)))
+        .chain(PROBLEMS.iter().map(kebab))
         .collect();
     assert_eq!(
         problems,
