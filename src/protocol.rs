@@ -923,6 +923,16 @@ impl EventEnvelope {
                     what: what.as_str().to_string(),
                 },
             ),
+            DomainEvent::FormCompleted {
+                appointment_id,
+                patient_id,
+                completed,
+                at,
+            } => (
+                Some(appointment_id),
+                *at,
+                form_completed_body(patient_id, completed, id, *at),
+            ),
         };
         Self {
             id,
@@ -1021,6 +1031,42 @@ impl EventBody {
             Self::Arrived {} | Self::CheckedIn {} => {}
         }
         Ok(())
+    }
+}
+
+/// The wire body of a completed form: its answers as a QuestionnaireResponse
+/// whose id is the event's (so a retried event writes the same resource),
+/// and the signature in standard base64.
+fn form_completed_body(
+    patient_id: &domain::PatientId,
+    completed: &domain::forms_session::CompletedForm,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> EventBody {
+    use base64::Engine as _;
+    let response_id = id.to_string();
+    let canonical = format!("urn:checkin-kiosk:form:{}", completed.form.id);
+    let meta = crate::forms::ResponseMeta {
+        id: &response_id,
+        questionnaire: &canonical,
+        subject: None,
+        authored: at,
+        completed: completed.form.form.is_complete(&completed.response),
+        language: completed.language,
+    };
+    EventBody::FormCompleted {
+        patient_id: patient_id.0.clone(),
+        form_id: completed.form.id.clone(),
+        form_version: completed.form.version.clone(),
+        response: crate::forms::questionnaire_response(
+            &completed.form.form,
+            &completed.response,
+            &meta,
+        ),
+        signature_png: completed
+            .signature_png
+            .as_ref()
+            .map(|png| base64::engine::general_purpose::STANDARD.encode(png)),
     }
 }
 

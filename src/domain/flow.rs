@@ -1,5 +1,6 @@
 //! The check-in flow as a state machine: Welcome → Identify (pass or date of
-//! birth) → rule checks → Demographics → Insurance → Co-pay → Done, with
+//! birth) → rule checks → Demographics → Insurance → Co-pay → intake forms
+//! (when any is due) → Done, with
 //! "I need help", the idle warning and reset, and language switches from
 //! any step.
 //!
@@ -11,6 +12,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::fields::{self, FieldError};
+use super::forms_session::{CompletedForm, FormInput, FormSet, FormsError, FormsSession, Moved};
 use super::masking::{MaskedDemographics, mask_member_id, patient_display_name};
 use super::money::Money;
 use super::rules::{ReasonCode, RulePolicy, check_coverage};
@@ -140,11 +142,14 @@ pub enum Step {
     Done,
     /// "Someone from the front desk is coming."
     Help,
+    /// The intake forms due at this visit, one page at a time, then a
+    /// thank-you.
+    Forms,
 }
 
 impl Step {
     /// Every name [`Step::as_str`] gives, as flags carry them on the wire.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "welcome",
         "enter_dob",
         "enter_last_name",
@@ -160,6 +165,7 @@ impl Step {
         "pay_on_phone",
         "done",
         "help",
+        "forms",
     ];
 
     /// A few words for staff on where a patient was, by [`Step::NAMES`]
@@ -181,6 +187,7 @@ impl Step {
             "pay_on_phone" => "Paying on phone",
             "done" => "Finished",
             "help" => "Help",
+            "forms" => "Intake forms",
             _ => return None,
         })
     }
@@ -203,6 +210,7 @@ impl Step {
             Self::PayOnPhone => "pay_on_phone",
             Self::Done => "done",
             Self::Help => "help",
+            Self::Forms => "forms",
         }
     }
 
@@ -277,6 +285,9 @@ pub enum PhiShown {
     Coverage,
     /// The amount due.
     CoPay,
+    /// A patient's answers to an intake form (audited when submitted,
+    /// never shown back).
+    Form,
 }
 
 impl PhiShown {
@@ -287,6 +298,7 @@ impl PhiShown {
             Self::Demographics => "demographics",
             Self::Coverage => "coverage",
             Self::CoPay => "copay",
+            Self::Form => "form",
         }
     }
 }
@@ -361,6 +373,17 @@ pub enum DomainEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// The patient completed an intake form.
+    FormCompleted {
+        /// The appointment.
+        appointment_id: AppointmentId,
+        /// The patient.
+        patient_id: PatientId,
+        /// The form, its answers, the signature and whether it is urgent.
+        completed: Box<CompletedForm>,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// What the patient or the kiosk's timers did.
@@ -415,6 +438,8 @@ pub enum Input {
     /// Staff resolved this session's help request from the console: the
     /// desk has the patient, so the session ends with no further flag.
     HelpAnswered,
+    /// Something done on an intake form page.
+    Form(FormInput),
 }
 
 /// An input that does not fit the current step.
@@ -446,6 +471,9 @@ pub enum FlowError {
     /// A typed value breaks its field's rule.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// An input that does not fit the form page.
+    #[error(transparent)]
+    Form(#[from] FormsError),
 }
 
 /// One patient's session at the kiosk, from Welcome to Done.
@@ -483,6 +511,10 @@ pub struct CheckInFlow {
     demographics_skipped: bool,
     /// How the patient chose to pay, for the Done screen.
     copay_choice: Option<CoPayChoice>,
+    /// The intake forms due at this visit, once the kiosk loaded them.
+    forms: Option<FormsSession>,
+    /// The step before the forms, for Back from their first page.
+    forms_return: Option<Step>,
 }
 
 fn not_here(input: &Input, step: Step) -> FlowError {
@@ -507,6 +539,7 @@ fn not_here(input: &Input, step: Step) -> FlowError {
         Input::IdleTimeout => "an idle timeout",
         Input::Finish => "finish",
         Input::HelpAnswered => "an answered help request",
+        Input::Form(f) => f.name(),
     };
     FlowError::NotHere {
         input,
@@ -534,7 +567,23 @@ impl CheckInFlow {
             self_pay: false,
             demographics_skipped: false,
             copay_choice: None,
+            forms: None,
+            forms_return: None,
         }
+    }
+
+    /// Gives the identified patient's intake forms to the session; they are
+    /// asked after the payment step. Only before the forms start, and only
+    /// with an appointment; otherwise nothing changes.
+    pub fn set_forms(&mut self, set: FormSet) {
+        if self.appointment.is_some() && !matches!(self.step, Step::Forms | Step::Done) {
+            self.forms = FormsSession::new(set);
+        }
+    }
+
+    /// The intake forms of this session, if any are due.
+    pub fn forms(&self) -> Option<&FormsSession> {
+        self.forms.as_ref()
     }
 
     /// Whether the patient sees the contact details: identified, and the
@@ -799,10 +848,11 @@ impl CheckInFlow {
                 if choice == CoPayChoice::Phone {
                     self.step = Step::PayOnPhone;
                 } else {
-                    events.extend(self.finish_checkin(now));
+                    events.extend(self.after_payment(now));
                 }
             }
-            (Step::PayOnPhone, Input::Continue) => events.extend(self.finish_checkin(now)),
+            (Step::PayOnPhone, Input::Continue) => events.extend(self.after_payment(now)),
+            (Step::Forms, Input::Form(input)) => events = self.form_input(input, now)?,
             // Staff are with the patient: a new session, and no
             // `incomplete_checkin` about the one they took over.
             (Step::Help, Input::HelpAnswered) => *self = Self::new(self.settings.clone()),
@@ -1026,7 +1076,7 @@ impl CheckInFlow {
             return Vec::new();
         };
         if !a.expected_copay.is_positive() && !self.self_pay {
-            return self.finish_checkin(now);
+            return self.after_payment(now);
         }
         let id = a.id.clone();
         self.step = Step::CoPay;
@@ -1035,6 +1085,82 @@ impl CheckInFlow {
             what: PhiShown::CoPay,
             at: now,
         }]
+    }
+
+    /// After the payment step (or Insurance, when nothing is due): the
+    /// intake forms when any is due, else Done.
+    fn after_payment(&mut self, now: DateTime<Utc>) -> Vec<DomainEvent> {
+        if self.forms.as_ref().is_some_and(|f| !f.on_thank_you()) {
+            self.forms_return = Some(self.step);
+            self.step = Step::Forms;
+            return Vec::new();
+        }
+        self.finish_checkin(now)
+    }
+
+    /// One input on a form page: each form completed becomes an event; the
+    /// thank-you page records the check-in; Back from the first page
+    /// returns to the step before the forms.
+    fn form_input(
+        &mut self,
+        input: FormInput,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, FlowError> {
+        let language = self.language;
+        let (appointment_id, patient_id) = {
+            let a = self.current()?;
+            (a.id.clone(), a.patient.id.clone())
+        };
+        let session = self.forms.as_mut().ok_or(FlowError::NotHere {
+            input: "a form answer",
+            step: "forms",
+        })?;
+        let outcome = session.handle(input, language)?;
+        let mut events: Vec<DomainEvent> = outcome
+            .completed
+            .into_iter()
+            .map(|c| DomainEvent::FormCompleted {
+                appointment_id: appointment_id.clone(),
+                patient_id: patient_id.clone(),
+                completed: Box::new(c),
+                at: now,
+            })
+            .collect();
+        match outcome.moved {
+            Moved::Stay => {}
+            Moved::ThankYou => {
+                // Everything is answered: the check-in is complete, though
+                // the thank-you page still shows.
+                let done = self.finish_checkin(now);
+                self.step = Step::Forms;
+                events.extend(done);
+            }
+            Moved::Finished => self.step = Step::Done,
+            Moved::Out => events.extend(self.leave_forms_back(now)?),
+        }
+        Ok(events)
+    }
+
+    /// Back out of the forms' first page, to the step before them.
+    fn leave_forms_back(&mut self, now: DateTime<Utc>) -> Result<Vec<DomainEvent>, FlowError> {
+        let mut events = Vec::new();
+        match self.forms_return.take().unwrap_or(Step::Insurance) {
+            Step::PayOnPhone => self.step = Step::PayOnPhone,
+            Step::CoPay => {
+                self.copay_choice = None;
+                self.step = Step::CoPay;
+            }
+            _ => {
+                // As Back from the co-pay: the answer on insurance is asked again.
+                self.self_pay = false;
+                self.copay_choice = None;
+                if self.current()?.coverage.is_some() {
+                    events.push(self.phi_shown(PhiShown::Coverage, now)?);
+                }
+                self.step = Step::Insurance;
+            }
+        }
+        Ok(events)
     }
 
     fn finish_checkin(&mut self, now: DateTime<Utc>) -> Vec<DomainEvent> {

@@ -48,6 +48,7 @@ fn kinds(events: &[DomainEvent]) -> Vec<&'static str> {
             DomainEvent::CoverageProposed { .. } => "coverage_proposed",
             DomainEvent::CoPayChosen { .. } => "copay_chosen",
             DomainEvent::PhiShown { .. } => "phi_shown",
+            DomainEvent::FormCompleted { .. } => "form_completed",
         })
         .collect()
 }
@@ -130,9 +131,26 @@ fn at_step(target: Step) -> CheckInFlow {
         Step::Help => {
             ok(&mut flow, Input::Help);
         }
+        Step::Forms => {
+            ok(&mut flow, Input::PassAccepted(Box::new(maria())));
+            flow.set_forms(phq2_only());
+            ok(&mut flow, Input::DemographicsCorrect);
+            ok(&mut flow, Input::InsuranceStillCorrect);
+            ok(&mut flow, Input::CoPay(CoPayChoice::FrontDesk));
+        }
     }
     assert_eq!(flow.step(), target, "could not reach {target:?}");
     flow
+}
+
+/// A PHQ-2 due, and nothing else.
+fn phq2_only() -> crate::domain::forms_session::FormSet {
+    crate::domain::forms_session::FormSet {
+        due: vec![crate::domain::testkit::screener(
+            crate::domain::screening::Instrument::Phq2,
+        )],
+        ..Default::default()
+    }
 }
 
 fn every_step() -> Vec<Step> {
@@ -152,6 +170,7 @@ fn every_step() -> Vec<Step> {
         Step::PayOnPhone,
         Step::Done,
         Step::Help,
+        Step::Forms,
     ]
 }
 

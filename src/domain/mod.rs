@@ -8,6 +8,7 @@ pub mod clock;
 pub mod fields;
 pub mod flow;
 pub mod forms_due;
+pub mod forms_session;
 pub mod masking;
 pub mod matching;
 pub mod money;

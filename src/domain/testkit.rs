@@ -85,3 +85,92 @@ pub fn appointment(
         }),
     }
 }
+
+/// The four answers of the PHQ screeners, with their LOINC codes and weights.
+const PHQ_OPTIONS: [(&str, &str, &str); 4] = [
+    ("LA6568-5", "Not at all", "Para nada"),
+    ("LA6569-3", "Several days", "Varios días"),
+    (
+        "LA6570-1",
+        "More than half the days",
+        "Más de la mitad de los días",
+    ),
+    ("LA6571-9", "Nearly every day", "Casi todos los días"),
+];
+
+/// A screener like the shipped PHQ-2, PHQ-9 or GAD-7: an intro page, then
+/// each scored item as a required choice weighted 0–3.
+pub fn screener(instrument: super::screening::Instrument) -> super::forms_session::DueForm {
+    use super::questionnaire::{AnswerOption, Item, ItemKind, LocalizedText, Questionnaire};
+    let options: Vec<AnswerOption> = PHQ_OPTIONS
+        .iter()
+        .zip(0..)
+        .map(|((code, en, es), weight)| AnswerOption {
+            code: (*code).into(),
+            system: Some("http://loinc.org".into()),
+            display: LocalizedText::new(*en, *es),
+            weight: Some(weight),
+        })
+        .collect();
+    let id = instrument.form_id();
+    let mut items = vec![Item::new(
+        format!("{id}-intro"),
+        LocalizedText::new("Over the last 2 weeks:", "Durante las últimas 2 semanas:"),
+        ItemKind::Display,
+    )];
+    for (n, link_id) in instrument.link_ids().iter().enumerate() {
+        let mut item = Item::new(
+            *link_id,
+            LocalizedText::new(format!("Question {}", n + 1), format!("Pregunta {}", n + 1)),
+            ItemKind::Choice(options.clone()),
+        );
+        item.required = true;
+        items.push(item);
+    }
+    let title = LocalizedText::new(id.to_uppercase(), id.to_uppercase());
+    let form = Questionnaire::new(id, title, items).expect("a valid screener");
+    super::forms_session::DueForm {
+        id: id.into(),
+        version: "v1".into(),
+        form: std::sync::Arc::new(form),
+    }
+}
+
+/// A consent form like the shipped one: two paragraphs and a required
+/// "I agree" yes/no item.
+pub fn consent() -> super::forms_session::DueForm {
+    use super::questionnaire::{Item, ItemKind, LocalizedText, Questionnaire};
+    let mut agree = Item::new(
+        "agree",
+        LocalizedText::new("I agree.", "Estoy de acuerdo."),
+        ItemKind::Boolean,
+    );
+    agree.required = true;
+    let items = vec![
+        Item::new(
+            "treat",
+            LocalizedText::new("Consent to treatment.", "Consentimiento."),
+            ItemKind::Display,
+        ),
+        Item::new(
+            "npp",
+            LocalizedText::new("Privacy notice.", "Aviso de privacidad."),
+            ItemKind::Display,
+        ),
+        agree,
+    ];
+    let title = LocalizedText::new("Consent", "Consentimiento");
+    let form = Questionnaire::new("consent-npp", title, items).expect("a valid consent");
+    super::forms_session::DueForm {
+        id: "consent-npp".into(),
+        version: "v1".into(),
+        form: std::sync::Arc::new(form),
+    }
+}
+
+/// A tiny PNG signature: the PNG file signature and a few bytes.
+pub fn signature_png() -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0, 0, 0, 13, b'I', b'H', b'D', b'R']);
+    png
+}

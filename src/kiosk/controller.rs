@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::scanner::ScanBuffer;
 use super::view::{
     ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, DoneView,
-    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormValues, FormView,
-    IdentityView, InsuranceField, InsuranceView, NameProblem, NotFoundView, PayPhoneView, Screen,
-    ViewModel,
+    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormItemKind, FormProblem,
+    FormValues, FormView, IdentityView, InsuranceField, InsuranceView, NameProblem, NotFoundView,
+    PayPhoneView, Screen, ViewModel,
 };
+use crate::domain::forms_session::{FormInput, FormSet, PageKind, PageProblem};
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
     Demographics, DomainEvent, FieldError, FlowError, FlowSettings, Input, Language, LookupQuery,
@@ -58,6 +59,11 @@ pub trait CheckInRepository {
         events: &[DomainEvent],
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, ControllerError>;
+    /// The intake forms due at an appointment, with their definitions; none
+    /// unless the repository keeps forms.
+    fn forms_for(&self, _appointment: &AppointmentId) -> Result<FormSet, ControllerError> {
+        Ok(FormSet::default())
+    }
 }
 
 /// What the clinic and this kiosk are, for the screens and the rules.
@@ -304,6 +310,19 @@ impl<R: CheckInRepository> CheckInController<R> {
             | UiAction::EditTyped(_)
             | UiAction::EditErase
             | UiAction::EditSubmit => self.handle_form(action, now),
+            UiAction::FormChoose(_)
+            | UiAction::FormBoolean(_)
+            | UiAction::FormKey(_)
+            | UiAction::FormBackspace
+            | UiAction::FormNext
+            | UiAction::FormBack
+            | UiAction::FormAgree
+            | UiAction::FormSigned(_)
+            | UiAction::FormClearSignature
+            | UiAction::FormFinish => self.handle_form_page(action, now),
+            UiAction::Back if self.flow.step() == Step::Forms => {
+                self.handle_form_page(UiAction::FormBack, now)
+            }
             other => self.handle_step(other, now),
         }
     }
@@ -443,6 +462,28 @@ impl<R: CheckInRepository> CheckInController<R> {
         }
     }
 
+    /// An intake form page: answers, typing, the consent, Next and Back.
+    fn handle_form_page(
+        &mut self,
+        action: UiAction,
+        now: DateTime<Utc>,
+    ) -> Result<(), ControllerError> {
+        let input = match action {
+            UiAction::FormChoose(i) => FormInput::Choose(i),
+            UiAction::FormBoolean(b) => FormInput::Boolean(b),
+            UiAction::FormKey(c) => FormInput::Key(c),
+            UiAction::FormBackspace => FormInput::Backspace,
+            UiAction::FormNext => FormInput::Next,
+            UiAction::FormBack => FormInput::Back,
+            UiAction::FormAgree => FormInput::Agree,
+            UiAction::FormSigned(png) => FormInput::Signed(png),
+            UiAction::FormClearSignature => FormInput::ClearSignature,
+            UiAction::FormFinish => FormInput::Finish,
+            _ => return Ok(()),
+        };
+        self.apply(Input::Form(input), now)
+    }
+
     /// Everything that moves the patient from step to step.
     fn handle_step(&mut self, action: UiAction, now: DateTime<Utc>) -> Result<(), ControllerError> {
         let input = match action {
@@ -547,6 +588,14 @@ impl<R: CheckInRepository> CheckInController<R> {
     fn apply(&mut self, input: Input, now: DateTime<Utc>) -> Result<(), ControllerError> {
         let before = self.flow.clone();
         let events = self.flow.handle(input, now)?;
+        if before.appointment().is_none()
+            && let Some(id) = self.flow.appointment().map(|a| a.id.clone())
+        {
+            // A broken or unreadable form never stops a check-in: the
+            // patient then goes on without forms.
+            let forms = self.repo.forms_for(&id).unwrap_or_default();
+            self.flow.set_forms(forms);
+        }
         if events.is_empty() {
             return Ok(());
         }
@@ -834,7 +883,49 @@ impl<R: CheckInRepository> CheckInController<R> {
                 .map(|a| self.done_view(a))
                 .unwrap_or_default(),
             help_can_resume: self.flow.failed_lookups() < max,
-            form: FormView::default(),
+            form: self.form_view(step),
+        }
+    }
+
+    /// The form page, on the forms step.
+    fn form_view(&self, step: Step) -> FormView {
+        let Some(session) = self.flow.forms().filter(|_| step == Step::Forms) else {
+            return FormView::default();
+        };
+        let p = session.view(self.flow.language());
+        FormView {
+            form_title: p.form_title,
+            kind: match p.kind {
+                PageKind::Display => FormItemKind::Display,
+                PageKind::Boolean => FormItemKind::Boolean,
+                PageKind::Choice => FormItemKind::Choice,
+                PageKind::Integer => FormItemKind::Integer,
+                PageKind::Date => FormItemKind::Date,
+                PageKind::Text => FormItemKind::Text,
+                PageKind::Consent => FormItemKind::Consent,
+                PageKind::ThankYou => FormItemKind::ThankYou,
+            },
+            text: p.text,
+            group_title: p.group_title,
+            options: p.options,
+            selected: p.selected,
+            typed: p.typed,
+            required: p.required,
+            problem: p.problem.map(|problem| match problem {
+                PageProblem::Required => FormProblem::Required,
+                PageProblem::NotANumber => FormProblem::NotANumber,
+                PageProblem::OutOfRange => FormProblem::OutOfRange,
+                PageProblem::BadDate => FormProblem::BadDate,
+                PageProblem::TooLong => FormProblem::TooLong,
+                PageProblem::BadCharacters => FormProblem::BadCharacters,
+                PageProblem::NotAgreed => FormProblem::NotAgreed,
+                PageProblem::NotSigned => FormProblem::NotSigned,
+            }),
+            position: p.position,
+            count: p.count,
+            agreed: p.agreed,
+            signed: p.signed,
+            crisis_text: p.crisis_text,
         }
     }
 
@@ -859,6 +950,7 @@ impl<R: CheckInRepository> CheckInController<R> {
                 Step::PayOnPhone => Screen::PayPhone,
                 Step::Done => Screen::Done,
                 Step::Help => Screen::Help,
+                Step::Forms => Screen::Form,
             }
         }
     }

@@ -28,6 +28,10 @@ struct Ledger {
     fail_record: bool,
     /// When set, reads (`appointment`, `lookup`) fail.
     fail_read: bool,
+    /// The intake forms due, by appointment id.
+    forms: Vec<(String, FormSet)>,
+    /// When set, reading the forms fails.
+    fail_forms: bool,
 }
 
 /// The schedule in a `Vec`, matched as the store matches it.
@@ -85,6 +89,19 @@ impl CheckInRepository for FakeRepo {
         ledger.steps.push(events.to_vec());
         ledger.ids.push(ids.clone());
         Ok(ids)
+    }
+
+    fn forms_for(&self, appointment: &AppointmentId) -> Result<FormSet, ControllerError> {
+        let ledger = self.ledger.borrow();
+        if ledger.fail_forms {
+            return Err(broken());
+        }
+        Ok(ledger
+            .forms
+            .iter()
+            .find(|(id, _)| id == appointment.as_str())
+            .map(|(_, set)| set.clone())
+            .unwrap_or_default())
     }
 }
 
@@ -360,6 +377,7 @@ fn kinds(events: &[DomainEvent]) -> Vec<&'static str> {
             DomainEvent::CoverageProposed { .. } => "coverage_proposed",
             DomainEvent::CoPayChosen { .. } => "copay_chosen",
             DomainEvent::PhiShown { .. } => "phi_shown",
+            DomainEvent::FormCompleted { .. } => "form_completed",
         })
         .collect()
 }
@@ -1896,4 +1914,349 @@ fn the_view_shows_only_masked_identity_after_a_match() {
         }
     );
     assert_eq!(v.notice, None);
+}
+
+// ---------------------------------------------------------------------------
+// Intake forms.
+
+mod forms {
+    use super::*;
+    use crate::domain::forms_session::{CompletedForm, FormSet};
+    use crate::domain::questionnaire::LocalizedText;
+    use crate::domain::screening::Instrument;
+    use crate::domain::testkit::{consent, screener, signature_png};
+    use crate::kiosk::view::{FormItemKind, FormProblem};
+    use crate::protocol::{EventBody, EventEnvelope};
+
+    fn crisis() -> LocalizedText {
+        LocalizedText::new(
+            "If you are in danger, call 988.",
+            "Si está en peligro, llame al 988.",
+        )
+    }
+
+    /// Maria, scanned, with `set` due; the taps after the scan are counted
+    /// from here.
+    fn maria_with(set: FormSet) -> Kiosk {
+        let mut k = Kiosk::new();
+        k.ledger.borrow_mut().forms.push(("a1".into(), set));
+        let pass = k.pass("c1", "a1", Duration::hours(1));
+        k.scan(&pass);
+        assert_eq!(k.screen(), Screen::Demographics);
+        k
+    }
+
+    fn phq2_with_step_up() -> FormSet {
+        FormSet {
+            due: vec![screener(Instrument::Phq2)],
+            step_up: Some(screener(Instrument::Phq9)),
+            crisis_text: Some(crisis()),
+        }
+    }
+
+    /// Taps until the forms, for a returning patient with nothing changed.
+    fn to_forms(k: &mut Kiosk) -> usize {
+        k.acts([
+            UiAction::DemographicsCorrect,
+            UiAction::InsuranceStillCorrect,
+            UiAction::CoPay(CoPayChoice::FrontDesk),
+        ]);
+        3
+    }
+
+    /// Choose option `i` and "Next": two taps.
+    fn answer(k: &mut Kiosk, i: usize) -> usize {
+        assert_eq!(k.view().form.kind, FormItemKind::Choice);
+        k.acts([UiAction::FormChoose(i), UiAction::FormNext]);
+        2
+    }
+
+    fn completed(k: &Kiosk) -> Vec<CompletedForm> {
+        k.steps()
+            .iter()
+            .flatten()
+            .filter_map(|e| match e {
+                DomainEvent::FormCompleted { completed, .. } => Some((**completed).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_patient_with_no_form_due_keeps_todays_path() {
+        let mut k = Kiosk::new();
+        k.ledger
+            .borrow_mut()
+            .forms
+            .push(("ng".into(), phq2_with_step_up()));
+        let pass = k.pass("c1", "a1", Duration::hours(1));
+        k.scan(&pass);
+        let taps = to_forms(&mut k);
+        assert_eq!((k.screen(), taps), (Screen::Done, 3));
+        assert_eq!(k.kinds().last().unwrap(), &["copay_chosen", "checked_in"]);
+        assert_eq!(k.view().form, FormView::default());
+    }
+
+    #[test]
+    fn a_phq2_under_three_takes_six_taps_and_checks_in_with_the_last_answer() {
+        let mut k = maria_with(phq2_with_step_up());
+        let mut taps = to_forms(&mut k);
+        let v = k.view();
+        assert_eq!(v.screen, Screen::Form);
+        assert_eq!(
+            (v.form.kind, v.form.position, v.form.count),
+            (FormItemKind::Display, 1, 3)
+        );
+        assert_eq!(
+            v.progress, 0,
+            "the journey's header gives way to the form's"
+        );
+        assert_eq!(
+            k.kinds().last().unwrap(),
+            &["copay_chosen"],
+            "not checked in before the forms"
+        );
+        k.act(UiAction::FormNext);
+        taps += 1;
+        // "Next" without an answer: the page stays and says why.
+        k.act(UiAction::FormNext);
+        assert_eq!(k.view().form.problem, Some(FormProblem::Required));
+        taps += answer(&mut k, 1) + answer(&mut k, 1);
+        let v = k.view();
+        assert_eq!(
+            (v.screen, v.form.kind),
+            (Screen::Form, FormItemKind::ThankYou)
+        );
+        assert_eq!(v.form.crisis_text, "");
+        assert_eq!(
+            k.kinds().last().unwrap(),
+            &["form_completed", "checked_in"],
+            "the last answer and the check-in commit together"
+        );
+        k.act(UiAction::FormFinish);
+        taps += 1;
+        assert_eq!(k.screen(), Screen::Done);
+        // One more for the "Next" refused above, which a patient who
+        // answers first does not tap.
+        assert_eq!(taps - 3, 6, "form taps for a PHQ-2 only");
+        assert_eq!(taps, 9, "taps after the scan");
+        let forms = completed(&k);
+        assert_eq!(forms.len(), 1);
+        assert!(!forms[0].urgent);
+    }
+
+    #[test]
+    fn a_phq2_of_three_steps_up_to_the_phq9_and_item_nine_shows_the_crisis_text() {
+        let mut k = maria_with(phq2_with_step_up());
+        let mut taps = to_forms(&mut k);
+        k.act(UiAction::FormNext);
+        taps += 1 + answer(&mut k, 2) + answer(&mut k, 1);
+        let v = k.view().form;
+        assert_eq!(
+            (v.form_title.as_str(), v.position, v.count),
+            ("PHQ-9", 4, 11)
+        );
+        let commits_before = k.commits();
+        assert_eq!(completed(&k).len(), 1, "the PHQ-2 is recorded at once");
+        k.act(UiAction::FormNext);
+        taps += 1;
+        for _ in 3..9 {
+            taps += answer(&mut k, 0);
+        }
+        taps += answer(&mut k, 1);
+        let v = k.view().form;
+        assert_eq!(v.kind, FormItemKind::ThankYou);
+        assert_eq!(v.crisis_text, crisis().en);
+        k.act(UiAction::SetLanguage(Language::Es));
+        assert_eq!(k.view().form.crisis_text, crisis().es);
+        k.act(UiAction::FormFinish);
+        taps += 1;
+        assert_eq!(k.screen(), Screen::Done);
+        assert_eq!(taps, 24, "taps after the scan with the PHQ-9");
+        let forms = completed(&k);
+        let ids: Vec<&str> = forms.iter().map(|f| f.form.id.as_str()).collect();
+        assert_eq!(ids, ["phq-2", "phq-9"]);
+        assert!(forms[1].urgent);
+        assert!(k.commits() > commits_before, "the worker is woken for it");
+    }
+
+    #[test]
+    fn a_consent_is_agreed_signed_cleared_and_signed_again() {
+        let mut k = maria_with(FormSet {
+            due: vec![consent()],
+            ..FormSet::default()
+        });
+        to_forms(&mut k);
+        let v = k.view().form;
+        assert_eq!(
+            (v.kind, v.agreed, v.signed),
+            (FormItemKind::Consent, false, false)
+        );
+        assert!(v.text.starts_with("Consent to treatment."));
+        k.act(UiAction::FormNext);
+        assert_eq!(k.view().form.problem, Some(FormProblem::NotAgreed));
+        k.act(UiAction::FormAgree);
+        k.act(UiAction::FormNext);
+        assert_eq!(k.view().form.problem, Some(FormProblem::NotSigned));
+        k.act(UiAction::FormSigned(signature_png()));
+        assert!(k.view().form.signed);
+        k.act(UiAction::FormClearSignature);
+        assert!(!k.view().form.signed);
+        k.act(UiAction::FormSigned(signature_png()));
+        k.act(UiAction::FormNext);
+        assert_eq!(k.view().form.kind, FormItemKind::ThankYou);
+        let forms = completed(&k);
+        assert_eq!(forms[0].signature_png, Some(signature_png()));
+    }
+
+    #[test]
+    fn the_form_event_goes_on_the_wire_as_a_valid_questionnaire_response() {
+        let mut k = maria_with(FormSet {
+            due: vec![consent(), screener(Instrument::Phq2)],
+            ..FormSet::default()
+        });
+        to_forms(&mut k);
+        k.acts([
+            UiAction::FormAgree,
+            UiAction::FormSigned(signature_png()),
+            UiAction::FormNext,
+        ]);
+        let event = k
+            .steps()
+            .last()
+            .unwrap()
+            .iter()
+            .find(|e| matches!(e, DomainEvent::FormCompleted { .. }))
+            .cloned()
+            .expect("a form event");
+        let envelope = EventEnvelope::from_domain(&event);
+        envelope.validate(now()).expect("a valid event");
+        let EventBody::FormCompleted {
+            patient_id,
+            form_id,
+            form_version,
+            response,
+            signature_png: png,
+        } = &envelope.body
+        else {
+            panic!("{:?}", envelope.body);
+        };
+        assert_eq!(
+            (patient_id.as_str(), form_id.as_str(), form_version.as_str()),
+            ("p-a1", "consent-npp", "v1")
+        );
+        assert_eq!(envelope.appointment_id.as_deref(), Some("a1"));
+        assert_eq!(response["resourceType"], "QuestionnaireResponse");
+        assert_eq!(response["status"], "completed");
+        assert_eq!(response["id"], envelope.id.to_string());
+        assert_eq!(response["item"][0]["linkId"], "agree");
+        assert_eq!(response["item"][0]["answer"][0]["valueBoolean"], true);
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(png.as_deref().unwrap())
+            .unwrap();
+        assert_eq!(decoded, signature_png());
+        assert_eq!(k.view().form.form_title, "PHQ-2", "on to the next form");
+    }
+
+    #[test]
+    fn back_from_the_first_form_page_returns_to_the_copay() {
+        let mut k = maria_with(phq2_with_step_up());
+        to_forms(&mut k);
+        k.act(UiAction::FormNext);
+        k.act(UiAction::FormChoose(3));
+        k.act(UiAction::FormBack);
+        assert_eq!(k.view().form.position, 1);
+        k.act(UiAction::FormNext);
+        assert_eq!(k.view().form.selected, Some(3), "the answer stays");
+        k.act(UiAction::FormBack);
+        k.act(UiAction::Back);
+        assert_eq!(k.screen(), Screen::CoPay);
+        k.act(UiAction::CoPay(CoPayChoice::FrontDesk));
+        let v = k.view().form;
+        assert_eq!((v.kind, v.position), (FormItemKind::Display, 1));
+        k.act(UiAction::FormNext);
+        assert_eq!(
+            k.view().form.selected,
+            Some(3),
+            "answers survive the detour"
+        );
+    }
+
+    #[test]
+    fn a_language_switch_keeps_the_answers() {
+        let mut k = maria_with(phq2_with_step_up());
+        to_forms(&mut k);
+        k.act(UiAction::FormNext);
+        k.act(UiAction::FormChoose(2));
+        k.act(UiAction::SetLanguage(Language::Es));
+        let v = k.view();
+        assert_eq!(v.screen, Screen::Form);
+        assert_eq!(v.form.text, "Pregunta 1");
+        assert_eq!(v.form.options[2], "Más de la mitad de los días");
+        assert_eq!(v.form.selected, Some(2));
+    }
+
+    #[test]
+    fn help_from_a_form_page_returns_to_it() {
+        let mut k = maria_with(phq2_with_step_up());
+        to_forms(&mut k);
+        k.act(UiAction::FormNext);
+        k.act(UiAction::FormChoose(1));
+        k.act(UiAction::Help);
+        assert_eq!(k.screen(), Screen::Help);
+        assert_eq!(k.view().form, FormView::default(), "no answer behind help");
+        k.act(UiAction::Resume);
+        let v = k.view().form;
+        assert_eq!((v.position, v.selected), (2, Some(1)));
+        let flags = k.flags();
+        assert_eq!(flags.last(), Some(&ReasonCode::HelpRequested));
+        let help = k.steps().into_iter().flatten().find_map(|e| match e {
+            DomainEvent::Flag(f) if f.code == ReasonCode::HelpRequested => Some(f),
+            _ => None,
+        });
+        assert_eq!(help.unwrap().step, Step::Forms);
+    }
+
+    #[test]
+    fn the_idle_reset_wipes_answers_and_signature() {
+        let mut k = maria_with(FormSet {
+            due: vec![consent(), screener(Instrument::Phq2)],
+            ..FormSet::default()
+        });
+        to_forms(&mut k);
+        k.acts([UiAction::FormAgree, UiAction::FormSigned(signature_png())]);
+        assert!(k.view().form.signed);
+        k.act(UiAction::IdleWarning);
+        k.act(UiAction::IdleTimeout);
+        let v = k.view();
+        assert_eq!(v.screen, Screen::Welcome);
+        assert_eq!(v.form, FormView::default());
+        assert_eq!(k.flags().last(), Some(&ReasonCode::IncompleteCheckin));
+        assert!(completed(&k).is_empty(), "nothing half-done is sent");
+        // The same patient again starts the forms afresh.
+        let pass = k.pass("c1", "a1", Duration::hours(1));
+        k.scan(&pass);
+        to_forms(&mut k);
+        let v = k.view().form;
+        assert_eq!(
+            (v.kind, v.agreed, v.signed),
+            (FormItemKind::Consent, false, false)
+        );
+    }
+
+    #[test]
+    fn an_unreadable_forms_cache_never_stops_a_check_in() {
+        let mut k = Kiosk::new();
+        {
+            let mut ledger = k.ledger.borrow_mut();
+            ledger.forms.push(("a1".into(), phq2_with_step_up()));
+            ledger.fail_forms = true;
+        }
+        let pass = k.pass("c1", "a1", Duration::hours(1));
+        k.scan(&pass);
+        assert_eq!(k.screen(), Screen::Demographics);
+        to_forms(&mut k);
+        assert_eq!(k.screen(), Screen::Done, "checked in without the forms");
+    }
 }

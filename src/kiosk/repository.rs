@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::controller::{CheckInRepository, ControllerError};
+use crate::domain::forms_session::FormSet;
 use crate::domain::{Appointment, AppointmentId, DomainEvent, KioskId, LookupQuery};
 use crate::store::{Store, StoreError};
 
@@ -42,5 +43,9 @@ impl CheckInRepository for StoreRepository {
         self.store
             .record_step(&self.kiosk_id, events, now)
             .map_err(storage)
+    }
+
+    fn forms_for(&self, appointment: &AppointmentId) -> Result<FormSet, ControllerError> {
+        self.store.forms_for(appointment).map_err(storage)
     }
 }

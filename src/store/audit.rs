@@ -1,5 +1,5 @@
 //! The local audit log: every PHI view (a match, demographics, coverage, the
-//! amount due) and every proposed change, with the kiosk, the time and the
+//! amount due), every proposed change and every submitted intake form, with the kiosk, the time and the
 //! appointment id, never the PHI itself.
 //!
 //! Each entry points at the outbox event that carries it to the clinic
@@ -21,6 +21,8 @@ pub enum AuditAction {
     Viewed,
     /// The patient proposed a change to it, for staff to verify.
     Proposed,
+    /// The patient submitted it: an intake form's answers.
+    Submitted,
 }
 
 impl AuditAction {
@@ -29,11 +31,12 @@ impl AuditAction {
         match self {
             Self::Viewed => "viewed",
             Self::Proposed => "proposed",
+            Self::Submitted => "submitted",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Viewed, Self::Proposed]
+        [Self::Viewed, Self::Proposed, Self::Submitted]
             .into_iter()
             .find(|a| a.as_str() == s)
     }
@@ -98,6 +101,14 @@ pub(crate) fn entry_for(event: &DomainEvent) -> Option<NewEntry<'_>> {
             appointment_id,
             action: AuditAction::Proposed,
             what: PhiShown::Coverage,
+        }),
+        DomainEvent::FormCompleted {
+            appointment_id, at, ..
+        } => Some(NewEntry {
+            at: *at,
+            appointment_id,
+            action: AuditAction::Submitted,
+            what: PhiShown::Form,
         }),
         DomainEvent::Arrived { .. }
         | DomainEvent::CheckedIn { .. }
@@ -228,6 +239,7 @@ fn parse_what(s: &str) -> Option<PhiShown> {
         PhiShown::Demographics,
         PhiShown::Coverage,
         PhiShown::CoPay,
+        PhiShown::Form,
     ]
     .into_iter()
     .find(|w| w.as_str() == s)

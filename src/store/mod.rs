@@ -12,6 +12,8 @@
 //! - `key`: [`DbKey`] and the key file.
 //! - `schema`: the versioned migrations.
 //! - `schedule`: the schedule cache and the lookups.
+//! - `forms`: each appointment's intake forms due, the form definitions
+//!   and the crisis text.
 //! - `outbox`: [`Store::record_step`] and delivery bookkeeping.
 //! - `audit`: the audit log of PHI views and proposed changes.
 //! - `identity`: the kiosk's [`Enrollment`] and sync state.
@@ -28,6 +30,7 @@
 
 mod audit;
 mod error;
+mod forms;
 mod identity;
 mod key;
 mod outbox;
@@ -45,6 +48,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionB
 
 pub use audit::{AuditAction, AuditEntry};
 pub use error::StoreError;
+pub use forms::{FormDefinition, ScheduleUpdate};
 pub use identity::Enrollment;
 pub use key::DbKey;
 pub use outbox::{EventState, OutboxItem, OutboxStats};

@@ -5,8 +5,10 @@
 //! **Invariants:**
 //! - A step's events, its progress rows and its audit rows commit together
 //!   or not at all.
-//! - Events are offered in the order they were recorded (`seq`), and an
-//!   event that was delivered or rejected is never offered again.
+//! - Urgent events (a screener result staff must see now) are offered
+//!   first; otherwise events are offered in the order they were recorded
+//!   (`seq`). An event that was delivered or rejected is never offered
+//!   again.
 //! - An undelivered event is never deleted, whatever its age.
 
 use chrono::{DateTime, Utc};
@@ -90,8 +92,9 @@ impl Store {
                 reason: describe_json_error(&e),
             })?;
             tx.prepare_cached(
-                "INSERT INTO outbox (id, kind, appointment_id, occurred_at, created_at, envelope)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO outbox
+                    (id, kind, appointment_id, occurred_at, created_at, envelope, priority)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -101,6 +104,7 @@ impl Store {
                     timestamp(envelope.occurred_at),
                     timestamp(now),
                     json,
+                    priority(event),
                 ])
             })
             .map_err(StoreError::sqlite(OP))?;
@@ -114,8 +118,9 @@ impl Store {
         Ok(ids)
     }
 
-    /// Up to `limit` undelivered events, oldest first. The same events are
-    /// offered again until they are marked delivered or rejected.
+    /// Up to `limit` undelivered events: urgent ones first, then oldest
+    /// first. The same events are offered again until they are marked
+    /// delivered or rejected.
     pub fn pending(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         const OP: &str = "read the outbox";
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -124,7 +129,7 @@ impl Store {
             .prepare_cached(
                 "SELECT seq, id, envelope, created_at FROM outbox
                  WHERE delivered_at IS NULL AND rejected_at IS NULL
-                 ORDER BY seq LIMIT ?1",
+                 ORDER BY priority DESC, seq LIMIT ?1",
             )
             .map_err(StoreError::sqlite(OP))?;
         let raw: Vec<RawItem> = stmt
@@ -264,6 +269,15 @@ impl Store {
     }
 }
 
+/// The delivery priority of an event: 1 for an urgent screener result,
+/// which goes before everything else; 0 for the rest.
+fn priority(event: &DomainEvent) -> i64 {
+    match event {
+        DomainEvent::FormCompleted { completed, .. } if completed.urgent => 1,
+        _ => 0,
+    }
+}
+
 /// Updates the kiosk's own record of a check-in for one event.
 fn record_progress(tx: &Transaction<'_>, event: &DomainEvent) -> rusqlite::Result<()> {
     match event {
@@ -303,7 +317,8 @@ fn record_progress(tx: &Transaction<'_>, event: &DomainEvent) -> rusqlite::Resul
         | DomainEvent::DemographicsProposed { .. }
         | DomainEvent::CoverageProposed { .. }
         | DomainEvent::CoPayChosen { .. }
-        | DomainEvent::PhiShown { .. } => {}
+        | DomainEvent::PhiShown { .. }
+        | DomainEvent::FormCompleted { .. } => {}
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{StoreError, describe_json_error};
+use super::forms::ScheduleUpdate;
 use super::{Store, clinic_zone, parse_timestamp, purge, start_of_day, timestamp};
 use crate::domain::{
     Appointment, AppointmentId, AppointmentStatus, LookupQuery, MatchOutcome, match_appointments,
@@ -53,7 +54,36 @@ impl Store {
         cursor: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.apply_update(
+            &ScheduleUpdate {
+                full,
+                upserts,
+                forms_due: &[],
+                removals,
+                forms: &[],
+                crisis_text: None,
+                cursor,
+            },
+            now,
+        )
+    }
+
+    /// [`Store::apply_schedule`] with the reply's intake forms: each
+    /// upsert's forms due, the form definitions and the crisis text, all in
+    /// the same transaction (see [`ScheduleUpdate`]).
+    pub fn apply_update(
+        &mut self,
+        update: &ScheduleUpdate<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         const OP: &str = "apply a schedule update";
+        let ScheduleUpdate {
+            full,
+            upserts,
+            removals,
+            cursor,
+            ..
+        } = *update;
         let tx = self.conn.transaction().map_err(StoreError::sqlite(OP))?;
         let enrolled_clinic: Option<String> = tx
             .query_row("SELECT clinic_id FROM enrollment", [], |r| r.get(0))
@@ -121,6 +151,7 @@ impl Store {
                     .map_err(StoreError::sqlite(OP))?;
             }
         }
+        super::forms::write(&tx, update).map_err(StoreError::sqlite(OP))?;
         tx.execute(
             "UPDATE sync_state SET schedule_cursor = ?1, schedule_applied_at = ?2",
             params![cursor, timestamp(now)],

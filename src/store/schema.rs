@@ -131,7 +131,54 @@ WHERE o.kind IN ('phi_viewed', 'demographics_proposed', 'coverage_proposed')
 ORDER BY o.seq;
 "#;
 
-const MIGRATION_LIST: &[M<'static>] = &[M::up(V1), M::up(V2)];
+/// Version 3: intake forms. Each cached appointment keeps the ids of the
+/// forms due; the form definitions and the clinic's crisis text are cached
+/// beside the schedule; outbox events get a priority, so an urgent screener
+/// result goes first; and the audit log records submitted forms.
+const V3: &str = r#"
+-- A JSON array of form ids, in the order they are asked.
+ALTER TABLE schedule_appointment ADD COLUMN forms_due TEXT NOT NULL DEFAULT '[]';
+
+-- The definitions of the forms the schedule names, newest version by id.
+CREATE TABLE form_definition (
+    id          TEXT PRIMARY KEY NOT NULL,
+    version     TEXT NOT NULL,
+    -- The FHIR R4 Questionnaire JSON, as the server sent it; it parsed
+    -- before it was stored.
+    definition  TEXT NOT NULL
+) STRICT;
+
+-- The clinic's crisis text, shown after a PHQ-9 item 9 above zero.
+ALTER TABLE sync_state ADD COLUMN crisis_text_en TEXT;
+ALTER TABLE sync_state ADD COLUMN crisis_text_es TEXT;
+
+-- 1 for an urgent screener result, delivered before everything else.
+ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+DROP INDEX outbox_pending;
+CREATE INDEX outbox_pending ON outbox (priority DESC, seq)
+    WHERE delivered_at IS NULL AND rejected_at IS NULL;
+
+-- The audit log gains 'submitted' forms; SQLite cannot change a CHECK, so
+-- the table is rebuilt with its rows and sequence.
+CREATE TABLE audit_log_v3 (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id        TEXT NOT NULL UNIQUE,
+    kiosk_id        TEXT NOT NULL,
+    at              TEXT NOT NULL,
+    appointment_id  TEXT NOT NULL,
+    action          TEXT NOT NULL CHECK (action IN ('viewed', 'proposed', 'submitted')),
+    what            TEXT NOT NULL
+        CHECK (what IN ('identity', 'demographics', 'coverage', 'copay', 'form'))
+) STRICT;
+INSERT INTO audit_log_v3 (seq, event_id, kiosk_id, at, appointment_id, action, what)
+SELECT seq, event_id, kiosk_id, at, appointment_id, action, what FROM audit_log ORDER BY seq;
+DROP TABLE audit_log;
+ALTER TABLE audit_log_v3 RENAME TO audit_log;
+CREATE INDEX audit_by_appointment ON audit_log (appointment_id);
+CREATE INDEX audit_by_time ON audit_log (at);
+"#;
+
+const MIGRATION_LIST: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: usize = MIGRATION_LIST.len();
@@ -152,7 +199,7 @@ mod tests {
 
     #[test]
     fn the_version_constant_counts_the_migrations() {
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut conn).unwrap();
         let v: i64 = conn
@@ -191,6 +238,52 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, 1);
+    }
+
+    /// A version 2 database keeps its audit rows, their sequence and its
+    /// outbox through the upgrade, and takes form rows afterwards.
+    #[test]
+    fn version_2_upgrades_keeping_audit_rows_and_the_outbox() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO outbox (id, kind, occurred_at, created_at, envelope)
+                 VALUES ('e1', 'phi_viewed', 't', 't', '{}');
+             INSERT INTO audit_log (event_id, kiosk_id, at, appointment_id, action, what)
+                 VALUES ('e1', 'k1', 't', 'a1', 'viewed', 'identity');",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let (seq, what): (i64, String) = conn
+            .query_row("SELECT seq, what FROM audit_log", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((seq, what.as_str()), (1, "identity"));
+        let priority: i64 = conn
+            .query_row("SELECT priority FROM outbox WHERE id = 'e1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(priority, 0);
+        conn.execute(
+            "INSERT INTO audit_log (event_id, kiosk_id, at, appointment_id, action, what)
+             VALUES ('e2', 'k1', 't', 'a1', 'submitted', 'form')",
+            [],
+        )
+        .unwrap();
+        let next: i64 = conn
+            .query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(next, 2, "the sequence carries on");
+        assert!(
+            conn.execute(
+                "INSERT INTO audit_log (event_id, kiosk_id, at, appointment_id, action, what)
+                 VALUES ('e3', 'k1', 't', 'a1', 'deleted', 'form')",
+                [],
+            )
+            .is_err()
+        );
     }
 
     #[test]

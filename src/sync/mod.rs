@@ -14,6 +14,8 @@
 //! - `client`: the HTTP client of the kiosk API (rustls, optional CA pin,
 //!   timeouts) and the classification of every failure.
 //! - `backoff`: exponential backoff with jitter and a cap.
+//! - `forms`: the checks on a schedule reply's form definitions and crisis
+//!   text before they are cached.
 //! - [`SyncWorker`] (`worker`): the worker thread: push, pull, heartbeat,
 //!   backoff, and the [`SyncStatus`] it publishes to the UI side.
 //! - [`enroll`] and [`enroll_kiosk`] (`enroll`): `kiosk enroll`.
@@ -34,6 +36,7 @@ mod backoff;
 mod client;
 mod enroll;
 mod error;
+mod forms;
 mod report;
 mod settings;
 mod worker;

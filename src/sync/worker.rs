@@ -27,10 +27,11 @@ use uuid::Uuid;
 
 use super::backoff::Backoff;
 use super::client::{ExchangeError, ServerClient};
+use super::forms::{usable_crisis_text, usable_forms};
 use super::{SyncError, SyncSettings};
 use crate::domain::{Appointment, AppointmentId};
 use crate::protocol::{EventBatch, EventBatchResponse, EventStatus, Heartbeat, clock_is_off};
-use crate::store::{Store, StoreError};
+use crate::store::{ScheduleUpdate, Store, StoreError};
 
 /// What the UI side shows about sync: the offline mark for staff and IT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -453,10 +454,17 @@ impl Worker {
         let since = (!cursor.is_empty()).then_some(cursor.as_str());
         let reply = self.client.pull(token, since).await?;
         let mut upserts = Vec::with_capacity(reply.upserts.len());
+        let mut forms_due = Vec::with_capacity(reply.upserts.len());
+        let forms = usable_forms(reply.forms);
+        let crisis_text = reply.crisis_text.and_then(usable_crisis_text);
         for wire in reply.upserts {
             let id = wire.id.clone();
+            let due = wire.forms_due.clone();
             match Appointment::try_from(wire) {
-                Ok(a) => upserts.push(a),
+                Ok(a) => {
+                    upserts.push(a);
+                    forms_due.push(due);
+                }
                 // One bad record must not freeze the whole schedule.
                 Err(e) => {
                     tracing::warn!(appointment_id = %id, error = %e, "skipped an appointment the kiosk cannot use");
@@ -464,8 +472,18 @@ impl Worker {
             }
         }
         let removals: Vec<AppointmentId> = reply.removals.into_iter().map(AppointmentId).collect();
-        self.store
-            .apply_schedule(reply.full, &upserts, &removals, &reply.cursor, Utc::now())?;
+        self.store.apply_update(
+            &ScheduleUpdate {
+                full: reply.full,
+                upserts: &upserts,
+                forms_due: &forms_due,
+                removals: &removals,
+                forms: &forms,
+                crisis_text: crisis_text.as_ref(),
+                cursor: &reply.cursor,
+            },
+            Utc::now(),
+        )?;
         if reply.full || !upserts.is_empty() || !removals.is_empty() {
             tracing::debug!(
                 full = reply.full,

@@ -19,8 +19,8 @@ use super::{Audience, Utterance};
 use crate::domain::masking::MASK;
 use crate::domain::{CoPayChoice, Field, Language, PassProblem, ReasonCode};
 use crate::kiosk::view::{
-    DemographicsField, DeskReason, DobProblem, EditProblem, InsuranceField, NameProblem, Screen,
-    ViewModel,
+    DemographicsField, DeskReason, DobProblem, EditProblem, FormItemKind, FormProblem,
+    InsuranceField, NameProblem, Screen, ViewModel,
 };
 
 /// A control the keypad focus ring is on, as the UI reports it.
@@ -372,6 +372,9 @@ fn same_page(prev: &ViewModel, next: &ViewModel) -> bool {
     prev.screen == next.screen
         && (next.screen != Screen::Insurance
             || prev.insurance.confirm_no_insurance == next.insurance.confirm_no_insurance)
+        && (next.screen != Screen::Form
+            || (prev.form.kind, prev.form.position, &prev.form.form_title)
+                == (next.form.kind, next.form.position, &next.form.form_title))
 }
 
 fn same_page_changes(ctx: &ScriptContext, prev: &ViewModel, next: &ViewModel, s: &mut Script) {
@@ -416,6 +419,7 @@ fn same_page_changes(ctx: &ScriptContext, prev: &ViewModel, next: &ViewModel, s:
                 edit_problem(n.problem, s);
             }
         }
+        Screen::Form => form_changes(prev, next, s),
         _ => {}
     }
 }
@@ -446,10 +450,13 @@ fn typed(prev: &str, next: &str, s: &mut Script) {
 // ---------------------------------------------------------------------------
 // Whole screens.
 
-/// Whether an edit form shows: it hides the step, the banner and the
-/// notice to make room for the keyboard.
+/// Whether an edit form or an intake form page shows: it hides the step,
+/// the banner and the notice to make room for the keyboard or the question.
 fn editing(v: &ViewModel) -> bool {
-    matches!(v.screen, Screen::EditDemographics | Screen::EditInsurance)
+    matches!(
+        v.screen,
+        Screen::EditDemographics | Screen::EditInsurance | Screen::Form
+    )
 }
 
 /// Everything the screen shows: the step, the identity banner and notice,
@@ -496,14 +503,182 @@ fn screen(ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
     }
 }
 
-/// A form page: its title and question, in the session's language.
+// ---------------------------------------------------------------------------
+// Intake form pages. The questions, options and the crisis text hold no
+// patient data and may be said aloud; an answer, chosen or typed, is PHI
+// and is said only in private.
+
+/// A whole form page: the form, where the page stands, the question and
+/// how to answer it, the answer so far (privately), and any problem.
 fn form_page(_ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
     let f = &v.form;
-    if !f.form_title.is_empty() {
-        s.say_text(&format!("{}.", f.form_title));
+    if f.kind == FormItemKind::ThankYou {
+        s.say(
+            "Thank you. Your answers have been saved.",
+            "Gracias. Sus respuestas quedaron guardadas.",
+        );
+        if !f.crisis_text.trim().is_empty() {
+            s.say_text(&f.crisis_text);
+        }
+        s.say("Press Continue.", "Pulse Continuar.");
+        return;
     }
-    if !f.text.is_empty() {
+    if !f.form_title.trim().is_empty() {
+        s.say_text(&sentence(&f.form_title));
+    }
+    if f.count > 0 {
+        let text = match s.language {
+            Language::En => format!("Page {} of {}.", f.position, f.count),
+            Language::Es => format!("Página {} de {}.", f.position, f.count),
+        };
+        s.say_text(&text);
+    }
+    if !f.group_title.trim().is_empty() {
+        s.say_text(&sentence(&f.group_title));
+    }
+    if !f.text.trim().is_empty() {
         s.say_text(&f.text);
+    }
+    form_instructions(v, s);
+    form_answer(v, s);
+    if f.problem.is_some() {
+        form_problem(v, s);
+    }
+}
+
+/// How to answer the page.
+fn form_instructions(v: &ViewModel, s: &mut Script) {
+    let f = &v.form;
+    match f.kind {
+        FormItemKind::Display => s.say("Press Next to continue.", "Pulse Siguiente para continuar."),
+        FormItemKind::Boolean => s.say("Answer Yes or No.", "Responda Sí o No."),
+        FormItemKind::Choice => {
+            let options: Vec<&str> = f.options.iter().map(String::as_str).collect();
+            let text = match s.language {
+                Language::En => format!("Choose one: {}.", one_of(&options, s.language)),
+                Language::Es => format!("Elija una: {}.", one_of(&options, s.language)),
+            };
+            s.say_text(&text);
+        }
+        FormItemKind::Integer => s.say(
+            "Type a number, then press Next.",
+            "Escriba un número y pulse Siguiente.",
+        ),
+        FormItemKind::Date => s.say(
+            "Type the date: two digits for the month, two for the day and four for the year.              Then press Next.",
+            "Escriba la fecha: dos dígitos para el mes, dos para el día y cuatro para el año.              Luego pulse Siguiente.",
+        ),
+        FormItemKind::Text => s.say(
+            "Type your answer, then press Next.",
+            "Escriba su respuesta y pulse Siguiente.",
+        ),
+        FormItemKind::Consent => consent_step(f, s),
+        FormItemKind::ThankYou => {}
+    }
+    if !f.required && !matches!(f.kind, FormItemKind::Display | FormItemKind::Consent) {
+        s.say("You may skip this question.", "Puede saltar esta pregunta.");
+    }
+}
+
+/// What the consent needs next: agreeing, signing, or Next.
+fn consent_step(f: &crate::kiosk::view::FormView, s: &mut Script) {
+    match (f.agreed, f.signed) {
+        (false, _) => s.say(
+            "If you agree, press I agree. Then sign with your finger.",
+            "Si está de acuerdo, pulse Estoy de acuerdo. Luego firme con el dedo.",
+        ),
+        (true, false) => s.say(
+            "You agreed. Now sign with your finger in the box on the screen.",
+            "Usted aceptó. Ahora firme con el dedo en el recuadro de la pantalla.",
+        ),
+        (true, true) => s.say(
+            "You agreed and signed. Press Next to continue, or Clear to sign again.",
+            "Usted aceptó y firmó. Pulse Siguiente para continuar, o Borrar para firmar de nuevo.",
+        ),
+    }
+}
+
+/// The answer chosen or typed so far, privately.
+fn form_answer(v: &ViewModel, s: &mut Script) {
+    let f = &v.form;
+    let chosen = match (f.kind, f.selected) {
+        (FormItemKind::Boolean, Some(0)) => Some(s.tr("Yes", "Sí").to_string()),
+        (FormItemKind::Boolean, Some(_)) => Some("No".to_string()),
+        (FormItemKind::Choice, Some(i)) => f.options.get(i).cloned(),
+        (FormItemKind::Integer | FormItemKind::Date, _) if !f.typed.is_empty() => {
+            Some(spell(&f.typed, s.language))
+        }
+        (FormItemKind::Text, _) if !f.typed.is_empty() => Some(f.typed.clone()),
+        _ => None,
+    };
+    if let Some(answer) = chosen {
+        let text = match s.language {
+            Language::En => format!("Your answer: {answer}."),
+            Language::Es => format!("Su respuesta: {answer}."),
+        };
+        s.private(&text);
+    }
+}
+
+/// What is wrong with the answer.
+fn form_problem(v: &ViewModel, s: &mut Script) {
+    match v.form.problem {
+        Some(FormProblem::Required) => s.say(
+            "Please answer this question to continue.",
+            "Por favor, responda esta pregunta para continuar.",
+        ),
+        Some(FormProblem::NotANumber) => s.say(
+            "Please type a whole number.",
+            "Por favor, escriba un número entero.",
+        ),
+        Some(FormProblem::OutOfRange) => s.say(
+            "That answer is outside the allowed range. Please check it.",
+            "Esa respuesta está fuera del rango permitido. Por favor, revísela.",
+        ),
+        Some(FormProblem::BadDate) => s.say(
+            "That is not a whole date. Please type month, day and year.",
+            "Esa fecha no está completa. Por favor, escriba mes, día y año.",
+        ),
+        Some(FormProblem::TooLong) => s.say(
+            "The answer cannot be any longer.",
+            "La respuesta no puede ser más larga.",
+        ),
+        Some(FormProblem::BadCharacters) => s.say(
+            "That character cannot be used here.",
+            "Ese carácter no se puede usar aquí.",
+        ),
+        Some(FormProblem::NotAgreed) => s.say(
+            "Please press I agree first.",
+            "Por favor, pulse primero Estoy de acuerdo.",
+        ),
+        Some(FormProblem::NotSigned) => s.say(
+            "Please sign with your finger in the box.",
+            "Por favor, firme con el dedo en el recuadro.",
+        ),
+        None => {}
+    }
+}
+
+/// What changed on the same form page: the answer (privately), the
+/// consent's steps, or a new problem.
+fn form_changes(prev: &ViewModel, next: &ViewModel, s: &mut Script) {
+    let (p, n) = (&prev.form, &next.form);
+    if matches!(
+        n.kind,
+        FormItemKind::Integer | FormItemKind::Date | FormItemKind::Text
+    ) {
+        typed(&p.typed, &n.typed, s);
+    } else if p.selected != n.selected && n.selected.is_some() {
+        form_answer(next, s);
+    }
+    if n.kind == FormItemKind::Consent && (p.agreed, p.signed) != (n.agreed, n.signed) {
+        if p.signed && !n.signed {
+            s.say("Signature cleared.", "Firma borrada.");
+        }
+        consent_step(n, s);
+    }
+    if n.problem.is_some() && n.problem != p.problem {
+        form_problem(next, s);
     }
 }
 

@@ -1448,3 +1448,151 @@ fn the_formats_the_kiosk_shows_are_the_ones_the_script_reads() {
         assert!(!spoken_masked(text, en).contains(MASK));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Intake form pages.
+
+mod form_pages {
+    use super::*;
+    use crate::kiosk::view::{FormItemKind, FormProblem};
+
+    /// A PHQ-2 question page, with answer 1 chosen.
+    fn question(language: Language) -> ViewModel {
+        let mut v = blank(Screen::Form, language);
+        let es = language == Language::Es;
+        v.form = FormView {
+            form_title: "PHQ-2".into(),
+            kind: FormItemKind::Choice,
+            text: pick(language, "Feeling down?", "¿Se ha sentido decaído?").into(),
+            options: if es {
+                vec!["Para nada".into(), "Varios días".into()]
+            } else {
+                vec!["Not at all".into(), "Several days".into()]
+            },
+            selected: Some(1),
+            required: true,
+            position: 3,
+            count: 11,
+            ..FormView::default()
+        };
+        v
+    }
+
+    fn say(us: &[Utterance], language: Language) -> (String, String) {
+        check(us, language)
+    }
+
+    #[test]
+    fn a_question_page_says_form_position_question_and_options_aloud() {
+        for lang in LANGS {
+            let v = question(lang);
+            let (public, private) = whole(&v);
+            assert!(public.contains("PHQ-2."), "{public}");
+            assert!(
+                public.contains(pick(lang, "Page 3 of 11.", "Página 3 de 11.")),
+                "{public}"
+            );
+            assert!(public.contains(&v.form.text), "{public}");
+            assert!(public.contains(&v.form.options[0]), "{public}");
+            assert!(
+                public.contains(pick(lang, "Choose one:", "Elija una:")),
+                "{public}"
+            );
+            // The answer is PHI: only in private.
+            let answer = pick(
+                lang,
+                "Your answer: Several days.",
+                "Su respuesta: Varios días.",
+            );
+            assert!(private.contains(answer), "{private}");
+            assert!(!public.contains(pick(lang, "Your answer", "Su respuesta")));
+        }
+    }
+
+    #[test]
+    fn choosing_or_typing_an_answer_is_said_only_in_private() {
+        for lang in LANGS {
+            let mut prev = question(lang);
+            prev.form.selected = None;
+            let next = question(lang);
+            let (public, private) = say(&view_changes(Some(&prev), &next), lang);
+            assert_eq!(public, "");
+            assert!(private.contains(&next.form.options[1]), "{private}");
+
+            let mut prev = blank(Screen::Form, lang);
+            prev.form.kind = FormItemKind::Integer;
+            prev.form.position = 1;
+            let mut next = prev.clone();
+            next.form.typed = "7".into();
+            let (public, private) = say(&view_changes(Some(&prev), &next), lang);
+            assert_eq!((public.as_str(), private.as_str()), ("", "7."));
+        }
+    }
+
+    #[test]
+    fn a_new_page_is_said_whole_and_a_problem_is_said_when_it_appears() {
+        for lang in LANGS {
+            let prev = question(lang);
+            let mut next = question(lang);
+            next.form.position = 4;
+            next.form.selected = None;
+            let (public, _) = say(&view_changes(Some(&prev), &next), lang);
+            assert!(public.contains(pick(lang, "Page 4 of 11.", "Página 4 de 11.")));
+            let mut refused = next.clone();
+            refused.form.problem = Some(FormProblem::Required);
+            let (public, _) = say(&view_changes(Some(&next), &refused), lang);
+            assert_eq!(
+                public,
+                pick(
+                    lang,
+                    "Please answer this question to continue.",
+                    "Por favor, responda esta pregunta para continuar."
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_consent_says_what_to_do_next_at_each_step() {
+        for lang in LANGS {
+            let mut v = blank(Screen::Form, lang);
+            v.form.kind = FormItemKind::Consent;
+            v.form.text = "Consent text.".into();
+            v.form.position = 1;
+            v.form.count = 1;
+            let (public, _) = whole(&v);
+            assert!(public.contains("Consent text."));
+            assert!(public.contains(pick(lang, "press I agree", "pulse Estoy de acuerdo")));
+            let mut agreed = v.clone();
+            agreed.form.agreed = true;
+            let (public, _) = say(&view_changes(Some(&v), &agreed), lang);
+            assert!(
+                public.contains(pick(lang, "Now sign", "Ahora firme")),
+                "{public}"
+            );
+            let mut signed = agreed.clone();
+            signed.form.signed = true;
+            let (public, _) = say(&view_changes(Some(&agreed), &signed), lang);
+            assert!(
+                public.contains(pick(lang, "and signed", "y firmó")),
+                "{public}"
+            );
+            let (public, _) = say(&view_changes(Some(&signed), &agreed), lang);
+            assert!(public.starts_with(pick(lang, "Signature cleared.", "Firma borrada.")));
+        }
+    }
+
+    #[test]
+    fn the_thank_you_says_the_crisis_text_aloud_when_there_is_one() {
+        for lang in LANGS {
+            let mut v = blank(Screen::Form, lang);
+            v.form.kind = FormItemKind::ThankYou;
+            let (public, private) = whole(&v);
+            assert!(public.starts_with(pick(lang, "Thank you.", "Gracias.")));
+            assert_eq!(private, "");
+            v.form.crisis_text = pick(lang, "Call 988 now.", "Llame al 988 ahora.").into();
+            let (public, _) = whole(&v);
+            assert!(public.contains(&v.form.crisis_text), "{public}");
+        }
+    }
+}
