@@ -39,7 +39,7 @@ pub(super) fn init_backend() {
 }
 
 /// 09:55 local on the test day.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     TZ.with_ymd_and_hms(2026, 3, 2, 9, 55, 0)
         .unwrap()
         .with_timezone(&Utc)
@@ -54,7 +54,7 @@ pub(super) struct Kiosk {
     taps: usize,
 }
 
-fn schedule() -> Vec<Appointment> {
+pub(super) fn schedule() -> Vec<Appointment> {
     let maria = appointment("a-maria", "Maria", "García", (1980, 5, 17), 10, 0);
     let twin1 = appointment("a-luis", "Luis", "Rivera", (2010, 3, 4), 10, 15);
     let mut twin2 = appointment("a-lucia", "Lucía", "Rivera", (2010, 3, 4), 10, 30);
@@ -81,6 +81,15 @@ impl Kiosk {
     /// A kiosk whose clinic and flow settings `tweak` changes; the clinic
     /// charges $150.00 for a self-pay visit.
     fn with_context(tweak: impl FnOnce(&mut KioskContext)) -> Self {
+        Self::with_store(tweak, |_| {})
+    }
+
+    /// A kiosk as `with_context` makes it, whose store `fill` adds to
+    /// after the test schedule (intake forms, for one).
+    pub(super) fn with_store(
+        tweak: impl FnOnce(&mut KioskContext),
+        fill: impl FnOnce(&mut Store),
+    ) -> Self {
         init_backend();
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(FixedClock::new(now()));
@@ -112,6 +121,7 @@ impl Kiosk {
         store
             .apply_schedule(true, &schedule(), &[], "c-1", now())
             .unwrap();
+        fill(&mut store);
         let mut flow = FlowSettings::with_location(LocationId("main".into()));
         flow.allow_bill_later = true;
         let mut context = KioskContext {
@@ -222,7 +232,7 @@ impl Kiosk {
     }
 
     /// The kinds of the outbox events for an appointment, in order.
-    fn outbox(&self, id: &str) -> Vec<String> {
+    pub(super) fn outbox(&self, id: &str) -> Vec<String> {
         self.ui.with_controller(|c| {
             c.repository()
                 .store
@@ -277,7 +287,7 @@ impl Kiosk {
     }
 
     /// Every text on screen, for privacy checks.
-    fn all_text(&self) -> String {
+    pub(super) fn all_text(&self) -> String {
         let mut out = String::new();
         for el in i_slint_backend_testing::ElementQuery::from_root(&self.window)
             .match_descendants()

@@ -632,7 +632,7 @@ impl Page {
 #[test]
 fn every_form_page_fits_every_size_language_and_notice() {
     let problems: Vec<String> = std::iter::once("none".to_string())
-        .chain(PROBLEMS.iter().map(|p| kebab(p)))
+        .chain(PROBLEMS.iter().map(kebab))
         .collect();
     assert_eq!(
         problems,
@@ -923,4 +923,86 @@ fn a_signature_is_kept_when_only_the_page_s_state_changes() {
         "the patient still sees their signature"
     );
     assert_eq!(page.find("Next").unwrap().accessible_enabled(), Some(true));
+}
+
+#[test]
+fn a_consent_signed_with_the_finger_reaches_the_outbox_through_the_real_flow() {
+    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
+    let json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/forms/consent-npp.json"
+    ))
+    .unwrap();
+    let mut k = super::ui::Kiosk::with_store(
+        |_| {},
+        |store| {
+            let maria: Vec<_> = super::ui::schedule()
+                .into_iter()
+                .filter(|a| a.id.0 == "a-maria")
+                .collect();
+            let update = ScheduleUpdate {
+                full: false,
+                upserts: &maria,
+                forms_due: &[vec!["consent-npp".into()]],
+                removals: &[],
+                forms: &[FormDefinition {
+                    id: "consent-npp".into(),
+                    version: "v1".into(),
+                    definition: json,
+                }],
+                crisis_text: None,
+                cursor: "c-2",
+            };
+            store.apply_update(&update, super::ui::now()).unwrap();
+        },
+    );
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    k.tap("This is correct");
+    k.tap("Still correct");
+    k.tap("Pay at the front desk");
+    assert_eq!(k.screen(), Screen::Form, "{}", k.all_text());
+    k.tap("I agree");
+    let pad = k.find("Signature box").expect("the pad after I agree");
+    let (at, size) = (pad.absolute_position(), pad.size());
+    let w = k.window.window();
+    let y = at.y + size.height / 2.0;
+    w.dispatch_event(WindowEvent::PointerPressed {
+        position: LogicalPosition::new(at.x + size.width * 0.1, y),
+        button: PointerEventButton::Left,
+    });
+    for i in 1..=40 {
+        let x = at.x + size.width * (0.1 + 0.02 * i as f32);
+        let wave = if i % 2 == 0 { 10.0 } else { -10.0 };
+        w.dispatch_event(WindowEvent::PointerMoved {
+            position: LogicalPosition::new(x, y + wave),
+        });
+    }
+    w.dispatch_event(WindowEvent::PointerReleased {
+        position: LogicalPosition::new(at.x + size.width * 0.9, y),
+        button: PointerEventButton::Left,
+    });
+    k.tap("Next");
+    assert!(k.find("Thank you").is_some(), "{}", k.all_text());
+    let events = k.ui.with_controller(|c| {
+        c.repository()
+            .store
+            .events_for(&checkin_kiosk::domain::AppointmentId("a-maria".into()))
+            .unwrap()
+    });
+    let form = events
+        .iter()
+        .find(|e| e.envelope.body.kind() == "form_completed")
+        .expect("a form_completed event");
+    let body = serde_json::to_string(&form.envelope.body).unwrap();
+    // Standard base64 of a PNG starts with its signature bytes.
+    let at = body
+        .find("\"signature_png\"")
+        .map(|i| &body[i..(i + 40).min(body.len())]);
+    assert!(
+        at.is_some_and(|a| a.starts_with("\"signature_png\":\"iVBORw0KGgo")),
+        "the signature goes with the consent: {at:?}"
+    );
+    k.tap("Continue");
+    assert_eq!(k.screen(), Screen::Done);
 }
