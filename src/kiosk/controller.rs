@@ -14,11 +14,11 @@ use uuid::Uuid;
 use super::scanner::ScanBuffer;
 use super::view::{
     ChoiceView, CoPayView, DemographicsField, DeskReason, DobProblem, DoneView,
-    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormItemKind, FormProblem,
-    FormValues, FormView, IdentityView, InsuranceField, InsuranceView, NameProblem, NotFoundView,
-    PayPhoneView, Screen, ViewModel,
+    EditDemographicsView, EditInsuranceView, EditProblem, FormField, FormValues, FormView,
+    IdentityView, InsuranceField, InsuranceView, NameProblem, NotFoundView, PayPhoneView, Screen,
+    ViewModel,
 };
-use crate::domain::forms_session::{FormInput, FormSet, PageKind, PageProblem};
+use crate::domain::forms_session::{FormInput, FormSet};
 use crate::domain::{
     Appointment, AppointmentId, CheckInFlow, ClinicId, Clock, CoPayChoice, CoverageUpdate,
     Demographics, DomainEvent, FieldError, FlowError, FlowSettings, Input, Language, LookupQuery,
@@ -892,41 +892,7 @@ impl<R: CheckInRepository> CheckInController<R> {
         let Some(session) = self.flow.forms().filter(|_| step == Step::Forms) else {
             return FormView::default();
         };
-        let p = session.view(self.flow.language());
-        FormView {
-            form_title: p.form_title,
-            kind: match p.kind {
-                PageKind::Display => FormItemKind::Display,
-                PageKind::Boolean => FormItemKind::Boolean,
-                PageKind::Choice => FormItemKind::Choice,
-                PageKind::Integer => FormItemKind::Integer,
-                PageKind::Date => FormItemKind::Date,
-                PageKind::Text => FormItemKind::Text,
-                PageKind::Consent => FormItemKind::Consent,
-                PageKind::ThankYou => FormItemKind::ThankYou,
-            },
-            text: p.text,
-            group_title: p.group_title,
-            options: p.options,
-            selected: p.selected,
-            typed: p.typed,
-            required: p.required,
-            problem: p.problem.map(|problem| match problem {
-                PageProblem::Required => FormProblem::Required,
-                PageProblem::NotANumber => FormProblem::NotANumber,
-                PageProblem::OutOfRange => FormProblem::OutOfRange,
-                PageProblem::BadDate => FormProblem::BadDate,
-                PageProblem::TooLong => FormProblem::TooLong,
-                PageProblem::BadCharacters => FormProblem::BadCharacters,
-                PageProblem::NotAgreed => FormProblem::NotAgreed,
-                PageProblem::NotSigned => FormProblem::NotSigned,
-            }),
-            position: p.position,
-            count: p.count,
-            agreed: p.agreed,
-            signed: p.signed,
-            crisis_text: p.crisis_text,
-        }
+        session.view(self.flow.language())
     }
 
     /// The screen for the current step, or the desk after a fault.

@@ -381,83 +381,12 @@ pub struct EditInsuranceView {
     pub problem: Option<EditProblem>,
 }
 
-/// What a form page asks for, and so which controls it shows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum FormItemKind {
-    /// Text to read, with only "Next".
-    #[default]
-    Display,
-    /// Yes or No.
-    Boolean,
-    /// One of [`FormView::options`], as big buttons.
-    Choice,
-    /// A whole number on the keypad.
-    Integer,
-    /// A date on the keypad, MMDDYYYY, shown like the date-of-birth keypad.
-    Date,
-    /// A short text on the keyboard.
-    Text,
-    /// The consent text, "I agree", then a signature.
-    Consent,
-    /// The neutral thank-you after the last form.
-    ThankYou,
-}
-
-/// What is wrong with the answer on a form page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FormProblem {
-    /// The question must be answered (or the consent agreed and signed).
-    Required,
-    /// What was typed is not a whole number.
-    NotANumber,
-    /// The number or date is outside what the question allows.
-    OutOfRange,
-    /// The date is incomplete or no such day.
-    BadDate,
-    /// The text is longer than the question allows.
-    TooLong,
-    /// The text holds characters the question does not allow.
-    BadCharacters,
-    /// The consent needs "I agree" before it can be signed or sent.
-    NotAgreed,
-    /// The consent needs a signature.
-    NotSigned,
-}
-
-/// One page of the intake forms.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FormView {
-    /// The form's title, in the session's language.
-    pub form_title: String,
-    /// What the page asks for.
-    pub kind: FormItemKind,
-    /// The question or display text in the session's language; for
-    /// [`FormItemKind::Consent`] the whole consent text.
-    pub text: String,
-    /// The enclosing group's text, or empty.
-    pub group_title: String,
-    /// [`FormItemKind::Choice`]: the answer labels in order. Empty for
-    /// [`FormItemKind::Boolean`]: the UI shows Yes and No itself.
-    pub options: Vec<String>,
-    /// Choice: the chosen index; Boolean: `Some(0)` yes, `Some(1)` no.
-    pub selected: Option<usize>,
-    /// Integer, Date (the digits typed) or Text: what is typed so far.
-    pub typed: String,
-    /// Whether the page must be answered before "Next".
-    pub required: bool,
-    /// What is wrong with the answer, after "Next".
-    pub problem: Option<FormProblem>,
-    /// This page, from 1, among the form pages of this visit.
-    pub position: u32,
-    /// The form pages known so far; grows when a screener steps up.
-    pub count: u32,
-    /// Consent: "I agree" was tapped.
-    pub agreed: bool,
-    /// Consent: a signature has been captured.
-    pub signed: bool,
-    /// ThankYou: the clinic's crisis text when it applies, else empty.
-    pub crisis_text: String,
-}
+// One page of the intake forms, what it asks for and what is wrong with
+// its answer: the domain's form page as it stands, since it holds only
+// what the screen shows, in the session's language.
+pub use crate::domain::forms_session::{
+    PageKind as FormItemKind, PageProblem as FormProblem, PageView as FormView,
+};
 
 /// Everything the screen shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

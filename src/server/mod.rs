@@ -263,7 +263,12 @@ impl AppState {
         Ok(Self::build(config, parts, signer, clock))
     }
 
-    fn build(config: ServerConfig, parts: Parts, signer: PassSigner, clock: Arc<dyn Clock>) -> Self {
+    fn build(
+        config: ServerConfig,
+        parts: Parts,
+        signer: PassSigner,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let Parts {
             db,
             store,
