@@ -212,33 +212,7 @@ impl<'a> Ctx<'a> {
     /// The checks that need the stored appointment.
     fn check(&self, body: &EventBody, target: Option<&Target>) -> Result<(), String> {
         let Some(t) = target else { return Ok(()) };
-        match body {
-            EventBody::DemographicsConfirmed { patient_id }
-            | EventBody::DemographicsProposed { patient_id, .. }
-            | EventBody::CoverageProposed { patient_id, .. }
-            | EventBody::FormCompleted { patient_id, .. }
-                if patient_id != &t.patient_id =>
-            {
-                Err("patient_id is not the appointment's patient".into())
-            }
-            EventBody::CopayChosen { currency, .. }
-                if !currency.eq_ignore_ascii_case(&t.currency) =>
-            {
-                Err(format!(
-                    "currency {currency} is not the appointment's {}",
-                    t.currency
-                ))
-            }
-            EventBody::CopayChosen { amount_cents, .. }
-                if *amount_cents > self.clinic.max_copay_cents =>
-            {
-                Err(format!(
-                    "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
-                    self.clinic.max_copay_cents
-                ))
-            }
-            _ => Ok(()),
-        }
+        check_against_appointment(body, &t.patient_id, &t.currency, self.clinic)
     }
 
     /// The checks that need the patient's record: proposed demographics
@@ -658,6 +632,41 @@ fn band(score: &crate::domain::screening::Score) -> String {
         Some(s) => s.as_str().to_string(),
         None if score.steps_up_to_phq9() => "positive".to_string(),
         None => "negative".to_string(),
+    }
+}
+
+/// The checks of an event against its stored appointment, the same on
+/// every backend: the patient is the appointment's, and a co-pay is in the
+/// appointment's currency and within the clinic's largest co-pay.
+pub(crate) fn check_against_appointment(
+    body: &EventBody,
+    appointment_patient: &str,
+    appointment_currency: &str,
+    clinic: &ClinicSettings,
+) -> Result<(), String> {
+    match body {
+        EventBody::DemographicsConfirmed { patient_id }
+        | EventBody::DemographicsProposed { patient_id, .. }
+        | EventBody::CoverageProposed { patient_id, .. }
+        | EventBody::FormCompleted { patient_id, .. }
+            if patient_id != appointment_patient =>
+        {
+            Err("patient_id is not the appointment's patient".into())
+        }
+        EventBody::CopayChosen { currency, .. }
+            if !currency.eq_ignore_ascii_case(appointment_currency) =>
+        {
+            Err(format!(
+                "currency {currency} is not the appointment's {appointment_currency}"
+            ))
+        }
+        EventBody::CopayChosen { amount_cents, .. } if *amount_cents > clinic.max_copay_cents => {
+            Err(format!(
+                "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
+                clinic.max_copay_cents
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -28,7 +28,7 @@ use crate::protocol::{
 };
 use crate::server::fhir::mapping::TargetStatus;
 use crate::server::fhir::writeback::{self, WriteBack};
-use crate::server::storage::ingest::{BatchOutcome, cents_text};
+use crate::server::storage::ingest::{BatchOutcome, cents_text, check_against_appointment};
 use crate::server::storage::{Actor, AuditAction, AuditEntry};
 
 /// How often a batch that lost a deadlock or a serialization race is run
@@ -230,32 +230,7 @@ impl Ctx<'_, '_> {
     /// The checks that need the stored appointment.
     fn check(&self, body: &EventBody, target: Option<&Target>) -> Result<(), String> {
         let Some(t) = target else { return Ok(()) };
-        match body {
-            EventBody::DemographicsConfirmed { patient_id }
-            | EventBody::DemographicsProposed { patient_id, .. }
-            | EventBody::CoverageProposed { patient_id, .. }
-                if patient_id != &t.patient_id =>
-            {
-                Err("patient_id is not the appointment's patient".into())
-            }
-            EventBody::CopayChosen { currency, .. }
-                if !currency.eq_ignore_ascii_case(&t.currency) =>
-            {
-                Err(format!(
-                    "currency {currency} is not the appointment's {}",
-                    t.currency
-                ))
-            }
-            EventBody::CopayChosen { amount_cents, .. }
-                if *amount_cents > self.clinic.max_copay_cents =>
-            {
-                Err(format!(
-                    "amount_cents {amount_cents} is above this clinic's largest co-pay, {}",
-                    self.clinic.max_copay_cents
-                ))
-            }
-            _ => Ok(()),
-        }
+        check_against_appointment(body, &t.patient_id, &t.currency, self.clinic)
     }
 
     /// Proposed demographics follow the same field rules as at the kiosk,
