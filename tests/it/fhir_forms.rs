@@ -82,9 +82,16 @@ impl Clinic {
         f.expect("form").questionnaire.clone()
     }
 
-    /// Sends a completed `form_id` for a1's patient, each choice answered
-    /// with the option weighing `weight`; the event's id.
+    /// Sends a completed `form_id` that must be accepted; the event's id.
     async fn complete(&self, form_id: &str, weight: i32, png: Option<&[u8]>) -> Uuid {
+        let (id, result) = self.submit(form_id, weight, png).await;
+        assert_eq!(result["status"], "accepted", "{result}");
+        id
+    }
+
+    /// Sends a completed `form_id` for a1's patient, each choice answered
+    /// with the option weighing `weight`; the event's id and its result.
+    async fn submit(&self, form_id: &str, weight: i32, png: Option<&[u8]>) -> (Uuid, Value) {
         let form = self.form(form_id);
         let mut r = Response::new();
         for item in form.items() {
@@ -121,12 +128,25 @@ impl Clinic {
         let (status, _, bytes) = send(&self.app, req).await;
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(status, StatusCode::OK, "{v}");
-        assert_eq!(v["results"][0]["status"], "accepted", "{v}");
-        id
+        (id, v["results"][0].clone())
     }
 
     async fn drain(&self) -> fhir::DrainReport {
         fhir::drain_now(&self.state, &north()).await.expect("drain")
+    }
+
+    /// The write-back items queued for forms and still pending.
+    fn queued_forms(&self) -> i64 {
+        self.state
+            .db()
+            .blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM fhir_outbox WHERE kind = 'form_response' AND state = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .expect("count")
     }
 
     fn sql(&self, sql: &'static str) -> i64 {
@@ -177,6 +197,7 @@ async fn completed_forms_are_written_back_as_valid_fhir_and_read_back() {
     let phq9 = clinic.complete("phq-9", 2, None).await;
     let gad7 = clinic.complete("gad-7", 1, None).await;
     let consent = clinic.complete("consent-npp", 0, Some(PNG)).await;
+    assert_eq!(clinic.queued_forms(), 3, "queued with the events");
     let report = clinic.drain().await;
     assert_eq!(
         (report.sent, report.retrying, report.failed),
@@ -267,6 +288,11 @@ async fn a_form_waits_out_an_outage_and_a_replay_writes_nothing_twice() {
     let mut ehr = Sekmet::start(dir.path(), "").await;
     ehr.transaction(seed()).await;
     let clinic = Clinic::new(&ehr).await;
+
+    // A refused form (a consent without its signature) queues nothing.
+    let (_, refused) = clinic.submit("consent-npp", 0, None).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert_eq!(clinic.queued_forms(), 0);
 
     ehr.stop();
     let phq2 = clinic.complete("phq-2", 2, None).await;
