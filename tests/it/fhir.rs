@@ -201,7 +201,7 @@ fn the_server_example_documents_every_fhir_key() {
 // ---------------------------------------------------------------- sekmet
 
 /// The `sekmet` executable: `SEKMET_BIN`, else `.venv-fhir/bin/sekmet`.
-fn sekmet_bin() -> PathBuf {
+pub(super) fn sekmet_bin() -> PathBuf {
     let p = std::env::var_os("SEKMET_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-fhir/bin/sekmet"));
@@ -216,7 +216,7 @@ fn sekmet_bin() -> PathBuf {
 }
 
 /// A running sekmet on loopback; killed when dropped.
-struct Sekmet {
+pub(super) struct Sekmet {
     /// The server process.
     child: Option<Child>,
     /// Its port.
@@ -235,7 +235,7 @@ fn free_port() -> u16 {
 }
 
 impl Sekmet {
-    async fn start(dir: &Path, extra: &str) -> Self {
+    pub(super) async fn start(dir: &Path, extra: &str) -> Self {
         let mut s = Sekmet {
             child: None,
             port: free_port(),
@@ -246,12 +246,12 @@ impl Sekmet {
         s
     }
 
-    fn base(&self) -> String {
+    pub(super) fn base(&self) -> String {
         format!("http://127.0.0.1:{}/fhir", self.port)
     }
 
     /// Starts (or starts again) the process and waits until it answers.
-    async fn restart(&mut self) {
+    pub(super) async fn restart(&mut self) {
         self.stop();
         let bin = sekmet_bin();
         let config = self.dir.join("sekmet.yaml");
@@ -297,7 +297,7 @@ impl Sekmet {
         panic!("sekmet did not answer within 30 s:\n{log}");
     }
 
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -305,7 +305,7 @@ impl Sekmet {
     }
 
     /// POSTs a transaction bundle; panics unless it succeeds.
-    async fn transaction(&self, entries: Vec<Value>) {
+    pub(super) async fn transaction(&self, entries: Vec<Value>) {
         let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
         let r = reqwest::Client::new()
             .post(self.base())
@@ -319,7 +319,7 @@ impl Sekmet {
         assert!(status.is_success(), "transaction failed: {status} {body}");
     }
 
-    async fn read(&self, path: &str) -> Value {
+    pub(super) async fn read(&self, path: &str) -> Value {
         reqwest::Client::new()
             .get(format!("{}/{path}", self.base()))
             .send()
@@ -357,7 +357,7 @@ impl Drop for Sekmet {
     }
 }
 
-fn put_entry(resource: Value) -> Value {
+pub(super) fn put_entry(resource: Value) -> Value {
     let url = format!(
         "{}/{}",
         resource["resourceType"].as_str().unwrap(),
@@ -367,7 +367,7 @@ fn put_entry(resource: Value) -> Value {
 }
 
 /// Today at `hour:00` in the clinic's zone.
-fn today_at(hour: u32) -> DateTime<Utc> {
+pub(super) fn today_at(hour: u32) -> DateTime<Utc> {
     let today = Utc::now().with_timezone(&ZONE).date_naive();
     at(today, hour)
 }
@@ -379,7 +379,7 @@ fn at(day: NaiveDate, hour: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn appointment(id: &str, patient: &str, location: &str, start: DateTime<Utc>) -> Value {
+pub(super) fn appointment(id: &str, patient: &str, location: &str, start: DateTime<Utc>) -> Value {
     json!({
         "resourceType": "Appointment", "id": id, "status": "booked",
         "start": start.to_rfc3339(), "end": (start + chrono::Duration::minutes(20)).to_rfc3339(),

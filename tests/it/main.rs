@@ -7,6 +7,8 @@ mod crash;
 mod fhir;
 #[cfg(feature = "server")]
 mod fhir_faults;
+#[cfg(feature = "server")]
+mod fhir_forms;
 #[cfg(feature = "kiosk")]
 mod keypad;
 #[cfg(feature = "server")]

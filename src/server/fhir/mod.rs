@@ -1,7 +1,7 @@
 //! The EHR connector: for each clinic with a `[clinic.fhir]` table, a
 //! background task pulls the day's schedule from the EHR's FHIR R4 API and
 //! drains the write-back outbox (arrivals, check-ins, approved demographics
-//! and coverage changes).
+//! and coverage changes, completed intake forms).
 //!
 //! # Layout
 //! - [`client`]: the FHIR REST client (search with paging, read, update
@@ -9,6 +9,8 @@
 //! - [`auth`]: bearer tokens from a file or variable; SMART Backend
 //!   Services tokens from a signed client assertion (RS384, ES384).
 //! - [`mapping`]: pure FHIR JSON <-> schedule translation.
+//! - [`forms`]: pure translation of completed intake forms into a
+//!   QuestionnaireResponse, a score Observation and a Consent.
 //! - [`pull`]: the schedule pull, written through `schedule::upsert`.
 //! - [`writeback`]: the `fhir_outbox` queue and its drain.
 //! - [`status`]: the staff endpoint and the `/metrics` lines.
@@ -25,6 +27,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod forms;
 pub mod mapping;
 pub mod pull;
 pub mod status;

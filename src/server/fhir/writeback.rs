@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::{ClientError, FhirClient, backoff};
+use super::forms;
 use super::mapping::{self, StatusEdit, TargetStatus};
 use crate::config::{ClinicSettings, FhirSettings};
 use crate::domain::ClinicId;
@@ -76,17 +77,27 @@ pub enum WriteBack {
         /// The approved coverage, or `None` for "I have no insurance".
         coverage: Option<CoverageUpdateWire>,
     },
+    /// Write a completed intake form (stored in `form_responses`) as a
+    /// QuestionnaireResponse, with its score Observation or its Consent.
+    FormResponse {
+        /// The kiosk event that carried the form.
+        event_id: String,
+        /// The Patient id.
+        patient_id: String,
+    },
 }
 
 impl WriteBack {
-    /// The ordering key: items with the same key are sent in queue order.
-    fn target(&self) -> (&'static str, &str) {
+    /// The ordering key, stored as the row's `kind` and `target_id`: items
+    /// with the same key are sent in queue order.
+    pub fn target(&self) -> (&'static str, &str) {
         match self {
             Self::AppointmentStatus { appointment_id, .. } => {
                 ("appointment_status", appointment_id)
             }
             Self::Demographics { patient_id, .. } => ("demographics", patient_id),
             Self::Coverage { patient_id, .. } => ("coverage", patient_id),
+            Self::FormResponse { patient_id, .. } => ("form_response", patient_id),
         }
     }
 }
@@ -364,7 +375,97 @@ async fn send(
             patient_id,
             coverage,
         } => write_coverage(state, clinic, client, patient_id, coverage.as_ref()).await,
+        WriteBack::FormResponse { event_id, .. } => {
+            write_form(state, clinic, client, event_id).await
+        }
     }
+}
+
+/// Writes a completed form: the QuestionnaireResponse with PUT to the
+/// event's UUID, then its score Observation and its Consent with
+/// conditional creates, so a retry after any partial write adds nothing.
+async fn write_form(
+    state: &AppState,
+    clinic: &ClinicSettings,
+    client: &FhirClient,
+    event_id: &str,
+) -> Result<Option<String>, Failure> {
+    let cid = clinic.id.clone();
+    let eid = event_id.to_string();
+    let stored = state
+        .db()
+        .call(move |c| load_form(c, &cid, &eid))
+        .await
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let Some(mut form) = stored else {
+        return Err(Failure::Permanent(format!(
+            "the form of event {event_id} is not in the store"
+        )));
+    };
+    if let Some(url) = state
+        .forms()
+        .get(&form.form_id)
+        .and_then(|f| f.definition.questionnaire.get("url"))
+        .and_then(Value::as_str)
+    {
+        form.questionnaire_url = url.to_string();
+    }
+    let written = client
+        .update(&forms::questionnaire_response(&form), None)
+        .await?;
+    let response_id = mapping::resource_id(&written.resource, "QuestionnaireResponse");
+    if let Some(obs) = forms::score_observation(&form, response_id) {
+        let query = forms::identifier_query(forms::SCORE_IDENTIFIER_SYSTEM, event_id);
+        client.create(&obs, Some(&query)).await?;
+    }
+    if let Some(consent) = forms::consent(&form) {
+        let query = forms::identifier_query(forms::CONSENT_IDENTIFIER_SYSTEM, event_id);
+        client.create(&consent, Some(&query)).await?;
+    }
+    Ok(None)
+}
+
+/// The stored form of event `event_id`, with the default canonical
+/// `urn:checkin-kiosk:form:<id>`.
+fn load_form(
+    c: &Connection,
+    clinic: &ClinicId,
+    event_id: &str,
+) -> Result<Option<forms::CompletedForm>, StorageError> {
+    let row = c
+        .query_row(
+            "SELECT patient_id, form_id, response, signature_png, score, completed_ms
+             FROM form_responses WHERE clinic_id = ?1 AND event_id = ?2",
+            params![clinic.as_str(), event_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((patient_id, form_id, response, signature_png, score, completed_ms)) = row else {
+        return Ok(None);
+    };
+    let response = serde_json::from_str(&response).map_err(|source| StorageError::Json {
+        column: "form_responses.response",
+        source,
+    })?;
+    Ok(Some(forms::CompletedForm {
+        event_id: event_id.to_string(),
+        patient_id,
+        questionnaire_url: format!("urn:checkin-kiosk:form:{form_id}"),
+        form_id,
+        response,
+        signature_png,
+        score: score.and_then(|s| u8::try_from(s).ok()),
+        completed_at: from_ms(completed_ms),
+    }))
 }
 
 /// Sets an Appointment's status with `If-Match`, re-reading on 412.
@@ -588,7 +689,7 @@ pub fn item_state(
 pub struct FailedWrite {
     /// The outbox item; what the retry endpoint takes.
     pub item_id: i64,
-    /// `appointment_status`, `demographics` or `coverage`.
+    /// `appointment_status`, `demographics`, `coverage` or `form_response`.
     pub kind: String,
     /// The Appointment id (for a status) or the Patient id.
     pub target_id: String,

@@ -393,7 +393,8 @@ impl<'a> Ctx<'a> {
         }))
     }
 
-    /// Stores a checked form, audited; stamps the patient's appointments so
+    /// Stores a checked form, audited, and queues its EHR write-back when
+    /// the clinic's connector writes back; stamps the patient's appointments so
     /// the next delta carries their new forms due; raises
     /// `screening_positive` for an urgent screener.
     fn store_form(
@@ -429,6 +430,13 @@ impl<'a> Ctx<'a> {
             },
         )?;
         self.audit(AuditAction::FormCompleted, Some(t), Some(form_id))?;
+        if fhir_writeback::enabled(self.clinic) {
+            let item = fhir_writeback::WriteBack::FormResponse {
+                event_id: id.clone(),
+                patient_id: t.patient_id.clone(),
+            };
+            fhir_writeback::enqueue(self.tx, self.clinic_id(), &item, self.now())?;
+        }
         let seq = self.seq()?;
         form_store::touch_patient_forms(self.tx, self.clinic_id(), &t.patient_id, seq)?;
         self.notice("form", t.id.clone());

@@ -520,17 +520,11 @@ pub(super) async fn enqueue(
     item: &WriteBack,
     now: DateTime<Utc>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (kind, target) = match item {
-        WriteBack::AppointmentStatus { appointment_id, .. } => {
-            ("appointment_status", appointment_id)
-        }
-        WriteBack::Demographics { patient_id, .. } => ("demographics", patient_id),
-        WriteBack::Coverage { patient_id, .. } => ("coverage", patient_id),
-    };
+    let (kind, target) = item.target();
     c.execute(
         "INSERT INTO fhir_outbox (clinic_id, kind, target_id, payload, created_ms, next_attempt_ms)
          VALUES ($1, $2, $3, $4, $5, $5)",
-        &[&clinic.as_str(), &kind, target, &Json(item), &ms(now)],
+        &[&clinic.as_str(), &kind, &target, &Json(item), &ms(now)],
     )
     .await?;
     Ok(())
