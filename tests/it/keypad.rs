@@ -722,8 +722,8 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
     use checkin_kiosk::kiosk::ui::Theme;
     let (k, t) = spoken_kiosk();
     let theme = || k.window.global::<Theme>();
-    assert!(k.find("Larger text").is_none(), "not offered by default");
-    theme().set_larger_text_offered(true);
+    assert!(theme().get_larger_text_offered(), "Welcome offers it");
+    assert!(k.find("Larger text").is_some());
     let body = theme().get_type().body;
     let key = theme().get_sizes().key_size;
     assert!(!k.ui.larger_text());
@@ -760,9 +760,6 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
 #[test]
 fn larger_text_left_on_at_welcome_goes_off_after_the_idle_time() {
     let k = Kiosk::new();
-    k.window
-        .global::<checkin_kiosk::kiosk::ui::Theme>()
-        .set_larger_text_offered(true);
     k.find("Larger text")
         .unwrap()
         .invoke_accessible_default_action();

@@ -678,8 +678,6 @@ fn every_control_fits_every_screen_size_language_and_notice() {
 }
 
 #[test]
-#[ignore = "not every screen fits at 1.3x yet (landscape panels, Spanish button rows); \
-            Welcome does not offer larger text until it passes"]
 fn every_control_fits_every_screen_size_language_and_notice_with_larger_text() {
     walk_every_size(true);
 }
