@@ -98,7 +98,12 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     // The top bar first (language, then help), then the screen.
     assert_eq!(
         order(&k),
-        ["Español", "I need help", "Use my date of birth"],
+        [
+            "Español",
+            "I need help",
+            "Use my date of birth",
+            "Larger text"
+        ],
         "Welcome's controls in reading order"
     );
     assert_eq!(focused(&k).as_deref(), Some("Español"));
@@ -112,9 +117,11 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     press(&k, Key::DownArrow);
     assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
     press(&k, Key::RightArrow);
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
+    press(&k, Key::RightArrow);
     assert_eq!(focused(&k).as_deref(), Some("Español"), "Right wraps");
     press(&k, Key::LeftArrow);
-    assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
 }
 
 #[test]
