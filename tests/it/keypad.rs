@@ -98,7 +98,12 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     // The top bar first (language, then help), then the screen.
     assert_eq!(
         order(&k),
-        ["Español", "I need help", "Use my date of birth"],
+        [
+            "Español",
+            "I need help",
+            "Use my date of birth",
+            "Larger text"
+        ],
         "Welcome's controls in reading order"
     );
     assert_eq!(focused(&k).as_deref(), Some("Español"));
@@ -112,9 +117,11 @@ fn the_ring_starts_on_nothing_and_moves_in_reading_order() {
     press(&k, Key::DownArrow);
     assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
     press(&k, Key::RightArrow);
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
+    press(&k, Key::RightArrow);
     assert_eq!(focused(&k).as_deref(), Some("Español"), "Right wraps");
     press(&k, Key::LeftArrow);
-    assert_eq!(focused(&k).as_deref(), Some("Use my date of birth"));
+    assert_eq!(focused(&k).as_deref(), Some("Larger text"));
 }
 
 #[test]
@@ -722,8 +729,8 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
     use checkin_kiosk::kiosk::ui::Theme;
     let (k, t) = spoken_kiosk();
     let theme = || k.window.global::<Theme>();
-    assert!(k.find("Larger text").is_none(), "not offered by default");
-    theme().set_larger_text_offered(true);
+    assert!(theme().get_larger_text_offered(), "Welcome offers it");
+    assert!(k.find("Larger text").is_some());
     let body = theme().get_type().body;
     let key = theme().get_sizes().key_size;
     assert!(!k.ui.larger_text());
@@ -760,9 +767,6 @@ fn larger_text_is_a_switch_the_keypad_reaches_and_the_voice_names() {
 #[test]
 fn larger_text_left_on_at_welcome_goes_off_after_the_idle_time() {
     let k = Kiosk::new();
-    k.window
-        .global::<checkin_kiosk::kiosk::ui::Theme>()
-        .set_larger_text_offered(true);
     k.find("Larger text")
         .unwrap()
         .invoke_accessible_default_action();

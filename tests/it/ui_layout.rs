@@ -678,8 +678,6 @@ fn every_control_fits_every_screen_size_language_and_notice() {
 }
 
 #[test]
-#[ignore = "not every screen fits at 1.3x yet (landscape panels, Spanish button rows); \
-            Welcome does not offer larger text until it passes"]
 fn every_control_fits_every_screen_size_language_and_notice_with_larger_text() {
     walk_every_size(true);
 }
@@ -875,4 +873,64 @@ fn the_late_notice_is_not_repeated_on_done() {
     k.tap("Pay at the front desk");
     assert_eq!(k.screen(), Screen::Done);
     assert!(k.find(late).is_none(), "Done does not repeat the notice");
+}
+
+/// A kiosk whose window is `size`, with the theme following it.
+fn kiosk_sized(size: (u32, u32)) -> Kiosk {
+    let k = Kiosk::new();
+    k.window
+        .window()
+        .set_size(slint::PhysicalSize::new(size.0, size.1));
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
+    k
+}
+
+#[test]
+fn larger_text_is_1_3_times_but_1_2_on_the_1024x768_panel() {
+    for size in SIZES {
+        let k = kiosk_sized(size);
+        let theme = k.window.global::<Theme>();
+        let (body, button) = (theme.get_type().body, theme.get_sizes().big_button_height);
+        theme.set_larger_text(true);
+        let expected = if size == (1024, 768) { 1.2 } else { 1.3 };
+        let scaled = theme.get_type().body / body;
+        assert!(
+            (scaled - expected).abs() < 0.01,
+            "body text at {size:?} is {scaled:.2} times"
+        );
+        let scaled = theme.get_sizes().big_button_height / button;
+        assert!(
+            (scaled - expected).abs() < 0.01,
+            "buttons at {size:?} are {scaled:.2} times"
+        );
+    }
+}
+
+#[test]
+fn a_button_pair_stacks_only_when_its_labels_do_not_fit_side_by_side() {
+    let place = |k: &Kiosk, label: &str| {
+        let e = k
+            .find(label)
+            .unwrap_or_else(|| panic!("{label:?} on screen"));
+        (e.absolute_position().y, e.size().height)
+    };
+    // Side by side: English at the ordinary size.
+    let mut k = kiosk_sized((800, 1280));
+    let pass = k.pass_for("a-maria", -chrono::Duration::minutes(1));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::PassRejected);
+    assert_eq!(
+        place(&k, "Start over"),
+        place(&k, "Use my date of birth"),
+        "one row"
+    );
+    // Stacked: the Spanish labels with larger text are wider than 800 px.
+    k.tap("Español");
+    k.window.global::<Theme>().set_larger_text(true);
+    let (first, height) = place(&k, "Empezar de nuevo");
+    let (second, _) = place(&k, "Usar mi fecha de nacimiento");
+    assert!(
+        second >= first + height,
+        "the main answer is below the other: {first} + {height} > {second}"
+    );
 }
