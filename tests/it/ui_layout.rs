@@ -934,3 +934,38 @@ fn a_button_pair_stacks_only_when_its_labels_do_not_fit_side_by_side() {
         "the main answer is below the other: {first} + {height} > {second}"
     );
 }
+
+#[test]
+fn the_larger_text_switch_stays_under_the_finger_that_taps_it() {
+    let rect = |k: &Kiosk, label: &str| {
+        let e = k.find(label).expect("the switch on Welcome");
+        let (p, s) = (e.absolute_position(), e.size());
+        (p.x, p.y, s.width, s.height)
+    };
+    let centre = |(x, y, w, h): (f32, f32, f32, f32)| (x + w / 2.0, y + h / 2.0);
+    let inside = |(px, py): (f32, f32), (x, y, w, h): (f32, f32, f32, f32)| {
+        px >= x && px <= x + w && py >= y && py <= y + h
+    };
+    for size in SIZES {
+        for spanish in [false, true] {
+            let mut k = kiosk_sized(size);
+            let label = if spanish {
+                "Letra más grande"
+            } else {
+                "Larger text"
+            };
+            if spanish {
+                k.tap("Español");
+            }
+            for turn in ["on", "off"] {
+                let before = rect(&k, label);
+                k.find(label).unwrap().invoke_accessible_default_action();
+                let after = rect(&k, label);
+                assert!(
+                    inside(centre(before), after) && inside(centre(after), before),
+                    "at {size:?} (Spanish {spanish}) turning larger text {turn} moved the switch from {before:?} to {after:?}"
+                );
+            }
+        }
+    }
+}
