@@ -607,9 +607,11 @@ test('everything works from the keyboard alone', async () => {
     await p.keyboard.press('Enter');
     await p.waitForSelector('#view-flags:not([hidden])');
     assert.equal(await p.evaluate(() => document.activeElement.id), 'h-flags');
-    // Tab into the first flag and resolve it without a mouse.
+    // Tab into the first flag and resolve it without a mouse, once the
+    // list has loaded (an urgent card first has its own stops).
+    await p.waitForSelector('#flag-list > li .resolve-toggle');
     found = false;
-    for (let i = 0; i < 10 && !found; i += 1) {
+    for (let i = 0; i < 25 && !found; i += 1) {
       await p.keyboard.press('Tab');
       found = await p.evaluate(() => document.activeElement.classList.contains('resolve-toggle'));
     }
