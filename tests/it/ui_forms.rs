@@ -631,6 +631,23 @@ impl Page {
 
 #[test]
 fn every_form_page_fits_every_size_language_and_notice() {
+    walk_form_pages(false);
+}
+
+// Larger text does not fit the form pages yet: ten-answer choices, the
+// number and date pads on 800x1280, the consent and signing pages and the
+// thank-you page on landscape panels (355 failures on 2026-12-03). Run it
+// with `--ignored` while fixing those layouts. Every other screen is
+// walked with larger text on in tests/it/ui_layout.rs.
+#[test]
+#[ignore = "the form pages do not fit with larger text yet"]
+fn every_form_page_fits_with_larger_text() {
+    walk_form_pages(true);
+}
+
+/// The walk of every form page kind, size, language and notice, with
+/// larger text on or off.
+fn walk_form_pages(larger: bool) {
     let problems: Vec<String> = std::iter::once("none".to_string())
         .chain(PROBLEMS.iter().map(kebab))
         .collect();
@@ -656,6 +673,7 @@ fn every_form_page_fits_every_size_language_and_notice() {
     let mut checks = 0;
     for size in SIZES {
         let mut survey = Survey::new(size);
+        survey.page.window.global::<Theme>().set_larger_text(larger);
         for lang in LANGUAGES {
             survey.page.language(lang);
             for case in cases(lang) {
