@@ -717,3 +717,51 @@ async fn the_same_batch_posted_to_two_replicas_at_once_has_one_effect() {
     assert_eq!(rows(&settings, "copay_items").await, 10);
     assert_eq!(rows(&settings, "proposed_changes").await, 10);
 }
+
+#[tokio::test]
+async fn urgent_flags_are_listed_first_on_both_backends() {
+    let (lite_dir, pg_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let Some((pg_state, _)) = postgres(pg_dir.path()).await else {
+        return;
+    };
+    let demo_id = ClinicId("demo".into());
+    for state in [sqlite(lite_dir.path()).await, pg_state] {
+        let clinic = state.config().clinic(&demo_id).unwrap().clone();
+        let flag = |id: Uuid, minutes: i64, code: &str| {
+            let mut e = event(
+                id,
+                None,
+                json!({"type": "flag", "code": code, "step": "forms", "text": "For the desk"}),
+            );
+            e["occurred_at"] = json!(noon() - chrono::Duration::minutes(minutes));
+            serde_json::from_value(e).unwrap()
+        };
+        let events = vec![
+            flag(Uuid::new_v4(), 10, "help_requested"),
+            flag(Uuid::new_v4(), 5, "screening_positive"),
+            flag(Uuid::new_v4(), 1, "incomplete_checkin"),
+        ];
+        state
+            .apply_events(clinic, "kiosk-a".into(), noon(), events)
+            .await
+            .unwrap();
+        let codes: Vec<String> = state
+            .store()
+            .open_flags(demo_id.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(
+            codes,
+            ["screening_positive", "help_requested", "incomplete_checkin"],
+            "on {}",
+            if matches!(state.store(), Store::Postgres(_)) {
+                "PostgreSQL"
+            } else {
+                "SQLite"
+            }
+        );
+    }
+}

@@ -259,12 +259,16 @@ fn flag_from_row(r: &Row<'_>) -> rusqlite::Result<StaffFlag> {
     })
 }
 
-/// `clinic`'s open flags: urgent ones (`screening_positive`) first, then
-/// oldest first.
+/// The order of open flags on every backend: urgent ones
+/// (`screening_positive`) first, then oldest first.
+pub(crate) const OPEN_FLAG_ORDER: &str =
+    "ORDER BY code = 'screening_positive' DESC, raised_ms, flag_id";
+
+/// `clinic`'s open flags, in [`OPEN_FLAG_ORDER`].
 pub fn open_flags(c: &Connection, clinic: &ClinicId) -> Result<Vec<StaffFlag>, StorageError> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = ?1 AND resolved_ms IS NULL
-         ORDER BY code = 'screening_positive' DESC, raised_ms, flag_id"
+         {OPEN_FLAG_ORDER}"
     ))?;
     let rows = stmt
         .query_map([clinic.as_str()], flag_from_row)?

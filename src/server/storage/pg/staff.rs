@@ -20,8 +20,8 @@ use crate::protocol::{
 use crate::server::db::from_ms;
 use crate::server::fhir::writeback::WriteBack;
 use crate::server::storage::staff::{
-    CHANGE_COLUMNS, COPAY_COLUMNS, ChangeDecided, FLAG_COLUMNS, FLEET_COLUMNS, StoredKiosk,
-    staff_appointment,
+    CHANGE_COLUMNS, COPAY_COLUMNS, ChangeDecided, FLAG_COLUMNS, FLEET_COLUMNS, OPEN_FLAG_ORDER,
+    StoredKiosk, staff_appointment,
 };
 use crate::server::storage::{Actor, AuditAction, AuditEntry, AuditRow, StorageError};
 
@@ -310,10 +310,10 @@ impl PgStore {
         }
     }
 
-    /// `clinic`'s open flags, oldest first.
+    /// `clinic`'s open flags, urgent ones first, then oldest first.
     pub async fn open_flags(&self, clinic: &ClinicId) -> Result<Vec<StaffFlag>, StorageError> {
         let sql = format!(
-            "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = $1 AND resolved_ms IS NULL ORDER BY raised_ms, flag_id"
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE clinic_id = $1 AND resolved_ms IS NULL {OPEN_FLAG_ORDER}"
         );
         let rows = self
             .client()
