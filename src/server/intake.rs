@@ -137,7 +137,9 @@ impl OfferedForm {
                 .iter()
                 .all(|id| questionnaire.item(id).is_some())
         });
-        let takes_signature = questionnaire.id().starts_with("consent");
+        let takes_signature = questionnaire
+            .id()
+            .starts_with(crate::domain::forms_session::CONSENT_PREFIX);
         Self {
             definition: FormDefinitionWire {
                 id: rule.form_id.clone(),
