@@ -289,9 +289,25 @@ impl KioskConfig {
             None => "system CAs".to_string(),
         };
         let _ = writeln!(s, "  clinic server: {server}; {ca}");
+        self.write_policy(&mut s);
+        let d = &self.display;
+        let _ = write!(
+            s,
+            "  display: {}, rotated {}°, {}x{} when windowed, {} clock",
+            d.backend.as_str(),
+            d.rotation.degrees(),
+            d.width,
+            d.height,
+            if d.clock_24h { "24-hour" } else { "12-hour" }
+        );
+        s
+    }
+
+    /// The summary's lines on sync, idle times, rules and payment.
+    fn write_policy(&self, s: &mut String) {
         let y = &self.sync;
         let _ = writeln!(
-            s,
+            *s,
             "  sync: schedule every {}s, heartbeat every {}s, {} event(s) a batch, {} day(s) cached",
             y.schedule_pull_every.as_secs(),
             y.heartbeat_every.as_secs(),
@@ -300,7 +316,7 @@ impl KioskConfig {
         );
         let f = &self.flow;
         let _ = writeln!(
-            s,
+            *s,
             "  idle: warning at {}s, reset at {}s ({}s while help comes); done screen {}s",
             f.idle_warning.as_secs(),
             f.idle_reset.as_secs(),
@@ -309,7 +325,7 @@ impl KioskConfig {
         );
         let r = &self.rules;
         let _ = writeln!(
-            s,
+            *s,
             "  rules: early > {} min ({}), late > {} min ({}), cancelled {}, wrong location {}, already checked in {}",
             r.early_window.num_minutes(),
             action_name(r.too_early),
@@ -321,7 +337,7 @@ impl KioskConfig {
         );
         let p = &self.payment;
         let _ = writeln!(
-            s,
+            *s,
             "  co-pay in {}: front desk{}{}; self-pay {}",
             p.currency,
             if p.pay_on_phone.is_some() {
@@ -337,17 +353,6 @@ impl KioskConfig {
             p.self_pay_cents
                 .map_or("told at the desk".to_string(), |c| format!("{c} cents"))
         );
-        let d = &self.display;
-        let _ = write!(
-            s,
-            "  display: {}, rotated {}°, {}x{} when windowed, {} clock",
-            d.backend.as_str(),
-            d.rotation.degrees(),
-            d.width,
-            d.height,
-            if d.clock_24h { "24-hour" } else { "12-hour" }
-        );
-        s
     }
 }
 

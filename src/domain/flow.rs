@@ -676,35 +676,72 @@ impl CheckInFlow {
         input: Input,
         now: DateTime<Utc>,
     ) -> Result<Vec<DomainEvent>, FlowError> {
-        // Inputs that work the same on every screen.
-        match &input {
+        if let Some(answer) = self.handle_anywhere(&input, now) {
+            return answer;
+        }
+        let events = match input {
+            Input::Back => self.back(now)?,
+            Input::Finish => self.finish(now)?,
+            input => match self.step {
+                Step::Welcome
+                | Step::EnterDob
+                | Step::EnterLastName
+                | Step::NotFound
+                | Step::PassRejected(_)
+                | Step::ChooseAppointment => self.identify(input, now)?,
+                Step::Demographics
+                | Step::EditDemographics
+                | Step::Insurance
+                | Step::EditInsurance => self.confirm(input, now)?,
+                Step::CoPay
+                | Step::PayOnPhone
+                | Step::Forms
+                | Step::Help
+                | Step::Done
+                | Step::SeeDesk(_) => self.finish_visit(input, now)?,
+            },
+        };
+        // Any accepted touch also dismisses the idle warning.
+        self.idle_warning = false;
+        Ok(events)
+    }
+
+    /// Inputs that work the same on every screen; `None` for any other.
+    fn handle_anywhere(
+        &mut self,
+        input: &Input,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Vec<DomainEvent>, FlowError>> {
+        Some(match input {
             Input::SetLanguage(lang) => {
                 self.language = *lang;
-                return Ok(Vec::new());
+                Ok(Vec::new())
             }
+            Input::IdleWarning if !self.step.watches_idle() => Err(not_here(input, self.step)),
             Input::IdleWarning => {
-                if !self.step.watches_idle() {
-                    return Err(not_here(&input, self.step));
-                }
                 self.idle_warning = true;
-                return Ok(Vec::new());
+                Ok(Vec::new())
             }
             Input::StillHere => {
                 self.idle_warning = false;
-                return Ok(Vec::new());
+                Ok(Vec::new())
             }
-            Input::IdleTimeout => {
-                if !self.step.watches_idle() {
-                    return Err(not_here(&input, self.step));
-                }
-                return Ok(self.reset(now));
-            }
-            Input::Help => return Ok(self.help(now)),
-            _ => {}
-        }
+            Input::IdleTimeout if !self.step.watches_idle() => Err(not_here(input, self.step)),
+            Input::IdleTimeout => Ok(self.reset(now)),
+            Input::Help => Ok(self.help(now)),
+            _ => return None,
+        })
+    }
+
+    /// Finding the patient: date of birth and name, a scanned pass, or a
+    /// choice between appointments.
+    fn identify(
+        &mut self,
+        input: Input,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, FlowError> {
         let mut events = Vec::new();
-        let step = self.step;
-        match (step, input) {
+        match (self.step, input) {
             (Step::Welcome | Step::NotFound | Step::PassRejected(_), Input::UseDateOfBirth) => {
                 self.dob = None;
                 self.step = Step::EnterDob;
@@ -756,6 +793,15 @@ impl CheckInFlow {
                 self.candidates.clear();
                 events = self.identified(chosen, now);
             }
+            (step, input) => return Err(not_here(&input, step)),
+        }
+        Ok(events)
+    }
+
+    /// Confirming or changing the contact details and the insurance.
+    fn confirm(&mut self, input: Input, now: DateTime<Utc>) -> Result<Vec<DomainEvent>, FlowError> {
+        let mut events = Vec::new();
+        match (self.step, input) {
             (Step::Demographics, Input::DemographicsCorrect) => {
                 let a = self.current()?;
                 events.push(DomainEvent::DemographicsConfirmed {
@@ -783,11 +829,6 @@ impl CheckInFlow {
                 events.push(self.flag(ReasonCode::DemographicsChanged, now));
                 events.extend(self.enter_insurance(now));
             }
-            (Step::EditDemographics, Input::Back) => self.step = Step::Demographics,
-            // The first screen after a match: Back leaves the session, as
-            // "Start over" would. The arrival stays recorded; nothing about
-            // the patient carries over to the Welcome screen.
-            (Step::Demographics, Input::Back) => events = self.reset(now),
             (Step::Insurance, Input::InsuranceStillCorrect) => {
                 // Nothing on file cannot be "still correct".
                 if self.current()?.coverage.is_none() {
@@ -814,7 +855,6 @@ impl CheckInFlow {
                 events.push(self.flag(ReasonCode::InsuranceChanged, now));
                 events.extend(self.enter_copay(now));
             }
-            (Step::EditInsurance, Input::Back) => self.step = Step::Insurance,
             (Step::Insurance | Step::EditInsurance, Input::NoInsurance) => {
                 let a = self.current()?;
                 events.push(DomainEvent::CoverageProposed {
@@ -827,6 +867,19 @@ impl CheckInFlow {
                 self.self_pay = true;
                 events.extend(self.enter_copay(now));
             }
+            (step, input) => return Err(not_here(&input, step)),
+        }
+        Ok(events)
+    }
+
+    /// The co-pay, the payment link, the intake forms and a call for help.
+    fn finish_visit(
+        &mut self,
+        input: Input,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DomainEvent>, FlowError> {
+        let mut events = Vec::new();
+        match (self.step, input) {
             (Step::CoPay, Input::CoPay(choice)) => {
                 match choice {
                     CoPayChoice::BillLater if !self.settings.allow_bill_later => {
@@ -863,23 +916,38 @@ impl CheckInFlow {
                     back => self.step = back,
                 }
             }
-            (Step::EnterDob, Input::Back) => {
+            (step, input) => return Err(not_here(&input, step)),
+        }
+        Ok(events)
+    }
+
+    /// Back, from every screen that offers it.
+    fn back(&mut self, now: DateTime<Utc>) -> Result<Vec<DomainEvent>, FlowError> {
+        let mut events = Vec::new();
+        match self.step {
+            Step::EditDemographics => self.step = Step::Demographics,
+            // The first screen after a match: Back leaves the session, as
+            // "Start over" would. The arrival stays recorded; nothing about
+            // the patient carries over to the Welcome screen.
+            Step::Demographics => events = self.reset(now),
+            Step::EditInsurance => self.step = Step::Insurance,
+            Step::EnterDob => {
                 self.dob = None;
                 self.step = Step::Welcome;
             }
-            (Step::EnterLastName, Input::Back) => self.step = Step::EnterDob,
-            (Step::ChooseAppointment, Input::Back) => {
+            Step::EnterLastName => self.step = Step::EnterDob,
+            Step::ChooseAppointment => {
                 self.candidates.clear();
                 self.step = Step::EnterLastName;
             }
             // Back to the contact details, even when they were skipped: the
             // patient may want to change them after all.
-            (Step::Insurance, Input::Back) => {
+            Step::Insurance => {
                 events.push(self.phi_shown(PhiShown::Demographics, now)?);
                 self.demographics_skipped = false;
                 self.step = Step::Demographics;
             }
-            (Step::CoPay, Input::Back) => {
+            Step::CoPay => {
                 // The answer on insurance is asked again.
                 self.self_pay = false;
                 self.copay_choice = None;
@@ -888,24 +956,27 @@ impl CheckInFlow {
                 }
                 self.step = Step::Insurance;
             }
-            (Step::PayOnPhone, Input::Back) => {
+            Step::PayOnPhone => {
                 self.copay_choice = None;
                 self.step = Step::CoPay;
             }
-            (
-                Step::Done | Step::SeeDesk(_) | Step::NotFound | Step::PassRejected(_),
-                Input::Finish,
-            ) => {
-                events = self.reset(now);
-            }
-            (Step::EnterDob | Step::EnterLastName | Step::ChooseAppointment, Input::Finish) => {
-                events = self.reset(now);
-            }
-            (step, input) => return Err(not_here(&input, step)),
+            step => return Err(not_here(&Input::Back, step)),
         }
-        // Any accepted touch also dismisses the idle warning.
-        self.idle_warning = false;
         Ok(events)
+    }
+
+    /// "Start over" or "Done": a new session.
+    fn finish(&mut self, now: DateTime<Utc>) -> Result<Vec<DomainEvent>, FlowError> {
+        match self.step {
+            Step::Done
+            | Step::SeeDesk(_)
+            | Step::NotFound
+            | Step::PassRejected(_)
+            | Step::EnterDob
+            | Step::EnterLastName
+            | Step::ChooseAppointment => Ok(self.reset(now)),
+            step => Err(not_here(&Input::Finish, step)),
+        }
     }
 
     /// The audit event for showing `what` of the identified appointment.

@@ -144,40 +144,7 @@ fn show(
     key_path: PathBuf,
 ) -> Result<(), AppError> {
     let clinic = &enrollment.clinic;
-    let time_zone = clinic
-        .time_zone
-        .parse()
-        .map_err(|_| AppError::BadClinic(format!("unknown time zone {:?}", clinic.time_zone)))?;
-    let verifier = PassVerifier::from_base64(&enrollment.pass_public_key)
-        .map_err(|e| AppError::BadClinic(e.to_string()))?;
-    // The clinic's own payment settings win over the kiosk's config.
-    let payment_link = clinic.payment_link.clone().or_else(|| {
-        config
-            .payment
-            .pay_on_phone
-            .as_ref()
-            .map(|t| t.as_str().to_string())
-    });
-    let mut flow = config.flow_settings();
-    flow.allow_pay_on_phone = payment_link.is_some();
-    flow.allow_bill_later = clinic.allow_bill_later || config.payment.allow_bill_later;
-    // The self-pay amount is in the clinic's currency, as co-pays are.
-    let currency = clinic
-        .currency
-        .parse::<Currency>()
-        .unwrap_or(config.payment.currency);
-    let context = KioskContext {
-        clinic_id: ClinicId(clinic.clinic_id.clone()),
-        clinic_name: clinic.name.clone(),
-        time_zone,
-        payment_link,
-        flow,
-        self_pay: config
-            .payment
-            .self_pay_cents
-            .map(|cents| Money::new(cents, currency)),
-        clock_24h: config.display.clock_24h,
-    };
+    let (context, verifier) = kiosk_context(config, &enrollment)?;
     let mut controller = CheckInController::new(
         StoreRepository {
             store,
@@ -189,15 +156,7 @@ fn show(
         config.lookup_throttle(),
     );
 
-    let window = AppWindow::new().map_err(|e| AppError::Window(e.to_string()))?;
-    if config.kiosk.fullscreen {
-        window.window().set_fullscreen(true);
-    } else {
-        window.window().set_size(slint::LogicalSize::new(
-            config.display.width as f32,
-            config.display.height as f32,
-        ));
-    }
+    let window = open_window(config)?;
 
     // The worker reports from its own thread; the UI thread only ever
     // receives a posted status and never waits on the network.
@@ -240,8 +199,77 @@ fn show(
         std::env::var_os("CHECKIN_KIOSK_REPORT_FIRST_FRAME").is_some(),
     );
 
-    // Under systemd the watchdog is pinged from the UI thread's event loop,
-    // so a frozen UI stops the pings and systemd restarts the kiosk.
+    let watchdog = start_watchdog();
+
+    let result = window.run().map_err(|e| AppError::Window(e.to_string()));
+    drop(watchdog);
+    drop(ui);
+    worker.shutdown();
+    result
+}
+
+/// The clinic's context for the controller, from its enrollment and the
+/// kiosk's config, and the verifier of the clinic's signed passes.
+fn kiosk_context(
+    config: &KioskConfig,
+    enrollment: &Enrollment,
+) -> Result<(KioskContext, PassVerifier), AppError> {
+    let clinic = &enrollment.clinic;
+    let time_zone = clinic
+        .time_zone
+        .parse()
+        .map_err(|_| AppError::BadClinic(format!("unknown time zone {:?}", clinic.time_zone)))?;
+    let verifier = PassVerifier::from_base64(&enrollment.pass_public_key)
+        .map_err(|e| AppError::BadClinic(e.to_string()))?;
+    // The clinic's own payment settings win over the kiosk's config.
+    let payment_link = clinic.payment_link.clone().or_else(|| {
+        config
+            .payment
+            .pay_on_phone
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+    });
+    let mut flow = config.flow_settings();
+    flow.allow_pay_on_phone = payment_link.is_some();
+    flow.allow_bill_later = clinic.allow_bill_later || config.payment.allow_bill_later;
+    // The self-pay amount is in the clinic's currency, as co-pays are.
+    let currency = clinic
+        .currency
+        .parse::<Currency>()
+        .unwrap_or(config.payment.currency);
+    let context = KioskContext {
+        clinic_id: ClinicId(clinic.clinic_id.clone()),
+        clinic_name: clinic.name.clone(),
+        time_zone,
+        payment_link,
+        flow,
+        self_pay: config
+            .payment
+            .self_pay_cents
+            .map(|cents| Money::new(cents, currency)),
+        clock_24h: config.display.clock_24h,
+    };
+    Ok((context, verifier))
+}
+
+/// The kiosk window, full screen or at the configured size.
+fn open_window(config: &KioskConfig) -> Result<AppWindow, AppError> {
+    let window = AppWindow::new().map_err(|e| AppError::Window(e.to_string()))?;
+    if config.kiosk.fullscreen {
+        window.window().set_fullscreen(true);
+    } else {
+        window.window().set_size(slint::LogicalSize::new(
+            config.display.width as f32,
+            config.display.height as f32,
+        ));
+    }
+    Ok(window)
+}
+
+/// Under systemd the watchdog is pinged from the UI thread's event loop,
+/// so a frozen UI stops the pings and systemd restarts the kiosk. The
+/// pings stop when the returned timer is dropped.
+fn start_watchdog() -> slint::Timer {
     let systemd = crate::systemd::SystemdNotifier::from_env().ok();
     let watchdog = slint::Timer::default();
     if let Some(notifier) = systemd.filter(|n| n.is_active()) {
@@ -254,12 +282,7 @@ fn show(
             },
         );
     }
-
-    let result = window.run().map_err(|e| AppError::Window(e.to_string()));
-    drop(watchdog);
-    drop(ui);
-    worker.shutdown();
-    result
+    watchdog
 }
 
 /// Watches the headphone jack off the UI thread; stops when dropped.

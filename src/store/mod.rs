@@ -141,64 +141,8 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(&path, flags)
             .map_err(|e| classify(&path, "open the database", e))?;
-        key.unlock(&conn)
-            .map_err(|e| classify(&path, "set the database key", e))?;
-        let cipher: Option<String> = conn
-            .query_row("PRAGMA cipher_version", [], |r| r.get(0))
-            .optional()
-            .map_err(StoreError::sqlite("check the cipher"))?;
-        if cipher.is_none_or(|v| v.trim().is_empty()) {
-            return Err(StoreError::CipherUnavailable);
-        }
-        // Pin the on-disk format, so a future SQLCipher with other defaults
-        // still opens databases written by this version.
-        conn.execute_batch("PRAGMA cipher_compatibility = 4;")
-            .map_err(StoreError::sqlite("set the cipher format"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(StoreError::sqlite("set the busy timeout"))?;
-
-        // The first read decrypts page 1: a wrong key shows here.
-        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        }) {
-            return Err(match e.sqlite_error_code() {
-                Some(ErrorCode::NotADatabase) => diagnose_undecryptable(&path),
-                _ => classify(&path, "read the database", e),
-            });
-        }
-        if conn
-            .is_readonly(rusqlite::MAIN_DB)
-            .map_err(StoreError::sqlite("check write access"))?
-        {
-            return Err(StoreError::NotWritable {
-                path,
-                reason: "the database file is read-only".into(),
-            });
-        }
-        quick_check(&conn, &path)?;
-
-        // WAL lets the sync worker read while the UI thread writes, and makes
-        // a commit a single append to the log.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| classify(&path, "switch to WAL mode", e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::NoWal { path, mode });
-        }
-        // FULL, not NORMAL: an acknowledged check-in must survive a power cut.
-        // In WAL mode NORMAL skips the fsync at each commit, so the last
-        // transactions before a power failure can vanish even though the
-        // patient was told "You're checked in". FULL syncs the log on every
-        // commit; at a few commits per patient the cost is invisible.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(StoreError::sqlite("set synchronous mode"))?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(StoreError::sqlite("enable foreign keys"))?;
-        // Take the write lock when a transaction begins, not at its first
-        // write: with two connections, a deferred transaction that reads then
-        // writes can fail at once with SQLITE_BUSY instead of waiting.
-        conn.set_transaction_behavior(TransactionBehavior::Immediate);
-
+        unlock(&conn, key, &path)?;
+        set_up_connection(&mut conn, &path)?;
         migrate(&mut conn, &path)?;
         if is_new {
             // SQLite syncs the directory for its WAL but not for a new main
@@ -366,6 +310,77 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
 fn user_version(conn: &Connection) -> rusqlite::Result<usize> {
     let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+/// Unlocks a freshly opened connection with `key` and checks the file:
+/// SQLCipher is there, the key decrypts it, it is writable and intact.
+fn unlock(conn: &Connection, key: &DbKey, path: &Path) -> Result<(), StoreError> {
+    key.unlock(conn)
+        .map_err(|e| classify(path, "set the database key", e))?;
+    let cipher: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .optional()
+        .map_err(StoreError::sqlite("check the cipher"))?;
+    if cipher.is_none_or(|v| v.trim().is_empty()) {
+        return Err(StoreError::CipherUnavailable);
+    }
+    // Pin the on-disk format, so a future SQLCipher with other defaults
+    // still opens databases written by this version.
+    conn.execute_batch("PRAGMA cipher_compatibility = 4;")
+        .map_err(StoreError::sqlite("set the cipher format"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(StoreError::sqlite("set the busy timeout"))?;
+
+    // The first read decrypts page 1: a wrong key shows here.
+    if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        return Err(match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => diagnose_undecryptable(path),
+            _ => classify(path, "read the database", e),
+        });
+    }
+    if conn
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(StoreError::sqlite("check write access"))?
+    {
+        return Err(StoreError::NotWritable {
+            path: path.to_path_buf(),
+            reason: "the database file is read-only".into(),
+        });
+    }
+    quick_check(conn, path)?;
+    Ok(())
+}
+
+/// WAL, full sync, foreign keys and immediate transactions.
+fn set_up_connection(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // WAL lets the sync worker read while the UI thread writes, and makes
+    // a commit a single append to the log.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| classify(path, "switch to WAL mode", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    // FULL, not NORMAL: an acknowledged check-in must survive a power cut.
+    // In WAL mode NORMAL skips the fsync at each commit, so the last
+    // transactions before a power failure can vanish even though the
+    // patient was told "You're checked in". FULL syncs the log on every
+    // commit; at a few commits per patient the cost is invisible.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(StoreError::sqlite("set synchronous mode"))?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(StoreError::sqlite("enable foreign keys"))?;
+    // Take the write lock when a transaction begins, not at its first
+    // write: with two connections, a deferred transaction that reads then
+    // writes can fail at once with SQLITE_BUSY instead of waiting.
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+
+    Ok(())
 }
 
 /// Runs SQLite's quick integrity check, which reads (and so decrypts and

@@ -93,64 +93,8 @@ impl Store {
             tx.execute("DELETE FROM schedule_appointment", [])
                 .map_err(StoreError::sqlite(OP))?;
         }
-        {
-            let mut upsert = tx
-                .prepare_cached(
-                    "INSERT INTO schedule_appointment
-                        (id, clinic_id, time_zone, local_day, start_utc, patient_id,
-                         date_of_birth, last_name_norm, record)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (id) DO UPDATE SET
-                        clinic_id = excluded.clinic_id,
-                        time_zone = excluded.time_zone,
-                        local_day = excluded.local_day,
-                        start_utc = excluded.start_utc,
-                        patient_id = excluded.patient_id,
-                        date_of_birth = excluded.date_of_birth,
-                        last_name_norm = excluded.last_name_norm,
-                        record = excluded.record",
-                )
-                .map_err(StoreError::sqlite(OP))?;
-            for appointment in upserts {
-                if let Some(expected) = &enrolled_clinic
-                    && appointment.clinic_id.as_str() != expected
-                {
-                    return Err(StoreError::ForeignClinic {
-                        appointment_id: appointment.id.to_string(),
-                        expected: expected.clone(),
-                        found: appointment.clinic_id.to_string(),
-                    });
-                }
-                let record =
-                    serde_json::to_string(&AppointmentWire::from(appointment)).map_err(|e| {
-                        StoreError::Encode {
-                            what: "an appointment",
-                            reason: describe_json_error(&e),
-                        }
-                    })?;
-                upsert
-                    .execute(params![
-                        appointment.id.as_str(),
-                        appointment.clinic_id.as_str(),
-                        appointment.start.timezone().name(),
-                        appointment.local_day().to_string(),
-                        timestamp(appointment.start.with_timezone(&Utc)),
-                        appointment.patient.id.as_str(),
-                        appointment.patient.date_of_birth.to_string(),
-                        normalize_name(&appointment.patient.last_name),
-                        record,
-                    ])
-                    .map_err(StoreError::sqlite(OP))?;
-            }
-            let mut remove = tx
-                .prepare_cached("DELETE FROM schedule_appointment WHERE id = ?1")
-                .map_err(StoreError::sqlite(OP))?;
-            for id in removals {
-                remove
-                    .execute([id.as_str()])
-                    .map_err(StoreError::sqlite(OP))?;
-            }
-        }
+        upsert_appointments(&tx, upserts, enrolled_clinic.as_deref())?;
+        remove_appointments(&tx, removals)?;
         super::forms::write(&tx, update).map_err(StoreError::sqlite(OP))?;
         tx.execute(
             "UPDATE sync_state SET schedule_cursor = ?1, schedule_applied_at = ?2",
@@ -320,6 +264,81 @@ fn merged_status(server: AppointmentStatus, local: AppointmentStatus) -> Appoint
         (Some(s), Some(l)) if l > s => local,
         _ => server,
     }
+}
+
+/// Inserts or replaces `upserts`, refusing any of another clinic than the
+/// enrolled one.
+fn upsert_appointments(
+    tx: &rusqlite::Transaction<'_>,
+    upserts: &[Appointment],
+    enrolled_clinic: Option<&str>,
+) -> Result<(), StoreError> {
+    const OP: &str = "apply a schedule update";
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO schedule_appointment
+                (id, clinic_id, time_zone, local_day, start_utc, patient_id,
+                 date_of_birth, last_name_norm, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET
+                clinic_id = excluded.clinic_id,
+                time_zone = excluded.time_zone,
+                local_day = excluded.local_day,
+                start_utc = excluded.start_utc,
+                patient_id = excluded.patient_id,
+                date_of_birth = excluded.date_of_birth,
+                last_name_norm = excluded.last_name_norm,
+                record = excluded.record",
+        )
+        .map_err(StoreError::sqlite(OP))?;
+    for appointment in upserts {
+        if let Some(expected) = enrolled_clinic
+            && appointment.clinic_id.as_str() != expected
+        {
+            return Err(StoreError::ForeignClinic {
+                appointment_id: appointment.id.to_string(),
+                expected: expected.to_string(),
+                found: appointment.clinic_id.to_string(),
+            });
+        }
+        let record = serde_json::to_string(&AppointmentWire::from(appointment)).map_err(|e| {
+            StoreError::Encode {
+                what: "an appointment",
+                reason: describe_json_error(&e),
+            }
+        })?;
+        upsert
+            .execute(params![
+                appointment.id.as_str(),
+                appointment.clinic_id.as_str(),
+                appointment.start.timezone().name(),
+                appointment.local_day().to_string(),
+                timestamp(appointment.start.with_timezone(&Utc)),
+                appointment.patient.id.as_str(),
+                appointment.patient.date_of_birth.to_string(),
+                normalize_name(&appointment.patient.last_name),
+                record,
+            ])
+            .map_err(StoreError::sqlite(OP))?;
+    }
+    Ok(())
+}
+
+/// Deletes the appointments the server removed.
+fn remove_appointments(
+    tx: &rusqlite::Transaction<'_>,
+    removals: &[AppointmentId],
+) -> Result<(), StoreError> {
+    const OP: &str = "apply a schedule update";
+    let mut remove = tx
+        .prepare_cached("DELETE FROM schedule_appointment WHERE id = ?1")
+        .map_err(StoreError::sqlite(OP))?;
+    for id in removals {
+        remove
+            .execute([id.as_str()])
+            .map_err(StoreError::sqlite(OP))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
