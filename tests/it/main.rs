@@ -50,6 +50,8 @@ mod store;
 #[cfg(all(feature = "kiosk", feature = "server"))]
 mod sync;
 #[cfg(all(feature = "kiosk", feature = "server"))]
+mod sync_urgent;
+#[cfg(all(feature = "kiosk", feature = "server"))]
 mod tls_proxy;
 #[cfg(feature = "kiosk")]
 mod ui;

@@ -257,7 +257,7 @@ impl Forms {
 
 /// The answers to `form` whose options carry `weights`, in item order; any
 /// other question gets its first option, `true`, or is left out.
-fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response {
+pub(super) fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response {
     let mut r = Response::new();
     for item in form.items() {
         let answer = match &item.kind {
