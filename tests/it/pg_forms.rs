@@ -343,3 +343,155 @@ async fn the_import_command_writes_to_postgres() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 added or changed, 1 unchanged"));
 }
+
+/// A database at schema version 1 with a schedule and audit rows is
+/// brought to version 2 in place: the rows stay, the visit facts start
+/// empty, and the audit takes exactly the actions the server writes.
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_in_place() {
+    let Some(settings) = super::pg_support::fresh_database().await else {
+        return;
+    };
+    let version_1 = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/server/storage/pg/migrations/0001_initial.sql"
+    ));
+    let (client, connection) = settings_config(&settings)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(version_1).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE schema_version (version bigint PRIMARY KEY, name text NOT NULL, applied_ms bigint NOT NULL);
+             INSERT INTO schema_version VALUES (1, 'initial', 0);
+             INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action)
+                 VALUES ('demo', 1, 'staff', 'amy', 'viewed_appointments');",
+        )
+        .await
+        .unwrap();
+    let pg = pg::connect(&settings).await.unwrap();
+    let store = Store::Postgres(pg.clone());
+    let clinic = clinic();
+    let appointments = demo::appointments(&clinic, day1());
+    let n = appointments.len();
+    store
+        .upsert_schedule(clinic.id.clone(), appointments, Default::default(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&store, "SELECT MAX(version) FROM schema_version").await,
+        pg::SCHEMA_VERSION
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM audit").await, 1);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM appointments WHERE clinician_id IS NULL AND visit_type IS NULL"
+        )
+        .await,
+        n as i64
+    );
+    let c = pg.client().await.unwrap();
+    for action in checkin_kiosk::server::storage::AuditAction::ALL {
+        c.execute(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action) VALUES ('demo', 2, 'system', 't', $1)",
+            &[&action.as_str()],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{} refused: {e}", action.as_str()));
+    }
+    let refused = c
+        .execute(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action) VALUES ('demo', 2, 'system', 't', 'made_up')",
+            &[],
+        )
+        .await;
+    assert!(refused.is_err(), "an action the server never writes");
+}
+
+/// The connection settings of `settings`, with its password.
+fn settings_config(settings: &checkin_kiosk::config::DatabaseSettings) -> tokio_postgres::Config {
+    let mut config: tokio_postgres::Config = settings.url.as_str().parse().unwrap();
+    if let Some(file) = &settings.password_file {
+        let password = std::fs::read_to_string(file).unwrap();
+        config.password(password.lines().next().unwrap_or_default());
+    }
+    config
+}
+
+/// The same urgent PHQ-9 posted to two replicas at the same moment, ten
+/// times over: each time one replica accepts it and the other finds it a
+/// duplicate, and it is stored, flagged and audited once.
+#[tokio::test]
+async fn the_same_form_posted_to_two_replicas_at_once_has_one_effect() {
+    let Some(settings) = super::pg_support::fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = scenario::config(dir.path());
+    let clinic = config.clinics[0].clone();
+    let (a, b) = (
+        pg::connect(&settings).await.unwrap(),
+        pg::connect(&settings).await.unwrap(),
+    );
+    let appointments = demo::appointments(&clinic, day1());
+    let facts = demo::visit_facts(&appointments);
+    Store::Postgres(a.clone())
+        .upsert_schedule(clinic.id.clone(), appointments, facts, true)
+        .await
+        .unwrap();
+    let catalog = checkin_kiosk::server::intake::FormCatalog::new(&config);
+    let phq9 = &config
+        .forms
+        .iter()
+        .find(|f| f.rule.form_id == "phq-9")
+        .unwrap()
+        .questionnaire;
+    let mut weights: Vec<(String, i32)> = (1..=8).map(|i| (format!("phq9-{i}"), 0)).collect();
+    weights.push(("phq9-9".into(), 2));
+    let weights: Vec<(&str, i32)> = weights.iter().map(|(k, w)| (k.as_str(), *w)).collect();
+    let response = scenario::response_json(phq9, &scenario::answers(phq9, &weights));
+    let now = super::server::noon();
+    const ROUNDS: i64 = 10;
+    for _ in 0..ROUNDS {
+        let ev = scenario::form_event(
+            uuid::Uuid::new_v4(),
+            "demo-005",
+            "demo-p005",
+            "phq-9",
+            response.clone(),
+            None,
+            now,
+        );
+        let batch: Vec<checkin_kiosk::protocol::EventEnvelope> =
+            vec![serde_json::from_value(ev).unwrap()];
+        let (ra, rb) = tokio::join!(
+            a.apply_batch(&clinic, &catalog, "k1", now, &batch),
+            b.apply_batch(&clinic, &catalog, "k1", now, &batch),
+        );
+        let mut statuses = [ra.unwrap().results[0].status, rb.unwrap().results[0].status];
+        statuses.sort_by_key(|s| *s as u8);
+        use checkin_kiosk::protocol::EventStatus::{Accepted, Duplicate};
+        assert_eq!(statuses, [Accepted, Duplicate]);
+    }
+    let store = Store::Postgres(a);
+    for (sql, want) in [
+        ("SELECT COUNT(*) FROM form_responses WHERE urgent", ROUNDS),
+        (
+            "SELECT COUNT(*) FROM events WHERE kind = 'form_completed'",
+            ROUNDS,
+        ),
+        (
+            "SELECT COUNT(*) FROM flags WHERE code = 'screening_positive'",
+            ROUNDS,
+        ),
+        (
+            "SELECT COUNT(*) FROM audit WHERE action = 'form_completed'",
+            ROUNDS,
+        ),
+    ] {
+        assert_eq!(count(&store, sql).await, want, "{sql}");
+    }
+}

@@ -42,7 +42,7 @@ pub(super) struct Forms {
     _dir: tempfile::TempDir,
 }
 
-fn config(dir: &std::path::Path) -> ServerConfig {
+pub(super) fn config(dir: &std::path::Path) -> ServerConfig {
     let mut c = ServerConfig::demo(dir.to_path_buf(), "127.0.0.1:0".parse().unwrap());
     c.server.max_body_bytes = 1 << 20;
     c.server.staff_idle = c.server.staff_session;
@@ -281,7 +281,7 @@ pub(super) fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response
 }
 
 /// A QuestionnaireResponse to `form` with `r`.
-fn response_json(form: &Questionnaire, r: &Response) -> Value {
+pub(super) fn response_json(form: &Questionnaire, r: &Response) -> Value {
     let meta = ResponseMeta {
         id: "r1",
         questionnaire: "urn:checkin-kiosk:form:x",
@@ -300,7 +300,7 @@ fn png_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn form_event(
+pub(super) fn form_event(
     id: Uuid,
     appointment: &str,
     patient: &str,
