@@ -196,8 +196,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             let settings = config
                 .clinic(&clinic_id)
                 .context("the clinic vanished from the configuration")?;
-            let (db, _) = server::open_data_dir(&config)?;
-            let summary = import::import_file(&db, settings, &file)?;
+            let (store, runtime) = server::open_store(&config)?;
+            let summary = runtime.block_on(import::import_into(&store, settings, &file))?;
             println!(
                 "imported {}: {} added or changed, {} unchanged, {} removed",
                 file.display(),

@@ -26,7 +26,12 @@
 //!
 //! Importing replaces the whole schedule of each day the file covers:
 //! appointments on those days that the file no longer lists are removed
-//! (and kiosks are told so in their next delta).
+//! (and kiosks are told so in their next delta). Nothing else is ever
+//! removed: an empty file, or one with any bad row, stores nothing, and
+//! days the file does not cover are left as they are.
+//!
+//! The store is SQLite, or PostgreSQL when `[database]` names it
+//! ([`import_into`]); the validation and the rules are the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,6 +40,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use serde_json::value::RawValue;
 
 use super::db::{Db, StorageError};
+use super::storage::backend::Store;
 use super::storage::schedule::{self, UpsertSummary, VisitFacts};
 use crate::config::ClinicSettings;
 use crate::domain::fields::{self, Field};
@@ -137,12 +143,35 @@ impl Format {
     }
 }
 
-/// Reads, validates and stores a schedule file for `clinic`.
+/// Reads, validates and stores a schedule file for `clinic` in the
+/// SQLite database `db`.
 pub fn import_file(
     db: &Db,
     clinic: &ClinicSettings,
     path: &Path,
 ) -> Result<UpsertSummary, ImportError> {
+    let (appointments, facts) = read_file(clinic, path)?;
+    Ok(db.blocking(|c| schedule::upsert_with_facts(c, &clinic.id, &appointments, &facts, true))?)
+}
+
+/// Reads, validates and stores a schedule file for `clinic` in `store`,
+/// SQLite or PostgreSQL, as [`import_file`] does.
+pub async fn import_into(
+    store: &Store,
+    clinic: &ClinicSettings,
+    path: &Path,
+) -> Result<UpsertSummary, ImportError> {
+    let (appointments, facts) = read_file(clinic, path)?;
+    Ok(store
+        .upsert_schedule(clinic.id.clone(), appointments, facts, true)
+        .await?)
+}
+
+/// A file's validated appointments, and their visit facts by id.
+fn read_file(
+    clinic: &ClinicSettings,
+    path: &Path,
+) -> Result<(Vec<Appointment>, HashMap<String, VisitFacts>), ImportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         path: path.display().to_string(),
         source,
@@ -153,7 +182,7 @@ pub fn import_file(
         .map(|(a, f)| (a.id.0.clone(), f.clone()))
         .collect();
     let appointments: Vec<Appointment> = visits.into_iter().map(|(a, _)| a).collect();
-    Ok(db.blocking(|c| schedule::upsert_with_facts(c, &clinic.id, &appointments, &facts, true))?)
+    Ok((appointments, facts))
 }
 
 /// Parses and validates a whole file; every bad row is reported.

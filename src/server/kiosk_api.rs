@@ -16,8 +16,7 @@ use super::AppState;
 use super::db::{random_token, secret_hash};
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::staff;
-use super::storage;
-use super::storage::backend::{NewKiosk, Store};
+use super::storage::backend::NewKiosk;
 use crate::config::ClinicSettings;
 use crate::domain::ClinicId;
 use crate::protocol::{
@@ -178,20 +177,15 @@ pub async fn schedule(
         .store()
         .pull(auth.clinic_id.clone(), today, q.since)
         .await?;
-    // Forms due are computed on SQLite only so far; a PostgreSQL reply
-    // carries none.
-    let response = match state.store() {
-        Store::Sqlite(db) => {
-            let (tz, clinic_id, forms) = (clinic.time_zone, auth.clinic_id.clone(), state.clone());
-            db.read(move |c| {
-                let mut response = response;
-                storage::forms::annotate(c, &clinic_id, tz, &mut response, forms.forms())?;
-                Ok(response)
-            })
-            .await?
-        }
-        Store::Postgres(_) => response,
-    };
+    let response = state
+        .store()
+        .annotate_forms(
+            auth.clinic_id.clone(),
+            clinic.time_zone,
+            response,
+            state.forms_shared(),
+        )
+        .await?;
     Ok(Json(response))
 }
 

@@ -332,7 +332,7 @@ impl AppState {
     ) -> Result<storage::ingest::BatchOutcome, ApiError> {
         match (&self.inner.ingest, &self.inner.store) {
             (_, storage::backend::Store::Postgres(pg)) => Ok(pg
-                .apply_batch(&clinic, &kiosk_id, now, &events)
+                .apply_batch(&clinic, &self.inner.forms, &kiosk_id, now, &events)
                 .await
                 .map_err(storage::StorageError::from)?),
             (Some(queue), storage::backend::Store::Sqlite(_)) => {
@@ -347,6 +347,11 @@ impl AppState {
     /// The intake forms offered and the crisis text.
     pub fn forms(&self) -> &intake::FormCatalog {
         &self.inner.forms
+    }
+
+    /// [`AppState::forms`], shared, for work that outlives the borrow.
+    pub fn forms_shared(&self) -> Arc<intake::FormCatalog> {
+        Arc::clone(&self.inner.forms)
     }
 
     /// The pass signer.
@@ -474,7 +479,7 @@ impl AppState {
 pub const SEEN_WRITE_EVERY_SECS: i64 = 30;
 
 /// Refuses, on PostgreSQL, what runs on SQLite only so far: EHR
-/// connectors (their queue, cache and lease) and intake forms.
+/// connectors (their queue, cache and lease).
 fn refuse_sqlite_only_on_postgres(config: &ServerConfig) -> Result<(), ServerError> {
     if config.database.is_none() {
         return Ok(());
@@ -485,20 +490,12 @@ fn refuse_sqlite_only_on_postgres(config: &ServerConfig) -> Result<(), ServerErr
             advice: "remove [clinic.fhir], or remove [database] to keep the data in SQLite under server.data_dir",
         });
     }
-    // Forms due and completed forms live in SQLite only so far: on
-    // PostgreSQL kiosks would never be offered the configured forms.
-    if let Some(f) = config.forms.first() {
-        return Err(ServerError::PostgresUnsupported {
-            what: format!("intake forms ([[forms]] {})", f.rule.form_id),
-            advice: "remove the [[forms]] tables, or remove [database] to keep the data in SQLite under server.data_dir",
-        });
-    }
     Ok(())
 }
 
 /// Creates the data directory if needed and opens the SQLite database and
-/// the pass-signing key in it. Used by `demo`, `import` and SQLite's
-/// `serve`; refused when `[database]` names PostgreSQL, as `what` (the
+/// the pass-signing key in it. Used by `demo` and SQLite's `serve`;
+/// refused when `[database]` names PostgreSQL, as `what` (the
 /// caller) works on SQLite only.
 pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerError> {
     if config.database.is_some() {
@@ -514,8 +511,8 @@ pub fn open_data_dir(config: &ServerConfig) -> Result<(Db, PassSigner), ServerEr
     Ok((db, signer))
 }
 
-/// Opens the configured storage for a command-line tool, with a runtime
-/// to drive it: PostgreSQL when `[database]` names it (migrated, as
+/// Opens the configured storage for a command-line tool (`add-staff`,
+/// `enrollment-code`, `import`), with a runtime to drive it: PostgreSQL when `[database]` names it (migrated, as
 /// `serve` would), else the SQLite database in the data directory.
 pub fn open_store(
     config: &ServerConfig,

@@ -265,10 +265,9 @@ pub async fn forms(
 ) -> Result<Json<crate::server::intake::StaffCompletedForms>, ApiError> {
     let clinic = clinic_for(&state, &session, &clinic)?;
     let day = state.today(&clinic);
-    let id = clinic.id.clone();
     let rows = state
-        .db()
-        .read(move |c| crate::server::storage::forms::completed_on_day(c, &id, day))
+        .store()
+        .completed_forms(clinic.id.clone(), day)
         .await?;
     audit_view(
         &state,

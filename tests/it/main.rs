@@ -16,6 +16,8 @@ mod pg_api;
 #[cfg(feature = "server")]
 mod pg_facade;
 #[cfg(feature = "server")]
+mod pg_forms;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;
@@ -47,6 +49,8 @@ mod speech;
 mod store;
 #[cfg(all(feature = "kiosk", feature = "server"))]
 mod sync;
+#[cfg(all(feature = "kiosk", feature = "server"))]
+mod sync_urgent;
 #[cfg(all(feature = "kiosk", feature = "server"))]
 mod tls_proxy;
 #[cfg(feature = "kiosk")]

@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use super::server::{PASSWORD, enroll_body, event, noon, send};
 
-/// The test server's configuration without intake forms, which are on
-/// SQLite only so far (a PostgreSQL replica refuses `[[forms]]`), so both
-/// backends serve the same schedule.
+/// The test server's configuration without intake forms (their own
+/// two-backend tests are in `pg_forms`), so the transcripts compared here
+/// carry no forms due.
 fn config(dir: &std::path::Path) -> checkin_kiosk::config::ServerConfig {
     let mut config = super::server::config(dir);
     config.forms.clear();

@@ -17,8 +17,9 @@ use checkin_kiosk::domain::questionnaire::{Answer, ItemKind, Questionnaire, Resp
 use checkin_kiosk::domain::{ClinicId, FixedClock, Language};
 use checkin_kiosk::forms::{ResponseMeta, questionnaire_response};
 use checkin_kiosk::protocol::{EventBatchResponse, EventStatus, ScheduleResponse};
-use checkin_kiosk::server::schedule::{VisitFacts, upsert_with_facts};
-use checkin_kiosk::server::{self, AppState, Db, demo, staff};
+use checkin_kiosk::server::schedule::VisitFacts;
+use checkin_kiosk::server::storage::backend::Store;
+use checkin_kiosk::server::{self, AppState, demo, staff};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -30,8 +31,9 @@ use super::server::{PASSWORD, enroll_and_sign_in, noon, send};
 /// A server whose forms are the shipped ones under test rules: the
 /// consent once, the PHQ-2 every 365 days, the GAD-7 every visit, and the
 /// PHQ-9 only where a visit type no appointment has (so only the step-up
-/// brings it).
-struct Forms {
+/// brings it). On SQLite or on PostgreSQL (`pg_forms` runs every scenario
+/// here there too), seeded through the same storage facade.
+pub(super) struct Forms {
     app: Router,
     state: AppState,
     clock: Arc<FixedClock>,
@@ -40,7 +42,7 @@ struct Forms {
     _dir: tempfile::TempDir,
 }
 
-fn config(dir: &std::path::Path) -> ServerConfig {
+pub(super) fn config(dir: &std::path::Path) -> ServerConfig {
     let mut c = ServerConfig::demo(dir.to_path_buf(), "127.0.0.1:0".parse().unwrap());
     c.server.max_body_bytes = 1 << 20;
     c.server.staff_idle = c.server.staff_session;
@@ -63,22 +65,53 @@ fn day1() -> NaiveDate {
 }
 
 impl Forms {
-    async fn new() -> Self {
+    /// On SQLite, seeded with the demo day (and its sample flags).
+    pub(super) async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path());
         let (db, signer) = server::open_data_dir(&config).unwrap();
         let clock = Arc::new(FixedClock::new(noon()));
         demo::seed(&db, &config.clinics[0], day1(), noon()).unwrap();
-        db.blocking(|c| {
-            staff::add_staff(c, &ClinicId("demo".into()), "amy", PASSWORD, noon()).unwrap();
-            Ok(())
-        })
-        .unwrap();
-        let code = db
-            .blocking(|c| staff::create_enrollment_code(c, &ClinicId("demo".into()), noon()))
-            .unwrap()
-            .0;
         let state = AppState::with_clock(config, db, signer, clock.clone());
+        Self::ready(state, clock, dir).await
+    }
+
+    /// On a fresh PostgreSQL database, seeded with the demo day and its
+    /// sample flags as on SQLite; `None` without a test cluster.
+    pub(super) async fn postgres() -> Option<Self> {
+        let settings = super::pg_support::fresh_database().await?;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.database = Some(settings.clone());
+        let pg = checkin_kiosk::server::storage::pg::connect(&settings)
+            .await
+            .unwrap();
+        let signer =
+            checkin_kiosk::pass::PassSigner::load_or_create(&dir.path().join("key")).unwrap();
+        let clock = Arc::new(FixedClock::new(noon()));
+        let clinic = config.clinics[0].clone();
+        let state =
+            AppState::postgres_with_clock(config, pg.clone(), signer, clock.clone()).unwrap();
+        let appointments = demo::appointments(&clinic, day1());
+        let facts = demo::visit_facts(&appointments);
+        state
+            .store()
+            .upsert_schedule(clinic.id.clone(), appointments, facts, true)
+            .await
+            .unwrap();
+        super::pg_forms::seed_sample_flags(&pg, &clinic, day1(), noon()).await;
+        Some(Self::ready(state, clock, dir).await)
+    }
+
+    /// Adds staff user amy, enrolls a kiosk and signs amy in.
+    async fn ready(state: AppState, clock: Arc<FixedClock>, dir: tempfile::TempDir) -> Self {
+        let demo_clinic = ClinicId("demo".into());
+        staff::add_staff_to(state.store(), &demo_clinic, "amy", PASSWORD, noon())
+            .await
+            .unwrap();
+        let (code, _) = staff::issue_enrollment_code(state.store(), demo_clinic, noon(), None)
+            .await
+            .unwrap();
         let app = server::app(state.clone());
         let (token, cookie) = enroll_and_sign_in(&app, &code, "amy").await;
         Self {
@@ -91,14 +124,65 @@ impl Forms {
         }
     }
 
-    fn db(&self) -> &Db {
-        self.state.db()
+    /// The single number `sql` (no parameters) selects, on either backend.
+    async fn count(&self, sql: &str) -> i64 {
+        match self.state.store() {
+            Store::Sqlite(db) => db
+                .blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+                .unwrap(),
+            Store::Postgres(pg) => {
+                let client = pg.client().await.unwrap();
+                client.query_one(sql, &[]).await.unwrap().get(0)
+            }
+        }
     }
 
-    fn count(&self, sql: &str) -> i64 {
-        self.db()
-            .blocking(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-            .unwrap()
+    /// The two texts of the one row `sql` (no parameters) selects.
+    async fn texts(&self, sql: &str) -> (String, String) {
+        match self.state.store() {
+            Store::Sqlite(db) => db
+                .blocking(|c| Ok(c.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+                .unwrap(),
+            Store::Postgres(pg) => {
+                let row = pg
+                    .client()
+                    .await
+                    .unwrap()
+                    .query_one(sql, &[])
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1))
+            }
+        }
+    }
+
+    /// The stored score, band, urgency and form version of the form that
+    /// event `id` carried.
+    async fn stored_form(&self, id: Uuid) -> (i64, String, bool, String) {
+        match self.state.store() {
+            Store::Sqlite(db) => db
+                .blocking(|c| {
+                    Ok(c.query_row(
+                        "SELECT score, band, urgent, form_version FROM form_responses WHERE event_id = ?1",
+                        [id.to_string()],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )?)
+                })
+                .unwrap(),
+            Store::Postgres(pg) => {
+                let row = pg
+                    .client()
+                    .await
+                    .unwrap()
+                    .query_one(
+                        "SELECT score::bigint, band, urgent, form_version FROM form_responses WHERE event_id = $1",
+                        &[&id],
+                    )
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1), row.get(2), row.get(3))
+            }
+        }
     }
 
     fn form(&self, id: &str) -> Questionnaire {
@@ -154,27 +238,26 @@ impl Forms {
     }
 
     /// Stores another visit for demo-002's patient on `day`, as `id`.
-    fn second_visit(&self, id: &str, day: NaiveDate) {
+    async fn second_visit(&self, id: &str, day: NaiveDate) {
         let clinic = self.state.config().clinics[0].clone();
         let mut a = demo::appointments(&clinic, day)[1].clone();
         a.id = checkin_kiosk::domain::AppointmentId(id.into());
-        self.db()
-            .blocking(|c| {
-                upsert_with_facts(
-                    c,
-                    &clinic.id,
-                    &[a],
-                    &[(id.to_string(), VisitFacts::default())].into(),
-                    false,
-                )
-            })
+        self.state
+            .store()
+            .upsert_schedule(
+                clinic.id.clone(),
+                vec![a],
+                [(id.to_string(), VisitFacts::default())].into(),
+                false,
+            )
+            .await
             .unwrap();
     }
 }
 
 /// The answers to `form` whose options carry `weights`, in item order; any
 /// other question gets its first option, `true`, or is left out.
-fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response {
+pub(super) fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response {
     let mut r = Response::new();
     for item in form.items() {
         let answer = match &item.kind {
@@ -198,7 +281,7 @@ fn answers(form: &Questionnaire, weights: &[(&str, i32)]) -> Response {
 }
 
 /// A QuestionnaireResponse to `form` with `r`.
-fn response_json(form: &Questionnaire, r: &Response) -> Value {
+pub(super) fn response_json(form: &Questionnaire, r: &Response) -> Value {
     let meta = ResponseMeta {
         id: "r1",
         questionnaire: "urn:checkin-kiosk:form:x",
@@ -217,7 +300,7 @@ fn png_b64() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn form_event(
+pub(super) fn form_event(
     id: Uuid,
     appointment: &str,
     patient: &str,
@@ -231,9 +314,8 @@ fn form_event(
         "form_version": "v-test", "response": response, "signature_png": signature}})
 }
 
-#[tokio::test]
-async fn forms_due_follow_each_frequency_across_two_visits() {
-    let f = Forms::new().await;
+/// On either backend.
+pub(super) async fn forms_due_follow_each_frequency_across_two_visits(f: Forms) {
     let full = f.schedule(None).await;
     let due = |s: &ScheduleResponse, id: &str| {
         s.upserts
@@ -312,7 +394,7 @@ async fn forms_due_follow_each_frequency_across_two_visits() {
     // 30 days later: only the every-visit GAD-7 is due.
     let day2 = day1() + Duration::days(30);
     f.clock.set(noon() + Duration::days(30));
-    f.second_visit("v2", day2);
+    f.second_visit("v2", day2).await;
     let s = f.schedule(None).await;
     assert_eq!(due(&s, "v2").unwrap(), ["gad-7"]);
     assert_eq!(s.forms.len(), 1);
@@ -320,16 +402,15 @@ async fn forms_due_follow_each_frequency_across_two_visits() {
     // 365 days after the first: the PHQ-2 again, the consent never.
     let day3 = day1() + Duration::days(365);
     f.clock.set(noon() + Duration::days(365));
-    f.second_visit("v3", day3);
+    f.second_visit("v3", day3).await;
     let s = f.schedule(None).await;
     assert_eq!(due(&s, "v3").unwrap(), ["phq-2", "gad-7"]);
     let ids: Vec<&str> = s.forms.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["phq-2", "phq-9", "gad-7"]);
 }
 
-#[tokio::test]
-async fn a_completed_form_is_stored_once_scored_and_audited() {
-    let f = Forms::new().await;
+/// On either backend.
+pub(super) async fn a_completed_form_is_stored_once_scored_and_audited(f: Forms) {
     let gad7 = f.form("gad-7");
     let id = Uuid::new_v4();
     let weights: Vec<(&str, i32)> = (1..=7)
@@ -353,35 +434,25 @@ async fn a_completed_form_is_stored_once_scored_and_audited() {
     );
     assert_eq!(f.events(vec![ev.clone()]).await[0].0, EventStatus::Accepted);
     assert_eq!(f.events(vec![ev]).await[0].0, EventStatus::Duplicate);
-    let (score, band, urgent, version): (i64, String, i64, String) = f
-        .db()
-        .blocking(|c| {
-            Ok(c.query_row(
-                "SELECT score, band, urgent, form_version FROM form_responses WHERE event_id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?)
-        })
-        .unwrap();
+    let (score, band, urgent, version) = f.stored_form(id).await;
     assert_eq!(
         (score, band.as_str(), urgent, version.as_str()),
-        (14, "moderate", 0, "v-test")
+        (14, "moderate", false, "v-test")
     );
-    assert_eq!(f.count("SELECT COUNT(*) FROM form_responses"), 1);
+    assert_eq!(f.count("SELECT COUNT(*) FROM form_responses").await, 1);
     assert_eq!(
-        f.count("SELECT COUNT(*) FROM audit WHERE action = 'form_completed' AND patient_id = 'demo-p003' AND detail = 'gad-7'"),
+        f.count("SELECT COUNT(*) FROM audit WHERE action = 'form_completed' AND patient_id = 'demo-p003' AND detail = 'gad-7'").await,
         1
     );
     assert_eq!(
-        f.count("SELECT COUNT(*) FROM flags WHERE code = 'screening_positive' AND kiosk_id != 'demo-seed'"),
+        f.count("SELECT COUNT(*) FROM flags WHERE code = 'screening_positive' AND kiosk_id != 'demo-seed'").await,
         0,
         "a GAD-7 is never urgent"
     );
 }
 
-#[tokio::test]
-async fn bad_forms_are_rejected_with_a_reason_and_change_nothing() {
-    let f = Forms::new().await;
+/// On either backend.
+pub(super) async fn bad_forms_are_rejected_with_a_reason_and_change_nothing(f: Forms) {
     let phq2 = f.form("phq-2");
     let consent = f.form("consent-npp");
     let good = response_json(&phq2, &answers(&phq2, &[]));
@@ -517,7 +588,7 @@ async fn bad_forms_are_rejected_with_a_reason_and_change_nothing() {
             "unknown appointment",
         ),
     ];
-    let audits = f.count("SELECT COUNT(*) FROM audit");
+    let audits = f.count("SELECT COUNT(*) FROM audit").await;
     for (ev, want) in cases {
         let r = f.events(vec![ev]).await;
         assert_eq!(r[0].0, EventStatus::Rejected, "{want}: {r:?}");
@@ -528,17 +599,17 @@ async fn bad_forms_are_rejected_with_a_reason_and_change_nothing() {
             "the reason echoes an answer: {reason}"
         );
     }
-    assert_eq!(f.count("SELECT COUNT(*) FROM form_responses"), 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM form_responses").await, 0);
     assert_eq!(
-        f.count("SELECT COUNT(*) FROM events WHERE kind = 'form_completed'"),
+        f.count("SELECT COUNT(*) FROM events WHERE kind = 'form_completed'")
+            .await,
         0
     );
-    assert_eq!(f.count("SELECT COUNT(*) FROM audit"), audits);
+    assert_eq!(f.count("SELECT COUNT(*) FROM audit").await, audits);
 }
 
-#[tokio::test]
-async fn an_urgent_phq9_raises_screening_positive_live_and_on_top() {
-    let f = Forms::new().await;
+/// On either backend.
+pub(super) async fn an_urgent_phq9_raises_screening_positive_live_and_on_top(f: Forms) {
     let req = Request::get("/api/v1/staff/clinics/demo/stream")
         .header(header::COOKIE, &f.cookie)
         .body(Body::empty())
@@ -587,16 +658,9 @@ async fn an_urgent_phq9_raises_screening_positive_live_and_on_top() {
     }
     assert!(started.elapsed() < StdDuration::from_secs(1));
 
-    let (text, step): (String, String) = f
-        .db()
-        .blocking(|c| {
-            Ok(c.query_row(
-                "SELECT text, step FROM flags WHERE code = 'screening_positive' AND appointment_id = 'demo-005'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
-        })
-        .unwrap();
+    let (text, step) = f
+        .texts("SELECT text, step FROM flags WHERE code = 'screening_positive' AND appointment_id = 'demo-005'")
+        .await;
     assert_eq!(text, "Depression screener needs a clinician now");
     assert_eq!(step, "forms");
     // Urgent flags come first in the open list, whatever their age.
@@ -616,9 +680,8 @@ async fn an_urgent_phq9_raises_screening_positive_live_and_on_top() {
     );
 }
 
-#[tokio::test]
-async fn staff_see_todays_completed_forms_with_scores_audited() {
-    let f = Forms::new().await;
+/// On either backend.
+pub(super) async fn staff_see_todays_completed_forms_with_scores_audited(f: Forms) {
     let phq9 = f.form("phq-9");
     let consent = f.form("consent-npp");
     let weights: Vec<(String, i32)> = (1..=9)
@@ -676,7 +739,8 @@ async fn staff_see_todays_completed_forms_with_scores_audited() {
     assert_eq!(
         f.count(
             "SELECT COUNT(*) FROM audit WHERE action = 'viewed_form_responses' AND actor_id = 'amy'"
-        ),
+        )
+        .await,
         1
     );
     // Another clinic's staff may not look.
@@ -685,4 +749,29 @@ async fn staff_see_todays_completed_forms_with_scores_audited() {
         s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND,
         "{s}"
     );
+}
+
+#[tokio::test]
+async fn forms_due_follow_each_frequency_across_two_visits_on_sqlite() {
+    forms_due_follow_each_frequency_across_two_visits(Forms::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_completed_form_is_stored_once_scored_and_audited_on_sqlite() {
+    a_completed_form_is_stored_once_scored_and_audited(Forms::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn bad_forms_are_rejected_with_a_reason_and_change_nothing_on_sqlite() {
+    bad_forms_are_rejected_with_a_reason_and_change_nothing(Forms::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn an_urgent_phq9_raises_screening_positive_live_and_on_top_on_sqlite() {
+    an_urgent_phq9_raises_screening_positive_live_and_on_top(Forms::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn staff_see_todays_completed_forms_with_scores_audited_on_sqlite() {
+    staff_see_todays_completed_forms_with_scores_audited(Forms::sqlite().await).await;
 }

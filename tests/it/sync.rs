@@ -96,7 +96,7 @@ impl Clinic {
     }
 
     /// Starts `server::run` on `self.addr` (port 0 the first time).
-    fn run(&mut self) {
+    pub(super) fn run(&mut self) {
         assert!(self.running.is_none());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready, bound) = std::sync::mpsc::channel();
@@ -123,7 +123,7 @@ impl Clinic {
     }
 
     /// Stops the server; the port and the data stay.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         let running = self.running.take().unwrap();
         running.stop.send(()).unwrap();
         running.thread.join().unwrap();

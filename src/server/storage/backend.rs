@@ -6,25 +6,28 @@
 //!
 //! Every operation the HTTP handlers and the staff commands run is here;
 //! event ingest goes through [`crate::server::AppState::apply_events`],
-//! which adds SQLite's group commit. The EHR connector and schedule
-//! imports still run on SQLite only.
+//! which adds SQLite's group commit. The EHR connector still runs on
+//! SQLite only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::forms;
 use super::kiosks::{self, Enrollment, TokenOwner};
 use super::pg::PgStore;
-use super::schedule;
+use super::schedule::{self, UpsertSummary, VisitFacts};
 use super::staff::{self, ChangeDecided, Liveness, StoredSession};
 use super::{AuditRow, StorageError};
-use crate::domain::ClinicId;
+use crate::domain::{Appointment, ClinicId};
 use crate::protocol::{
     CopayItem, CopayStatus, FleetKiosk, Heartbeat, ProposedChange, ScheduleResponse,
     StaffAppointment, StaffFlag,
 };
 use crate::server::db::Db;
+use crate::server::intake::FormCatalog;
 
 /// Where the server's data lives.
 #[derive(Debug, Clone)]
@@ -543,6 +546,73 @@ impl Store {
         match self {
             Self::Sqlite(_) => Ok(()),
             Self::Postgres(pg) => pg.kiosk_seen(kiosk, now).await,
+        }
+    }
+
+    /// Fills in a schedule reply's forms due, the definitions they name and
+    /// the crisis text, from `catalog`'s rules and the patients' completed
+    /// forms (days counted in `tz`); on SQLite from the read connection.
+    pub async fn annotate_forms(
+        &self,
+        clinic: ClinicId,
+        tz: chrono_tz::Tz,
+        reply: ScheduleResponse,
+        catalog: Arc<FormCatalog>,
+    ) -> Result<ScheduleResponse, StorageError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.read(move |c| {
+                    let mut reply = reply;
+                    forms::annotate(c, &clinic, tz, &mut reply, &catalog)?;
+                    Ok(reply)
+                })
+                .await
+            }
+            Self::Postgres(pg) => {
+                let mut reply = reply;
+                pg.annotate_forms(&clinic, tz, &mut reply, &catalog).await?;
+                Ok(reply)
+            }
+        }
+    }
+
+    /// The completed forms of `clinic`'s appointments on `day`, by
+    /// appointment start and completion time.
+    pub async fn completed_forms(
+        &self,
+        clinic: ClinicId,
+        day: NaiveDate,
+    ) -> Result<Vec<forms::StoredForm>, StorageError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.read(move |c| forms::completed_on_day(c, &clinic, day))
+                    .await
+            }
+            Self::Postgres(pg) => Ok(pg.completed_forms_on(&clinic, day).await?),
+        }
+    }
+
+    /// Upserts `appointments` and their patients for `clinic` in one
+    /// transaction, each with its visit facts from `facts`; with
+    /// `replace_days` the other appointments of the days listed are
+    /// removed. See [`schedule::upsert_with_facts`].
+    pub async fn upsert_schedule(
+        &self,
+        clinic: ClinicId,
+        appointments: Vec<Appointment>,
+        facts: HashMap<String, VisitFacts>,
+        replace_days: bool,
+    ) -> Result<UpsertSummary, StorageError> {
+        match self {
+            Self::Sqlite(db) => {
+                db.call(move |c| {
+                    schedule::upsert_with_facts(c, &clinic, &appointments, &facts, replace_days)
+                })
+                .await
+            }
+            Self::Postgres(pg) => Ok(pg
+                .upsert_schedule(&clinic, &appointments, &facts, replace_days)
+                .await?),
         }
     }
 }

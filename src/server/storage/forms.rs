@@ -1,7 +1,8 @@
 //! Completed intake forms in the store: the `form_responses` rows the
 //! event ingest writes, the forms due that every schedule reply carries
 //! (from the configured rules and each patient's history), and today's
-//! completed forms for the staff console.
+//! completed forms for the staff console. The checks, scoring and
+//! forms-due rules here are shared with the PostgreSQL twin, `pg::forms`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,9 +13,10 @@ use rusqlite::{Connection, params};
 use super::StorageError;
 use crate::domain::ClinicId;
 use crate::domain::forms_due::{Completed, FormRule, Visit, forms_due};
-use crate::protocol::ScheduleResponse;
+use crate::domain::screening::Score;
+use crate::protocol::{EventBody, ScheduleResponse};
 use crate::server::db::{from_ms, to_ms};
-use crate::server::intake::FormCatalog;
+use crate::server::intake::{FormCatalog, OfferedForm};
 
 /// A completed form to store.
 #[derive(Debug, Clone)]
@@ -90,18 +92,53 @@ pub fn annotate(
     reply: &mut ScheduleResponse,
     catalog: &FormCatalog,
 ) -> Result<(), StorageError> {
+    let Some(wanted) = lookups(reply, catalog) else {
+        return Ok(());
+    };
+    let ids: Vec<&str> = wanted.appointments.iter().map(String::as_str).collect();
+    let facts = visit_facts(conn, clinic, &ids)?;
+    let patients: Vec<&str> = wanted.patients.iter().map(String::as_str).collect();
+    let history = history(conn, clinic, tz, patients)?;
+    fill(reply, catalog, &facts, &history);
+    Ok(())
+}
+
+/// What [`annotate`] (on either backend) must read for a reply.
+pub(crate) struct Lookups {
+    /// The appointments the reply upserts.
+    pub(crate) appointments: Vec<String>,
+    /// Their patients, each once.
+    pub(crate) patients: Vec<String>,
+}
+
+/// Sets the reply's crisis text, and names what to read for its forms due;
+/// `None` when there is nothing to compute (no form offered, no upsert).
+pub(crate) fn lookups(reply: &mut ScheduleResponse, catalog: &FormCatalog) -> Option<Lookups> {
     reply.crisis_text = catalog.crisis_text().cloned();
     if catalog.is_empty() || reply.upserts.is_empty() {
-        return Ok(());
+        return None;
     }
-    let ids: Vec<&str> = reply.upserts.iter().map(|w| w.id.as_str()).collect();
-    let facts = visit_facts(conn, clinic, &ids)?;
+    let appointments = reply.upserts.iter().map(|w| w.id.clone()).collect();
     let patients: HashSet<&str> = reply
         .upserts
         .iter()
         .map(|w| w.patient.id.as_str())
         .collect();
-    let history = history(conn, clinic, tz, patients.into_iter().collect())?;
+    Some(Lookups {
+        appointments,
+        patients: patients.into_iter().map(str::to_string).collect(),
+    })
+}
+
+/// The pure part of [`annotate`], the same on every backend: each live
+/// upsert's `forms_due` from its visit facts and its patient's history,
+/// and the definitions the reply names.
+pub(crate) fn fill(
+    reply: &mut ScheduleResponse,
+    catalog: &FormCatalog,
+    facts: &HashMap<String, Facts>,
+    history: &HashMap<String, Vec<Completed>>,
+) {
     let rules: Vec<FormRule> = catalog.rules();
     let mut named: Vec<String> = Vec::new();
     let none = Vec::new();
@@ -124,14 +161,21 @@ pub fn annotate(
         named.extend(w.forms_due.iter().cloned());
     }
     reply.forms = catalog.definitions_for(named.iter().map(String::as_str));
-    Ok(())
 }
 
 /// What decides a visit's forms, besides its id.
-struct Facts {
-    day: NaiveDate,
-    clinician_id: Option<String>,
-    visit_type: Option<String>,
+pub(crate) struct Facts {
+    /// The visit's day in the clinic's zone.
+    pub(crate) day: NaiveDate,
+    /// The clinician's id, if the schedule has one.
+    pub(crate) clinician_id: Option<String>,
+    /// The visit type, if the schedule has one.
+    pub(crate) visit_type: Option<String>,
+}
+
+/// The day, in `tz`, a form completed at `completed_ms` counts for.
+pub(crate) fn completed_day(completed_ms: i64, tz: Tz) -> NaiveDate {
+    from_ms(completed_ms).with_timezone(&tz).date_naive()
 }
 
 /// The day, clinician id and visit type of each of `ids`, in one query.
@@ -179,11 +223,10 @@ fn history(
     let mut rows = stmt.query(params![clinic.as_str(), list])?;
     let mut out: HashMap<String, Vec<Completed>> = HashMap::new();
     while let Some(r) = rows.next()? {
-        let completed_on = from_ms(r.get(3)?).with_timezone(&tz).date_naive();
         out.entry(r.get(0)?).or_default().push(Completed {
             form_id: r.get(1)?,
             appointment_id: Some(r.get(2)?),
-            completed_on,
+            completed_on: completed_day(r.get(3)?, tz),
         });
     }
     Ok(out)
@@ -257,4 +300,116 @@ pub fn touch_patient_forms(
     )?
     .execute(params![clinic.as_str(), patient_id, seq])?;
     Ok(())
+}
+
+/// The step a flag raised by a completed form names.
+pub(crate) const FORMS_STEP: &str = "forms";
+
+/// A completed form that passed [`check_completed`].
+pub(crate) struct CheckedForm<'a> {
+    /// The form answered.
+    pub(crate) offered: &'a OfferedForm,
+    /// The QuestionnaireResponse, as stored.
+    pub(crate) text: String,
+    /// The signature PNG's bytes, for a consent.
+    pub(crate) signature: Option<Vec<u8>>,
+    /// The screener's score, for a scored form.
+    pub(crate) score: Option<Score>,
+}
+
+impl CheckedForm<'_> {
+    /// Whether the result raises `screening_positive`.
+    pub(crate) fn urgent(&self) -> bool {
+        self.score.as_ref().and_then(Score::urgent).is_some()
+    }
+
+    /// The screener's band for staff, if scored.
+    pub(crate) fn band(&self) -> Option<String> {
+        self.score.as_ref().map(band)
+    }
+
+    /// The screener's total, if scored.
+    pub(crate) fn total(&self) -> Option<u8> {
+        self.score.as_ref().map(|s| s.total)
+    }
+}
+
+/// Checks a `form_completed` body against the offered form, the same on
+/// every backend: offered here, a signature exactly when it takes one, a
+/// completed response whose answers fit the items and answer every
+/// required one, and a score for a screener. Reasons name the form and the
+/// linkId, never an answer. `Ok(None)` for any other event.
+pub(crate) fn check_completed<'a>(
+    forms: &'a FormCatalog,
+    body: &EventBody,
+) -> Result<Option<CheckedForm<'a>>, String> {
+    let EventBody::FormCompleted {
+        form_id,
+        response,
+        signature_png,
+        ..
+    } = body
+    else {
+        return Ok(None);
+    };
+    let Some(offered) = forms.get(form_id) else {
+        return Err(format!(
+            "form {form_id} is not offered by this clinic server"
+        ));
+    };
+    let signature = signature(offered, signature_png.as_deref())?;
+    if response.get("status").and_then(|v| v.as_str()) != Some("completed") {
+        return Err(format!(
+            "response to form {form_id}: status must be \"completed\""
+        ));
+    }
+    let text = response.to_string();
+    let answers = crate::forms::parse_response(&offered.questionnaire, &text)
+        .map_err(|e| format!("response to form {form_id}: {e}"))?;
+    if let Some(missing) = offered.questionnaire.missing_required(&answers).first() {
+        return Err(format!(
+            "response to form {form_id}: required item {missing} is not answered"
+        ));
+    }
+    let score = offered
+        .instrument
+        .map(|i| crate::domain::screening::score_response(i, &offered.questionnaire, &answers))
+        .transpose()
+        .map_err(|e| format!("response to form {form_id}: {e}"))?;
+    Ok(Some(CheckedForm {
+        offered,
+        text,
+        signature,
+        score,
+    }))
+}
+
+/// The signature's PNG bytes: required by a form that takes one, refused
+/// by any other. The protocol check already made sure it is base64 PNG.
+fn signature(offered: &OfferedForm, png: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine as _;
+    let id = &offered.rule.form_id;
+    match (png, offered.takes_signature) {
+        (None, false) => Ok(None),
+        (None, true) => Err(format!(
+            "form {id} needs the patient's signature in signature_png"
+        )),
+        (Some(_), false) => Err(format!(
+            "form {id} takes no signature; send signature_png only with a consent form"
+        )),
+        (Some(png), true) => base64::engine::general_purpose::STANDARD
+            .decode(png)
+            .map(Some)
+            .map_err(|_| "signature_png: not standard base64".to_string()),
+    }
+}
+
+/// A screener's band for staff: the severity, or for the PHQ-2 whether it
+/// screens positive (3 or more).
+fn band(score: &Score) -> String {
+    match score.severity() {
+        Some(s) => s.as_str().to_string(),
+        None if score.steps_up_to_phq9() => "positive".to_string(),
+        None => "negative".to_string(),
+    }
 }

@@ -23,8 +23,8 @@ use crate::protocol::{
 use crate::server::db::{next_seq, to_ms};
 use crate::server::fhir::mapping::TargetStatus;
 use crate::server::fhir::writeback as fhir_writeback;
-use crate::server::intake::{FormCatalog, OfferedForm};
-use crate::server::storage::forms::{self as form_store, NewFormResponse};
+use crate::server::intake::FormCatalog;
+use crate::server::storage::forms::{self as form_store, CheckedForm, FORMS_STEP, NewFormResponse};
 
 /// What a batch did: one result per event, and the notices to publish once
 /// the transaction has committed.
@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
         if let Err(reason) = self.check_against_file(&ev.body, target.as_ref())? {
             return Ok(Err(reason));
         }
-        let form = match self.check_form(&ev.body) {
+        let form = match form_store::check_completed(self.forms, &ev.body) {
             Ok(form) => form,
             Err(reason) => return Ok(Err(reason)),
         };
@@ -337,60 +337,12 @@ impl<'a> Ctx<'a> {
             (EventBody::PhiViewed { what }, Some(t)) => {
                 self.audit(AuditAction::PhiViewed, Some(t), Some(what))?;
             }
-            // Stored by `store_form`, once checked by `check_form`.
+            // Stored by `store_form`, once checked by `forms::check_completed`.
             (EventBody::FormCompleted { .. }, Some(_)) => {}
             // Every other body needs a target, which `apply` guaranteed.
             (_, None) => {}
         }
         Ok(())
-    }
-
-    /// Checks a completed form against the offered one: offered here, a
-    /// signature exactly when it takes one, a completed response whose
-    /// answers fit the items and answer every required one, and a score
-    /// for a screener. Reasons name the form and the linkId, never an
-    /// answer. `Ok(None)` for any other event.
-    fn check_form(&self, body: &EventBody) -> Result<Option<CheckedForm<'a>>, String> {
-        let EventBody::FormCompleted {
-            form_id,
-            response,
-            signature_png,
-            ..
-        } = body
-        else {
-            return Ok(None);
-        };
-        let forms: &'a FormCatalog = self.forms;
-        let Some(offered) = forms.get(form_id) else {
-            return Err(format!(
-                "form {form_id} is not offered by this clinic server"
-            ));
-        };
-        let signature = signature(offered, signature_png.as_deref())?;
-        if response.get("status").and_then(|v| v.as_str()) != Some("completed") {
-            return Err(format!(
-                "response to form {form_id}: status must be \"completed\""
-            ));
-        }
-        let text = response.to_string();
-        let answers = crate::forms::parse_response(&offered.questionnaire, &text)
-            .map_err(|e| format!("response to form {form_id}: {e}"))?;
-        if let Some(missing) = offered.questionnaire.missing_required(&answers).first() {
-            return Err(format!(
-                "response to form {form_id}: required item {missing} is not answered"
-            ));
-        }
-        let score = offered
-            .instrument
-            .map(|i| crate::domain::screening::score_response(i, &offered.questionnaire, &answers))
-            .transpose()
-            .map_err(|e| format!("response to form {form_id}: {e}"))?;
-        Ok(Some(CheckedForm {
-            offered,
-            text,
-            signature,
-            score,
-        }))
     }
 
     /// Stores a checked form, audited, and queues its EHR write-back when
@@ -406,8 +358,8 @@ impl<'a> Ctx<'a> {
         let EventBody::FormCompleted { form_version, .. } = &ev.body else {
             return Ok(());
         };
-        let urgent = form.score.as_ref().and_then(|s| s.urgent()).is_some();
-        let band = form.score.as_ref().map(band);
+        let urgent = form.urgent();
+        let band = form.band();
         let id = ev.id.to_string();
         let form_id = form.offered.rule.form_id.as_str();
         form_store::insert(
@@ -422,7 +374,7 @@ impl<'a> Ctx<'a> {
                 form_version,
                 response: &form.text,
                 signature_png: form.signature.as_deref(),
-                score: form.score.as_ref().map(|s| s.total),
+                score: form.total(),
                 band: band.as_deref(),
                 urgent,
                 completed_at: ev.occurred_at,
@@ -595,51 +547,6 @@ impl<'a> Ctx<'a> {
         self.audit(action, Some(t), None)?;
         self.notice("change", change_id.to_string());
         Ok(())
-    }
-}
-
-/// The step a flag raised by a completed form names.
-const FORMS_STEP: &str = "forms";
-
-/// A completed form that passed [`Ctx::check_form`].
-struct CheckedForm<'a> {
-    /// The form answered.
-    offered: &'a OfferedForm,
-    /// The QuestionnaireResponse, as stored.
-    text: String,
-    /// The signature PNG's bytes, for a consent.
-    signature: Option<Vec<u8>>,
-    /// The screener's score, for a scored form.
-    score: Option<crate::domain::screening::Score>,
-}
-
-/// The signature's PNG bytes: required by a form that takes one, refused
-/// by any other. The protocol check already made sure it is base64 PNG.
-fn signature(offered: &OfferedForm, png: Option<&str>) -> Result<Option<Vec<u8>>, String> {
-    use base64::Engine as _;
-    let id = &offered.rule.form_id;
-    match (png, offered.takes_signature) {
-        (None, false) => Ok(None),
-        (None, true) => Err(format!(
-            "form {id} needs the patient's signature in signature_png"
-        )),
-        (Some(_), false) => Err(format!(
-            "form {id} takes no signature; send signature_png only with a consent form"
-        )),
-        (Some(png), true) => base64::engine::general_purpose::STANDARD
-            .decode(png)
-            .map(Some)
-            .map_err(|_| "signature_png: not standard base64".to_string()),
-    }
-}
-
-/// A screener's band for staff: the severity, or for the PHQ-2 whether it
-/// screens positive (3 or more).
-fn band(score: &crate::domain::screening::Score) -> String {
-    match score.severity() {
-        Some(s) => s.as_str().to_string(),
-        None if score.steps_up_to_phq9() => "positive".to_string(),
-        None => "negative".to_string(),
     }
 }
 

@@ -121,7 +121,10 @@ pub fn upsert_with_facts(
 }
 
 /// The stored status to keep when only the visit's facts changed.
-fn wire_status(existing: Option<&(AppointmentWire, bool)>, wire: &AppointmentWire) -> String {
+pub(crate) fn wire_status(
+    existing: Option<&(AppointmentWire, bool)>,
+    wire: &AppointmentWire,
+) -> String {
     existing.map_or_else(|| wire.status.clone(), |(old, _)| old.status.clone())
 }
 
@@ -167,7 +170,7 @@ impl Stamp<'_> {
 /// The status to store for `wire` over the `existing` row, or `None` when
 /// the row's own fields would not change. A status the kiosks moved
 /// forward (arrived, checked in) is not moved back to booked.
-fn merged_status(
+pub(crate) fn merged_status(
     wire: &AppointmentWire,
     existing: Option<&(AppointmentWire, bool)>,
 ) -> Option<String> {

@@ -2,7 +2,8 @@
 //! on SQLite: one transaction per batch, each event accepted, duplicate or
 //! rejected on its own, with the same effects (appointment status, flags,
 //! co-pay items and mismatches, proposed changes, confirmations, audit
-//! rows) and the same notices for the staff stream.
+//! rows, completed intake forms with their `screening_positive` flag) and
+//! the same notices for the staff stream.
 //!
 //! Idempotent across replicas: each event first claims its
 //! `(clinic_id, event_id)` key with `INSERT … ON CONFLICT DO NOTHING`, in a
@@ -28,6 +29,8 @@ use crate::protocol::{
 };
 use crate::server::fhir::mapping::TargetStatus;
 use crate::server::fhir::writeback::{self, WriteBack};
+use crate::server::intake::FormCatalog;
+use crate::server::storage::forms::{CheckedForm, FORMS_STEP, NewFormResponse, check_completed};
 use crate::server::storage::ingest::{BatchOutcome, cents_text, check_against_appointment};
 use crate::server::storage::{Actor, AuditAction, AuditEntry};
 
@@ -35,15 +38,13 @@ use crate::server::storage::{Actor, AuditAction, AuditEntry};
 /// again before the error reaches the kiosk (which retries later).
 const ATTEMPTS: usize = 4;
 
-/// Why this server refuses intake forms on PostgreSQL.
-pub const FORMS_REFUSED: &str = "this clinic server does not take intake forms on PostgreSQL yet";
-
 impl PgStore {
     /// Applies `events` from `kiosk_id` of `clinic`, received at `now`, in
-    /// one transaction.
+    /// one transaction; completed forms are checked against `forms`.
     pub async fn apply_batch(
         &self,
         clinic: &ClinicSettings,
+        forms: &FormCatalog,
         kiosk_id: &str,
         now: DateTime<Utc>,
         events: &[EventEnvelope],
@@ -55,6 +56,7 @@ impl PgStore {
             let mut ctx = Ctx {
                 tx: &tx,
                 clinic,
+                forms,
                 kiosk_id,
                 now,
                 seq: None,
@@ -87,6 +89,8 @@ fn retryable(e: &tokio_postgres::Error) -> bool {
 struct Ctx<'a, 'c> {
     tx: &'a Transaction<'c>,
     clinic: &'a ClinicSettings,
+    /// The offered intake forms.
+    forms: &'a FormCatalog,
     kiosk_id: &'a str,
     now: DateTime<Utc>,
     /// The change sequence stamped on schedule rows this batch changed,
@@ -104,7 +108,11 @@ struct Target {
     expected_copay_cents: i64,
 }
 
-impl Ctx<'_, '_> {
+/// An event that passed every check: the appointment it concerns, and the
+/// checked form it carries.
+type Judged<'a> = (Option<Target>, Option<CheckedForm<'a>>);
+
+impl<'a> Ctx<'a, '_> {
     fn clinic_id(&self) -> &ClinicId {
         &self.clinic.id
     }
@@ -165,8 +173,11 @@ impl Ctx<'_, '_> {
             return Ok(Ok(EventStatus::Duplicate));
         }
         match self.judge(ev).await {
-            Ok(Ok(target)) => {
+            Ok(Ok((target, form))) => {
                 self.effects(ev, target.as_ref()).await?;
+                if let (Some(form), Some(t)) = (form, target.as_ref()) {
+                    self.store_form(ev, t, form).await?;
+                }
                 self.tx.batch_execute("RELEASE SAVEPOINT event").await?;
                 Ok(Ok(EventStatus::Accepted))
             }
@@ -185,12 +196,9 @@ impl Ctx<'_, '_> {
     async fn judge(
         &self,
         ev: &EventEnvelope,
-    ) -> Result<Result<Option<Target>, String>, tokio_postgres::Error> {
+    ) -> Result<Result<Judged<'a>, String>, tokio_postgres::Error> {
         if let Err(e) = ev.validate(self.now) {
             return Ok(Err(e.to_string()));
-        }
-        if matches!(ev.body, EventBody::FormCompleted { .. }) {
-            return Ok(Err(FORMS_REFUSED.into()));
         }
         let target = match (&ev.body, ev.appointment_id.as_deref()) {
             (EventBody::Flag { .. }, None) => None,
@@ -206,7 +214,11 @@ impl Ctx<'_, '_> {
         if let Err(reason) = self.check_against_file(&ev.body, target.as_ref()).await? {
             return Ok(Err(reason));
         }
-        Ok(Ok(target))
+        let forms: &'a FormCatalog = self.forms;
+        match check_completed(forms, &ev.body) {
+            Ok(form) => Ok(Ok((target, form))),
+            Err(reason) => Ok(Err(reason)),
+        }
     }
 
     async fn target(&self, appointment_id: &str) -> Result<Option<Target>, tokio_postgres::Error> {
@@ -353,8 +365,69 @@ impl Ctx<'_, '_> {
                     .await?;
             }
             // Arrivals and check-ins of appointments already past them,
-            // and bodies `judge` refused (forms) or gave a target.
+            // completed forms (stored by `store_form`), and bodies `judge`
+            // gave a target.
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Stores a checked form, audited, and queues its EHR write-back when
+    /// the clinic's connector writes back; stamps the patient's
+    /// appointments so the next delta carries their new forms due; raises
+    /// `screening_positive` for an urgent screener. As on SQLite.
+    async fn store_form(
+        &mut self,
+        ev: &EventEnvelope,
+        t: &Target,
+        form: CheckedForm<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let EventBody::FormCompleted { form_version, .. } = &ev.body else {
+            return Ok(());
+        };
+        // The sequence first, so every batch takes its locks in one order.
+        let seq = self.seq().await?;
+        let urgent = form.urgent();
+        let band = form.band();
+        let id = ev.id.to_string();
+        let form_id = form.offered.rule.form_id.as_str();
+        let stored = NewFormResponse {
+            event_id: &id,
+            kiosk_id: self.kiosk_id,
+            appointment_id: &t.id,
+            patient_id: &t.patient_id,
+            form_id,
+            form_version,
+            response: &form.text,
+            signature_png: form.signature.as_deref(),
+            score: form.total(),
+            band: band.as_deref(),
+            urgent,
+            completed_at: ev.occurred_at,
+            received_at: self.now,
+        };
+        super::forms::insert(self.tx, self.clinic_id(), &stored).await?;
+        self.audit(AuditAction::FormCompleted, Some(t), Some(form_id))
+            .await?;
+        if writeback::enabled(self.clinic) {
+            let item = WriteBack::FormResponse {
+                event_id: id.clone(),
+                patient_id: t.patient_id.clone(),
+            };
+            enqueue(self.tx, self.clinic_id(), &item, self.now).await?;
+        }
+        self.tx
+            .execute(
+                "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
+                &[&self.clinic_id().as_str(), &t.patient_id, &seq],
+            )
+            .await?;
+        self.notice("form", t.id.clone());
+        self.notice("appointment", t.id.clone());
+        if urgent {
+            let code = ReasonCode::ScreeningPositive;
+            self.raise_flag(ev, None, code.as_str(), FORMS_STEP, code.staff_text())
+                .await?;
         }
         Ok(())
     }

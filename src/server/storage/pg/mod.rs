@@ -6,12 +6,14 @@
 //! operation the server runs is implemented here.
 
 mod connect;
+pub mod forms;
 pub mod ingest;
 pub mod kiosks;
 mod migrate;
 pub mod schedule;
 pub mod sessions;
 pub mod staff;
+pub mod upsert;
 
 use std::path::PathBuf;
 
