@@ -7,11 +7,17 @@ use tokio_postgres::Client;
 use super::PgError;
 
 /// The migrations in order: version, name and SQL.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("migrations/0001_initial.sql")),
+    (
+        2,
+        "login_limits",
+        include_str!("migrations/0002_login_limits.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock key the migrations run under ("ckin-mig").
 const MIGRATION_LOCK: i64 = 0x636b_696e_2d6d_6967;
