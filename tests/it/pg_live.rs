@@ -637,3 +637,73 @@ async fn racing_wrong_passwords_over_http_on_two_replicas_meet_one_limit() {
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+/// The test cluster's CA file, when it takes TLS (`scripts/pg-cluster`
+/// makes one when openssl is installed).
+fn cluster_ca() -> Option<std::path::PathBuf> {
+    let ca = std::env::var_os("CHECKIN_TEST_PG_CA_FILE").map(std::path::PathBuf::from);
+    if ca.is_none() {
+        let why = "CHECKIN_TEST_PG_CA_FILE is not set: the test cluster has no TLS (is openssl installed?)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        eprintln!("skipping a PostgreSQL TLS test: {why}");
+    }
+    ca
+}
+
+#[tokio::test]
+async fn tls_to_the_database_is_verified_and_carries_the_pool_and_the_listener() {
+    let Some(plain) = super::pg_support::fresh_database().await else {
+        return;
+    };
+    let Some(ca) = cluster_ca() else {
+        return;
+    };
+    let mut settings = plain.clone();
+    settings.tls = checkin_kiosk::config::DbTls::Verify;
+    settings.ca_file = Some(ca);
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(dir.path(), &settings).await;
+    let b = replica(dir.path(), &plain).await;
+    let server::storage::backend::Store::Postgres(pg) = a.store() else {
+        panic!("a PostgreSQL store");
+    };
+    let on_tls: bool = pg
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(on_tls, "the pool's connection is TLS");
+    // The listener is on TLS too: it hears B.
+    let mut heard = a.subscribe();
+    let app_b = server::app(b.clone());
+    let (kiosk, _) = enroll(&app_b, &b).await;
+    let n = tokio::time::timeout(StdDuration::from_secs(1), heard.recv())
+        .await
+        .expect("B's enrollment reaches A within 1 s")
+        .unwrap();
+    assert_eq!((n.kind.as_str(), n.id.as_str()), ("kiosk", kiosk.as_str()));
+    let tls_sessions: i64 = pg
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.datname = current_database() AND a.query ILIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tls_sessions, 1, "the listener's connection is TLS");
+
+    // A certificate from a CA the server does not trust is refused.
+    settings.ca_file = None;
+    let err = pg::connect(&settings).await.unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
