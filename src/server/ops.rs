@@ -218,6 +218,15 @@ fn pool_families(state: &AppState, s: &mut String) {
     ] {
         metric_family(s, name, "gauge", help, [(String::new(), value)]);
     }
+    if let Some(listening) = state.replica_listening() {
+        metric_family(
+            s,
+            "clinic_db_change_listener_up",
+            "gauge",
+            "1 while this replica listens for the other replicas' change notices.",
+            [(String::new(), u8::from(*listening.borrow()))],
+        );
+    }
 }
 
 /// Each clinic's open flags, kiosks online and kiosks with a skewed clock.

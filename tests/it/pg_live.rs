@@ -410,7 +410,7 @@ async fn healthz_names_the_database_and_answers_503_while_it_is_away() {
     let dir = tempfile::tempdir().unwrap();
     let relay = Relay::start(upstream(&settings)).await;
     let a = replica(dir.path(), &relay.settings(&settings)).await;
-    let app = server::app(a);
+    let app = server::app(a.clone());
     let health = || async {
         let started = Instant::now();
         let (s, _, b) = send(&app, json_req("GET", "/healthz", None, None)).await;
@@ -423,6 +423,16 @@ async fn healthz_names_the_database_and_answers_503_while_it_is_away() {
         v,
         json!({"status": "ok", "database": "postgres", "database_ok": true})
     );
+    let listener_up = |up: u8| {
+        let app = server::metrics_app(a.clone());
+        async move {
+            let (s, _, b) = send(&app, json_req("GET", "/metrics", None, None)).await;
+            assert_eq!(s, StatusCode::OK);
+            let text = String::from_utf8(b.to_vec()).unwrap();
+            text.contains(&format!("\nclinic_db_change_listener_up {up}\n"))
+        }
+    };
+    assert!(listener_up(1).await);
 
     // Refused: the answer is quick.
     relay.cut(Mode::Refuse);
@@ -443,11 +453,20 @@ async fn healthz_names_the_database_and_answers_503_while_it_is_away() {
             && took < server::ops::HEALTH_TIMEOUT + StdDuration::from_secs(2),
         "{took:?}"
     );
+    // The listener notices within its 10 s check (sooner when the cut
+    // reaches it as a closed connection).
+    let mut on = a.replica_listening().unwrap();
+    tokio::time::timeout(StdDuration::from_secs(20), on.wait_for(|l| !*l))
+        .await
+        .expect("the listener notices the database is away")
+        .unwrap();
 
-    // Back: healthy again.
+    // Back: healthy again, and listening.
     relay.cut(Mode::Forward);
     let (s, v, _) = health().await;
     assert_eq!(s, StatusCode::OK, "{v}");
+    listening(&a).await;
+    assert!(listener_up(1).await);
 }
 
 #[tokio::test]
