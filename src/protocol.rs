@@ -29,8 +29,13 @@ fn reason_code_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 pub struct Health {
-    /// Always `ok`: an unhealthy server answers 500 instead.
+    /// `ok`, or `unavailable` (answered with 503) when the database does
+    /// not answer.
     pub status: String,
+    /// The database behind the server: `sqlite` or `postgres`.
+    pub database: String,
+    /// Whether the database answered within the check's time limit.
+    pub database_ok: bool,
 }
 
 /// The path prefix of every kiosk endpoint.

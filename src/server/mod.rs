@@ -186,6 +186,9 @@ struct StateInner {
     seen_written: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Staff sign-in limits per address and user name.
     login_guard: login_guard::LoginGuard,
+    /// On PostgreSQL, the listener that brings other replicas' change
+    /// notices to this one's staff streams; it stops with the state.
+    listener: Option<storage::pg::notify::Listener>,
     /// Wakes the EHR write-back drains when a write-back is queued.
     ehr_wake: fhir::Wake,
     /// The intake forms offered, ready for schedule replies and ingest.
@@ -278,6 +281,13 @@ impl AppState {
         } = parts;
         let (changes, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
+        let (login_guard, listener) = match &store {
+            storage::backend::Store::Postgres(pg) => (
+                login_guard::LoginGuard::shared(pg.clone()),
+                listen_to_replicas(pg, &changes),
+            ),
+            storage::backend::Store::Sqlite(_) => (login_guard::LoginGuard::default(), None),
+        };
         Self {
             inner: Arc::new(StateInner {
                 config,
@@ -291,7 +301,8 @@ impl AppState {
                 metrics: Metrics::default(),
                 last_seen: Mutex::new(HashMap::new()),
                 seen_written: Mutex::new(HashMap::new()),
-                login_guard: login_guard::LoginGuard::default(),
+                login_guard,
+                listener,
                 ehr_wake,
                 forms,
             }),
@@ -391,6 +402,15 @@ impl AppState {
         self.inner.changes.subscribe()
     }
 
+    /// On PostgreSQL, a receiver that is true while this replica listens
+    /// for the other replicas' change notices; `None` on SQLite.
+    pub fn replica_listening(&self) -> Option<watch::Receiver<bool>> {
+        self.inner
+            .listener
+            .as_ref()
+            .map(storage::pg::notify::Listener::listening)
+    }
+
     /// A receiver that turns true when the server starts shutting down.
     pub fn closing(&self) -> watch::Receiver<bool> {
         self.inner.closing.subscribe()
@@ -472,6 +492,30 @@ impl AppState {
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Starts the listener that publishes other replicas' change notices on
+/// `changes`, and a resync (kind [`staff_api::RESYNC`]) for every console
+/// after it reconnects. Needs a tokio runtime; without one (no server can
+/// run there either) nothing listens.
+fn listen_to_replicas(
+    pg: &storage::pg::PgStore,
+    changes: &broadcast::Sender<ChangeNotice>,
+) -> Option<storage::pg::notify::Listener> {
+    tokio::runtime::Handle::try_current().ok()?;
+    let changes = changes.clone();
+    Some(pg.listen(move |heard| {
+        for n in heard.notices {
+            let _ = changes.send(n);
+        }
+        if heard.resync {
+            let _ = changes.send(ChangeNotice {
+                clinic_id: String::new(),
+                kind: staff_api::RESYNC.to_string(),
+                id: String::new(),
+            });
+        }
+    }))
 }
 
 /// How often, in seconds, one process writes a kiosk's last-seen time to

@@ -133,14 +133,43 @@ pub async fn metrics_with_token(
     metrics(State(state)).await
 }
 
-/// `GET /healthz`: 200 when the database answers.
-pub async fn healthz(
-    State(state): State<AppState>,
-) -> Result<Json<crate::protocol::Health>, ApiError> {
-    state.store().reachable().await?;
-    Ok(Json(crate::protocol::Health {
-        status: "ok".into(),
-    }))
+/// How long `/healthz` waits for the database.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /healthz`: 200 when the database answers within
+/// [`HEALTH_TIMEOUT`], else 503; the body names the database either way,
+/// so a load balancer takes a replica out while its database is away.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let database = match state.store() {
+        super::storage::backend::Store::Sqlite(_) => "sqlite",
+        super::storage::backend::Store::Postgres(_) => "postgres",
+    };
+    let ok = match tokio::time::timeout(HEALTH_TIMEOUT, state.store().reachable()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(database, error = %e, "health check: the database failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                database,
+                secs = HEALTH_TIMEOUT.as_secs(),
+                "health check: the database did not answer in time"
+            );
+            false
+        }
+    };
+    let status = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = crate::protocol::Health {
+        status: if ok { "ok" } else { "unavailable" }.into(),
+        database: database.into(),
+        database_ok: ok,
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics` in the Prometheus text format.
@@ -188,6 +217,15 @@ fn pool_families(state: &AppState, s: &mut String) {
         ),
     ] {
         metric_family(s, name, "gauge", help, [(String::new(), value)]);
+    }
+    if let Some(listening) = state.replica_listening() {
+        metric_family(
+            s,
+            "clinic_db_change_listener_up",
+            "gauge",
+            "1 while this replica listens for the other replicas' change notices.",
+            [(String::new(), u8::from(*listening.borrow()))],
+        );
     }
 }
 

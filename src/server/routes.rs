@@ -122,7 +122,7 @@ pub fn table() -> Vec<RouteSpec> {
         route!(get "/", "The staff console page", Public, None, 200 => "text/html; charset=utf-8", Body::Text, [], console::index),
         route!(get "/console.css", "The staff console's stylesheet", Public, None, 200 => "text/css; charset=utf-8", Body::Text, [], console::stylesheet),
         route!(get "/console.js", "The staff console's script", Public, None, 200 => "text/javascript; charset=utf-8", Body::Text, [], console::script),
-        route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, json::<Health>(), [500], ops::healthz),
+        route!(get "/healthz", "Liveness and database check", Public, None, 200 => JSON, json::<Health>(), [503], ops::healthz),
         route!(get "/metrics", "Prometheus metrics; anonymous only on the metrics address", MetricsToken, None, 200 => "text/plain; version=0.0.4", Body::Text, [401, 404, 500], ops::metrics_with_token),
         route!(get "/openapi.json", "This document", Public, None, 200 => JSON, json::<Value>(), [], ops::openapi_json),
         route!(post "/api/v1/kiosk/enroll", "Exchange a one-time enrollment code for a device token", Public, takes::<EnrollRequest>(), 200 => JSON, json::<EnrollResponse>(), [400, 401, 403, 413, 415, 422], kiosk_api::enroll),

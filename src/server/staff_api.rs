@@ -110,11 +110,9 @@ pub async fn login(
     }
     let now = state.now();
     let guard = state.login_guard();
-    let attempt = guard
-        .begin(&req.username, ip, now)
-        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    let attempt = guard.begin(&req.username, ip, now).await?;
     let Some(permit) = guard.check_permit() else {
-        guard.abandon(attempt);
+        guard.abandon(attempt).await?;
         return Err(ApiError::Busy {
             retry_after_secs: 1,
         });
@@ -123,7 +121,10 @@ pub async fn login(
     let user = match user {
         Ok(u) => u,
         Err(e) => {
-            guard.abandon(attempt);
+            // The count stays if this fails too: the safe side.
+            if let Err(abandon) = guard.abandon(attempt).await {
+                tracing::warn!(error = %abandon, "taking back a sign-in count");
+            }
             return Err(e.into());
         }
     };
@@ -137,12 +138,12 @@ pub async fn login(
     .await
     .map_err(ApiError::internal)?;
     if !ok || clinics.is_empty() {
-        let alerts = guard.failed(&attempt);
+        let alerts = guard.failed(&attempt).await?;
         tracing::info!("staff login failed");
         raise_login_alerts(&state, alerts, &clinics, now).await?;
         return Err(ApiError::Unauthorized("wrong user name or password"));
     }
-    guard.succeeded(attempt);
+    guard.succeeded(attempt).await?;
     let lasts = state.config().server.staff_session;
     let token = staff::start_session(state.store(), &req.username, now, lasts).await?;
     let cookie = staff::session_cookie(Some(&token), lasts.num_seconds(), secure_cookies(&state));
@@ -194,17 +195,29 @@ async fn raise_login_alerts(
             detail: Some(subject.clone()),
         })
         .collect();
-    state.store().audit(rows, now).await?;
-    state.publish(notices.into_iter().map(|(clinic, subject)| ChangeNotice {
-        clinic_id: clinic.as_str().to_string(),
-        kind: LOGIN_ALERT.to_string(),
-        id: subject,
-    }));
+    let notices: Vec<ChangeNotice> = notices
+        .into_iter()
+        .map(|(clinic, subject)| ChangeNotice {
+            clinic_id: clinic.as_str().to_string(),
+            kind: LOGIN_ALERT.to_string(),
+            id: subject,
+        })
+        .collect();
+    state
+        .store()
+        .audit_and_announce(rows, notices.clone(), now)
+        .await?;
+    state.publish(notices);
     Ok(())
 }
 
 /// The [`ChangeNotice`] kind of a sign-in alert, sent as an `alert` event.
 pub const LOGIN_ALERT: &str = "login_alert";
+
+/// The [`ChangeNotice`] kind that asks every console, whatever its clinic,
+/// to refetch everything, sent as a `resync` event: notices may have been
+/// missed, as when the PostgreSQL change listener reconnects.
+pub const RESYNC: &str = "resync";
 
 /// `POST /api/v1/staff/logout`.
 pub async fn logout(
@@ -581,8 +594,9 @@ pub async fn pass_svg(
 
 /// `GET /api/v1/staff/clinics/{clinic}/stream`: server-sent events, one
 /// `change` event per [`crate::protocol::ChangeNotice`] of the clinic, and
-/// a `resync` event when the stream fell behind and the console should
-/// refetch everything.
+/// a `resync` event when the stream fell behind (or, on PostgreSQL, the
+/// replica's change listener reconnected) and the console should refetch
+/// everything.
 pub async fn stream(
     State(state): State<AppState>,
     session: StaffSession,
@@ -603,6 +617,10 @@ pub async fn stream(
                     _ = closing.wait_for(|c| *c) => return None,
                 };
                 match received {
+                    Ok(n) if n.kind == RESYNC => {
+                        let ev = Event::default().event("resync").data("{}");
+                        return Some((Ok(ev), (rx, closing, clinic_id)));
+                    }
                     Ok(n) if n.clinic_id == clinic_id => {
                         let data = serde_json::to_string(&n).unwrap_or_default();
                         let name = if n.kind == LOGIN_ALERT {

@@ -18,6 +18,8 @@ mod pg_facade;
 #[cfg(feature = "server")]
 mod pg_forms;
 #[cfg(feature = "server")]
+mod pg_live;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;

@@ -334,6 +334,21 @@ impl Store {
         }
     }
 
+    /// Appends audit `rows` at `now`; on PostgreSQL also sends `notices`
+    /// to the other replicas in the same transaction (the caller publishes
+    /// them in process).
+    pub async fn audit_and_announce(
+        &self,
+        rows: Vec<AuditRow>,
+        notices: Vec<crate::protocol::ChangeNotice>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        match self {
+            Self::Sqlite(_) => self.audit(rows, now).await,
+            Self::Postgres(pg) => pg.audit_rows_announced(&rows, &notices, now).await,
+        }
+    }
+
     /// Stores a one-time enrollment code's hash for `clinic` and audits
     /// that `user` created it.
     pub async fn create_enrollment_code(

@@ -22,29 +22,57 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgStore, PgError> {
         config.password(password);
     }
     config.application_name("clinic-server");
+    // A connection whose peer vanished without a word (a crashed host) is
+    // noticed by TCP keepalives, not left waiting forever.
+    config.keepalives(true);
+    config.keepalives_idle(std::time::Duration::from_secs(30));
+    // A database host that drops packets fails a connection attempt in
+    // seconds rather than minutes.
+    config.connect_timeout(std::time::Duration::from_secs(10));
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = match settings.tls {
+    let dial = match settings.tls {
         DbTls::Disable => {
             config.ssl_mode(SslMode::Disable);
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+            Dial::Plain(config)
         }
         DbTls::Verify => {
             config.ssl_mode(SslMode::Require);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(settings)?);
-            Manager::from_config(config, tls, manager_config)
+            Dial::Tls(config, tls)
         }
+    };
+    let manager = match dial.clone() {
+        Dial::Plain(config) => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        Dial::Tls(config, tls) => Manager::from_config(config, tls, manager_config),
     };
     let pool = Pool::builder(manager)
         .max_size(settings.pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| PgError::Setup(e.to_string()))?;
-    let store = PgStore { pool };
+    let store = PgStore {
+        pool,
+        origin: uuid::Uuid::new_v4(),
+        dial: Arc::new(dial),
+    };
     let mut client = store.client().await?;
     super::migrate(&mut client).await?;
     Ok(store)
+}
+
+/// How to reach the database: its settings, with TLS or without, kept so
+/// a connection can be opened outside the pool (the change listener's).
+#[derive(Clone)]
+pub(super) enum Dial {
+    /// Plain TCP or a Unix socket.
+    Plain(tokio_postgres::Config),
+    /// TLS through rustls.
+    Tls(
+        tokio_postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    ),
 }
 
 /// The password: the first line of `password_file`, else `from_env` (the

@@ -65,7 +65,11 @@ impl PgStore {
             let applied = ctx.apply_all(events).await;
             let notices = std::mem::take(&mut ctx.notices);
             let done = match applied {
-                Ok(results) => tx.commit().await.map(|()| results),
+                // The other replicas hear of the batch only if it commits.
+                Ok(results) => match self.announce_in(&tx, &notices).await {
+                    Ok(()) => tx.commit().await.map(|()| results),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match done {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::notify::notice;
 use super::{PgError, PgStore, audit, ms};
 use crate::domain::ClinicId;
 use crate::protocol::{HELP_ANSWERED_WINDOW_SECS, Heartbeat, MAX_HELP_ANSWERED};
@@ -84,6 +85,8 @@ impl PgStore {
             &AuditEntry::new(Actor::Kiosk, e.kiosk_id, AuditAction::Enrolled),
         )
         .await?;
+        self.announce_in(&tx, &[notice(&clinic, "kiosk", e.kiosk_id)])
+            .await?;
         tx.commit().await?;
         Ok(Some(clinic))
     }
@@ -117,8 +120,9 @@ impl PgStore {
         let oldest = hb
             .outbox_oldest_age_secs
             .map(|a| i64::try_from(a).unwrap_or(i64::MAX));
-        self.client()
-            .await?
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let updated = tx
             .execute(
                 "UPDATE kiosks SET app_version = $3, outbox_depth = $4, outbox_oldest_age_secs = $5,
                      last_sync_ms = $6, last_seen_ms = $7, reported_online = $8,
@@ -137,6 +141,11 @@ impl PgStore {
                 ],
             )
             .await?;
+        if updated > 0 {
+            self.announce_in(&tx, &[notice(clinic, "kiosk", kiosk)])
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

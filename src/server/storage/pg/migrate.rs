@@ -10,10 +10,15 @@ use super::PgError;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("migrations/0001_initial.sql")),
     (2, "forms", include_str!("migrations/0002_forms.sql")),
+    (
+        3,
+        "login_limits",
+        include_str!("migrations/0003_login_limits.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock key the migrations run under ("ckin-mig").
 const MIGRATION_LOCK: i64 = 0x636b_696e_2d6d_6967;

@@ -9,7 +9,9 @@ mod connect;
 pub mod forms;
 pub mod ingest;
 pub mod kiosks;
+pub mod login_limits;
 mod migrate;
+pub mod notify;
 pub mod schedule;
 pub mod sessions;
 pub mod staff;
@@ -25,12 +27,18 @@ pub use migrate::{SCHEMA_VERSION, migrate};
 pub struct PgStore {
     /// The pool every operation takes a connection from.
     pool: deadpool_postgres::Pool,
+    /// This replica's id in change notices it sends, so its own listener
+    /// skips what it already published in process.
+    origin: uuid::Uuid,
+    /// How to open a connection outside the pool, for the change listener.
+    dial: std::sync::Arc<connect::Dial>,
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("pool", &self.pool.status())
+            .field("origin", &self.origin)
             .finish()
     }
 }

@@ -11,11 +11,12 @@ use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
 use super::ingest::{enqueue, next_seq};
+use super::notify::notice;
 use super::{PgStore, audit, ms};
 use crate::domain::ClinicId;
 use crate::protocol::{
-    ChangeProposal, CopayItem, CopayStatus, CoverageWire, DemographicsWire, OnFile, ProposedChange,
-    StaffAppointment, StaffFlag,
+    ChangeNotice, ChangeProposal, CopayItem, CopayStatus, CoverageWire, DemographicsWire, OnFile,
+    ProposedChange, StaffAppointment, StaffFlag,
 };
 use crate::server::db::from_ms;
 use crate::server::fhir::writeback::WriteBack;
@@ -220,11 +221,23 @@ impl PgStore {
         rows: &[AuditRow],
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
+        self.audit_rows_announced(rows, &[], now).await
+    }
+
+    /// Appends `rows` at `now` and sends `notices` to the other replicas,
+    /// in one transaction.
+    pub async fn audit_rows_announced(
+        &self,
+        rows: &[AuditRow],
+        notices: &[ChangeNotice],
+        now: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         for row in rows {
             audit(&tx, &row.clinic, now, &row.entry()).await?;
         }
+        self.announce_in(&tx, notices).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -376,6 +389,8 @@ impl PgStore {
         };
         audit(&tx, clinic, now, &entry).await?;
         let row = tx.query_one(&select, &[&clinic.as_str(), &id]).await?;
+        self.announce_in(&tx, &[notice(clinic, "flag", id.to_string())])
+            .await?;
         tx.commit().await?;
         Ok(flag_from_row(&row)?)
     }
@@ -447,6 +462,8 @@ impl PgStore {
         };
         audit(&tx, clinic, now, &entry).await?;
         let row = tx.query_one(&select, &[&clinic.as_str(), &id]).await?;
+        self.announce_in(&tx, &[notice(clinic, "copay", id.to_string())])
+            .await?;
         tx.commit().await?;
         Ok(copay_from_row(&row)?)
     }
@@ -535,6 +552,11 @@ impl PgStore {
         let row = tx.query_one(&select, &[&clinic.as_str(), &id]).await?;
         let mut decided = change_from_row(&row)?;
         fill_on_file(&tx, clinic, &mut decided).await?;
+        let notices = [
+            notice(clinic, "change", id.to_string()),
+            notice(clinic, "appointment", change.appointment_id.clone()),
+        ];
+        self.announce_in(&tx, &notices).await?;
         tx.commit().await?;
         Ok(decided)
     }
@@ -577,6 +599,8 @@ impl PgStore {
             ..AuditEntry::new(Actor::Staff, user, AuditAction::KioskRevoked)
         };
         audit(&tx, clinic, now, &entry).await?;
+        self.announce_in(&tx, &[notice(clinic, "kiosk", kiosk)])
+            .await?;
         tx.commit().await?;
         Ok(())
     }
