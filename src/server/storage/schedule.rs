@@ -167,7 +167,7 @@ impl Stamp<'_> {
 /// The status to store for `wire` over the `existing` row, or `None` when
 /// the row's own fields would not change. A status the kiosks moved
 /// forward (arrived, checked in) is not moved back to booked.
-fn merged_status(
+pub(crate) fn merged_status(
     wire: &AppointmentWire,
     existing: Option<&(AppointmentWire, bool)>,
 ) -> Option<String> {

@@ -6,8 +6,11 @@
 //! operation the server runs is implemented here.
 
 mod connect;
+pub mod ehr;
+pub mod ehr_pull;
 pub mod ingest;
 pub mod kiosks;
+pub mod lease;
 mod migrate;
 pub mod schedule;
 pub mod sessions;

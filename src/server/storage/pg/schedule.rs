@@ -14,14 +14,18 @@ use crate::protocol::{
 use crate::server::db::{from_ms, random_token};
 use crate::server::storage::schedule::Cursor;
 
-const WIRE_COLUMNS: &str = "a.appointment_id, a.location_id, a.start_ms, a.end_ms, a.time_zone,
+pub(super) const WIRE_COLUMNS: &str =
+    "a.appointment_id, a.location_id, a.start_ms, a.end_ms, a.time_zone,
     a.clinician, a.status, a.expected_copay_cents, a.prior_balance_cents, a.currency,
     p.patient_id, p.first_name, p.last_name, p.date_of_birth, p.demographics,
     p.demographics_confirmed_ms, p.coverage, a.removed, a.day";
 
 /// One row of [`WIRE_COLUMNS`]: the appointment with its patient, and
 /// whether it was removed.
-fn wire_from_row(clinic: &ClinicId, r: &Row) -> Result<(AppointmentWire, bool), PgError> {
+pub(super) fn wire_from_row(
+    clinic: &ClinicId,
+    r: &Row,
+) -> Result<(AppointmentWire, bool), PgError> {
     let dob: String = r.try_get(13)?;
     let Json(demographics): Json<DemographicsWire> = r.try_get(14)?;
     let coverage: Option<Json<CoverageWire>> = r.try_get(16)?;
