@@ -105,9 +105,17 @@ impl Wake {
 pub struct Connectors {
     /// One task per connected clinic.
     tasks: Vec<JoinHandle<()>>,
+    /// On PostgreSQL, the name this replica holds leases under.
+    replica: Option<String>,
 }
 
 impl Connectors {
+    /// On PostgreSQL, the name this replica takes clinics' leases under,
+    /// as the EHR status's `lease_holder` shows it.
+    pub fn replica(&self) -> Option<&str> {
+        self.replica.as_deref()
+    }
+
     /// How many clinics have a running connector.
     pub fn len(&self) -> usize {
         self.tasks.len()
@@ -152,7 +160,10 @@ impl Connector {
         tasks.push(tokio::spawn(async move {
             pull_loop(state, c.clinic, c.settings, c.client).await;
         }));
-        Connectors { tasks }
+        Connectors {
+            tasks,
+            replica: None,
+        }
     }
 }
 
@@ -162,6 +173,7 @@ impl Connector {
 /// on the one replica that holds its lease ([`lease`]).
 pub fn spawn(state: &AppState) -> Connectors {
     let mut tasks = Vec::new();
+    let mut replica = None;
     let mut connectors = Vec::new();
     for clinic in &state.config().clinics {
         let Some(settings) = clinic.fhir.clone() else {
@@ -192,11 +204,13 @@ pub fn spawn(state: &AppState) -> Connectors {
             }
         }
         Store::Postgres(pg) if !connectors.is_empty() => {
+            let name = lease::replica_name();
+            replica = Some(name.clone());
             tasks.push(tokio::spawn(lease::run(
                 state.clone(),
                 pg.clone(),
                 connectors,
-                lease::replica_name(),
+                name,
             )));
         }
         Store::Postgres(_) => {}
@@ -209,7 +223,7 @@ pub fn spawn(state: &AppState) -> Connectors {
             ),
         }
     }
-    Connectors { tasks }
+    Connectors { tasks, replica }
 }
 
 /// Listens for SIGHUP (from now on) and reloads every client's token file

@@ -115,6 +115,7 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StorageError> {
         let mut c = self.client().await?;
+        super::ehr_pull::create_cursor(&c, clinic).await?;
         let tx = c.transaction().await?;
         // The schedule's writers take the clinic's cursor first; so does
         // this, so it never removes beside a pull or a check-in.

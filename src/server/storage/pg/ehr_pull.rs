@@ -42,6 +42,9 @@ impl PgStore {
         summary: PullSummary,
     ) -> Result<PullSummary, StorageError> {
         let mut c = self.client().await?;
+        // Created apart, so a kiosk's pull never meets a cursor this
+        // transaction is creating.
+        create_cursor(&c, clinic).await?;
         let mut attempt = 1;
         loop {
             let tx = c.transaction().await?;
@@ -75,19 +78,27 @@ fn lost_a_race(e: &StorageError) -> bool {
     )
 }
 
-/// Locks `clinic`'s change cursor (creating it on first use) until the
-/// transaction ends: schedule writers take it before any appointment row.
-pub(super) async fn lock_cursor(
-    tx: &impl GenericClient,
+/// Creates `clinic`'s change cursor if it has none, on its own.
+pub(super) async fn create_cursor(
+    c: &impl GenericClient,
     clinic: &ClinicId,
 ) -> Result<(), StorageError> {
-    tx.execute(
+    c.execute(
         "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 0)
          ON CONFLICT (clinic_id) DO NOTHING",
         &[&clinic.as_str(), &crate::server::db::random_token(6)],
     )
     .await?;
-    tx.query_one(
+    Ok(())
+}
+
+/// Locks `clinic`'s change cursor (made by [`create_cursor`]) until the
+/// transaction ends: schedule writers take it before any appointment row.
+pub(super) async fn lock_cursor(
+    tx: &impl GenericClient,
+    clinic: &ClinicId,
+) -> Result<(), StorageError> {
+    tx.query_opt(
         "SELECT seq FROM clinic_cursor WHERE clinic_id = $1 FOR UPDATE",
         &[&clinic.as_str()],
     )
