@@ -368,9 +368,7 @@ impl PgStore {
                 &[&clinic.as_str(), &patient_id, &today.to_string()],
             )
             .await?;
-        Ok(row
-            .map(|r| Ok::<_, StorageError>((r.try_get(0)?, r.try_get(1)?)))
-            .transpose()?)
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
     /// Makes every pending item of `clinic` due now; returns how many.
