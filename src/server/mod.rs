@@ -157,8 +157,7 @@ struct StateInner {
     /// The checked configuration the server runs on.
     config: ServerConfig,
     /// The SQLite database. On PostgreSQL an empty in-memory one, which
-    /// only the EHR connector's status reads: `run` refuses an EHR
-    /// connector on PostgreSQL, so there it has nothing to report.
+    /// nothing reads: every operation goes through `store`.
     db: Db,
     /// Where the data lives, behind the backend facade: the same SQLite
     /// database, or PostgreSQL.
@@ -238,8 +237,7 @@ impl AppState {
     }
 
     /// State over a PostgreSQL pool shared with other replicas, with the
-    /// wall clock. Refuses a configuration with an EHR connector, which
-    /// runs on SQLite only so far.
+    /// wall clock. Refuses a configuration with what runs on SQLite only.
     pub fn postgres(
         config: ServerConfig,
         pg: storage::pg::PgStore,
@@ -255,7 +253,6 @@ impl AppState {
         signer: PassSigner,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ServerError> {
-        refuse_sqlite_only_on_postgres(&config)?;
         let parts = Parts {
             db: Db::open_in_memory()?,
             store: storage::backend::Store::Postgres(pg),
@@ -342,10 +339,19 @@ impl AppState {
         events: Vec<crate::protocol::EventEnvelope>,
     ) -> Result<storage::ingest::BatchOutcome, ApiError> {
         match (&self.inner.ingest, &self.inner.store) {
-            (_, storage::backend::Store::Postgres(pg)) => Ok(pg
-                .apply_batch(&clinic, &self.inner.forms, &kiosk_id, now, &events)
-                .await
-                .map_err(storage::StorageError::from)?),
+            (_, storage::backend::Store::Postgres(pg)) => {
+                let outcome = pg
+                    .apply_batch(&clinic, &self.inner.forms, &kiosk_id, now, &events)
+                    .await
+                    .map_err(storage::StorageError::from)?;
+                // A write-back it queued goes at once if this replica
+                // runs the clinic's connector; else the holder's drain
+                // finds it within a few seconds.
+                if fhir::writeback::enabled(&clinic) {
+                    self.inner.ehr_wake.wake();
+                }
+                Ok(outcome)
+            }
             (Some(queue), storage::backend::Store::Sqlite(_)) => {
                 queue.apply(clinic, kiosk_id, now, events).await
             }
@@ -522,21 +528,6 @@ fn listen_to_replicas(
 /// PostgreSQL; the fleet's online threshold is minutes.
 pub const SEEN_WRITE_EVERY_SECS: i64 = 30;
 
-/// Refuses, on PostgreSQL, what runs on SQLite only so far: EHR
-/// connectors (their queue, cache and lease).
-fn refuse_sqlite_only_on_postgres(config: &ServerConfig) -> Result<(), ServerError> {
-    if config.database.is_none() {
-        return Ok(());
-    }
-    if let Some(c) = config.clinics.iter().find(|c| c.fhir.is_some()) {
-        return Err(ServerError::PostgresUnsupported {
-            what: format!("the EHR connector ([clinic.fhir] of clinic {})", c.id),
-            advice: "remove [clinic.fhir], or remove [database] to keep the data in SQLite under server.data_dir",
-        });
-    }
-    Ok(())
-}
-
 /// Creates the data directory if needed and opens the SQLite database and
 /// the pass-signing key in it. Used by `demo` and SQLite's `serve`;
 /// refused when `[database]` names PostgreSQL, as `what` (the
@@ -637,7 +628,6 @@ pub async fn run(
     if config.tls.is_some() {
         return Err(ServerError::TlsUnsupported);
     }
-    refuse_sqlite_only_on_postgres(&config)?;
     // Replicas on PostgreSQL may share the data directory (the key file);
     // a SQLite database belongs to one process.
     let _lock = match config.database {

@@ -330,7 +330,7 @@ impl Sekmet {
             .expect("json")
     }
 
-    async fn put(&self, resource: &Value) {
+    pub(super) async fn put(&self, resource: &Value) {
         let path = format!(
             "{}/{}",
             resource["resourceType"].as_str().unwrap(),
@@ -391,7 +391,7 @@ pub(super) fn appointment(id: &str, patient: &str, location: &str, start: DateTi
     })
 }
 
-fn seed() -> Vec<Value> {
+pub(super) fn seed() -> Vec<Value> {
     let tomorrow = Utc::now().with_timezone(&ZONE).date_naive() + chrono::Duration::days(1);
     let mut a2 = appointment("a2", "p2", "loc-north", today_at(11));
     a2.as_object_mut().unwrap().remove("end");

@@ -20,6 +20,8 @@ mod pg_forms;
 #[cfg(feature = "server")]
 mod pg_live;
 #[cfg(feature = "server")]
+mod pg_fhir;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;

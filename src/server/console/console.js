@@ -997,6 +997,11 @@
     const queue = `${e.queue_pending} waiting, ${e.queue_failed} failed`;
     setText($('ehr-queue'), e.oldest_pending_at ? `${queue}; oldest since ${fmtDateTime(e.oldest_pending_at)}` : queue);
     setText($('ehr-write-error'), e.last_write_error || 'None');
+    // With replicas on PostgreSQL, the one running this clinic's connector.
+    const runsOn = e.lease_holder || '';
+    $('ehr-runs-on-label').hidden = !runsOn;
+    $('ehr-runs-on').hidden = !runsOn;
+    setText($('ehr-runs-on'), runsOn);
     details.hidden = false;
     renderEhrAlerts(e);
   }

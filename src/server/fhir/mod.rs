@@ -14,11 +14,15 @@
 //! - [`pull`]: the schedule pull, written through `schedule::upsert`.
 //! - [`writeback`]: the `fhir_outbox` queue and its drain.
 //! - [`status`]: the staff endpoint and the `/metrics` lines.
+//! - [`lease`]: on PostgreSQL, which replica runs each clinic's connector.
 //!
 //! Each clinic runs two tasks: the pull on its timer, and the write-back
 //! drain, woken by [`Wake`] as soon as a write-back is committed (and every
 //! few seconds for retries that come due). SIGHUP reloads every
-//! connector's token file or private key.
+//! connector's token file or private key. Every read and write of the
+//! connector's tables goes through the `Store` facade, so it runs the same
+//! on SQLite and on PostgreSQL; on PostgreSQL one replica per clinic runs
+//! it, the one holding the clinic's lease.
 //!
 //! **Architecture invariants:** a kiosk never waits on the EHR (ingest
 //! and approvals only insert an outbox row in their own transaction);
@@ -28,6 +32,7 @@
 pub mod auth;
 pub mod client;
 pub mod forms;
+pub mod lease;
 pub mod mapping;
 pub mod pull;
 pub mod status;
@@ -42,6 +47,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ClinicSettings, FhirSettings};
 use crate::domain::ClinicId;
 use crate::server::AppState;
+use crate::server::storage::backend::Store;
 
 pub use client::FhirClient;
 pub use pull::PullSummary;
@@ -99,9 +105,17 @@ impl Wake {
 pub struct Connectors {
     /// One task per connected clinic.
     tasks: Vec<JoinHandle<()>>,
+    /// On PostgreSQL, the name this replica holds leases under.
+    replica: Option<String>,
 }
 
 impl Connectors {
+    /// On PostgreSQL, the name this replica takes clinics' leases under,
+    /// as the EHR status's `lease_holder` shows it.
+    pub fn replica(&self) -> Option<&str> {
+        self.replica.as_deref()
+    }
+
     /// How many clinics have a running connector.
     pub fn len(&self) -> usize {
         self.tasks.len()
@@ -121,11 +135,46 @@ impl Drop for Connectors {
     }
 }
 
+/// One clinic's connector, ready to start.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    /// The clinic.
+    pub(crate) clinic: ClinicSettings,
+    /// Its `[clinic.fhir]`.
+    pub(crate) settings: FhirSettings,
+    /// Its FHIR client, shared with the SIGHUP reload.
+    pub(crate) client: Arc<FhirClient>,
+}
+
+impl Connector {
+    /// Starts this clinic's pull and, when it writes back, its drain.
+    pub(crate) fn start(&self, state: &AppState) -> Connectors {
+        let mut tasks = Vec::new();
+        if self.settings.write_back {
+            let (state, c) = (state.clone(), self.clone());
+            tasks.push(tokio::spawn(async move {
+                drain_loop(state, c.clinic, c.settings, c.client).await;
+            }));
+        }
+        let (state, c) = (state.clone(), self.clone());
+        tasks.push(tokio::spawn(async move {
+            pull_loop(state, c.clinic, c.settings, c.client).await;
+        }));
+        Connectors {
+            tasks,
+            replica: None,
+        }
+    }
+}
+
 /// Starts the connector tasks for every clinic with `[clinic.fhir]`, and
-/// the SIGHUP listener that reloads their credentials.
+/// the SIGHUP listener that reloads their credentials. On SQLite this
+/// process runs every clinic's connector; on PostgreSQL each clinic's runs
+/// on the one replica that holds its lease ([`lease`]).
 pub fn spawn(state: &AppState) -> Connectors {
     let mut tasks = Vec::new();
-    let mut clients = Vec::new();
+    let mut replica = None;
+    let mut connectors = Vec::new();
     for clinic in &state.config().clinics {
         let Some(settings) = clinic.fhir.clone() else {
             continue;
@@ -138,23 +187,33 @@ pub fn spawn(state: &AppState) -> Connectors {
             }
         };
         tracing::info!(clinic = %clinic.id, "EHR connector: {}", settings.summary());
-        clients.push((clinic.id.clone(), client.clone()));
-        if settings.write_back {
-            let (state, clinic, settings, client) = (
-                state.clone(),
-                clinic.clone(),
-                settings.clone(),
-                client.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                drain_loop(state, clinic, settings, client).await;
-            }));
+        connectors.push(Connector {
+            clinic: clinic.clone(),
+            settings,
+            client,
+        });
+    }
+    let clients: Vec<(ClinicId, Arc<FhirClient>)> = connectors
+        .iter()
+        .map(|c| (c.clinic.id.clone(), c.client.clone()))
+        .collect();
+    match state.store() {
+        Store::Sqlite(_) => {
+            for c in &connectors {
+                tasks.append(&mut c.start(state).tasks);
+            }
         }
-        let state = state.clone();
-        let clinic = clinic.clone();
-        tasks.push(tokio::spawn(async move {
-            pull_loop(state, clinic, settings, client).await;
-        }));
+        Store::Postgres(pg) if !connectors.is_empty() => {
+            let name = lease::replica_name();
+            replica = Some(name.clone());
+            tasks.push(tokio::spawn(lease::run(
+                state.clone(),
+                pg.clone(),
+                connectors,
+                name,
+            )));
+        }
+        Store::Postgres(_) => {}
     }
     if !clients.is_empty() {
         match reload_on_hangup(clients) {
@@ -164,7 +223,7 @@ pub fn spawn(state: &AppState) -> Connectors {
             ),
         }
     }
-    Connectors { tasks }
+    Connectors { tasks, replica }
 }
 
 /// Listens for SIGHUP (from now on) and reloads every client's token file
@@ -240,12 +299,10 @@ async fn drain_loop(
 }
 
 async fn record_pull_error(state: &AppState, clinic: &ClinicId, error: &str) {
-    let cid = clinic.clone();
     let now = state.now();
-    let error = error.to_string();
     if let Err(e) = state
-        .db()
-        .call(move |c| status::record_pull(c, &cid, now, Err(&error)))
+        .store()
+        .ehr_record_pull_error(clinic.clone(), now, error.to_string())
         .await
     {
         tracing::error!(clinic = %clinic, "recording the EHR pull error failed: {e}");

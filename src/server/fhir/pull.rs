@@ -272,23 +272,26 @@ async fn write_pull(
     batch: Batch,
     summary: PullSummary,
 ) -> Result<PullSummary, PullError> {
-    let cid = clinic.clone();
-    let now = batch.now;
     state
-        .db()
-        .call(move |c| {
-            let mut summary = summary;
-            let written = store(c, &cid, batch)?;
-            summary.upserted = written.upserted;
-            summary.unchanged = written.unchanged;
-            summary.removed = written.removed;
-            summary.held = written.held;
-            summary.skipped += written.skipped;
-            super::status::record_pull(c, &cid, now, Ok(&summary))?;
-            Ok(summary)
-        })
+        .store()
+        .ehr_store_pull(clinic.clone(), batch, summary)
         .await
         .map_err(|e| PullError::Store(e.to_string()))
+}
+
+/// Stores the mapped pull on SQLite and records it as the connector's
+/// last pull; the SQLite twin of the PostgreSQL `ehr_store_pull`.
+pub fn store_and_record(
+    c: &mut Connection,
+    clinic: &ClinicId,
+    batch: Batch,
+    summary: PullSummary,
+) -> Result<PullSummary, StorageError> {
+    let now = batch.now;
+    let written = store(c, clinic, batch)?;
+    let summary = written.into_summary(summary);
+    super::status::record_pull(c, clinic, now, Ok(&summary))?;
+    Ok(summary)
 }
 
 /// The EHR Locations that are the clinic: the configured one, or those
@@ -381,39 +384,97 @@ async fn read_patients_and_coverages(
     Ok(coverages)
 }
 
-/// What [`store`] changed.
+/// What storing a pull changed.
 #[derive(Debug, Default)]
-struct Written {
-    upserted: usize,
-    unchanged: usize,
-    removed: usize,
-    held: usize,
-    skipped: usize,
+pub struct Written {
+    /// Appointments added or changed.
+    pub upserted: usize,
+    /// Appointments already as the EHR has them.
+    pub unchanged: usize,
+    /// Appointments removed.
+    pub removed: usize,
+    /// Removals held for staff.
+    pub held: usize,
+    /// Appointments skipped as invalid when stored.
+    pub skipped: usize,
 }
 
-/// A mapped pull, ready to store.
-struct Batch {
+impl Written {
+    /// The pull's `summary` completed with what storing it changed.
+    pub fn into_summary(self, mut summary: PullSummary) -> PullSummary {
+        summary.upserted = self.upserted;
+        summary.unchanged = self.unchanged;
+        summary.removed = self.removed;
+        summary.held = self.held;
+        summary.skipped += self.skipped;
+        summary
+    }
+}
+
+/// A mapped pull, ready to store on either backend.
+pub struct Batch {
     /// The appointments mapped.
-    wires: Vec<AppointmentWire>,
+    pub(crate) wires: Vec<AppointmentWire>,
     /// Appointments whose coverage states no co-pay at all: they keep the
     /// co-pay the server has, until the EHR states one.
-    silent_copay: HashSet<String>,
+    pub(crate) silent_copay: HashSet<String>,
     /// Appointments the EHR listed but that were skipped as malformed.
-    skipped: HashSet<String>,
+    pub(crate) skipped: HashSet<String>,
     /// The Appointment resources, for the write-back cache.
-    cache: Vec<(String, Value)>,
+    pub(crate) cache: Vec<(String, Value)>,
     /// Each appointment's clinician id and visit type, by id.
-    facts: HashMap<String, VisitFacts>,
+    pub(crate) facts: HashMap<String, VisitFacts>,
     /// The window's first day.
-    first_day: NaiveDate,
+    pub(crate) first_day: NaiveDate,
     /// The window's last day.
-    last_day: NaiveDate,
+    pub(crate) last_day: NaiveDate,
     /// When the pull ended.
-    now: DateTime<Utc>,
+    pub(crate) now: DateTime<Utc>,
     /// The removal guard's share, in percent of a day.
-    max_removal_percent: u8,
+    pub(crate) max_removal_percent: u8,
     /// Later pulls that must agree before held removals go ahead.
-    confirm_pulls: u32,
+    pub(crate) confirm_pulls: u32,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Counts only: the wires carry patient details.
+        f.debug_struct("Batch")
+            .field("appointments", &self.wires.len())
+            .field("first_day", &self.first_day)
+            .field("last_day", &self.last_day)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Brings a mapped appointment in line with what the server has: a
+/// check-in progress the EHR has not caught up with is kept, and so is
+/// the server's co-pay when the EHR states none. `local` is the stored
+/// (status, expected co-pay) of the live appointment, if any.
+pub(crate) fn keep_local_progress(
+    w: &mut AppointmentWire,
+    local: Option<(String, i64)>,
+    silent_copay: bool,
+) {
+    if let Some((status, copay)) = local {
+        w.status = merge_status(&status, &w.status).to_string();
+        if silent_copay {
+            w.expected_copay_cents = copay;
+        }
+    }
+}
+
+/// Keeps the server's patient details while an approved change of them
+/// waits in the write-back queue: the EHR does not have them yet.
+pub(crate) fn keep_queued_patient(
+    w: &mut AppointmentWire,
+    demographics: Option<crate::protocol::DemographicsWire>,
+    coverage: Option<crate::protocol::CoverageWire>,
+) {
+    if let Some(d) = demographics {
+        w.patient.demographics = d;
+    }
+    w.coverage = coverage;
 }
 
 /// Writes the mapped window: upserts (keeping check-in progress and
@@ -443,12 +504,7 @@ fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Writ
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        if let Some((status, copay)) = local {
-            w.status = merge_status(&status, &w.status).to_string();
-            if batch.silent_copay.contains(&w.id) {
-                w.expected_copay_cents = copay;
-            }
-        }
+        keep_local_progress(w, local, batch.silent_copay.contains(&w.id));
         if queued.contains(&w.patient.id) {
             let local: Option<(String, Option<String>)> = c
                 .query_row(
@@ -458,10 +514,11 @@ fn store(c: &mut Connection, clinic: &ClinicId, mut batch: Batch) -> Result<Writ
                 )
                 .optional()?;
             if let Some((demographics, coverage)) = local {
-                if let Ok(d) = serde_json::from_str(&demographics) {
-                    w.patient.demographics = d;
-                }
-                w.coverage = coverage.and_then(|c| serde_json::from_str(&c).ok());
+                keep_queued_patient(
+                    w,
+                    serde_json::from_str(&demographics).ok(),
+                    coverage.and_then(|c| serde_json::from_str(&c).ok()),
+                );
             }
         }
         keep.insert(w.id.clone());
@@ -499,48 +556,92 @@ fn apply_removals(
     written: &mut Written,
 ) -> Result<(), StorageError> {
     let stale = stale_appointments(tx, clinic, keep, batch.first_day, batch.last_day)?;
-    let ids: Vec<String> = stale.removals.iter().map(|(id, _)| id.clone()).collect();
-    match hold_reason(&stale, batch.max_removal_percent) {
-        None => {
+    match plan_removals(clinic, stale, load_hold(tx, clinic)?, batch) {
+        Removals::Remove(ids) => {
             written.removed = remove(tx, clinic, &ids)?;
             save_hold(tx, clinic, None)?;
         }
-        Some(reason) => {
-            let agreeing = match load_hold(tx, clinic)? {
-                Some(h) if h.appointment_ids == ids => h.agreeing_pulls.saturating_add(1),
-                _ => 0,
-            };
-            if agreeing >= batch.confirm_pulls {
-                tracing::warn!(clinic = %clinic, removed = ids.len(), "EHR pull: held removals confirmed by {agreeing} later pulls; removing");
-                written.removed = remove(tx, clinic, &ids)?;
-                save_hold(tx, clinic, None)?;
-            } else {
-                tracing::warn!(clinic = %clinic, held = ids.len(), "EHR pull: removals held for staff: {reason}");
-                written.held = ids.len();
-                let since = load_hold(tx, clinic)?
-                    .filter(|h| h.appointment_ids == ids)
-                    .map_or(batch.now, |h| h.since);
-                let hold = HeldRemovals {
-                    appointment_ids: ids,
-                    reason,
-                    since,
-                    agreeing_pulls: agreeing,
-                    pulls_to_release: batch.confirm_pulls,
-                };
-                save_hold(tx, clinic, Some(&hold))?;
-            }
+        Removals::Hold(hold) => {
+            written.held = hold.appointment_ids.len();
+            save_hold(tx, clinic, Some(&hold))?;
         }
     }
     Ok(())
 }
 
+/// What a pull does about the appointments the EHR no longer lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Removals {
+    /// Remove these (perhaps none), and clear any hold.
+    Remove(Vec<String>),
+    /// Remove nothing; hold these for staff.
+    Hold(HeldRemovals),
+}
+
+/// Decides the removals of a pull from what it would remove (`stale`)
+/// and the hold an earlier pull left (`prior`): the same rule on every
+/// backend. Removals that look like a faulty answer are held, until
+/// `confirm_pulls` later pulls list the same removals.
+pub(crate) fn plan_removals(
+    clinic: &ClinicId,
+    stale: Stale,
+    prior: Option<HeldRemovals>,
+    batch: &Batch,
+) -> Removals {
+    let ids: Vec<String> = stale.removals.iter().map(|(id, _)| id.clone()).collect();
+    let Some(reason) = hold_reason(&stale, batch.max_removal_percent) else {
+        return Removals::Remove(ids);
+    };
+    let same = prior.filter(|h| h.appointment_ids == ids);
+    let agreeing = same
+        .as_ref()
+        .map_or(0, |h| h.agreeing_pulls.saturating_add(1));
+    if agreeing >= batch.confirm_pulls {
+        tracing::warn!(clinic = %clinic, removed = ids.len(), "EHR pull: held removals confirmed by {agreeing} later pulls; removing");
+        return Removals::Remove(ids);
+    }
+    tracing::warn!(clinic = %clinic, held = ids.len(), "EHR pull: removals held for staff: {reason}");
+    Removals::Hold(HeldRemovals {
+        appointment_ids: ids,
+        reason,
+        since: same.map_or(batch.now, |h| h.since),
+        agreeing_pulls: agreeing,
+        pulls_to_release: batch.confirm_pulls,
+    })
+}
+
 /// What a pull would remove, and what each day holds now.
 #[derive(Debug, Default)]
-struct Stale {
+pub(crate) struct Stale {
     /// Appointments the EHR no longer lists, with their local status.
     removals: Vec<(String, String)>,
     /// Per day: (appointments held now, of them to be removed).
     per_day: Vec<(NaiveDate, usize, usize)>,
+}
+
+impl Stale {
+    /// Adds `day`, holding the live appointments `all` (id and status):
+    /// those not in `keep` are to be removed.
+    pub(crate) fn add_day(
+        &mut self,
+        day: NaiveDate,
+        all: Vec<(String, String)>,
+        keep: &HashSet<String>,
+    ) {
+        let total = all.len();
+        let gone: Vec<(String, String)> = all
+            .into_iter()
+            .filter(|(id, _)| !keep.contains(id))
+            .collect();
+        self.per_day.push((day, total, gone.len()));
+        self.removals.extend(gone);
+    }
+
+    /// Sorts the removals, once every day is in.
+    pub(crate) fn finish(mut self) -> Self {
+        self.removals.sort();
+        self
+    }
 }
 
 /// The window's appointments not in `keep`, day by day.
@@ -563,17 +664,10 @@ fn stale_appointments(
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let total = all.len();
-        let gone: Vec<(String, String)> = all
-            .into_iter()
-            .filter(|(id, _)| !keep.contains(id))
-            .collect();
-        stale.per_day.push((day, total, gone.len()));
-        stale.removals.extend(gone);
+        stale.add_day(day, all, keep);
         day += Duration::days(1);
     }
-    stale.removals.sort();
-    Ok(stale)
+    Ok(stale.finish())
 }
 
 /// Why these removals must wait for staff, if they must: an appointment

@@ -19,7 +19,6 @@ use crate::server::AppState;
 use crate::server::error::{ApiError, ApiPath};
 use crate::server::ops::{clinic_label, metric_family};
 use crate::server::staff::StaffSession;
-use crate::server::storage::ehr::{confirm_held_audited, retry_failed_audited};
 pub use crate::server::storage::ehr::{
     load, load_hold, record_pull, record_write_error, save_hold,
 };
@@ -78,15 +77,19 @@ pub struct EhrStatus {
     pub held_removals: Option<HeldRemovals>,
     /// Write-backs that failed for good, newest first (at most 100).
     pub failed_writes: Vec<FailedWrite>,
+    /// On PostgreSQL, the replica that runs this clinic's connector now
+    /// (host, process and instance), or `None` while no replica holds its
+    /// lease; on SQLite always `None`, as the one server process runs it.
+    #[serde(default)]
+    pub lease_holder: Option<String>,
 }
 
 /// The status of `clinic`, configuration included.
 pub async fn of_clinic(state: &AppState, clinic: &ClinicId) -> Result<EhrStatus, ApiError> {
-    let cid = clinic.clone();
     let today = state
         .clinic(clinic)
         .map_or_else(|| state.now().date_naive(), |c| state.today(c));
-    let mut status = state.db().read(move |c| load(c, &cid, today)).await?;
+    let mut status = state.store().ehr_status(clinic.clone(), today).await?;
     if let Some(f) = state.clinic(clinic).and_then(|c| c.fhir.as_ref()) {
         status.configured = true;
         status.base_url = Some(f.base_url.to_string());
@@ -144,10 +147,9 @@ pub async fn confirm_held_removals(
     let id = ehr_clinic(&state, &session, clinic)?;
     let now = state.now();
     let user = session.username.clone();
-    let cid = id.clone();
     let removed = state
-        .db()
-        .call(move |c| confirm_held_audited(c, &cid, &user, now))
+        .store()
+        .ehr_confirm_held(id.clone(), user, now)
         .await?;
     tracing::info!(clinic = %id, removed = removed.len(), "EHR held removals confirmed by staff");
     state.publish(removed.into_iter().map(|a| notice(&id, "appointment", a)));
@@ -164,10 +166,9 @@ pub async fn retry_failed_write(
     let id = ehr_clinic(&state, &session, clinic)?;
     let now = state.now();
     let user = session.username.clone();
-    let cid = id.clone();
     state
-        .db()
-        .call(move |c| retry_failed_audited(c, &cid, item, &user, now))
+        .store()
+        .ehr_retry_failed(id.clone(), item, user, now)
         .await?;
     tracing::info!(clinic = %id, item, "EHR write-back queued again by staff");
     state.ehr_wake().wake();
@@ -194,15 +195,10 @@ pub async fn prometheus(state: &AppState) -> Result<String, ApiError> {
     if clinics.is_empty() {
         return Ok(String::new());
     }
-    let rows = state
-        .db()
-        .read(move |c| {
-            clinics
-                .iter()
-                .map(|(id, today)| load(c, id, *today))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
+    let mut rows = Vec::with_capacity(clinics.len());
+    for (id, today) in clinics {
+        rows.push(state.store().ehr_status(id, today).await?);
+    }
     let mut s = String::new();
     let mut family = |name: &str, help: &str, value: &dyn Fn(&EhrStatus) -> i64| {
         let samples = rows.iter().map(|r| (clinic_label(&r.clinic_id), value(r)));

@@ -162,13 +162,28 @@ pub struct DrainReport {
 }
 
 /// A queued item as loaded.
-struct Item {
-    id: i64,
-    attempts: u32,
-    due_ms: i64,
-    body: Result<WriteBack, String>,
-    kind: String,
-    target: String,
+#[derive(Debug)]
+pub struct Item {
+    /// The outbox row.
+    pub(crate) id: i64,
+    /// Attempts made so far.
+    pub(crate) attempts: u32,
+    /// When it is due, in milliseconds since the epoch.
+    pub(crate) due_ms: i64,
+    /// The write, or why its payload could not be read.
+    pub(crate) body: Result<WriteBack, String>,
+    /// The ordering key's kind.
+    pub(crate) kind: String,
+    /// The ordering key's target id.
+    pub(crate) target: String,
+}
+
+/// How long a claimed item is kept from other drains: long enough for
+/// every request one attempt makes, after which a drain that died
+/// mid-attempt leaves the item to be tried again.
+fn claim_for(settings: &FhirSettings) -> chrono::Duration {
+    let attempt = settings.connect_timeout + settings.request_timeout * 8;
+    chrono::Duration::from_std(attempt).unwrap_or_else(|_| chrono::Duration::minutes(10))
 }
 
 /// Sends every due item of `clinic`, in order per target: once an item
@@ -190,6 +205,19 @@ pub async fn drain(
             report.waiting += 1;
             continue;
         }
+        // Another drain (a replica that held this clinic's lease until
+        // just now) may have the item: then it and its target wait.
+        let now = state.now();
+        let claimed = state
+            .store()
+            .ehr_claim_item(clinic.id.clone(), item.id, now, now + claim_for(settings))
+            .await
+            .map_err(|e| WriteBackError::Store(e.to_string()))?;
+        if !claimed {
+            blocked.insert(key);
+            report.waiting += 1;
+            continue;
+        }
         let outcome = match &item.body {
             Ok(wb) => send(state, clinic, client, wb).await,
             Err(e) => Err(Failure::Permanent(format!("unreadable payload ({e})"))),
@@ -206,40 +234,48 @@ pub async fn drain(
 
 /// The oldest [`BATCH`] pending items of `clinic`.
 async fn load_due(state: &AppState, clinic: &ClinicId) -> Result<Vec<Item>, WriteBackError> {
-    let cid = clinic.clone();
     state
-        .db()
-        .call(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT item_id, attempts, next_attempt_ms, payload, kind, target_id FROM fhir_outbox
-                 WHERE clinic_id = ?1 AND state = 'pending' ORDER BY item_id LIMIT ?2",
-            )?;
-            let rows = stmt
-                .query_map(params![cid.as_str(), BATCH], |r| {
-                    let payload: String = r.get(3)?;
-                    Ok(Item {
-                        id: r.get(0)?,
-                        attempts: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
-                        due_ms: r.get(2)?,
-                        body: serde_json::from_str(&payload).map_err(|e| e.to_string()),
-                        kind: r.get(4)?,
-                        target: r.get(5)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .store()
+        .ehr_pending_items(clinic.clone(), BATCH)
         .await
         .map_err(|e| WriteBackError::Store(e.to_string()))
 }
 
+/// The oldest `limit` pending items of `clinic` on SQLite.
+pub fn pending_items(
+    c: &Connection,
+    clinic: &ClinicId,
+    limit: i64,
+) -> Result<Vec<Item>, StorageError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT item_id, attempts, next_attempt_ms, payload, kind, target_id FROM fhir_outbox
+         WHERE clinic_id = ?1 AND state = 'pending' ORDER BY item_id LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![clinic.as_str(), limit], |r| {
+            let payload: String = r.get(3)?;
+            Ok(Item {
+                id: r.get(0)?,
+                attempts: r.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                due_ms: r.get(2)?,
+                body: serde_json::from_str(&payload).map_err(|e| e.to_string()),
+                kind: r.get(4)?,
+                target: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// An item's state after an attempt.
 #[derive(Debug)]
-struct Settled {
+pub struct Settled {
     /// `done`, `pending` (retried at `next_ms`) or `failed`.
-    state: &'static str,
-    next_ms: i64,
-    error: Option<String>,
+    pub(crate) state: &'static str,
+    /// When it is due again, in milliseconds since the epoch.
+    pub(crate) next_ms: i64,
+    /// Why the attempt failed, if it did.
+    pub(crate) error: Option<String>,
 }
 
 /// What an attempt's outcome makes of the item: logged, counted in
@@ -296,29 +332,39 @@ async fn record_attempt(
     settled: Settled,
     now: DateTime<Utc>,
 ) -> Result<(), WriteBackError> {
-    let cid = clinic.clone();
     state
-        .db()
-        .call(move |c| {
-            let Settled {
-                state,
-                next_ms,
-                error,
-            } = settled;
-            let finished = (state != "pending").then_some(to_ms(now));
-            c.execute(
-                "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
-                     last_error = ?5, finished_ms = ?6
-                 WHERE clinic_id = ?1 AND item_id = ?2",
-                params![cid.as_str(), id, state, next_ms, error, finished],
-            )?;
-            if let Some(e) = &error {
-                super::status::record_write_error(c, &cid, now, e)?;
-            }
-            Ok(())
-        })
+        .store()
+        .ehr_record_attempt(clinic.clone(), id, settled, now)
         .await
         .map_err(|e| WriteBackError::Store(e.to_string()))
+}
+
+/// Stores an attempt's result on SQLite, and its error for the EHR status.
+pub fn store_attempt(
+    c: &Connection,
+    clinic: &ClinicId,
+    id: i64,
+    settled: &Settled,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let finished = (settled.state != "pending").then_some(to_ms(now));
+    c.execute(
+        "UPDATE fhir_outbox SET state = ?3, attempts = attempts + 1, next_attempt_ms = ?4,
+             last_error = ?5, finished_ms = ?6
+         WHERE clinic_id = ?1 AND item_id = ?2",
+        params![
+            clinic.as_str(),
+            id,
+            settled.state,
+            settled.next_ms,
+            settled.error,
+            finished
+        ],
+    )?;
+    if let Some(e) = &settled.error {
+        super::status::record_write_error(c, clinic, now, e)?;
+    }
+    Ok(())
 }
 
 /// Why one item was not written.
@@ -390,11 +436,9 @@ async fn write_form(
     client: &FhirClient,
     event_id: &str,
 ) -> Result<Option<String>, Failure> {
-    let cid = clinic.id.clone();
-    let eid = event_id.to_string();
     let stored = state
-        .db()
-        .call(move |c| load_form(c, &cid, &eid))
+        .store()
+        .ehr_completed_form(clinic.id.clone(), event_id.to_string())
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let Some(mut form) = stored else {
@@ -427,7 +471,7 @@ async fn write_form(
 
 /// The stored form of event `event_id`, with the default canonical
 /// `urn:checkin-kiosk:form:<id>`.
-fn load_form(
+pub fn load_form(
     c: &Connection,
     clinic: &ClinicId,
     event_id: &str,
@@ -478,11 +522,9 @@ async fn write_status(
 ) -> Result<Option<String>, Failure> {
     // Start from what the last pull (or write) saw; it saves a read, and a
     // concurrent edit since then is caught by If-Match.
-    let cid = clinic.id.clone();
-    let aid = appointment_id.to_string();
     let cached = state
-        .db()
-        .call(move |c| super::pull::cached_resource(c, &cid, "Appointment", &aid))
+        .store()
+        .ehr_cached_resource(clinic.id.clone(), "Appointment", appointment_id.to_string())
         .await
         .map_err(|e| Failure::Transient(e.to_string()))?;
     let mut current = match cached {
@@ -499,14 +541,19 @@ async fn write_status(
         }
         match client.update(&edited, current.version.as_deref()).await {
             Ok(written) => {
-                let cid = clinic.id.clone();
-                let aid = appointment_id.to_string();
-                let _ = state
-                    .db()
-                    .call(move |c| {
-                        super::pull::cache_resource(c, &cid, "Appointment", &aid, &written)
-                    })
+                let cached = state
+                    .store()
+                    .ehr_cache_resource(
+                        clinic.id.clone(),
+                        "Appointment",
+                        appointment_id.to_string(),
+                        written,
+                    )
                     .await;
+                if let Err(e) = cached {
+                    // The next write re-reads on a stale version (412).
+                    tracing::warn!(clinic = %clinic.id, appointment = %appointment_id, "caching the written Appointment failed: {e}");
+                }
                 return Ok(None);
             }
             Err(e) if e.status() == Some(412) => {
@@ -582,11 +629,9 @@ async fn write_coverage(
             "{patient_id}-{}",
             stable_hash(&format!("{}|{}|{}", u.payer, u.member_id, u.group))
         );
-        let pid = patient_id.to_string();
-        let cid = clinic.id.clone();
         let copay = state
-            .db()
-            .call(move |c| known_copay(c, &cid, &pid, today))
+            .store()
+            .ehr_known_copay(clinic.id.clone(), patient_id.to_string(), today)
             .await
             .map_err(|e| Failure::Transient(e.to_string()))?;
         let copay = copay.as_ref().map(|(cents, cur)| (*cents, cur.as_str()));
@@ -599,7 +644,7 @@ async fn write_coverage(
 
 /// The co-pay of the patient's visit, in cents and currency: today's (or
 /// the next) appointment, else the latest.
-fn known_copay(
+pub fn known_copay(
     c: &Connection,
     clinic: &ClinicId,
     patient_id: &str,

@@ -1,8 +1,11 @@
 //! The EHR connector's status rows (`fhir_status`): the last pull and its
 //! summary, the last write error, removals a pull held for staff, and the
 //! audited staff actions on them (confirming held removals, retrying a
-//! failed write-back). The connector's queue and resource cache stay with
-//! the connector (`fhir::writeback`, `fhir::pull`), which this calls.
+//! failed write-back), on SQLite. The connector's queue and resource cache
+//! stay with the connector (`fhir::writeback`, `fhir::pull`), which this
+//! calls. The connector reaches all of them through the `Store` facade
+//! (`storage::backend_ehr`); `storage::pg::ehr` holds their PostgreSQL
+//! twins.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -168,6 +171,7 @@ pub fn load(
         oldest_pending_at: depth.oldest_pending,
         held_removals: load_hold(c, clinic)?,
         failed_writes: failed_items(c, clinic, today)?,
+        lease_holder: None,
     })
 }
 

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 pub mod backend;
+mod backend_ehr;
 pub mod ehr;
 pub mod forms;
 pub mod ingest;

@@ -6,9 +6,12 @@
 //! operation the server runs is implemented here.
 
 mod connect;
+pub mod ehr;
+pub mod ehr_pull;
 pub mod forms;
 pub mod ingest;
 pub mod kiosks;
+pub mod lease;
 pub mod login_limits;
 mod migrate;
 pub mod notify;

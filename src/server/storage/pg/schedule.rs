@@ -57,14 +57,21 @@ pub(super) fn wire_from_row(
     Ok((wire, r.try_get(17)?))
 }
 
-/// The clinic's change sequence and epoch, creating both on first use;
-/// two replicas creating them at once agree on one epoch.
-async fn cursor_state(c: &impl GenericClient, clinic: &ClinicId) -> Result<(String, i64), PgError> {
+/// Creates the clinic's change sequence and epoch on first use; two
+/// replicas creating them at once agree on one epoch. Run on its own, not
+/// in a repeatable-read transaction, which would fail on a cursor another
+/// transaction is creating.
+async fn create_cursor(c: &impl GenericClient, clinic: &ClinicId) -> Result<(), PgError> {
     c.execute(
         "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 0) ON CONFLICT (clinic_id) DO NOTHING",
         &[&clinic.as_str(), &random_token(6)],
     )
     .await?;
+    Ok(())
+}
+
+/// The clinic's change sequence and epoch, made by [`create_cursor`].
+async fn cursor_state(c: &impl GenericClient, clinic: &ClinicId) -> Result<(String, i64), PgError> {
     let row = c
         .query_one(
             "SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = $1",
@@ -85,6 +92,7 @@ impl PgStore {
         since: Option<&str>,
     ) -> Result<ScheduleResponse, PgError> {
         let mut client = self.client().await?;
+        create_cursor(&client, clinic).await?;
         let tx = client
             .build_transaction()
             .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
