@@ -16,6 +16,8 @@ mod pg_api;
 #[cfg(feature = "server")]
 mod pg_facade;
 #[cfg(feature = "server")]
+mod pg_migrate;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;
