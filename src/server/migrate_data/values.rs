@@ -285,16 +285,11 @@ fn canonical_number(n: &serde_json::Number) -> String {
     if let Some(u) = n.as_u64() {
         return u.to_string();
     }
+    // Whole numbers within i64 are written as integers; the bounds are
+    // -2^63 and 2^63, exact in f64, so the cast cannot overflow.
+    const WHOLE: std::ops::Range<f64> = -9.223_372_036_854_776e18..9.223_372_036_854_776e18;
     match n.as_f64() {
-        // Whole numbers within i64 are written as integers; the bounds are
-        // exact powers of two, so the cast cannot overflow.
-        Some(f)
-            if f.fract() == 0.0
-                && f >= -9.223_372_036_854_776e18
-                && f < 9.223_372_036_854_776e18 =>
-        {
-            (f as i64).to_string()
-        }
+        Some(f) if f.fract() == 0.0 && WHOLE.contains(&f) => (f as i64).to_string(),
         Some(f) => format!("{f:?}"),
         None => n.to_string(),
     }
