@@ -324,11 +324,48 @@ async fn fit_to_postgres(source: &Source, settings: &DatabaseSettings) {
     }
 }
 
+/// One completed form, straight into SQLite (the demo's kiosk has no
+/// forms): kept when PostgreSQL has `form_responses`, and otherwise first
+/// shown to be refused, then removed.
+async fn fit_form_responses(source: &Source, settings: &DatabaseSettings) {
+    let id = Uuid::new_v4().to_string();
+    source
+        .db()
+        .blocking(move |c| {
+            c.execute(
+                "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id,
+                     patient_id, form_id, form_version, response, signature_png, score, band,
+                     urgent, completed_ms, received_ms)
+                 SELECT 'demo', ?1, kiosk_id, 'appt-1', 'p-1', 'phq-2', '1',
+                     '{\"resourceType\": \"QuestionnaireResponse\", \"status\": \"completed\"}',
+                     X'89504E470D0A1A0A', 2, 'minimal', 0, 1, 2
+                 FROM kiosks LIMIT 1",
+                [id],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    if pg_has(settings, "form_responses", None).await {
+        return;
+    }
+    let err = migrate_data(&source.options(settings)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("table form_responses (1 rows) has no PostgreSQL table yet"),
+        "{err}"
+    );
+    source
+        .db()
+        .blocking(|c| Ok(c.execute("DELETE FROM form_responses", [])?))
+        .unwrap();
+}
+
 /// A used demo clinic, and PostgreSQL holding its migration.
 async fn migrated() -> Option<(Source, DatabaseSettings, Report)> {
     let settings = super::pg_support::fresh_database().await?;
     let source = used_demo().await;
     fit_to_postgres(&source, &settings).await;
+    fit_form_responses(&source, &settings).await;
     let report = migrate_data(&source.options(&settings)).await.unwrap();
     assert!(report.verified() && report.committed, "{report}");
     Some((source, settings, report))
