@@ -93,6 +93,30 @@ enum Command {
         /// The schedule file (.json or .csv).
         file: PathBuf,
     },
+    /// Copy a SQLite server's data into PostgreSQL, then verify row counts
+    /// and checksums per table; safe to run again. Stop the SQLite server
+    /// first. The password comes from --password-file, else from
+    /// $CLINIC_SERVER_DB_PASSWORD, never from the command line. Exits
+    /// non-zero unless PostgreSQL holds every row with the same data.
+    MigrateData {
+        /// The SQLite server's data directory (its server.data_dir).
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL URL, as [database] url: postgres://user@host:port/db?sslmode=…
+        /// (no password in it).
+        #[arg(long)]
+        to: String,
+        /// A file whose first line is the database password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// PEM CA certificates the database's certificate must chain to
+        /// (with sslmode=require or verify-full).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Compare only: write nothing and report what differs.
+        #[arg(long)]
+        verify_only: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +135,23 @@ fn main() -> ExitCode {
         };
     }
     init_logging();
+    if let Command::MigrateData {
+        from,
+        to,
+        password_file,
+        ca_file,
+        verify_only,
+    } = cli.command
+    {
+        return match migrate_data(from, &to, password_file, ca_file, verify_only) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(3),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -126,7 +167,7 @@ fn init_logging() {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::CheckConfig { .. } => Ok(()),
+        Command::CheckConfig { .. } | Command::MigrateData { .. } => Ok(()),
         Command::Serve { config } => {
             let config = load(&config)?;
             tracing::info!("{}", config.summary());
@@ -208,6 +249,36 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `clinic-server migrate-data`: prints the report; `Ok(false)` when the
+/// data did not verify (nothing was written).
+fn migrate_data(
+    from: PathBuf,
+    to: &str,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    verify_only: bool,
+) -> anyhow::Result<bool> {
+    let (url, tls) = config::check_database_url(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    if tls == config::DbTls::Disable && ca_file.is_some() {
+        bail!("--ca-file is only used with TLS; add ?sslmode=verify-full to --to");
+    }
+    let options = server::migrate_data::MigrateOptions {
+        from,
+        to: config::DatabaseSettings {
+            url,
+            tls,
+            ca_file,
+            password_file,
+            pool_size: 2,
+        },
+        verify_only,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let report = runtime.block_on(server::migrate_data::migrate_data(&options))?;
+    print!("{report}");
+    Ok(report.verified())
 }
 
 fn remove_staff(config: &Path, clinic: Option<&str>, user: &str) -> anyhow::Result<()> {

@@ -38,7 +38,9 @@ use std::path::{Path, PathBuf};
 pub use access::{
     KEY_NAMES, KeyName, KeypadAction, KeypadSettings, ListeningRoute, SpeechDevice, SpeechSettings,
 };
-pub use database::{DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV};
+pub use database::{
+    DatabaseSettings, DbTls, PASSWORD_ENV as DB_PASSWORD_ENV, check_url as check_database_url,
+};
 pub use error::{ConfigError, Location, Problem};
 pub use fhir::{
     ClinicReference, FhirAuth, FhirSettings, JwtAlgorithm, SecretSource, SmartSettings,

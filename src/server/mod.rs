@@ -26,6 +26,8 @@
 //! - [`ops`]: request ids and logging, security headers, `/healthz`,
 //!   `/metrics` (on its own address, or behind a bearer token).
 //! - [`fhir`]: the EHR connector: schedule pull and write-back over FHIR R4.
+//! - [`migrate_data`]: `migrate-data`, copying a SQLite server's data into
+//!   PostgreSQL and verifying it.
 //!
 //! **Architecture invariants:** handlers never block the runtime on SQLite
 //! (see [`db::Db::call`]); logs carry ids, never names, dates of birth,
@@ -41,6 +43,7 @@ pub mod import;
 pub mod intake;
 pub mod kiosk_api;
 pub mod login_guard;
+pub mod migrate_data;
 pub mod ops;
 pub mod passes;
 pub mod routes;

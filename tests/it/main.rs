@@ -22,6 +22,8 @@ mod pg_live;
 #[cfg(feature = "server")]
 mod pg_fhir;
 #[cfg(feature = "server")]
+mod pg_migrate;
+#[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]
 mod pg_store;
