@@ -926,6 +926,77 @@ fn every_form_control_reaches_the_controller_as_its_input() {
     );
 }
 
+/// Where `label` is now, if it is on screen at all.
+fn place_of(page: &Page, label: &str) -> Option<(f32, f32, f32, f32)> {
+    page.find(label).map(|e| rect(&e))
+}
+
+#[test]
+fn ten_answers_slide_under_the_finger_where_they_do_not_fit_and_back_and_next_stay() {
+    let page = Page::new((1024, 768));
+    page.window.global::<Theme>().set_larger_text(true);
+    page.language("es");
+    page.window
+        .global::<KioskAdapter>()
+        .set_notice(checkin_kiosk::kiosk::ui::NoticeKind::WrongLocation);
+    let case = cases("es")
+        .into_iter()
+        .find(|c| c.name == "choice-10")
+        .unwrap();
+    page.show(&case.form);
+    let lists = scroll_lists(&page.window, &controls(&page.window));
+    let [list] = lists.as_slice() else {
+        panic!("one list of answers, not {}", lists.len());
+    };
+    let view = &list.view;
+    let wholly_in_view = |(x, y, w, h): (f32, f32, f32, f32)| {
+        x >= view.x - SLACK
+            && y >= view.y - SLACK
+            && x + w <= view.x + view.w + SLACK
+            && y + h <= view.y + view.h + SLACK
+    };
+    let (first, last) = ("Por mi médico", "Otra cosa");
+    assert!(place_of(&page, first).is_some_and(wholly_in_view));
+    assert!(
+        !place_of(&page, last).is_some_and(wholly_in_view),
+        "ten answers do not all fit 1024x768 with larger text"
+    );
+    let bar = || [place_of(&page, "Atrás"), place_of(&page, "Siguiente")];
+    let bar_before = bar();
+
+    list.handle.scroll(0.0, -10_000.0);
+    assert!(
+        place_of(&page, last).is_some_and(wholly_in_view),
+        "the last answer slides into view: {:?} in {view:?}",
+        place_of(&page, last)
+    );
+    assert_eq!(bar(), bar_before, "Back and Next stay where they are");
+    page.tap(last);
+    assert_eq!(page.take_sent(), [UiAction::FormChoose(9)]);
+
+    // The next question starts at its first answer.
+    let mut next = case.form.clone();
+    next.text = "¿Quién le recomendó nuestra clínica?".into();
+    page.show(&next);
+    // The event loop runs change handlers before it draws again.
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
+    assert!(place_of(&page, first).is_some_and(wholly_in_view));
+
+    // With room for them all, the same answers do not slide.
+    page.window
+        .window()
+        .set_size(slint::PhysicalSize::new(1080, 1920));
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
+    let lists = scroll_lists(&page.window, &controls(&page.window));
+    let [list] = lists.as_slice() else {
+        panic!("one list of answers, not {}", lists.len());
+    };
+    let before = list_controls(&page.window, &list.handle);
+    assert_eq!(before.len(), 10, "all ten answers show at 1080x1920");
+    list.handle.scroll(0.0, -10_000.0);
+    assert_eq!(list_controls(&page.window, &list.handle), before);
+}
+
 #[test]
 fn the_chosen_answer_is_marked_for_screen_readers_too() {
     let page = Page::new((1080, 1920));
