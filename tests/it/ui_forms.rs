@@ -2,22 +2,23 @@
 //! backend. Every kind of page (text to read, yes or no, a choice of 4 and
 //! of 10, a number, a date, a short text, a long consent and its
 //! signature, the thank-you with crisis text) fits every supported panel
-//! in English and Spanish with any notice: every control lies inside the
-//! window, is at least the touch minimum and overlaps no other, and
-//! nothing under a finger moves when a problem appears, an answer is
-//! chosen, a key is typed or a signature drawn. Each control reaches the
+//! in English and Spanish with any notice, with larger text off and on:
+//! every control lies inside the window (or in a list that slides it
+//! wholly into view), is at least the touch minimum and overlaps no
+//! other, and nothing under a finger moves when a problem appears, an
+//! answer is chosen, a key is typed or a signature drawn. Each control reaches the
 //! controller as its form input, and a signature drawn with pointer
 //! events reaches it as a PNG.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use checkin_kiosk::kiosk::UiAction;
 use checkin_kiosk::kiosk::adapters::{SignaturePad, connect_form, show_form};
 use checkin_kiosk::kiosk::ui::{AppWindow, FormAdapter, KioskAdapter, Screen, Theme};
 use checkin_kiosk::kiosk::view::{self, FormItemKind, FormProblem, FormView};
-use i_slint_backend_testing::ElementHandle;
+use i_slint_backend_testing::{ElementHandle, ElementQuery};
 use slint::platform::{PointerEventButton, WindowEvent};
 use slint::{ComponentHandle, LogicalPosition};
 
@@ -391,21 +392,105 @@ fn screenshot(window: &AppWindow, name: &str) {
     writer.write_image_data(shot.as_bytes()).unwrap();
 }
 
+/// A list that slides under the finger (a `Flickable`), and the controls
+/// in it.
+struct ScrollList {
+    handle: ElementHandle,
+    /// Where the list shows its content, in window coordinates.
+    view: Control,
+    /// The controls in the list, where they are now.
+    inner: Vec<Control>,
+}
+
+/// The place of an element in the window: (x, y, width, height).
+fn rect(e: &ElementHandle) -> (f32, f32, f32, f32) {
+    let (at, size) = (e.absolute_position(), e.size());
+    (at.x, at.y, size.width, size.height)
+}
+
+/// The controls on screen now that lie in the list `handle`.
+fn list_controls(window: &AppWindow, handle: &ElementHandle) -> Vec<Control> {
+    let rects: Vec<_> = handle
+        .query_descendants()
+        .find_all()
+        .iter()
+        .map(rect)
+        .collect();
+    controls(window)
+        .into_iter()
+        .filter(|c| rects.contains(&(c.x, c.y, c.w, c.h)))
+        .collect()
+}
+
+/// Every list on screen with controls in it; `found` is what is on screen.
+fn scroll_lists(window: &AppWindow, found: &[Control]) -> Vec<ScrollList> {
+    let mut lists: Vec<ScrollList> = Vec::new();
+    let handles = ElementQuery::from_root(window)
+        .match_type_name("Flickable")
+        .find_all();
+    // An element can be reached by more than one path: each list once.
+    let mut seen = Vec::new();
+    for handle in handles {
+        if seen.contains(&rect(&handle)) {
+            continue;
+        }
+        seen.push(rect(&handle));
+        lists.extend(scroll_list(handle, found));
+    }
+    lists
+}
+
+/// The list `handle` with the controls of `found` in it, if any.
+fn scroll_list(handle: ElementHandle, found: &[Control]) -> Option<ScrollList> {
+    let rects: Vec<_> = handle
+        .query_descendants()
+        .find_all()
+        .iter()
+        .map(rect)
+        .collect();
+    let inner: Vec<Control> = found
+        .iter()
+        .filter(|c| rects.contains(&(c.x, c.y, c.w, c.h)))
+        .cloned()
+        .collect();
+    let (x, y, w, h) = rect(&handle);
+    let view = Control {
+        label: "[sliding list]".into(),
+        x,
+        y,
+        w,
+        h,
+    };
+    (!inner.is_empty()).then_some(ScrollList {
+        handle,
+        view,
+        inner,
+    })
+}
+
 /// The failures of one size, and how many states it checked.
 struct Survey {
     page: Page,
+    /// Whether the patient turned larger text on.
+    larger: bool,
+    /// The labels of the controls the last check slid wholly into view
+    /// in a list.
+    slid: BTreeSet<String>,
     minimum: f32,
     failures: Vec<String>,
     checks: usize,
 }
 
 impl Survey {
-    fn new(size: (u32, u32)) -> Self {
+    fn new(size: (u32, u32), larger: bool) -> Self {
         let page = Page::new(size);
+        page.window.global::<Theme>().set_larger_text(larger);
         let short = size.0.min(size.1) as f32;
         let minimum = page.window.global::<Theme>().invoke_touch_minimum(short);
         Self {
             page,
+            larger,
+            slid: BTreeSet::new(),
             minimum,
             failures: Vec::new(),
             checks: 0,
@@ -417,9 +502,12 @@ impl Survey {
     }
 
     /// Every control inside the window, at least the touch minimum, over
-    /// no other, and the lowest at the foot of the window.
+    /// no other, and the lowest at the foot of the window. A control in a
+    /// list that slides under the finger counts where the list is, and
+    /// must slide wholly into view.
     fn check(&mut self, place: &str) -> Vec<Control> {
         self.checks += 1;
+        self.slid.clear();
         let (w, h) = (self.page.size.0 as f32, self.page.size.1 as f32);
         // The shell's touch area behind everything counts taps on empty
         // space as activity; it is not a control a finger aims at.
@@ -427,7 +515,14 @@ impl Survey {
             .into_iter()
             .filter(|c| !(c.w >= w - SLACK && c.h >= h - SLACK))
             .collect();
-        for c in &found {
+        let lists = scroll_lists(&self.page.window, &found);
+        let mut placed: Vec<Control> = found
+            .iter()
+            .filter(|c| !lists.iter().any(|l| l.inner.contains(c)))
+            .cloned()
+            .collect();
+        placed.extend(lists.iter().map(|l| l.view.clone()));
+        for c in &placed {
             let inside =
                 c.x >= -SLACK && c.y >= -SLACK && c.x + c.w <= w + SLACK && c.y + c.h <= h + SLACK;
             if !inside {
@@ -439,6 +534,8 @@ impl Survey {
                     ),
                 );
             }
+        }
+        for c in &found {
             if c.w + SLACK < self.minimum || c.h + SLACK < self.minimum {
                 self.fail(
                     place,
@@ -449,16 +546,12 @@ impl Survey {
                 );
             }
         }
-        for (i, a) in found.iter().enumerate() {
-            for b in &found[i + 1..] {
-                let ox = (a.x + a.w).min(b.x + b.w) - a.x.max(b.x);
-                let oy = (a.y + a.h).min(b.y + b.h) - a.y.max(b.y);
-                if ox > SLACK && oy > SLACK {
-                    self.fail(place, format!("{:?} and {:?} overlap", a.label, b.label));
-                }
-            }
+        self.check_apart(place, &placed);
+        for list in &lists {
+            self.check_apart(place, &list.inner);
+            self.check_reachable(place, list);
         }
-        let foot = found
+        let foot = placed
             .iter()
             .filter(|c| c.h < h / 2.0)
             .map(|c| c.y + c.h)
@@ -472,10 +565,70 @@ impl Survey {
         found
     }
 
+    /// Fails for each two of `controls` that overlap.
+    fn check_apart(&mut self, place: &str, controls: &[Control]) {
+        for (i, a) in controls.iter().enumerate() {
+            for b in &controls[i + 1..] {
+                let ox = (a.x + a.w).min(b.x + b.w) - a.x.max(b.x);
+                let oy = (a.y + a.h).min(b.y + b.h) - a.y.max(b.y);
+                if ox > SLACK && oy > SLACK {
+                    self.fail(place, format!("{:?} and {:?} overlap", a.label, b.label));
+                }
+            }
+        }
+    }
+
+    /// Slides the list through with the mouse wheel, as a finger would:
+    /// every control met in it must be wholly in view at some point, and
+    /// the list must go back to its top. What came wholly into view is
+    /// kept for `check_labels`, as the query finds no element that its
+    /// list hides entirely.
+    fn check_reachable(&mut self, place: &str, list: &ScrollList) {
+        let v = &list.view;
+        let in_view = |c: &Control| {
+            c.x >= v.x - SLACK
+                && c.y >= v.y - SLACK
+                && c.x + c.w <= v.x + v.w + SLACK
+                && c.y + c.h <= v.y + v.h + SLACK
+        };
+        let (mut met, mut seen) = (BTreeSet::new(), BTreeSet::new());
+        let mut top = None;
+        for _ in 0..40 {
+            let now = list_controls(&self.page.window, &list.handle);
+            for c in &now {
+                met.insert(c.label.clone());
+                if in_view(c) {
+                    seen.insert(c.label.clone());
+                }
+            }
+            let first = now.first().map(|c| (c.label.clone(), c.y));
+            if first == top {
+                break;
+            }
+            top = first;
+            list.handle.scroll(0.0, -v.h / 2.0);
+        }
+        list.handle.scroll(0.0, 1.0e6);
+        for label in met.difference(&seen) {
+            self.fail(
+                place,
+                format!("{label:?} never slides wholly into view in its list"),
+            );
+        }
+        if list_controls(&self.page.window, &list.handle) != list.inner {
+            self.fail(place, "the list did not slide back to its top".into());
+        }
+        self.slid.extend(seen);
+    }
+
     /// Each label is on screen, wholly inside the window.
     fn check_labels(&mut self, place: &str, labels: &[String]) {
         let (w, h) = (self.page.size.0 as f32, self.page.size.1 as f32);
         for label in labels {
+            // Where a list slides, its controls were checked by sliding it.
+            if self.slid.contains(label) {
+                continue;
+            }
             let Some(e) = self.page.find(label) else {
                 self.fail(place, format!("{label:?} is not on screen"));
                 continue;
@@ -545,10 +698,19 @@ impl Survey {
             self.check(&place);
             self.check_labels(&place, &labels);
         }
-        if [((1080, 1920), "en"), ((1024, 768), "es")].contains(&(size, lang)) {
+        let shots: &[((u32, u32), &str)] = if self.larger {
+            &[((800, 1280), "en"), ((1024, 768), "es")]
+        } else {
+            &[((1080, 1920), "en"), ((1024, 768), "es")]
+        };
+        if shots.contains(&(size, lang)) {
+            let larger = if self.larger { "-larger" } else { "" };
+            // Past the buttons' colour change, so the picture shows the
+            // page at rest.
+            i_slint_backend_testing::mock_elapsed_time(std::time::Duration::from_millis(500));
             screenshot(
                 &self.page.window,
-                &format!("form-{}-{}x{}-{lang}", case.name, size.0, size.1),
+                &format!("form-{}-{}x{}-{lang}{larger}", case.name, size.0, size.1),
             );
         }
         k.set_notice(NOTICES[1]);
@@ -634,13 +796,9 @@ fn every_form_page_fits_every_size_language_and_notice() {
     walk_form_pages(false);
 }
 
-// Larger text does not fit the form pages yet: ten-answer choices, the
-// number and date pads on 800x1280, the consent and signing pages and the
-// thank-you page on landscape panels (355 failures on 2026-12-03). Run it
-// with `--ignored` while fixing those layouts. Every other screen is
-// walked with larger text on in tests/it/ui_layout.rs.
+/// The same walk with the patient's larger text on: every page kind still
+/// fits every size, language and notice.
 #[test]
-#[ignore = "the form pages do not fit with larger text yet"]
 fn every_form_page_fits_with_larger_text() {
     walk_form_pages(true);
 }
@@ -672,8 +830,7 @@ fn walk_form_pages(larger: bool) {
     let mut failures = Vec::new();
     let mut checks = 0;
     for size in SIZES {
-        let mut survey = Survey::new(size);
-        survey.page.window.global::<Theme>().set_larger_text(larger);
+        let mut survey = Survey::new(size, larger);
         for lang in LANGUAGES {
             survey.page.language(lang);
             for case in cases(lang) {
@@ -767,6 +924,77 @@ fn every_form_control_reaches_the_controller_as_its_input() {
             UiAction::FormFinish,
         ]
     );
+}
+
+/// Where `label` is now, if it is on screen at all.
+fn place_of(page: &Page, label: &str) -> Option<(f32, f32, f32, f32)> {
+    page.find(label).map(|e| rect(&e))
+}
+
+#[test]
+fn ten_answers_slide_under_the_finger_where_they_do_not_fit_and_back_and_next_stay() {
+    let page = Page::new((1024, 768));
+    page.window.global::<Theme>().set_larger_text(true);
+    page.language("es");
+    page.window
+        .global::<KioskAdapter>()
+        .set_notice(checkin_kiosk::kiosk::ui::NoticeKind::WrongLocation);
+    let case = cases("es")
+        .into_iter()
+        .find(|c| c.name == "choice-10")
+        .unwrap();
+    page.show(&case.form);
+    let lists = scroll_lists(&page.window, &controls(&page.window));
+    let [list] = lists.as_slice() else {
+        panic!("one list of answers, not {}", lists.len());
+    };
+    let view = &list.view;
+    let wholly_in_view = |(x, y, w, h): (f32, f32, f32, f32)| {
+        x >= view.x - SLACK
+            && y >= view.y - SLACK
+            && x + w <= view.x + view.w + SLACK
+            && y + h <= view.y + view.h + SLACK
+    };
+    let (first, last) = ("Por mi médico", "Otra cosa");
+    assert!(place_of(&page, first).is_some_and(wholly_in_view));
+    assert!(
+        !place_of(&page, last).is_some_and(wholly_in_view),
+        "ten answers do not all fit 1024x768 with larger text"
+    );
+    let bar = || [place_of(&page, "Atrás"), place_of(&page, "Siguiente")];
+    let bar_before = bar();
+
+    list.handle.scroll(0.0, -10_000.0);
+    assert!(
+        place_of(&page, last).is_some_and(wholly_in_view),
+        "the last answer slides into view: {:?} in {view:?}",
+        place_of(&page, last)
+    );
+    assert_eq!(bar(), bar_before, "Back and Next stay where they are");
+    page.tap(last);
+    assert_eq!(page.take_sent(), [UiAction::FormChoose(9)]);
+
+    // The next question starts at its first answer.
+    let mut next = case.form.clone();
+    next.text = "¿Quién le recomendó nuestra clínica?".into();
+    page.show(&next);
+    // The event loop runs change handlers before it draws again.
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
+    assert!(place_of(&page, first).is_some_and(wholly_in_view));
+
+    // With room for them all, the same answers do not slide.
+    page.window
+        .window()
+        .set_size(slint::PhysicalSize::new(1080, 1920));
+    i_slint_backend_testing::mock_elapsed_time(std::time::Duration::ZERO);
+    let lists = scroll_lists(&page.window, &controls(&page.window));
+    let [list] = lists.as_slice() else {
+        panic!("one list of answers, not {}", lists.len());
+    };
+    let before = list_controls(&page.window, &list.handle);
+    assert_eq!(before.len(), 10, "all ten answers show at 1080x1920");
+    list.handle.scroll(0.0, -10_000.0);
+    assert_eq!(list_controls(&page.window, &list.handle), before);
 }
 
 #[test]
