@@ -33,8 +33,10 @@ pub struct NewFormResponse<'a> {
     pub form_version: &'a str,
     /// The QuestionnaireResponse, as JSON text.
     pub response: &'a str,
-    /// The signature PNG, for a consent.
+    /// The signature PNG, for a consent signed by drawing.
     pub signature_png: Option<&'a [u8]>,
+    /// The typed name, for a consent signed by keypad.
+    pub signature_name: Option<&'a str>,
     /// The screener's total, if scored.
     pub score: Option<u8>,
     /// The screener's band, if it has one.
@@ -56,8 +58,8 @@ pub fn insert(
     tx.prepare_cached(
         "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
              form_id, form_version, response, signature_png, score, band, urgent,
-             completed_ms, received_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             completed_ms, received_ms, signature_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         clinic.as_str(),
@@ -73,7 +75,8 @@ pub fn insert(
         f.band,
         f.urgent,
         to_ms(f.completed_at),
-        to_ms(f.received_at)
+        to_ms(f.received_at),
+        f.signature_name
     ])?;
     Ok(())
 }
@@ -211,7 +214,7 @@ pub struct StoredForm {
     pub band: Option<String>,
     /// Whether the result was urgent.
     pub urgent: bool,
-    /// Whether a signature is stored with it.
+    /// Whether a signature is stored with it, drawn or typed.
     pub signed: bool,
 }
 
@@ -224,7 +227,7 @@ pub fn completed_on_day(
 ) -> Result<Vec<StoredForm>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.appointment_id, f.form_id, f.completed_ms, f.score, f.band, f.urgent,
-                f.signature_png IS NOT NULL
+                f.signature_png IS NOT NULL OR f.signature_name IS NOT NULL
          FROM form_responses f JOIN appointments a
            ON a.clinic_id = f.clinic_id AND a.appointment_id = f.appointment_id
          WHERE f.clinic_id = ?1 AND a.day = ?2 AND a.removed = 0

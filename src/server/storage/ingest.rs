@@ -355,6 +355,7 @@ impl<'a> Ctx<'a> {
             form_id,
             response,
             signature_png,
+            signature_name,
             ..
         } = body
         else {
@@ -366,7 +367,7 @@ impl<'a> Ctx<'a> {
                 "form {form_id} is not offered by this clinic server"
             ));
         };
-        let signature = signature(offered, signature_png.as_deref())?;
+        let signature = signature(offered, signature_png.as_deref(), signature_name.as_deref())?;
         if response.get("status").and_then(|v| v.as_str()) != Some("completed") {
             return Err(format!(
                 "response to form {form_id}: status must be \"completed\""
@@ -421,7 +422,8 @@ impl<'a> Ctx<'a> {
                 form_id,
                 form_version,
                 response: &form.text,
-                signature_png: form.signature.as_deref(),
+                signature_png: form.signature.as_ref().and_then(Signature::png),
+                signature_name: form.signature.as_ref().and_then(Signature::name),
                 score: form.score.as_ref().map(|s| s.total),
                 band: band.as_deref(),
                 urgent,
@@ -607,29 +609,63 @@ struct CheckedForm<'a> {
     offered: &'a OfferedForm,
     /// The QuestionnaireResponse, as stored.
     text: String,
-    /// The signature PNG's bytes, for a consent.
-    signature: Option<Vec<u8>>,
+    /// The patient's signature, for a consent.
+    signature: Option<Signature>,
     /// The screener's score, for a scored form.
     score: Option<crate::domain::screening::Score>,
 }
 
-/// The signature's PNG bytes: required by a form that takes one, refused
-/// by any other. The protocol check already made sure it is base64 PNG.
-fn signature(offered: &OfferedForm, png: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+/// A consent's signature: drawn, or the name typed on the keypad.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Signature {
+    /// The drawing's PNG bytes.
+    Drawn(Vec<u8>),
+    /// The typed name.
+    Typed(String),
+}
+
+impl Signature {
+    fn png(&self) -> Option<&[u8]> {
+        match self {
+            Self::Drawn(png) => Some(png),
+            Self::Typed(_) => None,
+        }
+    }
+
+    fn name(&self) -> Option<&str> {
+        match self {
+            Self::Typed(name) => Some(name),
+            Self::Drawn(_) => None,
+        }
+    }
+}
+
+/// The signature: exactly one of a PNG or a typed name for a form that
+/// takes one, neither for any other. The protocol check already made sure
+/// the PNG is base64 PNG and the name follows the name rule.
+fn signature(
+    offered: &OfferedForm,
+    png: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<Signature>, String> {
     use base64::Engine as _;
     let id = &offered.rule.form_id;
-    match (png, offered.takes_signature) {
-        (None, false) => Ok(None),
-        (None, true) => Err(format!(
-            "form {id} needs the patient's signature in signature_png"
+    match (png, name, offered.takes_signature) {
+        (None, None, false) => Ok(None),
+        (None, None, true) => Err(format!(
+            "form {id} needs the patient's signature in signature_png or signature_name"
         )),
-        (Some(_), false) => Err(format!(
-            "form {id} takes no signature; send signature_png only with a consent form"
+        (Some(_), Some(_), _) => Err(format!(
+            "form {id}: send signature_png or signature_name, not both"
         )),
-        (Some(png), true) => base64::engine::general_purpose::STANDARD
+        (_, _, false) => Err(format!(
+            "form {id} takes no signature; send a signature only with a consent form"
+        )),
+        (Some(png), None, true) => base64::engine::general_purpose::STANDARD
             .decode(png)
-            .map(Some)
+            .map(|png| Some(Signature::Drawn(png)))
             .map_err(|_| "signature_png: not standard base64".to_string()),
+        (None, Some(name), true) => Ok(Some(Signature::Typed(name.to_string()))),
     }
 }
 
