@@ -885,3 +885,182 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
         );
     }
 }
+
+/// A kiosk whose returning patient (Maria) has the shipped consent due.
+fn kiosk_with_a_consent_due() -> Kiosk {
+    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
+    let json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/forms/consent-npp.json"
+    ))
+    .expect("the shipped consent");
+    Kiosk::with_store(
+        |_| {},
+        |store| {
+            let maria: Vec<_> = super::ui::schedule()
+                .into_iter()
+                .filter(|a| a.id.0 == "a-maria")
+                .collect();
+            let update = ScheduleUpdate {
+                full: false,
+                upserts: &maria,
+                forms_due: &[vec!["consent-npp".into()]],
+                removals: &[],
+                forms: &[FormDefinition {
+                    id: "consent-npp".into(),
+                    version: "v1".into(),
+                    definition: json,
+                }],
+                crisis_text: None,
+                cursor: "c-2",
+            };
+            store
+                .apply_update(&update, super::ui::now())
+                .expect("the consent is due");
+        },
+    )
+}
+
+struct ConsentLabels {
+    agree: &'static str,
+    type_name: &'static str,
+    space: &'static str,
+    sign: &'static str,
+    continue_: &'static str,
+    how_to: &'static str,
+    your_name: &'static str,
+    pad: &'static str,
+}
+
+const CONSENT_EN: ConsentLabels = ConsentLabels {
+    agree: "I agree",
+    type_name: "Sign by typing my name",
+    space: "Space",
+    sign: "Sign",
+    continue_: "Continue",
+    how_to: "type your full name on the keyboard",
+    your_name: "Your name",
+    pad: "Signature box",
+};
+
+const CONSENT_ES: ConsentLabels = ConsentLabels {
+    agree: "Acepto",
+    type_name: "Firmar escribiendo mi nombre",
+    space: "Espacio",
+    sign: "Firmar",
+    continue_: "Continuar",
+    how_to: "escriba su nombre completo en el teclado",
+    your_name: "Su nombre",
+    pad: "Recuadro para la firma",
+};
+
+/// The returning patient checks in and signs the consent by keypad alone,
+/// typing her name, in speech mode: the consent reaches the outbox with
+/// the typed name as its signature, and the name is only ever said in
+/// private.
+fn consent_signed_by_keypad(es: bool) {
+    let (l, c) = if es { (&ES, &CONSENT_ES) } else { (&EN, &CONSENT_EN) };
+    let language = if es { Language::Es } else { Language::En };
+    let k = kiosk_with_a_consent_due();
+    let t = Transcript::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(t.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    press(&k, Key::DownArrow);
+    if es {
+        activate(&k, "Español");
+    }
+    activate(&k, l.use_dob);
+    type_keys(&k, "05171980");
+    activate(&k, l.next);
+    type_keys(&k, "GAR");
+    activate(&k, l.find);
+    activate(&k, l.correct);
+    activate(&k, l.still);
+    activate(&k, l.desk);
+    assert_eq!(k.screen(), Screen::Form, "{}", k.all_text());
+    t.take();
+    activate(&k, c.agree);
+    assert!(
+        k.find(c.pad).is_some(),
+        "the pad shows: {}",
+        k.all_text()
+    );
+    activate(&k, c.type_name);
+    let said = t.take();
+    assert!(
+        said.iter()
+            .any(|u| u.language == language && u.text.contains(c.how_to)),
+        "{:?}",
+        texts(&said)
+    );
+    assert!(k.find(c.pad).is_none(), "the keyboard replaced it");
+    assert!(k.find(c.your_name).is_some(), "{}", k.all_text());
+
+    // Every letter is echoed by name, only in private.
+    for ch in "MARIA GARCIA".chars() {
+        let label = if ch == ' ' { c.space.to_string() } else { ch.to_string() };
+        activate(&k, &label);
+        let said = t.take();
+        let echo = said.last().expect("an answer to Enter");
+        assert_eq!(echo.audience, Audience::PrivateListening, "{echo:?}");
+        if ch != ' ' {
+            assert_eq!(
+                echo.text,
+                format!("{}.", script::char_name(ch, language)),
+                "{echo:?}"
+            );
+        }
+    }
+    // Repeat says the name whole, spelled, and only privately.
+    press(&k, Key::F2);
+    for u in t.take() {
+        if u.text.contains("GARCIA") || u.text.contains(c.your_name) {
+            assert_eq!(u.audience, Audience::PrivateListening, "{u:?}");
+        }
+    }
+    activate(&k, c.sign);
+    assert!(k.find(c.continue_).is_some(), "thank-you: {}", k.all_text());
+
+    let events = k.ui.with_controller(|ctl| {
+        ctl.repository()
+            .store
+            .events_for(&checkin_kiosk::domain::AppointmentId("a-maria".into()))
+            .expect("events")
+    });
+    let form = events
+        .iter()
+        .find(|e| e.envelope.body.kind() == "form_completed")
+        .expect("a form_completed event");
+    form.envelope
+        .validate(super::ui::now())
+        .expect("the server would take it");
+    let checkin_kiosk::protocol::EventBody::FormCompleted {
+        form_id,
+        signature_png,
+        signature_name,
+        response,
+        ..
+    } = &form.envelope.body
+    else {
+        panic!("{:?}", form.envelope.body);
+    };
+    assert_eq!(form_id, "consent-npp");
+    assert_eq!(signature_name.as_deref(), Some("MARIA GARCIA"));
+    assert_eq!(signature_png, &None, "one signature, the typed one");
+    assert_eq!(response["status"], "completed");
+    let language_code = if es { "es" } else { "en" };
+    assert_eq!(response["language"], language_code);
+
+    activate(&k, c.continue_);
+    assert_eq!(k.screen(), Screen::Done);
+}
+
+#[test]
+fn a_consent_is_signed_by_keypad_alone_in_english_and_spanish() {
+    consent_signed_by_keypad(false);
+    consent_signed_by_keypad(true);
+}
