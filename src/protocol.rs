@@ -1036,10 +1036,7 @@ impl EventBody {
                 if let Some(name) = signature_name {
                     check_signature_name(name)?;
                     if signature_png.is_some() {
-                        return Err(bad(
-                            "signature_name",
-                            "not allowed with signature_png",
-                        ));
+                        return Err(bad("signature_name", "not allowed with signature_png"));
                     }
                 }
             }
@@ -1275,7 +1272,10 @@ mod tests {
         let parsed: EventBody = serde_json::from_value(old).unwrap();
         assert!(matches!(
             parsed,
-            EventBody::FormCompleted { signature_name: None, .. }
+            EventBody::FormCompleted {
+                signature_name: None,
+                ..
+            }
         ));
         let typed = serde_json::to_value(named("Ana Diaz", None)).unwrap();
         assert_eq!(typed["signature_name"], "Ana Diaz");

@@ -183,10 +183,10 @@ impl FocusRing {
             self.column_x = None;
         }
         self.at = found.or_else(|| {
-                let (row, col) = old_at?;
-                let row = row.min(self.rows.len().checked_sub(1)?);
-                Some((row, col.min(self.rows[row].len().saturating_sub(1))))
-            });
+            let (row, col) = old_at?;
+            let row = row.min(self.rows.len().checked_sub(1)?);
+            Some((row, col.min(self.rows[row].len().saturating_sub(1))))
+        });
     }
 
     /// Every control in reading order.
@@ -421,9 +421,16 @@ mod tests {
     /// row of wide keys (2, 4 and 2 keys wide), then Back and Next.
     fn keyboard() -> Vec<Control> {
         let mut out = Vec::new();
-        for (r, row) in ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ'-"].iter().enumerate() {
+        for (r, row) in ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ'-"]
+            .iter()
+            .enumerate()
+        {
             for (c, letter) in row.chars().enumerate() {
-                out.push(control(&letter.to_string(), c as f32 * 110.0, r as f32 * 90.0));
+                out.push(control(
+                    &letter.to_string(),
+                    c as f32 * 110.0,
+                    r as f32 * 90.0,
+                ));
             }
         }
         out.push(sized("ÁÉÑ", 0.0, 360.0, 210.0));

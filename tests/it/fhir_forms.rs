@@ -217,7 +217,9 @@ async fn completed_forms_are_written_back_as_valid_fhir_and_read_back() {
     let phq9 = clinic.complete("phq-9", 2, None).await;
     let gad7 = clinic.complete("gad-7", 1, None).await;
     let consent = clinic.complete("consent-npp", 0, Some(PNG)).await;
-    let typed = clinic.complete_named("consent-npp", "María García-López").await;
+    let typed = clinic
+        .complete_named("consent-npp", "María García-López")
+        .await;
     assert_eq!(clinic.queued_forms(), 4, "queued with the events");
     let report = clinic.drain().await;
     assert_eq!(
@@ -308,7 +310,10 @@ async fn completed_forms_are_written_back_as_valid_fhir_and_read_back() {
     let name = base64::engine::general_purpose::STANDARD
         .decode(a["data"].as_str().unwrap_or_default())
         .expect("base64");
-    assert_eq!(String::from_utf8(name).expect("utf-8"), "María García-López");
+    assert_eq!(
+        String::from_utf8(name).expect("utf-8"),
+        "María García-López"
+    );
     assert_eq!(c["verification"][0]["verified"], true, "{c}");
     assert_eq!(
         c["verification"][0]["verifiedWith"]["reference"],

@@ -62,6 +62,66 @@ fn type_keys(k: &Kiosk, text: &str) -> usize {
     text.chars().map(|c| activate(k, &c.to_string())).sum()
 }
 
+/// Moves the ring to the control labelled `label` by the fewest arrow
+/// presses, Up and Down through the grids as well as Left and Right
+/// (planned on a copy of the kiosk's own ring), then presses Enter;
+/// returns the key presses it took.
+fn activate_shortest(k: &Kiosk, label: &str) -> usize {
+    use checkin_kiosk::config::KeypadAction as A;
+    // Before the ring's first move (the key that started speech mode only
+    // starts it) there is nothing to plan on: one Right puts it there.
+    let mut presses = 0;
+    if k.ui.focus_order().is_empty() {
+        press(k, Key::RightArrow);
+        presses += 1;
+    }
+    let start = k.ui.focus_ring();
+    let mut seen = vec![start.clone()];
+    let mut queue = std::collections::VecDeque::from([(start, Vec::new())]);
+    let mut plan = None;
+    while let Some((ring, path)) = queue.pop_front() {
+        if ring.focused().is_some_and(|c| c.label == label) {
+            plan = Some(path);
+            break;
+        }
+        for action in [A::Right, A::Left, A::Down, A::Up] {
+            let mut next = ring.clone();
+            next.step(action);
+            if !seen.contains(&next) {
+                seen.push(next.clone());
+                let mut p = path.clone();
+                p.push(action);
+                queue.push_back((next, p));
+            }
+        }
+    }
+    let plan = plan.unwrap_or_else(|| panic!("no {label:?} on {:?}: {:?}", k.screen(), order(k)));
+    for action in &plan {
+        let key = match action {
+            A::Right => Key::RightArrow,
+            A::Left => Key::LeftArrow,
+            A::Down => Key::DownArrow,
+            _ => Key::UpArrow,
+        };
+        press(k, key);
+    }
+    assert_eq!(
+        focused(k).as_deref(),
+        Some(label),
+        "the kiosk's ring followed the plan {plan:?}"
+    );
+    press(k, Key::Return);
+    presses + plan.len() + 1
+}
+
+/// How the walk reaches each control: Right only, or the fewest presses.
+type Walk = fn(&Kiosk, &str) -> usize;
+
+/// Types `text` with `walk`.
+fn type_with(k: &Kiosk, walk: Walk, text: &str) -> usize {
+    text.chars().map(|c| walk(k, &c.to_string())).sum()
+}
+
 struct Labels {
     use_dob: &'static str,
     next: &'static str,
@@ -806,7 +866,7 @@ impl Voice for Answers {
 /// The returning patient's date of birth path by keypad alone, in speech
 /// mode from the first key: the key presses, and every answer the kiosk
 /// gave, in order.
-fn answers_of_the_dob_path(l: &Labels, es: bool) -> (usize, Vec<Vec<Utterance>>) {
+fn answers_of_the_dob_path(l: &Labels, es: bool, walk: Walk) -> (usize, Vec<Vec<Utterance>>) {
     let k = Kiosk::new();
     let answers = Answers::default();
     k.ui.set_speech(SpeechOutput {
@@ -819,16 +879,16 @@ fn answers_of_the_dob_path(l: &Labels, es: bool) -> (usize, Vec<Vec<Utterance>>)
     press(&k, Key::DownArrow);
     let mut presses = 1;
     if es {
-        presses += activate(&k, "Español");
+        presses += walk(&k, "Español");
     }
-    presses += activate(&k, l.use_dob);
-    presses += type_keys(&k, "05171980");
-    presses += activate(&k, l.next);
-    presses += type_keys(&k, "GAR");
-    presses += activate(&k, l.find);
-    presses += activate(&k, l.correct);
-    presses += activate(&k, l.still);
-    presses += activate(&k, l.desk);
+    presses += walk(&k, l.use_dob);
+    presses += type_with(&k, walk, "05171980");
+    presses += walk(&k, l.next);
+    presses += type_with(&k, walk, "GAR");
+    presses += walk(&k, l.find);
+    presses += walk(&k, l.correct);
+    presses += walk(&k, l.still);
+    presses += walk(&k, l.desk);
     assert_eq!(k.screen(), Screen::Done);
     let said = answers.0.borrow().clone();
     (presses, said)
@@ -863,14 +923,23 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
         .unwrap_or_else(|e| e.into_inner());
     let mut engine =
         checkin_kiosk::kiosk::speech::espeak::Espeak::load().expect("eSpeak NG is installed");
-    for (language, l, es) in [("en", &EN, false), ("es", &ES, true)] {
-        let (presses, answers) = answers_of_the_dob_path(l, es);
+    let walks: [(&str, Walk); 2] = [
+        ("Right only", activate),
+        ("fewest presses, Up and Down too", activate_shortest),
+    ];
+    let mut presses_of = Vec::new();
+    for ((language, l, es), (how, walk)) in [("en", &EN, false), ("es", &ES, true)]
+        .into_iter()
+        .flat_map(|lang| walks.iter().map(move |w| (lang, *w)))
+    {
+        let (presses, answers) = answers_of_the_dob_path(l, es, walk);
+        presses_of.push(presses);
         let all: Vec<Utterance> = answers.iter().flatten().cloned().collect();
         let total = spoken_seconds(&mut engine, &all);
         let start = spoken_seconds(&mut engine, &answers[0]);
         let words: usize = all.iter().map(|u| u.text.split_whitespace().count()).sum();
         println!(
-            "keypad-only DOB path, {language}: {presses} key presses, {} answers, \
+            "keypad-only DOB path, {language}, {how}: {presses} key presses, {} answers, \
              {words} words, {total:.1} s spoken in all ({start:.1} s of it the first \
              key's how-to and Welcome)",
             answers.len()
@@ -883,6 +952,10 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
             total > expected * 0.5 && total < expected * 2.0,
             "{language}: {total:.1} s for {words} words"
         );
+    }
+    // Up and Down through the keypad and the keyboard save presses.
+    for pair in presses_of.chunks(2) {
+        assert!(pair[1] * 2 < pair[0], "Right only, then shortest: {pair:?}");
     }
 }
 
@@ -959,7 +1032,11 @@ const CONSENT_ES: ConsentLabels = ConsentLabels {
 /// the typed name as its signature, and the name is only ever said in
 /// private.
 fn consent_signed_by_keypad(es: bool) {
-    let (l, c) = if es { (&ES, &CONSENT_ES) } else { (&EN, &CONSENT_EN) };
+    let (l, c) = if es {
+        (&ES, &CONSENT_ES)
+    } else {
+        (&EN, &CONSENT_EN)
+    };
     let language = if es { Language::Es } else { Language::En };
     let k = kiosk_with_a_consent_due();
     let t = Transcript::default();
@@ -984,11 +1061,7 @@ fn consent_signed_by_keypad(es: bool) {
     assert_eq!(k.screen(), Screen::Form, "{}", k.all_text());
     t.take();
     activate(&k, c.agree);
-    assert!(
-        k.find(c.pad).is_some(),
-        "the pad shows: {}",
-        k.all_text()
-    );
+    assert!(k.find(c.pad).is_some(), "the pad shows: {}", k.all_text());
     activate(&k, c.type_name);
     let said = t.take();
     assert!(
@@ -1002,7 +1075,11 @@ fn consent_signed_by_keypad(es: bool) {
 
     // Every letter is echoed by name, only in private.
     for ch in "MARIA GARCIA".chars() {
-        let label = if ch == ' ' { c.space.to_string() } else { ch.to_string() };
+        let label = if ch == ' ' {
+            c.space.to_string()
+        } else {
+            ch.to_string()
+        };
         activate(&k, &label);
         let said = t.take();
         let echo = said.last().expect("an answer to Enter");

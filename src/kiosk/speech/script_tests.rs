@@ -1614,7 +1614,11 @@ mod form_pages {
             typing.form.typing_name = true;
             let (public, private) = say(&view_changes(Some(&agreed), &typing), lang);
             assert!(
-                public.contains(pick(lang, "type your full name", "escriba su nombre completo")),
+                public.contains(pick(
+                    lang,
+                    "type your full name",
+                    "escriba su nombre completo"
+                )),
                 "{public}"
             );
             assert_eq!(private, "");
@@ -1636,7 +1640,10 @@ mod form_pages {
             assert_eq!(private, format!("{enye}."));
             // Repeat spells the whole name, privately.
             let (public, private) = whole(&two);
-            assert!(!public.contains("ÑA") && !public.contains(&enye), "{public}");
+            assert!(
+                !public.contains("ÑA") && !public.contains(&enye),
+                "{public}"
+            );
             let spelled = match lang {
                 Language::En => format!("Your name: {enye}, {a}."),
                 Language::Es => format!("Su nombre: {enye}, {a}."),
@@ -1659,7 +1666,10 @@ mod form_pages {
             let mut signed = agreed.clone();
             signed.form.signed = true;
             let (public, _) = say(&view_changes(Some(&typing), &signed), lang);
-            assert!(public.contains(pick(lang, "and signed", "y firmó")), "{public}");
+            assert!(
+                public.contains(pick(lang, "and signed", "y firmó")),
+                "{public}"
+            );
         }
     }
 

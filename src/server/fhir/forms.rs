@@ -314,7 +314,10 @@ mod tests {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(data)
             .unwrap_or_default();
-        assert_eq!(String::from_utf8(decoded).unwrap_or_default(), "María García");
+        assert_eq!(
+            String::from_utf8(decoded).unwrap_or_default(),
+            "María García"
+        );
         assert_eq!(c["verification"][0]["verified"], true);
         assert_eq!(
             c["verification"][0]["verifiedWith"]["reference"],
@@ -328,6 +331,9 @@ mod tests {
         assert_eq!(c["identifier"][0]["value"], f.event_id.as_str());
         // A drawing wins over a name; the two never travel together.
         f.signature_png = Some(b"\x89PNG\r\n\x1a\n".to_vec());
-        assert_eq!(consent(&f).expect("consent")["sourceAttachment"]["contentType"], "image/png");
+        assert_eq!(
+            consent(&f).expect("consent")["sourceAttachment"]["contentType"],
+            "image/png"
+        );
     }
 }
