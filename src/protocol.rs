@@ -489,6 +489,11 @@ pub enum EventBody {
         /// base64.
         #[serde(default)]
         signature_png: Option<String>,
+        /// For a consent form signed by keypad: the name the patient typed
+        /// as their signature, instead of `signature_png` (never both).
+        /// Older kiosks leave it out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature_name: Option<String>,
     },
 }
 
@@ -1024,6 +1029,7 @@ impl EventBody {
                 form_version,
                 response,
                 signature_png,
+                signature_name,
             } => {
                 required(Field::Id, "patient_id", patient_id)?;
                 check_form_id(form_id)?;
@@ -1031,6 +1037,12 @@ impl EventBody {
                 check_form_response(response)?;
                 if let Some(png) = signature_png {
                     check_signature(png)?;
+                }
+                if let Some(name) = signature_name {
+                    check_signature_name(name)?;
+                    if signature_png.is_some() {
+                        return Err(bad("signature_name", "not allowed with signature_png"));
+                    }
                 }
             }
             Self::Arrived {} | Self::CheckedIn {} => {}
@@ -1072,7 +1084,26 @@ fn form_completed_body(
             .signature_png
             .as_ref()
             .map(|png| base64::engine::general_purpose::STANDARD.encode(png)),
+        signature_name: completed.signature_name.clone(),
     }
+}
+
+/// A typed signature name: the domain's rule
+/// ([`domain::forms_session::check_signature_name`]). The error says what
+/// is wrong, never the name.
+fn check_signature_name(name: &str) -> Result<(), ProtocolError> {
+    domain::forms_session::check_signature_name(name).map_err(|e| {
+        let why = match e {
+            FieldError::Empty(_) | FieldError::TooShort { .. } => "no letters".to_string(),
+            FieldError::TooLong { max, .. } => format!("longer than {max} characters"),
+            FieldError::Invisible { code, .. } => format!("an invisible character (U+{code:04X})"),
+            FieldError::BadCharacter { code, .. } => {
+                format!("a character not allowed (U+{code:04X})")
+            }
+            other => other.to_string(),
+        };
+        bad("signature_name", why)
+    })
 }
 
 /// A form id: 1 to [`MAX_FORM_ID_CHARS`] lower-case ASCII letters, digits,
@@ -1192,7 +1223,69 @@ mod tests {
             form_version: "abc123".into(),
             response,
             signature_png: png.map(str::to_string),
+            signature_name: None,
         }
+    }
+
+    fn named(name: &str, png: Option<&str>) -> EventBody {
+        let qr =
+            serde_json::json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        let mut body = form_body("consent-npp", qr, png);
+        if let EventBody::FormCompleted { signature_name, .. } = &mut body {
+            *signature_name = Some(name.to_string());
+        }
+        body
+    }
+
+    #[test]
+    fn a_typed_signature_name_is_checked_and_never_echoed() {
+        use base64::Engine as _;
+        assert_eq!(named("María García-López", None).validate(), Ok(()));
+        let refused = |b: EventBody| match b.validate() {
+            Err(e @ ProtocolError::BadValue { field, .. }) => {
+                assert_eq!(field, "signature_name");
+                e.to_string()
+            }
+            other => panic!("{other:?}"),
+        };
+        for name in ["", "  ", " Ana", "Ana.", "A\u{202E}na", "-'"] {
+            let message = refused(named(name, None));
+            if name.len() > 2 {
+                assert!(!message.contains(name.trim()), "{message}");
+            }
+        }
+        let long = "Zoe".repeat(40);
+        let message = refused(named(&long, None));
+        assert!(message.contains("longer than 100"), "{message}");
+        assert!(!message.contains("ZoeZoe"), "{message}");
+        let png = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\nrest");
+        let message = refused(named("Ana Diaz", Some(&png)));
+        assert!(message.contains("with signature_png"), "{message}");
+    }
+
+    #[test]
+    fn a_drawn_signature_goes_out_as_before_and_older_events_still_parse() {
+        let qr =
+            serde_json::json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        let body = form_body("phq-9", qr, None);
+        let json = serde_json::to_value(&body).unwrap();
+        assert!(json.get("signature_name").is_none(), "{json}");
+        let old = serde_json::json!({"type": "form_completed", "patient_id": "p1",
+            "form_id": "consent-npp", "form_version": "v1",
+            "response": {"resourceType": "QuestionnaireResponse", "status": "completed"},
+            "signature_png": null});
+        let parsed: EventBody = serde_json::from_value(old).unwrap();
+        assert!(matches!(
+            parsed,
+            EventBody::FormCompleted {
+                signature_name: None,
+                ..
+            }
+        ));
+        let typed = serde_json::to_value(named("Ana Diaz", None)).unwrap();
+        assert_eq!(typed["signature_name"], "Ana Diaz");
+        let back: EventBody = serde_json::from_value(typed).unwrap();
+        assert_eq!(back, named("Ana Diaz", None));
     }
 
     #[test]

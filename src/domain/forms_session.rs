@@ -15,6 +15,13 @@
 //!   items and one required yes/no item, is one consent page: the display
 //!   texts, then "I agree" (which answers the yes/no item), then a
 //!   signature. Any other form is asked item by item.
+//! - **Signing by keypad.** A patient who cannot draw (a blind patient on
+//!   the keypad) signs by typing their name instead: "Sign by typing my
+//!   name" opens the letter keyboard, and Next there keeps the typed name
+//!   (a [`Field::PersonName`]) as the signature and goes on. A consent
+//!   keeps exactly one signature: a drawn one replaces a typed name, and
+//!   a typed name replaces a drawing. Back on the keyboard returns to the
+//!   signature box, keeping what was signed before.
 //! - **Back** moves one page back, into the previous form too. A form
 //!   completed again after Back is handed back again: the newer response
 //!   corrects the older one, as a second co-pay choice does.
@@ -25,7 +32,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::fields::is_invisible;
+use super::fields::{self, Field, FieldError, is_invisible};
 use super::flow::Language;
 use super::questionnaire::{
     Answer, Item, ItemKind, LocalizedText, Questionnaire, Response, first_date, last_date,
@@ -39,6 +46,31 @@ pub const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 pub const MAX_SIGNATURE_BYTES: usize = 192 * 1024;
 /// The prefix of a consent form's id.
 pub const CONSENT_PREFIX: &str = "consent";
+/// The field whose rule a typed signature name follows: letters of any
+/// alphabet, spaces, apostrophes and hyphens, at most 100 characters.
+pub const SIGNATURE_NAME_FIELD: Field = Field::PersonName;
+
+/// Checks a name typed as a consent's signature, as it is recorded (the
+/// kiosk trims it first): not blank, within [`SIGNATURE_NAME_FIELD`]'s
+/// length and characters, no space at either end. The kiosk and the
+/// server apply this same rule.
+pub fn check_signature_name(name: &str) -> Result<(), FieldError> {
+    fields::require(SIGNATURE_NAME_FIELD, name)?;
+    if name.trim() != name {
+        // The only characters `require` lets through that the kiosk never
+        // records: spaces at either end.
+        let c = if name.starts_with(char::is_whitespace) {
+            name.chars().next()
+        } else {
+            name.chars().last()
+        };
+        return Err(FieldError::BadCharacter {
+            field: SIGNATURE_NAME_FIELD,
+            code: c.map_or(0, u32::from),
+        });
+    }
+    Ok(())
+}
 
 /// A form due at this visit, as the schedule cache holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +113,11 @@ pub enum FormInput {
     Agree,
     /// The drawn signature, as PNG bytes.
     Signed(Vec<u8>),
-    /// Clear the signature.
+    /// Clear the signature (drawn or typed).
     ClearSignature,
+    /// "Sign by typing my name" on a consent: the letter keyboard instead
+    /// of the signature box.
+    TypeName,
     /// "Continue" on the thank-you page.
     Finish,
 }
@@ -100,6 +135,7 @@ impl FormInput {
             Self::Agree => "I agree",
             Self::Signed(_) => "a signature",
             Self::ClearSignature => "clear signature",
+            Self::TypeName => "sign by typing my name",
             Self::Finish => "continue",
         }
     }
@@ -175,8 +211,11 @@ pub struct PageView {
     pub count: u32,
     /// Consent: agreed.
     pub agreed: bool,
-    /// Consent: signed.
+    /// Consent: signed, by drawing or by a typed name.
     pub signed: bool,
+    /// Consent: the letter keyboard shows, to sign by typing a name
+    /// (`typed` holds the name so far).
+    pub typing_name: bool,
     /// Thank-you: the crisis text when it applies, else empty.
     pub crisis_text: String,
 }
@@ -190,8 +229,11 @@ pub struct CompletedForm {
     pub response: Response,
     /// The language the patient answered in.
     pub language: Language,
-    /// A consent's signature, PNG bytes.
+    /// A consent's drawn signature, PNG bytes.
     pub signature_png: Option<Vec<u8>>,
+    /// A consent's signature as the name the patient typed, trimmed;
+    /// a consent has this or `signature_png`, never both.
+    pub signature_name: Option<String>,
     /// Whether the result is urgent (PHQ-9 item 9 above 0, or a total of
     /// 20 or more): it goes to the server before anything else.
     pub urgent: bool,
@@ -254,6 +296,8 @@ struct FormState {
     agreed: bool,
     /// Consent: the signature.
     signature: Option<Vec<u8>>,
+    /// Consent: the typed name that signs it instead of a drawing.
+    signature_name: Option<String>,
     /// Whether it was added by a PHQ-2 step-up.
     stepped_up: bool,
     /// Whether it was handed back as completed at least once.
@@ -269,6 +313,7 @@ impl FormState {
             carried: Vec::new(),
             agreed: false,
             signature: None,
+            signature_name: None,
             stepped_up,
             completed: false,
         }
@@ -348,6 +393,9 @@ pub struct FormsSession {
     typed: String,
     /// What is wrong on the current page.
     problem: Option<PageProblem>,
+    /// Whether the consent page shows the keyboard to type a name
+    /// (`typed` then holds the name).
+    typing_name: bool,
 }
 
 impl FormsSession {
@@ -368,6 +416,7 @@ impl FormsSession {
             page: 0,
             typed: String::new(),
             problem: None,
+            typing_name: false,
         };
         session.load_page();
         Some(session)
@@ -409,6 +458,13 @@ impl FormsSession {
             };
         }
         match input {
+            FormInput::Next if self.typing_name => return Ok(self.sign_with_name(language)),
+            FormInput::Back if self.typing_name => {
+                self.typing_name = false;
+                self.typed.clear();
+                self.problem = None;
+                return Ok(FormOutcome::stay());
+            }
             FormInput::Next => return self.next(language),
             FormInput::Back => return Ok(self.back()),
             FormInput::Finish => return Err(FormsError::NotHere(input.name())),
@@ -488,8 +544,30 @@ impl FormsSession {
             (PageKind::Integer | PageKind::Date | PageKind::Text, FormInput::Backspace, _) => {
                 self.typed.pop();
             }
+            (PageKind::Consent, FormInput::Key(c), _) if self.typing_name => {
+                if !SIGNATURE_NAME_FIELD.allows(c) {
+                    self.problem = Some(PageProblem::BadCharacters);
+                    return Ok(());
+                }
+                if self.typed.chars().count() >= SIGNATURE_NAME_FIELD.max_chars() {
+                    self.problem = Some(PageProblem::TooLong);
+                    return Ok(());
+                }
+                self.typed.push(c);
+            }
+            (PageKind::Consent, FormInput::Backspace, _) if self.typing_name => {
+                self.typed.pop();
+            }
+            (PageKind::Consent, FormInput::TypeName, _) => {
+                if !form.agreed {
+                    self.problem = Some(PageProblem::NotAgreed);
+                    return Ok(());
+                }
+                self.typing_name = true;
+                self.typed = form.signature_name.clone().unwrap_or_default();
+            }
             (PageKind::Consent, FormInput::Agree, _) => form.agreed = true,
-            (PageKind::Consent, FormInput::Signed(png), _) => {
+            (PageKind::Consent, FormInput::Signed(png), _) if !self.typing_name => {
                 if !form.agreed {
                     self.problem = Some(PageProblem::NotAgreed);
                     return Ok(());
@@ -500,8 +578,12 @@ impl FormsSession {
                     return Ok(());
                 }
                 form.signature = Some(png);
+                form.signature_name = None;
             }
-            (PageKind::Consent, FormInput::ClearSignature, _) => form.signature = None,
+            (PageKind::Consent, FormInput::ClearSignature, _) => {
+                form.signature = None;
+                form.signature_name = None;
+            }
             (_, input, _) => return Err(FormsError::NotHere(input.name())),
         }
         self.problem = None;
@@ -530,7 +612,7 @@ impl FormsSession {
             if !form.agreed {
                 return Some(PageProblem::NotAgreed);
             }
-            if form.signature.is_none() {
+            if form.signature.is_none() && form.signature_name.is_none() {
                 return Some(PageProblem::NotSigned);
             }
             let id = form.consent.clone()?;
@@ -606,6 +688,7 @@ impl FormsSession {
             response: effective,
             language,
             signature_png: form.signature.clone(),
+            signature_name: form.signature_name.clone(),
             urgent,
         };
         if Instrument::for_form(&done.form.id) == Some(Instrument::Phq2) {
@@ -665,9 +748,37 @@ impl FormsSession {
         FormOutcome::stay()
     }
 
+    /// Next on the keyboard of a consent: the typed name, trimmed, signs
+    /// the consent in place of a drawing, and the page is passed. A name
+    /// that breaks the rule stays on the keyboard with its problem.
+    fn sign_with_name(&mut self, language: Language) -> FormOutcome {
+        let name = self.typed.trim().to_owned();
+        if let Err(e) = check_signature_name(&name) {
+            self.problem = Some(match e {
+                FieldError::TooLong { .. } => PageProblem::TooLong,
+                FieldError::Invisible { .. } | FieldError::BadCharacter { .. } => {
+                    PageProblem::BadCharacters
+                }
+                _ => PageProblem::NotSigned,
+            });
+            return FormOutcome::stay();
+        }
+        let form = &mut self.forms[self.at];
+        form.signature_name = Some(name);
+        form.signature = None;
+        self.typing_name = false;
+        self.typed.clear();
+        match self.next(language) {
+            Ok(outcome) => outcome,
+            // The consent page is current, so Next always applies.
+            Err(_) => FormOutcome::stay(),
+        }
+    }
+
     /// Fills the typed text from the stored answer of the page now shown.
     fn load_page(&mut self) {
         self.problem = None;
+        self.typing_name = false;
         self.typed = match self.current() {
             Some((_, Some(item))) => match self.forms[self.at].response.get(&item.link_id) {
                 Some(Answer::Integer(n)) => n.to_string(),
@@ -704,7 +815,8 @@ impl FormsSession {
             position: as_u32(before + self.page + 1),
             count: as_u32(count),
             agreed: form.agreed,
-            signed: form.signature.is_some(),
+            signed: form.signature.is_some() || form.signature_name.is_some(),
+            typing_name: self.typing_name,
             ..PageView::default()
         };
         match form.pages().get(self.page) {

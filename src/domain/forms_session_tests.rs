@@ -350,3 +350,126 @@ fn the_page_reads_in_the_session_language_and_answers_stay() {
     let out = s.handle(FormInput::Next, Language::Es).unwrap();
     assert_eq!(out.completed[0].language, Language::Es);
 }
+
+fn type_text(s: &mut FormsSession, text: &str) {
+    for c in text.chars() {
+        go(s, FormInput::Key(c));
+    }
+}
+
+#[test]
+fn a_consent_is_signed_by_typing_a_name_on_the_keyboard() {
+    let mut s = session(only(vec![consent(), screener(Instrument::Phq2)]));
+    // Not before agreeing.
+    go(&mut s, FormInput::TypeName);
+    assert_eq!(s.view(EN).problem, Some(PageProblem::NotAgreed));
+    assert!(!s.view(EN).typing_name);
+    go(&mut s, FormInput::Agree);
+    go(&mut s, FormInput::TypeName);
+    let v = s.view(EN);
+    assert!(v.typing_name && v.problem.is_none() && !v.signed);
+    // A blank name does not sign.
+    assert_eq!(go(&mut s, FormInput::Next).moved, Moved::Stay);
+    assert_eq!(s.view(EN).problem, Some(PageProblem::NotSigned));
+    assert!(s.view(EN).typing_name, "still on the keyboard");
+    type_text(&mut s, " MARÍA GARCÍA-LÓPEZ");
+    // A character no name holds is refused as it is typed.
+    go(&mut s, FormInput::Key('.'));
+    assert_eq!(s.view(EN).problem, Some(PageProblem::BadCharacters));
+    go(&mut s, FormInput::Key('X'));
+    go(&mut s, FormInput::Backspace);
+    assert_eq!(s.view(EN).typed, " MARÍA GARCÍA-LÓPEZ");
+    assert_eq!(s.view(EN).problem, None);
+    let out = go(&mut s, FormInput::Next);
+    assert_eq!(out.moved, Moved::Stay, "on to the next form");
+    assert_eq!(out.completed.len(), 1);
+    let done = &out.completed[0];
+    assert_eq!(done.signature_name.as_deref(), Some("MARÍA GARCÍA-LÓPEZ"));
+    assert_eq!(done.signature_png, None);
+    assert_eq!(done.response.get("agree"), Some(&Answer::Boolean(true)));
+    assert!(done.form.form.is_complete(&done.response));
+    assert_eq!(s.view(EN).form_title, "PHQ-2");
+    assert!(!s.view(EN).typing_name);
+
+    // Back on the consent: it shows signed; a drawing replaces the name.
+    go(&mut s, FormInput::Back);
+    let v = s.view(EN);
+    assert_eq!(v.kind, PageKind::Consent);
+    assert!(v.agreed && v.signed && !v.typing_name);
+    go(&mut s, FormInput::Signed(signature_png()));
+    let out = go(&mut s, FormInput::Next);
+    assert_eq!(out.completed[0].signature_png, Some(signature_png()));
+    assert_eq!(out.completed[0].signature_name, None, "one signature only");
+}
+
+#[test]
+fn the_keyboard_opens_on_the_name_kept_and_back_returns_to_the_box() {
+    let mut s = session(only(vec![consent(), screener(Instrument::Phq2)]));
+    go(&mut s, FormInput::Agree);
+    go(&mut s, FormInput::Signed(signature_png()));
+    go(&mut s, FormInput::TypeName);
+    // The drawing stays until a name signs in its place.
+    assert!(s.view(EN).signed);
+    type_text(&mut s, "ANA");
+    go(&mut s, FormInput::Back);
+    let v = s.view(EN);
+    assert!(!v.typing_name && v.signed && v.typed.is_empty());
+    assert_eq!(v.kind, PageKind::Consent, "Back stayed on the consent");
+    // No drawing can arrive while the keyboard shows.
+    go(&mut s, FormInput::TypeName);
+    assert!(s.handle(FormInput::Signed(signature_png()), EN).is_err());
+    type_text(&mut s, "ANA DIAZ");
+    let out = go(&mut s, FormInput::Next);
+    assert_eq!(out.completed[0].signature_name.as_deref(), Some("ANA DIAZ"));
+    assert_eq!(out.completed[0].signature_png, None);
+    // Back to the consent, and the keyboard again: the name is there.
+    go(&mut s, FormInput::Back);
+    assert_eq!(s.view(EN).kind, PageKind::Consent);
+    go(&mut s, FormInput::TypeName);
+    assert_eq!(s.view(EN).typed, "ANA DIAZ");
+}
+
+#[test]
+fn clear_removes_a_typed_name_too_and_the_name_has_a_limit() {
+    let mut s = session(only(vec![consent(), screener(Instrument::Phq2)]));
+    go(&mut s, FormInput::Agree);
+    go(&mut s, FormInput::TypeName);
+    type_text(&mut s, &"A".repeat(SIGNATURE_NAME_FIELD.max_chars()));
+    go(&mut s, FormInput::Key('B'));
+    assert_eq!(s.view(EN).problem, Some(PageProblem::TooLong));
+    assert_eq!(
+        s.view(EN).typed.chars().count(),
+        SIGNATURE_NAME_FIELD.max_chars()
+    );
+    go(&mut s, FormInput::Back);
+    go(&mut s, FormInput::TypeName);
+    type_text(&mut s, "JO");
+    // Only punctuation is no name.
+    let mut t = session(only(vec![consent()]));
+    go(&mut t, FormInput::Agree);
+    go(&mut t, FormInput::TypeName);
+    type_text(&mut t, "'-");
+    assert_eq!(go(&mut t, FormInput::Next).moved, Moved::Stay);
+    assert_eq!(t.view(EN).problem, Some(PageProblem::NotSigned));
+    // Signed by name, then cleared: not signed.
+    let out = go(&mut s, FormInput::Next);
+    assert_eq!(out.completed[0].signature_name.as_deref(), Some("JO"));
+    go(&mut s, FormInput::Back);
+    go(&mut s, FormInput::ClearSignature);
+    assert!(!s.view(EN).signed);
+    go(&mut s, FormInput::Next);
+    assert_eq!(s.view(EN).problem, Some(PageProblem::NotSigned));
+}
+
+#[test]
+fn the_signature_name_rule_is_the_person_name_rule_trimmed() {
+    assert_eq!(check_signature_name("María José O'Neil-Núñez"), Ok(()));
+    assert!(check_signature_name("").is_err());
+    assert!(check_signature_name("   ").is_err());
+    assert!(check_signature_name(" ANA").is_err());
+    assert!(check_signature_name("ANA ").is_err());
+    assert!(check_signature_name("ANA.").is_err());
+    assert!(check_signature_name("A\u{202E}NA").is_err());
+    assert!(check_signature_name(&"A".repeat(101)).is_err());
+    assert_eq!(check_signature_name(&"A".repeat(100)), Ok(()));
+}

@@ -174,6 +174,8 @@ pub enum UiAction {
     FormSigned(Vec<u8>),
     /// "Clear" under the signature.
     FormClearSignature,
+    /// "Sign by typing my name" on a consent.
+    FormTypeName,
     /// "Continue" on the thank-you page.
     FormFinish,
 }
@@ -319,6 +321,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             | UiAction::FormAgree
             | UiAction::FormSigned(_)
             | UiAction::FormClearSignature
+            | UiAction::FormTypeName
             | UiAction::FormFinish => self.handle_form_page(action, now),
             UiAction::Back if self.flow.step() == Step::Forms => {
                 self.handle_form_page(UiAction::FormBack, now)
@@ -478,6 +481,7 @@ impl<R: CheckInRepository> CheckInController<R> {
             UiAction::FormAgree => FormInput::Agree,
             UiAction::FormSigned(png) => FormInput::Signed(png),
             UiAction::FormClearSignature => FormInput::ClearSignature,
+            UiAction::FormTypeName => FormInput::TypeName,
             UiAction::FormFinish => FormInput::Finish,
             _ => return Ok(()),
         };

@@ -2137,10 +2137,12 @@ mod forms {
             form_version,
             response,
             signature_png: png,
+            signature_name,
         } = &envelope.body
         else {
             panic!("{:?}", envelope.body);
         };
+        assert_eq!(signature_name, &None, "drawn, so no typed name");
         assert_eq!(
             (patient_id.as_str(), form_id.as_str(), form_version.as_str()),
             ("p-a1", "consent-npp", "v1")

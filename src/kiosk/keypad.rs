@@ -154,6 +154,11 @@ pub struct FocusRing {
     rows: Vec<Vec<Control>>,
     /// (row, column) of the control in the ring; `None` before the first move.
     at: Option<(usize, usize)>,
+    /// The column a run of Up and Down moves keeps to: the centre of the
+    /// control the run started on. Passing a wide key (Space) then comes
+    /// back to the same column of the grid, not to the key nearest the
+    /// wide key's centre. Left, Right and a new screen end the run.
+    column_x: Option<f32>,
 }
 
 impl FocusRing {
@@ -162,6 +167,7 @@ impl FocusRing {
         Self {
             rows: reading_order(controls),
             at: None,
+            column_x: None,
         }
     }
 
@@ -172,13 +178,15 @@ impl FocusRing {
         let kept = self.focused().map(|c| (c.label.clone(), self.occurrence()));
         let old_at = self.at;
         self.rows = reading_order(controls);
-        self.at = kept
-            .and_then(|(label, n)| self.find(&label, n))
-            .or_else(|| {
-                let (row, col) = old_at?;
-                let row = row.min(self.rows.len().checked_sub(1)?);
-                Some((row, col.min(self.rows[row].len().saturating_sub(1))))
-            });
+        let found = kept.and_then(|(label, n)| self.find(&label, n));
+        if found.is_none() {
+            self.column_x = None;
+        }
+        self.at = found.or_else(|| {
+            let (row, col) = old_at?;
+            let row = row.min(self.rows.len().checked_sub(1)?);
+            Some((row, col.min(self.rows[row].len().saturating_sub(1))))
+        });
     }
 
     /// Every control in reading order.
@@ -200,15 +208,19 @@ impl FocusRing {
 
     /// Moves the ring. Left and Right step through reading order, wrapping
     /// at the ends; Up and Down go to the row above or below, to the
-    /// control nearest the current one's centre, wrapping top to bottom.
-    /// The first move of a screen lands on its first control. Returns the
-    /// control now in the ring.
+    /// control nearest the column the run of Up and Down moves started in
+    /// (the current control's centre for the first), wrapping top to
+    /// bottom, so they move through a grid (the date keypad, the letter
+    /// keyboard, answer buttons) a row at a time. The first move of a
+    /// screen lands on its first control. Returns the control now in the
+    /// ring.
     pub fn step(&mut self, action: KeypadAction) -> Option<&Control> {
         if self.rows.is_empty() {
             return None;
         }
         let Some((row, col)) = self.at else {
             self.at = Some((0, 0));
+            self.column_x = None;
             return self.focused();
         };
         let total = self.controls().count();
@@ -223,11 +235,16 @@ impl FocusRing {
                 } else {
                     (row + rows - 1) % rows
                 };
-                let x = self.rows[row][col].centre_x();
+                let x = *self
+                    .column_x
+                    .get_or_insert_with(|| self.rows[row][col].centre_x());
                 Some((next, self.nearest(next, x)))
             }
             _ => Some((row, col)),
         };
+        if matches!(action, KeypadAction::Left | KeypadAction::Right) {
+            self.column_x = None;
+        }
         self.focused()
     }
 
@@ -235,6 +252,7 @@ impl FocusRing {
     pub fn set_index(&mut self, index: usize) {
         if index < self.controls().count() {
             self.at = Some(self.position(index));
+            self.column_x = None;
         }
     }
 
@@ -390,6 +408,84 @@ mod tests {
         assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "Help");
         assert_eq!(ring.step(KeypadAction::Down).unwrap().label, "3");
         assert_eq!(ring.step(KeypadAction::Up).unwrap().label, "Help");
+    }
+
+    fn sized(label: &str, x: f32, y: f32, width: f32) -> Control {
+        Control {
+            width,
+            ..control(label, x, y)
+        }
+    }
+
+    /// The letter keyboard's shape: rows of seven keys 100 wide, a last
+    /// row of wide keys (2, 4 and 2 keys wide), then Back and Next.
+    fn keyboard() -> Vec<Control> {
+        let mut out = Vec::new();
+        for (r, row) in ["ABCDEFG", "HIJKLMN", "OPQRSTU", "VWXYZ'-"]
+            .iter()
+            .enumerate()
+        {
+            for (c, letter) in row.chars().enumerate() {
+                out.push(control(
+                    &letter.to_string(),
+                    c as f32 * 110.0,
+                    r as f32 * 90.0,
+                ));
+            }
+        }
+        out.push(sized("ÁÉÑ", 0.0, 360.0, 210.0));
+        out.push(sized("Space", 220.0, 360.0, 420.0));
+        out.push(sized("Delete", 660.0, 360.0, 210.0));
+        out.push(sized("Back", 0.0, 460.0, 380.0));
+        out.push(sized("Next", 390.0, 460.0, 380.0));
+        out
+    }
+
+    fn labels(ring: &mut FocusRing, moves: &[KeypadAction]) -> Vec<String> {
+        moves
+            .iter()
+            .map(|m| ring.step(*m).map(|c| c.label.clone()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn down_walks_a_grid_column_by_rows_and_right_keeps_reading_order() {
+        use KeypadAction::{Down, Left, Right, Up};
+        let mut ring = FocusRing::new(keyboard());
+        let order: Vec<&str> = ring.controls().map(|c| c.label.as_str()).collect();
+        assert_eq!(order[..8], ["A", "B", "C", "D", "E", "F", "G", "H"]);
+        assert_eq!(order[28..], ["ÁÉÑ", "Space", "Delete", "Back", "Next"]);
+        ring.set_index(4); // "E"
+        assert_eq!(labels(&mut ring, &[Down, Down, Down]), ["L", "S", "Z"]);
+        // Through the wide row and back up: the same column, not the key
+        // nearest Space's centre.
+        assert_eq!(labels(&mut ring, &[Down, Up, Up]), ["Space", "Z", "S"]);
+        // Right and Left still read in order; they start a new column.
+        assert_eq!(labels(&mut ring, &[Right, Right, Left]), ["T", "U", "T"]);
+        assert_eq!(labels(&mut ring, &[Down, Down]), ["'", "Delete"]);
+        // "R" to "Y" is one Down, where Right takes seven presses.
+        ring.set_index(17);
+        assert_eq!(ring.focused().unwrap().label, "R");
+        assert_eq!(labels(&mut ring, &[Down]), ["Y"]);
+    }
+
+    #[test]
+    fn a_run_of_up_and_down_keeps_its_column_across_a_relayout() {
+        use KeypadAction::{Down, Up};
+        let mut ring = FocusRing::new(keyboard());
+        ring.set_index(4); // "E"
+        assert_eq!(
+            labels(&mut ring, &[Down, Down, Down, Down]),
+            ["L", "S", "Z", "Space"]
+        );
+        // A key typed lays the screen out again; the run goes on.
+        ring.relayout(keyboard());
+        assert_eq!(labels(&mut ring, &[Up]), ["Z"]);
+        // Without the run (a new ring on Space) Up goes to the nearest key.
+        let mut fresh = FocusRing::new(keyboard());
+        fresh.set_index(29);
+        assert_eq!(fresh.focused().unwrap().label, "Space");
+        assert_eq!(labels(&mut fresh, &[Up]), ["Y"]);
     }
 
     #[test]

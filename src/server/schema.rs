@@ -346,10 +346,13 @@ ALTER TABLE audit_v7 RENAME TO audit;
 CREATE INDEX audit_by_time ON audit (clinic_id, at_ms);
 "#,
     ),
+    // 8: a consent signed by keypad keeps the name the patient typed
+    // instead of a signature PNG; NULL for every other form.
+    M::up("ALTER TABLE form_responses ADD COLUMN signature_name TEXT;"),
 ];
 
 /// The schema version [`migrations`] brings a database to.
-pub const SCHEMA_VERSION: usize = 7;
+pub const SCHEMA_VERSION: usize = 8;
 
 /// The migrations, for [`super::db::Db::open`] and the validate test.
 pub fn migrations() -> Migrations<'static> {

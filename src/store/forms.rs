@@ -295,6 +295,7 @@ mod tests {
             response: crate::domain::questionnaire::Response::new(),
             language: Language::En,
             signature_png: Some(signature_png()),
+            signature_name: None,
             urgent,
         }
     }

@@ -92,6 +92,23 @@ impl Clinic {
     /// Sends a completed `form_id` for a1's patient, each choice answered
     /// with the option weighing `weight`; the event's id and its result.
     async fn submit(&self, form_id: &str, weight: i32, png: Option<&[u8]>) -> (Uuid, Value) {
+        let png = png.map(|b| base64::engine::general_purpose::STANDARD.encode(b));
+        self.submit_signed(form_id, weight, json!({ "signature_png": png }))
+            .await
+    }
+
+    /// Sends a consent signed by keypad with the typed `name`, which must
+    /// be accepted; the event's id.
+    async fn complete_named(&self, form_id: &str, name: &str) -> Uuid {
+        let (id, result) = self
+            .submit_signed(form_id, 0, json!({ "signature_name": name }))
+            .await;
+        assert_eq!(result["status"], "accepted", "{result}");
+        id
+    }
+
+    /// [`Clinic::submit`] with the body's signature fields in `signature`.
+    async fn submit_signed(&self, form_id: &str, weight: i32, signature: Value) -> (Uuid, Value) {
         let form = self.form(form_id);
         let mut r = Response::new();
         for item in form.items() {
@@ -115,11 +132,14 @@ impl Clinic {
             completed: true,
             language: Language::Es,
         };
-        let png = png.map(|b| base64::engine::general_purpose::STANDARD.encode(b));
-        let event = json!({"id": id, "occurred_at": Utc::now(), "appointment_id": "a1", "body": {
+        let mut body = json!({
             "type": "form_completed", "patient_id": "p1", "form_id": form_id,
-            "form_version": "v-test", "response": questionnaire_response(&form, &r, &meta),
-            "signature_png": png}});
+            "form_version": "v-test", "response": questionnaire_response(&form, &r, &meta)});
+        if let (Some(b), Some(sig)) = (body.as_object_mut(), signature.as_object()) {
+            b.extend(sig.clone());
+        }
+        let event = json!({"id": id, "occurred_at": Utc::now(), "appointment_id": "a1",
+            "body": body});
         let req = Request::post("/api/v1/kiosk/events")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
@@ -197,11 +217,14 @@ async fn completed_forms_are_written_back_as_valid_fhir_and_read_back() {
     let phq9 = clinic.complete("phq-9", 2, None).await;
     let gad7 = clinic.complete("gad-7", 1, None).await;
     let consent = clinic.complete("consent-npp", 0, Some(PNG)).await;
-    assert_eq!(clinic.queued_forms(), 3, "queued with the events");
+    let typed = clinic
+        .complete_named("consent-npp", "María García-López")
+        .await;
+    assert_eq!(clinic.queued_forms(), 4, "queued with the events");
     let report = clinic.drain().await;
     assert_eq!(
         (report.sent, report.retrying, report.failed),
-        (3, 0, 0),
+        (4, 0, 0),
         "{report:?}"
     );
 
@@ -266,8 +289,56 @@ async fn completed_forms_are_written_back_as_valid_fhir_and_read_back() {
         .decode(data)
         .expect("base64");
     assert_eq!(png, PNG);
-    assert_eq!(count(&ehr, "QuestionnaireResponse").await, 3);
-    assert_eq!(count(&ehr, "Consent").await, 1);
+    assert!(c.get("verification").is_none(), "{c}");
+
+    // The consent signed by keypad: the typed name, verified with the
+    // patient, accepted by the server's validation.
+    let consents = by_identifier(
+        &ehr,
+        "Consent",
+        fhir::forms::CONSENT_IDENTIFIER_SYSTEM,
+        &typed,
+    )
+    .await;
+    assert_eq!(consents.len(), 1, "{consents:?}");
+    let c = &consents[0];
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["patient"]["reference"], "Patient/p1");
+    let a = &c["sourceAttachment"];
+    assert_eq!(a["contentType"], "text/plain; charset=utf-8", "{c}");
+    assert_eq!(a["title"], fhir::forms::TYPED_SIGNATURE_TITLE);
+    let name = base64::engine::general_purpose::STANDARD
+        .decode(a["data"].as_str().unwrap_or_default())
+        .expect("base64");
+    assert_eq!(
+        String::from_utf8(name).expect("utf-8"),
+        "María García-López"
+    );
+    assert_eq!(c["verification"][0]["verified"], true, "{c}");
+    assert_eq!(
+        c["verification"][0]["verifiedWith"]["reference"],
+        "Patient/p1"
+    );
+    assert!(c["verification"][0]["verificationDate"].is_string(), "{c}");
+    let qr = ehr.read(&format!("QuestionnaireResponse/{typed}")).await;
+    assert_eq!(qr["status"], "completed", "{qr}");
+    assert_eq!(count(&ehr, "QuestionnaireResponse").await, 4);
+    assert_eq!(count(&ehr, "Consent").await, 2);
+
+    // The console counts it signed.
+    let signed = clinic
+        .state
+        .db()
+        .blocking(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM form_responses
+                 WHERE signature_name = 'María García-López' AND signature_png IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .expect("count");
+    assert_eq!(signed, 1);
 
     // sekmet validates what it is sent: a malformed Observation is refused.
     let bad = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
@@ -292,6 +363,16 @@ async fn a_form_waits_out_an_outage_and_a_replay_writes_nothing_twice() {
     // A refused form (a consent without its signature) queues nothing.
     let (_, refused) = clinic.submit("consent-npp", 0, None).await;
     assert_eq!(refused["status"], "rejected", "{refused}");
+    // Nor does a typed signature on a form that takes none.
+    let (_, refused) = clinic
+        .submit_signed("phq-2", 2, json!({"signature_name": "Ana Diaz"}))
+        .await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert!(
+        refused.to_string().contains("takes no signature"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("Ana Diaz"), "{refused}");
     assert_eq!(clinic.queued_forms(), 0);
 
     ehr.stop();

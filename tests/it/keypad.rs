@@ -62,6 +62,66 @@ fn type_keys(k: &Kiosk, text: &str) -> usize {
     text.chars().map(|c| activate(k, &c.to_string())).sum()
 }
 
+/// Moves the ring to the control labelled `label` by the fewest arrow
+/// presses, Up and Down through the grids as well as Left and Right
+/// (planned on a copy of the kiosk's own ring), then presses Enter;
+/// returns the key presses it took.
+fn activate_shortest(k: &Kiosk, label: &str) -> usize {
+    use checkin_kiosk::config::KeypadAction as A;
+    // Before the ring's first move (the key that started speech mode only
+    // starts it) there is nothing to plan on: one Right puts it there.
+    let mut presses = 0;
+    if k.ui.focus_order().is_empty() {
+        press(k, Key::RightArrow);
+        presses += 1;
+    }
+    let start = k.ui.focus_ring();
+    let mut seen = vec![start.clone()];
+    let mut queue = std::collections::VecDeque::from([(start, Vec::new())]);
+    let mut plan = None;
+    while let Some((ring, path)) = queue.pop_front() {
+        if ring.focused().is_some_and(|c| c.label == label) {
+            plan = Some(path);
+            break;
+        }
+        for action in [A::Right, A::Left, A::Down, A::Up] {
+            let mut next = ring.clone();
+            next.step(action);
+            if !seen.contains(&next) {
+                seen.push(next.clone());
+                let mut p = path.clone();
+                p.push(action);
+                queue.push_back((next, p));
+            }
+        }
+    }
+    let plan = plan.unwrap_or_else(|| panic!("no {label:?} on {:?}: {:?}", k.screen(), order(k)));
+    for action in &plan {
+        let key = match action {
+            A::Right => Key::RightArrow,
+            A::Left => Key::LeftArrow,
+            A::Down => Key::DownArrow,
+            _ => Key::UpArrow,
+        };
+        press(k, key);
+    }
+    assert_eq!(
+        focused(k).as_deref(),
+        Some(label),
+        "the kiosk's ring followed the plan {plan:?}"
+    );
+    press(k, Key::Return);
+    presses + plan.len() + 1
+}
+
+/// How the walk reaches each control: Right only, or the fewest presses.
+type Walk = fn(&Kiosk, &str) -> usize;
+
+/// Types `text` with `walk`.
+fn type_with(k: &Kiosk, walk: Walk, text: &str) -> usize {
+    text.chars().map(|c| walk(k, &c.to_string())).sum()
+}
+
 struct Labels {
     use_dob: &'static str,
     next: &'static str,
@@ -806,7 +866,7 @@ impl Voice for Answers {
 /// The returning patient's date of birth path by keypad alone, in speech
 /// mode from the first key: the key presses, and every answer the kiosk
 /// gave, in order.
-fn answers_of_the_dob_path(l: &Labels, es: bool) -> (usize, Vec<Vec<Utterance>>) {
+fn answers_of_the_dob_path(l: &Labels, es: bool, walk: Walk) -> (usize, Vec<Vec<Utterance>>) {
     let k = Kiosk::new();
     let answers = Answers::default();
     k.ui.set_speech(SpeechOutput {
@@ -819,16 +879,16 @@ fn answers_of_the_dob_path(l: &Labels, es: bool) -> (usize, Vec<Vec<Utterance>>)
     press(&k, Key::DownArrow);
     let mut presses = 1;
     if es {
-        presses += activate(&k, "Español");
+        presses += walk(&k, "Español");
     }
-    presses += activate(&k, l.use_dob);
-    presses += type_keys(&k, "05171980");
-    presses += activate(&k, l.next);
-    presses += type_keys(&k, "GAR");
-    presses += activate(&k, l.find);
-    presses += activate(&k, l.correct);
-    presses += activate(&k, l.still);
-    presses += activate(&k, l.desk);
+    presses += walk(&k, l.use_dob);
+    presses += type_with(&k, walk, "05171980");
+    presses += walk(&k, l.next);
+    presses += type_with(&k, walk, "GAR");
+    presses += walk(&k, l.find);
+    presses += walk(&k, l.correct);
+    presses += walk(&k, l.still);
+    presses += walk(&k, l.desk);
     assert_eq!(k.screen(), Screen::Done);
     let said = answers.0.borrow().clone();
     (presses, said)
@@ -863,14 +923,23 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
         .unwrap_or_else(|e| e.into_inner());
     let mut engine =
         checkin_kiosk::kiosk::speech::espeak::Espeak::load().expect("eSpeak NG is installed");
-    for (language, l, es) in [("en", &EN, false), ("es", &ES, true)] {
-        let (presses, answers) = answers_of_the_dob_path(l, es);
+    let walks: [(&str, Walk); 2] = [
+        ("Right only", activate),
+        ("fewest presses, Up and Down too", activate_shortest),
+    ];
+    let mut presses_of = Vec::new();
+    for ((language, l, es), (how, walk)) in [("en", &EN, false), ("es", &ES, true)]
+        .into_iter()
+        .flat_map(|lang| walks.iter().map(move |w| (lang, *w)))
+    {
+        let (presses, answers) = answers_of_the_dob_path(l, es, walk);
+        presses_of.push(presses);
         let all: Vec<Utterance> = answers.iter().flatten().cloned().collect();
         let total = spoken_seconds(&mut engine, &all);
         let start = spoken_seconds(&mut engine, &answers[0]);
         let words: usize = all.iter().map(|u| u.text.split_whitespace().count()).sum();
         println!(
-            "keypad-only DOB path, {language}: {presses} key presses, {} answers, \
+            "keypad-only DOB path, {language}, {how}: {presses} key presses, {} answers, \
              {words} words, {total:.1} s spoken in all ({start:.1} s of it the first \
              key's how-to and Welcome)",
             answers.len()
@@ -884,4 +953,191 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
             "{language}: {total:.1} s for {words} words"
         );
     }
+    // Up and Down through the keypad and the keyboard save presses.
+    for pair in presses_of.chunks(2) {
+        assert!(pair[1] * 2 < pair[0], "Right only, then shortest: {pair:?}");
+    }
+}
+
+/// A kiosk whose returning patient (Maria) has the shipped consent due.
+fn kiosk_with_a_consent_due() -> Kiosk {
+    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
+    let json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/forms/consent-npp.json"
+    ))
+    .expect("the shipped consent");
+    Kiosk::with_store(
+        |_| {},
+        |store| {
+            let maria: Vec<_> = super::ui::schedule()
+                .into_iter()
+                .filter(|a| a.id.0 == "a-maria")
+                .collect();
+            let update = ScheduleUpdate {
+                full: false,
+                upserts: &maria,
+                forms_due: &[vec!["consent-npp".into()]],
+                removals: &[],
+                forms: &[FormDefinition {
+                    id: "consent-npp".into(),
+                    version: "v1".into(),
+                    definition: json,
+                }],
+                crisis_text: None,
+                cursor: "c-2",
+            };
+            store
+                .apply_update(&update, super::ui::now())
+                .expect("the consent is due");
+        },
+    )
+}
+
+struct ConsentLabels {
+    agree: &'static str,
+    type_name: &'static str,
+    space: &'static str,
+    sign: &'static str,
+    continue_: &'static str,
+    how_to: &'static str,
+    your_name: &'static str,
+    pad: &'static str,
+}
+
+const CONSENT_EN: ConsentLabels = ConsentLabels {
+    agree: "I agree",
+    type_name: "Sign by typing my name",
+    space: "Space",
+    sign: "Sign",
+    continue_: "Continue",
+    how_to: "type your full name on the keyboard",
+    your_name: "Your name",
+    pad: "Signature box",
+};
+
+const CONSENT_ES: ConsentLabels = ConsentLabels {
+    agree: "Acepto",
+    type_name: "Firmar escribiendo mi nombre",
+    space: "Espacio",
+    sign: "Firmar",
+    continue_: "Continuar",
+    how_to: "escriba su nombre completo en el teclado",
+    your_name: "Su nombre",
+    pad: "Recuadro para la firma",
+};
+
+/// The returning patient checks in and signs the consent by keypad alone,
+/// typing her name, in speech mode: the consent reaches the outbox with
+/// the typed name as its signature, and the name is only ever said in
+/// private.
+fn consent_signed_by_keypad(es: bool) {
+    let (l, c) = if es {
+        (&ES, &CONSENT_ES)
+    } else {
+        (&EN, &CONSENT_EN)
+    };
+    let language = if es { Language::Es } else { Language::En };
+    let k = kiosk_with_a_consent_due();
+    let t = Transcript::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(t.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    press(&k, Key::DownArrow);
+    if es {
+        activate(&k, "Español");
+    }
+    activate(&k, l.use_dob);
+    type_keys(&k, "05171980");
+    activate(&k, l.next);
+    type_keys(&k, "GAR");
+    activate(&k, l.find);
+    activate(&k, l.correct);
+    activate(&k, l.still);
+    activate(&k, l.desk);
+    assert_eq!(k.screen(), Screen::Form, "{}", k.all_text());
+    t.take();
+    activate(&k, c.agree);
+    assert!(k.find(c.pad).is_some(), "the pad shows: {}", k.all_text());
+    activate(&k, c.type_name);
+    let said = t.take();
+    assert!(
+        said.iter()
+            .any(|u| u.language == language && u.text.contains(c.how_to)),
+        "{:?}",
+        texts(&said)
+    );
+    assert!(k.find(c.pad).is_none(), "the keyboard replaced it");
+    assert!(k.find(c.your_name).is_some(), "{}", k.all_text());
+
+    // Every letter is echoed by name, only in private.
+    for ch in "MARIA GARCIA".chars() {
+        let label = if ch == ' ' {
+            c.space.to_string()
+        } else {
+            ch.to_string()
+        };
+        activate(&k, &label);
+        let said = t.take();
+        let echo = said.last().expect("an answer to Enter");
+        assert_eq!(echo.audience, Audience::PrivateListening, "{echo:?}");
+        if ch != ' ' {
+            assert_eq!(
+                echo.text,
+                format!("{}.", script::char_name(ch, language)),
+                "{echo:?}"
+            );
+        }
+    }
+    // Repeat says the name whole, spelled, and only privately.
+    press(&k, Key::F2);
+    for u in t.take() {
+        if u.text.contains("GARCIA") || u.text.contains(c.your_name) {
+            assert_eq!(u.audience, Audience::PrivateListening, "{u:?}");
+        }
+    }
+    activate(&k, c.sign);
+    assert!(k.find(c.continue_).is_some(), "thank-you: {}", k.all_text());
+
+    let events = k.ui.with_controller(|ctl| {
+        ctl.repository()
+            .store
+            .events_for(&checkin_kiosk::domain::AppointmentId("a-maria".into()))
+            .expect("events")
+    });
+    let form = events
+        .iter()
+        .find(|e| e.envelope.body.kind() == "form_completed")
+        .expect("a form_completed event");
+    form.envelope
+        .validate(super::ui::now())
+        .expect("the server would take it");
+    let checkin_kiosk::protocol::EventBody::FormCompleted {
+        form_id,
+        signature_png,
+        signature_name,
+        response,
+        ..
+    } = &form.envelope.body
+    else {
+        panic!("{:?}", form.envelope.body);
+    };
+    assert_eq!(form_id, "consent-npp");
+    assert_eq!(signature_name.as_deref(), Some("MARIA GARCIA"));
+    assert_eq!(signature_png, &None, "one signature, the typed one");
+    assert_eq!(response["status"], "completed");
+    let language_code = if es { "es" } else { "en" };
+    assert_eq!(response["language"], language_code);
+
+    activate(&k, c.continue_);
+    assert_eq!(k.screen(), Screen::Done);
+}
+
+#[test]
+fn a_consent_is_signed_by_keypad_alone_in_english_and_spanish() {
+    consent_signed_by_keypad(false);
+    consent_signed_by_keypad(true);
 }

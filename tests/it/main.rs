@@ -16,11 +16,11 @@ mod pg_api;
 #[cfg(feature = "server")]
 mod pg_facade;
 #[cfg(feature = "server")]
+mod pg_fhir;
+#[cfg(feature = "server")]
 mod pg_forms;
 #[cfg(feature = "server")]
 mod pg_live;
-#[cfg(feature = "server")]
-mod pg_fhir;
 #[cfg(feature = "server")]
 mod pg_migrate;
 #[cfg(feature = "server")]

@@ -145,6 +145,7 @@ fn urgent_phq9(phq9: &DueForm, patient: &PatientId) -> DomainEvent {
             response,
             language: Language::Es,
             signature_png: None,
+            signature_name: None,
             urgent,
         }),
         at: Utc::now(),

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use self::keypad::KeypadState;
 use super::controller::{CheckInController, CheckInRepository, UiAction};
-use super::keypad::{Control, KeyRoute};
+use super::keypad::{Control, FocusRing, KeyRoute};
 use super::ui::{AppWindow, KioskAdapter, Theme, WelcomeAdapter};
 use super::view::ViewModel;
 use crate::config::{KeypadAction, KeypadSettings};
@@ -377,6 +377,11 @@ impl<R: CheckInRepository + 'static> KioskUi<R> {
     /// The control in the keypad's focus ring.
     pub fn focused_control(&self) -> Option<Control> {
         self.inner.keypad.borrow().ring.focused().cloned()
+    }
+
+    /// A copy of the keypad's focus ring as it stands, to plan moves on.
+    pub fn focus_ring(&self) -> FocusRing {
+        self.inner.keypad.borrow().ring.clone()
     }
 
     /// How many times `part` was rendered since the UI was connected.

@@ -71,6 +71,7 @@ pub fn connect(window: &AppWindow, pad: &SignaturePad, send: Rc<dyn Fn(UiAction)
     });
     f.on_back(action(UiAction::FormBack));
     f.on_agree(action(UiAction::FormAgree));
+    f.on_type_name(action(UiAction::FormTypeName));
     f.on_finish(action(UiAction::FormFinish));
     let (s, p) = (send.clone(), pad.clone());
     f.on_next(move || {
@@ -180,9 +181,15 @@ pub fn show(window: &AppWindow, pad: &SignaturePad, screen: Screen, form: &FormV
     f.set_problem(problem(form.problem));
     f.set_agreed(form.agreed);
     f.set_signed(form.signed);
+    f.set_typing_name(form.typing_name);
     f.set_crisis_text(form.crisis_text.as_str().into());
 
-    let page = (screen == Screen::Form && form.kind == FormItemKind::Consent && form.agreed)
+    // The keyboard for a typed name replaces the pad: strokes drawn before
+    // it opened are dropped, so they never sign behind the typed name.
+    let page = (screen == Screen::Form
+        && form.kind == FormItemKind::Consent
+        && form.agreed
+        && !form.typing_name)
         .then(|| (form.form_title.clone(), form.position));
     let mut state = pad.0.borrow_mut();
     if state.page != page {

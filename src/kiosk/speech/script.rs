@@ -536,7 +536,8 @@ fn form_page(_ctx: &ScriptContext, v: &ViewModel, s: &mut Script) {
     if !f.group_title.trim().is_empty() {
         s.say_text(&sentence(&f.group_title));
     }
-    if !f.text.trim().is_empty() {
+    // On the keyboard for a typed signature, the consent was read already.
+    if !f.text.trim().is_empty() && !f.typing_name {
         s.say_text(&f.text);
     }
     form_instructions(v, s);
@@ -580,16 +581,29 @@ fn form_instructions(v: &ViewModel, s: &mut Script) {
     }
 }
 
-/// What the consent needs next: agreeing, signing, or Next.
+/// What the consent needs next: agreeing, signing (with the finger, or by
+/// typing a name on the keyboard), or Next.
 fn consent_step(f: &crate::kiosk::view::FormView, s: &mut Script) {
+    if f.typing_name {
+        s.say(
+            "To sign, type your full name on the keyboard, one letter at a time, then press \
+             Sign. Back returns to the signature box.",
+            "Para firmar, escriba su nombre completo en el teclado, letra por letra, y pulse \
+             Firmar. Atrás vuelve al recuadro de la firma.",
+        );
+        return;
+    }
     match (f.agreed, f.signed) {
         (false, _) => s.say(
-            "If you agree, press I agree. Then sign with your finger.",
-            "Si está de acuerdo, pulse Estoy de acuerdo. Luego firme con el dedo.",
+            "If you agree, press I agree. Then sign with your finger, or by typing your name.",
+            "Si está de acuerdo, pulse Acepto. Luego firme con el dedo, o escribiendo su \
+             nombre.",
         ),
         (true, false) => s.say(
-            "You agreed. Now sign with your finger in the box on the screen.",
-            "Usted aceptó. Ahora firme con el dedo en el recuadro de la pantalla.",
+            "You agreed. Now sign with your finger in the box on the screen, or press Sign \
+             by typing my name to sign with the keyboard.",
+            "Usted aceptó. Ahora firme con el dedo en el recuadro de la pantalla, o pulse \
+             Firmar escribiendo mi nombre para firmar con el teclado.",
         ),
         (true, true) => s.say(
             "You agreed and signed. Press Next to continue, or Clear to sign again.",
@@ -609,6 +623,15 @@ fn form_answer(v: &ViewModel, s: &mut Script) {
             Some(spell(&f.typed, s.language))
         }
         (FormItemKind::Text, _) if !f.typed.is_empty() => Some(f.typed.clone()),
+        // A typed signature is spelled, letter by letter, and only in private.
+        (FormItemKind::Consent, _) if f.typing_name && !f.typed.is_empty() => {
+            let text = match s.language {
+                Language::En => format!("Your name: {}.", spell(&f.typed, s.language)),
+                Language::Es => format!("Su nombre: {}.", spell(&f.typed, s.language)),
+            };
+            s.private(&text);
+            None
+        }
         _ => None,
     };
     if let Some(answer) = chosen {
@@ -649,11 +672,15 @@ fn form_problem(v: &ViewModel, s: &mut Script) {
         ),
         Some(FormProblem::NotAgreed) => s.say(
             "Please press I agree first.",
-            "Por favor, pulse primero Estoy de acuerdo.",
+            "Por favor, pulse primero Acepto.",
+        ),
+        Some(FormProblem::NotSigned) if v.form.typing_name => s.say(
+            "Please type your name to sign.",
+            "Por favor, escriba su nombre para firmar.",
         ),
         Some(FormProblem::NotSigned) => s.say(
-            "Please sign with your finger in the box.",
-            "Por favor, firme con el dedo en el recuadro.",
+            "Please sign with your finger in the box, or press Sign by typing my name.",
+            "Por favor, firme con el dedo en el recuadro, o pulse Firmar escribiendo mi nombre.",
         ),
         None => {}
     }
@@ -666,12 +693,15 @@ fn form_changes(prev: &ViewModel, next: &ViewModel, s: &mut Script) {
     if matches!(
         n.kind,
         FormItemKind::Integer | FormItemKind::Date | FormItemKind::Text
-    ) {
+    ) || (n.typing_name && p.typing_name)
+    {
         typed(&p.typed, &n.typed, s);
     } else if p.selected != n.selected && n.selected.is_some() {
         form_answer(next, s);
     }
-    if n.kind == FormItemKind::Consent && (p.agreed, p.signed) != (n.agreed, n.signed) {
+    if n.kind == FormItemKind::Consent
+        && (p.agreed, p.signed, p.typing_name) != (n.agreed, n.signed, n.typing_name)
+    {
         if p.signed && !n.signed {
             s.say("Signature cleared.", "Firma borrada.");
         }

@@ -1572,7 +1572,7 @@ mod form_pages {
             v.form.count = 1;
             let (public, _) = whole(&v);
             assert!(public.contains("Consent text."));
-            assert!(public.contains(pick(lang, "press I agree", "pulse Estoy de acuerdo")));
+            assert!(public.contains(pick(lang, "press I agree", "pulse Acepto")));
             let mut agreed = v.clone();
             agreed.form.agreed = true;
             let (public, _) = say(&view_changes(Some(&v), &agreed), lang);
@@ -1589,6 +1589,87 @@ mod form_pages {
             );
             let (public, _) = say(&view_changes(Some(&signed), &agreed), lang);
             assert!(public.starts_with(pick(lang, "Signature cleared.", "Firma borrada.")));
+        }
+    }
+
+    #[test]
+    fn signing_by_typing_a_name_is_offered_and_the_name_is_spelled_only_in_private() {
+        for lang in LANGS {
+            let mut agreed = blank(Screen::Form, lang);
+            agreed.form.kind = FormItemKind::Consent;
+            agreed.form.text = "Consent text.".into();
+            agreed.form.position = 1;
+            agreed.form.count = 1;
+            agreed.form.agreed = true;
+            let (public, _) = whole(&agreed);
+            let offer = pick(
+                lang,
+                "press Sign by typing my name",
+                "pulse Firmar escribiendo mi nombre",
+            );
+            assert!(public.contains(offer), "{public}");
+
+            // The keyboard opens: how to sign, not the consent again.
+            let mut typing = agreed.clone();
+            typing.form.typing_name = true;
+            let (public, private) = say(&view_changes(Some(&agreed), &typing), lang);
+            assert!(
+                public.contains(pick(
+                    lang,
+                    "type your full name",
+                    "escriba su nombre completo"
+                )),
+                "{public}"
+            );
+            assert_eq!(private, "");
+            let (public, _) = whole(&typing);
+            assert!(!public.contains("Consent text."), "{public}");
+
+            // Each letter typed is said by name, privately.
+            let mut one = typing.clone();
+            one.form.typed = "Ñ".into();
+            let mut two = one.clone();
+            two.form.typed = "ÑA".into();
+            let a = char_name('A', lang);
+            let (public, private) = say(&view_changes(Some(&one), &two), lang);
+            assert_eq!(public, "");
+            assert_eq!(private, format!("{a}."));
+            let (public, private) = say(&view_changes(Some(&typing), &one), lang);
+            assert_eq!(public, "");
+            let enye = char_name('Ñ', lang);
+            assert_eq!(private, format!("{enye}."));
+            // Repeat spells the whole name, privately.
+            let (public, private) = whole(&two);
+            assert!(
+                !public.contains("ÑA") && !public.contains(&enye),
+                "{public}"
+            );
+            let spelled = match lang {
+                Language::En => format!("Your name: {enye}, {a}."),
+                Language::Es => format!("Su nombre: {enye}, {a}."),
+            };
+            assert!(private.contains(&spelled), "{private}");
+
+            // A blank name: the keyboard's own problem.
+            let mut blank_name = typing.clone();
+            blank_name.form.problem = Some(FormProblem::NotSigned);
+            let (public, _) = say(&view_changes(Some(&typing), &blank_name), lang);
+            assert_eq!(
+                public,
+                pick(
+                    lang,
+                    "Please type your name to sign.",
+                    "Por favor, escriba su nombre para firmar."
+                )
+            );
+            // Back to the box, signed by the name.
+            let mut signed = agreed.clone();
+            signed.form.signed = true;
+            let (public, _) = say(&view_changes(Some(&typing), &signed), lang);
+            assert!(
+                public.contains(pick(lang, "and signed", "y firmó")),
+                "{public}"
+            );
         }
     }
 

@@ -1,7 +1,10 @@
 //! Pure translation of a completed intake form into the FHIR R4 resources
 //! written back to the EHR: the QuestionnaireResponse, an Observation for
 //! a screener's total score (PHQ-2, PHQ-9, GAD-7), and a Consent carrying
-//! the patient's signature. No I/O; every builder is unit-tested.
+//! the patient's signature: the drawing as a PNG, or, for a patient who
+//! signed by keypad, the name they typed as a plain-text attachment with a
+//! `verification` saying the patient confirmed it themself. No I/O; every
+//! builder is unit-tested.
 //!
 //! Every resource carries a client-assigned identifier made from the kiosk
 //! event's UUID, so a retried write finds the first one instead of adding
@@ -35,8 +38,10 @@ pub struct CompletedForm {
     pub questionnaire_url: String,
     /// The QuestionnaireResponse as the kiosk sent it.
     pub response: Value,
-    /// The signature PNG, for a consent.
+    /// The signature PNG, for a consent signed by drawing.
     pub signature_png: Option<Vec<u8>>,
+    /// The typed name, for a consent signed by keypad.
+    pub signature_name: Option<String>,
     /// The screener's total, if scored.
     pub score: Option<u8>,
     /// When the patient finished.
@@ -125,14 +130,43 @@ pub fn score_observation(f: &CompletedForm, response_id: Option<&str>) -> Option
     }))
 }
 
+/// The title of a typed signature's attachment.
+pub const TYPED_SIGNATURE_TITLE: &str = "Patient signature, name typed by the patient at the kiosk";
+
 /// The Consent of a signed form, or `None` without a signature: active,
 /// scope patient-privacy under the HIPAA notice of privacy practices
-/// policy, category LOINC 59284-0 "Consent Document", the signature PNG
-/// as its source attachment.
+/// policy, category LOINC 59284-0 "Consent Document", and the signature
+/// as its source attachment: the PNG of a drawn one, or the typed name as
+/// UTF-8 text. A typed name also gets a `verification`, verified with the
+/// patient at the completion time, as the drawing itself is no mark.
 pub fn consent(f: &CompletedForm) -> Option<Value> {
-    let png = f.signature_png.as_deref()?;
-    let data = base64::engine::general_purpose::STANDARD.encode(png);
-    Some(json!({
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let (attachment, verification) = match (&f.signature_png, &f.signature_name) {
+        (Some(png), _) => (
+            json!({
+                "contentType": "image/png",
+                "data": b64(png),
+                "title": "Patient signature",
+                "creation": instant(f.completed_at)
+            }),
+            None,
+        ),
+        (None, Some(name)) => (
+            json!({
+                "contentType": "text/plain; charset=utf-8",
+                "data": b64(name.as_bytes()),
+                "title": TYPED_SIGNATURE_TITLE,
+                "creation": instant(f.completed_at)
+            }),
+            Some(json!([{
+                "verified": true,
+                "verifiedWith": patient_ref(f),
+                "verificationDate": instant(f.completed_at)
+            }])),
+        ),
+        (None, None) => return None,
+    };
+    let mut consent = json!({
         "resourceType": "Consent",
         "identifier": [{"system": CONSENT_IDENTIFIER_SYSTEM, "value": f.event_id}],
         "status": "active",
@@ -154,13 +188,12 @@ pub fn consent(f: &CompletedForm) -> Option<Value> {
             "code": "hipaa-npp",
             "display": "HIPAA Notice of Privacy Practices"
         }]},
-        "sourceAttachment": {
-            "contentType": "image/png",
-            "data": data,
-            "title": "Patient signature",
-            "creation": instant(f.completed_at)
-        }
-    }))
+        "sourceAttachment": attachment
+    });
+    if let Some(v) = verification {
+        consent["verification"] = v;
+    }
+    Some(consent)
 }
 
 /// The `If-None-Exist` query finding a resource by `system|event_id`.
@@ -185,6 +218,7 @@ mod tests {
                 "item": [{"linkId": "phq2-1", "answer": [{"valueInteger": 2}]}]
             }),
             signature_png: png,
+            signature_name: None,
             score,
             completed_at: DateTime::from_timestamp(1_772_452_800, 0).unwrap_or_default(),
         }
@@ -261,9 +295,45 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(decoded, png);
         assert!(consent(&form("consent-npp", None, None)).is_none());
+        assert!(c.get("verification").is_none(), "the drawing is the mark");
         assert_eq!(
             identifier_query(CONSENT_IDENTIFIER_SYSTEM, "e1"),
             "identifier=urn:checkin-kiosk:form-consent|e1"
+        );
+    }
+
+    #[test]
+    fn a_name_typed_by_keypad_is_the_consent_s_text_attachment_verified_with_the_patient() {
+        let mut f = form("consent-npp", None, None);
+        f.signature_name = Some("María García".into());
+        let c = consent(&f).expect("consent");
+        let a = &c["sourceAttachment"];
+        assert_eq!(a["contentType"], "text/plain; charset=utf-8");
+        assert_eq!(a["title"], TYPED_SIGNATURE_TITLE);
+        let data = a["data"].as_str().unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_default();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap_or_default(),
+            "María García"
+        );
+        assert_eq!(c["verification"][0]["verified"], true);
+        assert_eq!(
+            c["verification"][0]["verifiedWith"]["reference"],
+            "Patient/p1"
+        );
+        assert_eq!(
+            c["verification"][0]["verificationDate"],
+            instant(f.completed_at)
+        );
+        assert_eq!(c["scope"]["coding"][0]["code"], "patient-privacy");
+        assert_eq!(c["identifier"][0]["value"], f.event_id.as_str());
+        // A drawing wins over a name; the two never travel together.
+        f.signature_png = Some(b"\x89PNG\r\n\x1a\n".to_vec());
+        assert_eq!(
+            consent(&f).expect("consent")["sourceAttachment"]["contentType"],
+            "image/png"
         );
     }
 }

@@ -478,7 +478,8 @@ pub fn load_form(
 ) -> Result<Option<forms::CompletedForm>, StorageError> {
     let row = c
         .query_row(
-            "SELECT patient_id, form_id, response, signature_png, score, completed_ms
+            "SELECT patient_id, form_id, response, signature_png, score, completed_ms,
+                    signature_name
              FROM form_responses WHERE clinic_id = ?1 AND event_id = ?2",
             params![clinic.as_str(), event_id],
             |r| {
@@ -489,11 +490,14 @@ pub fn load_form(
                     r.get::<_, Option<Vec<u8>>>(3)?,
                     r.get::<_, Option<i64>>(4)?,
                     r.get::<_, i64>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((patient_id, form_id, response, signature_png, score, completed_ms)) = row else {
+    let Some((patient_id, form_id, response, signature_png, score, completed_ms, signature_name)) =
+        row
+    else {
         return Ok(None);
     };
     let response = serde_json::from_str(&response).map_err(|source| StorageError::Json {
@@ -507,6 +511,7 @@ pub fn load_form(
         form_id,
         response,
         signature_png,
+        signature_name,
         score: score.and_then(|s| u8::try_from(s).ok()),
         completed_at: from_ms(completed_ms),
     }))

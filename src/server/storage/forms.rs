@@ -35,8 +35,10 @@ pub struct NewFormResponse<'a> {
     pub form_version: &'a str,
     /// The QuestionnaireResponse, as JSON text.
     pub response: &'a str,
-    /// The signature PNG, for a consent.
+    /// The signature PNG, for a consent signed by drawing.
     pub signature_png: Option<&'a [u8]>,
+    /// The typed name, for a consent signed by keypad.
+    pub signature_name: Option<&'a str>,
     /// The screener's total, if scored.
     pub score: Option<u8>,
     /// The screener's band, if it has one.
@@ -58,8 +60,8 @@ pub fn insert(
     tx.prepare_cached(
         "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
              form_id, form_version, response, signature_png, score, band, urgent,
-             completed_ms, received_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             completed_ms, received_ms, signature_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         clinic.as_str(),
@@ -75,7 +77,8 @@ pub fn insert(
         f.band,
         f.urgent,
         to_ms(f.completed_at),
-        to_ms(f.received_at)
+        to_ms(f.received_at),
+        f.signature_name
     ])?;
     Ok(())
 }
@@ -254,7 +257,7 @@ pub struct StoredForm {
     pub band: Option<String>,
     /// Whether the result was urgent.
     pub urgent: bool,
-    /// Whether a signature is stored with it.
+    /// Whether a signature is stored with it, drawn or typed.
     pub signed: bool,
 }
 
@@ -267,7 +270,7 @@ pub fn completed_on_day(
 ) -> Result<Vec<StoredForm>, StorageError> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.appointment_id, f.form_id, f.completed_ms, f.score, f.band, f.urgent,
-                f.signature_png IS NOT NULL
+                f.signature_png IS NOT NULL OR f.signature_name IS NOT NULL
          FROM form_responses f JOIN appointments a
            ON a.clinic_id = f.clinic_id AND a.appointment_id = f.appointment_id
          WHERE f.clinic_id = ?1 AND a.day = ?2 AND a.removed = 0
@@ -311,8 +314,8 @@ pub(crate) struct CheckedForm<'a> {
     pub(crate) offered: &'a OfferedForm,
     /// The QuestionnaireResponse, as stored.
     pub(crate) text: String,
-    /// The signature PNG's bytes, for a consent.
-    pub(crate) signature: Option<Vec<u8>>,
+    /// The patient's signature, for a consent.
+    pub(crate) signature: Option<Signature>,
     /// The screener's score, for a scored form.
     pub(crate) score: Option<Score>,
 }
@@ -347,6 +350,7 @@ pub(crate) fn check_completed<'a>(
         form_id,
         response,
         signature_png,
+        signature_name,
         ..
     } = body
     else {
@@ -357,7 +361,7 @@ pub(crate) fn check_completed<'a>(
             "form {form_id} is not offered by this clinic server"
         ));
     };
-    let signature = signature(offered, signature_png.as_deref())?;
+    let signature = signature(offered, signature_png.as_deref(), signature_name.as_deref())?;
     if response.get("status").and_then(|v| v.as_str()) != Some("completed") {
         return Err(format!(
             "response to form {form_id}: status must be \"completed\""
@@ -384,23 +388,59 @@ pub(crate) fn check_completed<'a>(
     }))
 }
 
-/// The signature's PNG bytes: required by a form that takes one, refused
-/// by any other. The protocol check already made sure it is base64 PNG.
-fn signature(offered: &OfferedForm, png: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+/// A consent's signature: drawn, or the name typed on the keypad.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Signature {
+    /// The drawing's PNG bytes.
+    Drawn(Vec<u8>),
+    /// The typed name.
+    Typed(String),
+}
+
+impl Signature {
+    /// The drawing's PNG bytes, for a drawn signature.
+    pub(crate) fn png(&self) -> Option<&[u8]> {
+        match self {
+            Self::Drawn(png) => Some(png),
+            Self::Typed(_) => None,
+        }
+    }
+
+    /// The typed name, for a signature typed by keypad.
+    pub(crate) fn name(&self) -> Option<&str> {
+        match self {
+            Self::Typed(name) => Some(name),
+            Self::Drawn(_) => None,
+        }
+    }
+}
+
+/// The signature: exactly one of a PNG or a typed name for a form that
+/// takes one, neither for any other. The protocol check already made sure
+/// the PNG is base64 PNG and the name follows the name rule.
+fn signature(
+    offered: &OfferedForm,
+    png: Option<&str>,
+    name: Option<&str>,
+) -> Result<Option<Signature>, String> {
     use base64::Engine as _;
     let id = &offered.rule.form_id;
-    match (png, offered.takes_signature) {
-        (None, false) => Ok(None),
-        (None, true) => Err(format!(
-            "form {id} needs the patient's signature in signature_png"
+    match (png, name, offered.takes_signature) {
+        (None, None, false) => Ok(None),
+        (None, None, true) => Err(format!(
+            "form {id} needs the patient's signature in signature_png or signature_name"
         )),
-        (Some(_), false) => Err(format!(
-            "form {id} takes no signature; send signature_png only with a consent form"
+        (Some(_), Some(_), _) => Err(format!(
+            "form {id}: send signature_png or signature_name, not both"
         )),
-        (Some(png), true) => base64::engine::general_purpose::STANDARD
+        (_, _, false) => Err(format!(
+            "form {id} takes no signature; send a signature only with a consent form"
+        )),
+        (Some(png), None, true) => base64::engine::general_purpose::STANDARD
             .decode(png)
-            .map(Some)
+            .map(|png| Some(Signature::Drawn(png)))
             .map_err(|_| "signature_png: not standard base64".to_string()),
+        (None, Some(name), true) => Ok(Some(Signature::Typed(name.to_string()))),
     }
 }
 

@@ -24,7 +24,9 @@ use crate::server::db::{next_seq, to_ms};
 use crate::server::fhir::mapping::TargetStatus;
 use crate::server::fhir::writeback as fhir_writeback;
 use crate::server::intake::FormCatalog;
-use crate::server::storage::forms::{self as form_store, CheckedForm, FORMS_STEP, NewFormResponse};
+use crate::server::storage::forms::{
+    self as form_store, CheckedForm, FORMS_STEP, NewFormResponse, Signature,
+};
 
 /// What a batch did: one result per event, and the notices to publish once
 /// the transaction has committed.
@@ -373,7 +375,8 @@ impl<'a> Ctx<'a> {
                 form_id,
                 form_version,
                 response: &form.text,
-                signature_png: form.signature.as_deref(),
+                signature_png: form.signature.as_ref().and_then(Signature::png),
+                signature_name: form.signature.as_ref().and_then(Signature::name),
                 score: form.total(),
                 band: band.as_deref(),
                 urgent,

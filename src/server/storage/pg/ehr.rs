@@ -285,7 +285,7 @@ impl PgStore {
         let Some(r) = c
             .query_opt(
                 "SELECT patient_id, form_id, response::text, signature_png, score::bigint,
-                        completed_ms
+                        completed_ms, signature_name
                  FROM form_responses WHERE clinic_id = $1 AND event_id::text = $2",
                 &[&clinic.as_str(), &event_id],
             )
@@ -305,6 +305,7 @@ impl PgStore {
                 source,
             })?,
             signature_png: r.try_get(3)?,
+            signature_name: r.try_get(6)?,
             score: r
                 .try_get::<_, Option<i64>>(4)?
                 .and_then(|s| u8::try_from(s).ok()),

@@ -29,9 +29,9 @@ pub(super) async fn insert(
     tx.execute(
         "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
              form_id, form_version, response, signature_png, score, band, urgent,
-             completed_ms, received_ms)
+             completed_ms, received_ms, signature_name)
          VALUES ($1, ($2::text)::uuid, $3, $4, $5, $6, $7, ($8::text)::jsonb, $9, $10, $11, $12,
-             $13, $14)",
+             $13, $14, $15)",
         &[
             &clinic.as_str(),
             &f.event_id,
@@ -47,6 +47,7 @@ pub(super) async fn insert(
             &f.urgent,
             &ms(f.completed_at),
             &ms(f.received_at),
+            &f.signature_name,
         ],
     )
     .await?;
@@ -119,7 +120,7 @@ impl PgStore {
             .await?
             .query(
                 "SELECT f.appointment_id, f.form_id, f.completed_ms, f.score, f.band, f.urgent,
-                        f.signature_png IS NOT NULL
+                        f.signature_png IS NOT NULL OR f.signature_name IS NOT NULL
                  FROM form_responses f JOIN appointments a
                    ON a.clinic_id = f.clinic_id AND a.appointment_id = f.appointment_id
                  WHERE f.clinic_id = $1 AND a.day = $2 AND NOT a.removed

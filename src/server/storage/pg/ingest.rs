@@ -403,7 +403,14 @@ impl<'a> Ctx<'a, '_> {
             form_id,
             form_version,
             response: &form.text,
-            signature_png: form.signature.as_deref(),
+            signature_png: form
+                .signature
+                .as_ref()
+                .and_then(crate::server::storage::forms::Signature::png),
+            signature_name: form
+                .signature
+                .as_ref()
+                .and_then(crate::server::storage::forms::Signature::name),
             score: form.total(),
             band: band.as_deref(),
             urgent,

@@ -15,10 +15,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "login_limits",
         include_str!("migrations/0003_login_limits.sql"),
     ),
+    (
+        4,
+        "signature_name",
+        include_str!("migrations/0004_signature_name.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The advisory lock key the migrations run under ("ckin-mig").
 const MIGRATION_LOCK: i64 = 0x636b_696e_2d6d_6967;
