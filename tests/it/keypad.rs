@@ -1018,7 +1018,7 @@ const CONSENT_EN: ConsentLabels = ConsentLabels {
 
 const CONSENT_ES: ConsentLabels = ConsentLabels {
     agree: "Acepto",
-    type_name: "Firmar escribiendo mi nombre",
+    type_name: "Escribir mi nombre",
     space: "Espacio",
     sign: "Firmar",
     continue_: "Continuar",

@@ -23,6 +23,9 @@ use uuid::Uuid;
 
 use super::server::{enroll_body, event, noon, send};
 
+/// The SQLite schema version this build copies.
+const KNOWN_SQLITE_VERSION: i64 = checkin_kiosk::server::schema::SCHEMA_VERSION as i64;
+
 /// The test server's configuration without intake forms, which a
 /// PostgreSQL replica refuses.
 fn config(dir: &Path) -> ServerConfig {
@@ -789,7 +792,7 @@ fn an_older_sqlite_schema_or_a_missing_database_is_refused() {
             err,
             MigrateError::SqliteVersion {
                 found: 6,
-                known: 7,
+                known: KNOWN_SQLITE_VERSION,
                 ..
             }
         ),

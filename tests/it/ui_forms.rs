@@ -655,7 +655,7 @@ impl Survey {
         let after = by_label(after);
         for (key, was) in by_label(before) {
             if let Some(now) = after.get(&key)
-                && now != &was
+                && !same_spot(now, &was)
             {
                 self.fail(place, format!("{:?} moved when {what}: ({:.0}, {:.0}) {:.0}x{:.0} → ({:.0}, {:.0}) {:.0}x{:.0}", key.0, was.x, was.y, was.w, was.h, now.x, now.y, now.w, now.h));
             }
@@ -760,8 +760,7 @@ impl Survey {
                 let next = after
                     .iter()
                     .find(|c| c.label == tr(lang, "Next", "Siguiente"));
-                let same = |a: &Control, b: &Control| (a.x, a.y, a.w, a.h) == (b.x, b.y, b.w, b.h);
-                if !matches!((&agree, next), (Some(a), Some(n)) if same(a, n)) {
+                if !matches!((&agree, next), (Some(a), Some(n)) if same_spot(a, n)) {
                     self.fail(
                         place,
                         format!("\"Next\" {next:?} is not where \"I agree\" {agree:?} was"),
@@ -1251,4 +1250,12 @@ fn a_consent_signed_with_the_finger_reaches_the_outbox_through_the_real_flow() {
     );
     k.tap("Continue");
     assert_eq!(k.screen(), Screen::Done);
+}
+
+/// Whether two controls cover the same place, to within layout rounding
+/// (under half a logical pixel on every edge): what a finger can tell.
+fn same_spot(a: &Control, b: &Control) -> bool {
+    [(a.x, b.x), (a.y, b.y), (a.w, b.w), (a.h, b.h)]
+        .iter()
+        .all(|(p, q)| (p - q).abs() < 0.5)
 }

@@ -603,7 +603,7 @@ fn consent_step(f: &crate::kiosk::view::FormView, s: &mut Script) {
             "You agreed. Now sign with your finger in the box on the screen, or press Sign \
              by typing my name to sign with the keyboard.",
             "Usted aceptó. Ahora firme con el dedo en el recuadro de la pantalla, o pulse \
-             Firmar escribiendo mi nombre para firmar con el teclado.",
+             Escribir mi nombre para firmar con el teclado.",
         ),
         (true, true) => s.say(
             "You agreed and signed. Press Next to continue, or Clear to sign again.",
@@ -680,7 +680,7 @@ fn form_problem(v: &ViewModel, s: &mut Script) {
         ),
         Some(FormProblem::NotSigned) => s.say(
             "Please sign with your finger in the box, or press Sign by typing my name.",
-            "Por favor, firme con el dedo en el recuadro, o pulse Firmar escribiendo mi nombre.",
+            "Por favor, firme con el dedo en el recuadro, o pulse Escribir mi nombre.",
         ),
         None => {}
     }

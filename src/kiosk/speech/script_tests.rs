@@ -1605,7 +1605,7 @@ mod form_pages {
             let offer = pick(
                 lang,
                 "press Sign by typing my name",
-                "pulse Firmar escribiendo mi nombre",
+                "pulse Escribir mi nombre",
             );
             assert!(public.contains(offer), "{public}");
 

@@ -17,6 +17,8 @@ pub enum ColumnKind {
     BigInt,
     /// `integer`, from INTEGER in its range.
     Int,
+    /// `smallint`, from INTEGER in its range.
+    SmallInt,
     /// `boolean`, from INTEGER 0 or 1.
     Bool,
     /// `jsonb` (or `json`), from TEXT holding one JSON document.
@@ -35,6 +37,7 @@ impl ColumnKind {
             "text" | "character varying" => Self::Text,
             "bigint" => Self::BigInt,
             "integer" => Self::Int,
+            "smallint" => Self::SmallInt,
             "boolean" => Self::Bool,
             "jsonb" | "json" => Self::Json,
             "uuid" => Self::Uuid,
@@ -49,6 +52,7 @@ impl ColumnKind {
             Self::Text => "text",
             Self::BigInt => "an integer",
             Self::Int => "an integer within 32 bits",
+            Self::SmallInt => "an integer within 16 bits",
             Self::Bool => "the integer 0 or 1",
             Self::Json => "text holding a JSON document",
             Self::Uuid => "text holding a UUID",
@@ -129,6 +133,8 @@ pub enum PgParam {
     BigInt(Option<i64>),
     /// `integer`.
     Int(Option<i32>),
+    /// `smallint`.
+    SmallInt(Option<i16>),
     /// `boolean`.
     Bool(Option<bool>),
     /// `jsonb`.
@@ -146,6 +152,7 @@ impl PgParam {
             Self::Text(v) => v,
             Self::BigInt(v) => v,
             Self::Int(v) => v,
+            Self::SmallInt(v) => v,
             Self::Bool(v) => v,
             Self::Json(v) => v,
             Self::Uuid(v) => v,
@@ -164,6 +171,7 @@ pub fn from_sqlite(kind: ColumnKind, value: ValueRef<'_>) -> Result<(PgParam, Ca
             ColumnKind::Text => PgParam::Text(None),
             ColumnKind::BigInt => PgParam::BigInt(None),
             ColumnKind::Int => PgParam::Int(None),
+            ColumnKind::SmallInt => PgParam::SmallInt(None),
             ColumnKind::Bool => PgParam::Bool(None),
             ColumnKind::Json => PgParam::Json(None),
             ColumnKind::Uuid => PgParam::Uuid(None),
@@ -186,6 +194,10 @@ pub fn from_sqlite(kind: ColumnKind, value: ValueRef<'_>) -> Result<(PgParam, Ca
         (ColumnKind::Int, ValueRef::Integer(i)) => {
             let small = i32::try_from(i).map_err(|_| wrong())?;
             Ok((PgParam::Int(Some(small)), Canon::Int(i)))
+        }
+        (ColumnKind::SmallInt, ValueRef::Integer(i)) => {
+            let small = i16::try_from(i).map_err(|_| wrong())?;
+            Ok((PgParam::SmallInt(Some(small)), Canon::Int(i)))
         }
         (ColumnKind::Bool, ValueRef::Integer(i @ (0 | 1))) => {
             Ok((PgParam::Bool(Some(i == 1)), Canon::Int(i)))
@@ -221,6 +233,9 @@ pub fn from_pg(
         ColumnKind::BigInt => row.try_get::<_, Option<i64>>(i)?.map(Canon::Int),
         ColumnKind::Int => row
             .try_get::<_, Option<i32>>(i)?
+            .map(|v| Canon::Int(v.into())),
+        ColumnKind::SmallInt => row
+            .try_get::<_, Option<i16>>(i)?
             .map(|v| Canon::Int(v.into())),
         ColumnKind::Bool => row
             .try_get::<_, Option<bool>>(i)?
@@ -337,6 +352,7 @@ mod tests {
         assert!(from_sqlite(ColumnKind::Uuid, ValueRef::Text(b"not-a-uuid")).is_err());
         assert!(from_sqlite(ColumnKind::Json, ValueRef::Text(b"{oops")).is_err());
         assert!(from_sqlite(ColumnKind::Int, ValueRef::Integer(1 << 40)).is_err());
+        assert!(from_sqlite(ColumnKind::SmallInt, ValueRef::Integer(1 << 20)).is_err());
         assert!(from_sqlite(ColumnKind::Text, ValueRef::Integer(3)).is_err());
         assert!(from_sqlite(ColumnKind::Text, ValueRef::Text(b"a\0b")).is_err());
         let err = from_sqlite(ColumnKind::BigInt, ValueRef::Text(b"Jane Doe")).unwrap_err();

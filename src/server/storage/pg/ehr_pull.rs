@@ -10,15 +10,14 @@
 use std::collections::HashSet;
 
 use chrono::Duration;
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Json;
 
+use super::PgStore;
 use super::ingest::next_seq;
-use super::schedule::{WIRE_COLUMNS, wire_from_row};
-use super::{PgStore, ms};
 use crate::domain::{Appointment, ClinicId};
-use crate::protocol::{AppointmentWire, CoverageWire, DemographicsWire, PatientWire};
+use crate::protocol::{CoverageWire, DemographicsWire};
 use crate::server::fhir::client::Versioned;
 use crate::server::fhir::mapping;
 use crate::server::fhir::pull::{
@@ -26,7 +25,7 @@ use crate::server::fhir::pull::{
     plan_removals,
 };
 use crate::server::storage::StorageError;
-use crate::server::storage::schedule::merged_status;
+use crate::server::storage::schedule::VisitFacts;
 
 /// How often a pull that lost a deadlock to a concurrent writer is run
 /// again before it counts as failed (the next pull tries anyway).
@@ -109,7 +108,7 @@ pub(super) async fn lock_cursor(
 /// Writes the mapped window: upserts, removals (or a hold), and the
 /// Appointment cache write-back starts from.
 async fn store(
-    tx: &impl GenericClient,
+    tx: &Transaction<'_>,
     clinic: &ClinicId,
     batch: &Batch,
 ) -> Result<Written, StorageError> {
@@ -167,9 +166,19 @@ async fn store(
             }
         }
     }
-    let mut stamp = Stamp { seq: None };
+    // The same upsert as an import: a row that ends up as it was keeps its
+    // change sequence, a status kiosks moved forward is kept, and the
+    // visit's clinician and type are stored for the forms due.
+    let ids: Vec<String> = appointments.iter().map(|a| a.id.0.clone()).collect();
+    let mut stored = super::upsert::load(tx, clinic, &ids).await?;
+    let mut run = super::upsert::Run::new(tx, clinic);
+    let no_facts = VisitFacts::default();
     for a in &appointments {
-        if upsert(tx, clinic, &mut stamp, a).await? {
+        let visit = batch.facts.get(a.id.as_str()).unwrap_or(&no_facts);
+        if run
+            .appointment(a, visit, stored.remove(a.id.as_str()))
+            .await?
+        {
             written.upserted += 1;
         } else {
             written.unchanged += 1;
@@ -244,179 +253,4 @@ pub(super) async fn remove(
         )
         .await?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
-}
-
-/// The clinic's change sequence, advanced once per pull on first need.
-struct Stamp {
-    seq: Option<i64>,
-}
-
-impl Stamp {
-    async fn get(
-        &mut self,
-        tx: &impl GenericClient,
-        clinic: &ClinicId,
-    ) -> Result<i64, StorageError> {
-        if let Some(s) = self.seq {
-            return Ok(s);
-        }
-        let s = next_seq(tx, clinic).await?;
-        self.seq = Some(s);
-        Ok(s)
-    }
-}
-
-/// Upserts one appointment and its patient, as `schedule::upsert` does
-/// on SQLite; true when the appointment changed. A row that ends up as it was
-/// keeps its change sequence; a status kiosks moved forward is kept.
-async fn upsert(
-    tx: &impl GenericClient,
-    clinic: &ClinicId,
-    stamp: &mut Stamp,
-    a: &Appointment,
-) -> Result<bool, StorageError> {
-    let wire = AppointmentWire::from(a);
-    let existing = tx
-        .query_opt(
-            &format!(
-                "SELECT {WIRE_COLUMNS} FROM appointments a JOIN patients p
-                   ON p.clinic_id = a.clinic_id AND p.patient_id = a.patient_id
-                 WHERE a.clinic_id = $1 AND a.appointment_id = $2"
-            ),
-            &[&clinic.as_str(), &wire.id],
-        )
-        .await?
-        .map(|r| wire_from_row(clinic, &r))
-        .transpose()?;
-    let patient_changed = upsert_patient(tx, clinic, &wire.patient, wire.coverage.as_ref()).await?;
-    if patient_changed {
-        let s = stamp.get(tx, clinic).await?;
-        tx.execute(
-            "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
-            &[&clinic.as_str(), &wire.patient.id, &s],
-        )
-        .await?;
-    }
-    // A patient change alone counts as unchanged, as on SQLite: the
-    // appointment's own fields are as they were.
-    let Some(status) = merged_status(&wire, existing.as_ref()) else {
-        return Ok(false);
-    };
-    let s = stamp.get(tx, clinic).await?;
-    tx.execute(
-        "INSERT INTO appointments (clinic_id, appointment_id, patient_id, location_id, day,
-             start_ms, end_ms, time_zone, clinician, status, expected_copay_cents,
-             prior_balance_cents, currency, removed, change_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, false, $14)
-         ON CONFLICT (clinic_id, appointment_id) DO UPDATE SET
-             patient_id = excluded.patient_id, location_id = excluded.location_id,
-             day = excluded.day, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
-             time_zone = excluded.time_zone, clinician = excluded.clinician,
-             status = excluded.status, expected_copay_cents = excluded.expected_copay_cents,
-             prior_balance_cents = excluded.prior_balance_cents, currency = excluded.currency,
-             removed = false, change_seq = excluded.change_seq",
-        &[
-            &clinic.as_str(),
-            &wire.id,
-            &wire.patient.id,
-            &wire.location_id,
-            &a.local_day().to_string(),
-            &ms(wire.start),
-            &ms(wire.end),
-            &wire.time_zone,
-            &wire.clinician,
-            &status,
-            &wire.expected_copay_cents,
-            &wire.prior_balance_cents,
-            &wire.currency,
-            &s,
-        ],
-    )
-    .await?;
-    Ok(true)
-}
-
-/// Inserts or updates a patient and their coverage; true when anything
-/// changed. A later confirmation on the server wins over the EHR's.
-async fn upsert_patient(
-    tx: &impl GenericClient,
-    clinic: &ClinicId,
-    p: &PatientWire,
-    coverage: Option<&CoverageWire>,
-) -> Result<bool, StorageError> {
-    let json = |column: &'static str, v: Result<serde_json::Value, serde_json::Error>| {
-        v.map_err(|source| StorageError::Json { column, source })
-    };
-    let new_coverage = coverage
-        .map(|c| json("patients.coverage", serde_json::to_value(c)))
-        .transpose()?;
-    let demographics = json(
-        "patients.demographics",
-        serde_json::to_value(&p.demographics),
-    )?;
-    let confirmed = p.demographics_confirmed_at.map(ms);
-    let dob = p.date_of_birth.to_string();
-    let existing = tx
-        .query_opt(
-            "SELECT first_name, last_name, date_of_birth, demographics, demographics_confirmed_ms,
-                    coverage
-             FROM patients WHERE clinic_id = $1 AND patient_id = $2 FOR UPDATE",
-            &[&clinic.as_str(), &p.id],
-        )
-        .await?;
-    let Some(r) = existing else {
-        tx.execute(
-            "INSERT INTO patients (clinic_id, patient_id, first_name, last_name, date_of_birth,
-                 demographics, demographics_confirmed_ms, coverage)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &clinic.as_str(),
-                &p.id,
-                &p.first_name,
-                &p.last_name,
-                &dob,
-                &Json(&demographics),
-                &confirmed,
-                &new_coverage.as_ref().map(Json),
-            ],
-        )
-        .await?;
-        return Ok(true);
-    };
-    let old_coverage: Option<Json<serde_json::Value>> = r.try_get(5)?;
-    let coverage_changed = old_coverage.map(|Json(v)| v) != new_coverage;
-    if coverage_changed {
-        tx.execute(
-            "UPDATE patients SET coverage = $3 WHERE clinic_id = $1 AND patient_id = $2",
-            &[&clinic.as_str(), &p.id, &new_coverage.as_ref().map(Json)],
-        )
-        .await?;
-    }
-    let old_confirmed: Option<i64> = r.try_get(4)?;
-    let keep_confirmed = old_confirmed.max(confirmed);
-    let Json(old_demographics): Json<serde_json::Value> = r.try_get(3)?;
-    let same = r.try_get::<_, String>(0)? == p.first_name
-        && r.try_get::<_, String>(1)? == p.last_name
-        && r.try_get::<_, String>(2)? == dob
-        && old_demographics == demographics
-        && old_confirmed == keep_confirmed;
-    if same {
-        return Ok(coverage_changed);
-    }
-    tx.execute(
-        "UPDATE patients SET first_name = $3, last_name = $4, date_of_birth = $5,
-             demographics = $6, demographics_confirmed_ms = $7
-         WHERE clinic_id = $1 AND patient_id = $2",
-        &[
-            &clinic.as_str(),
-            &p.id,
-            &p.first_name,
-            &p.last_name,
-            &dob,
-            &Json(&demographics),
-            &keep_confirmed,
-        ],
-    )
-    .await?;
-    Ok(true)
 }

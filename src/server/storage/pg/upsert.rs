@@ -86,7 +86,7 @@ async fn lock_cursor(tx: &Transaction<'_>, clinic: &ClinicId) -> Result<(), PgEr
 }
 
 /// The stored rows of `ids`, by appointment id, in one query.
-async fn load(
+pub(super) async fn load(
     tx: &Transaction<'_>,
     clinic: &ClinicId,
     ids: &[String],
@@ -110,13 +110,22 @@ async fn load(
 }
 
 /// One upsert's transaction and its change sequence, taken on first need.
-struct Run<'a, 'c> {
+pub(super) struct Run<'a, 'c> {
     tx: &'a Transaction<'c>,
     clinic: &'a ClinicId,
     seq: Option<i64>,
 }
 
-impl Run<'_, '_> {
+impl<'a, 'c> Run<'a, 'c> {
+    /// A run in `tx` for `clinic`, with no change sequence taken yet.
+    pub(super) fn new(tx: &'a Transaction<'c>, clinic: &'a ClinicId) -> Self {
+        Self {
+            tx,
+            clinic,
+            seq: None,
+        }
+    }
+
     async fn seq(&mut self) -> Result<i64, PgError> {
         if let Some(s) = self.seq {
             return Ok(s);
@@ -128,7 +137,7 @@ impl Run<'_, '_> {
 
     /// Upserts one appointment and its patient; true when the appointment
     /// row was written (added or changed).
-    async fn appointment(
+    pub(super) async fn appointment(
         &mut self,
         a: &Appointment,
         visit: &VisitFacts,
