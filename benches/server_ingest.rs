@@ -219,7 +219,7 @@ fn session(appointment: usize, now: chrono::DateTime<Utc>, out: &mut Vec<EventEn
     if appointment.is_multiple_of(5) {
         out.push(ev(EventBody::Flag {
             code: "late".into(),
-            step: "identify".into(),
+            step: "enter_dob".into(),
             text: "Arrived 20 minutes after the start".into(),
         }));
     }
