@@ -98,6 +98,19 @@ pub struct Control {
     /// Whether it shows a value the patient gave (a form field's text):
     /// such a control carries patient data.
     pub has_value: bool,
+    /// Its place in the screen's list of items (a form's answers), which
+    /// may slide under the finger: items out of view are still in the
+    /// ring's order, reached by scrolling them into view.
+    pub item: Option<ListItem>,
+}
+
+/// A control's place in a list of items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListItem {
+    /// Its index, from 0, in reading order.
+    pub index: usize,
+    /// How many items the list has, in view or not.
+    pub count: usize,
 }
 
 /// What sort of control the focus ring is on.
@@ -112,6 +125,8 @@ pub enum ControlKind {
     Field,
     /// A switch that is on or off, such as larger text.
     Toggle,
+    /// An answer of a form question; `checked` says whether it is chosen.
+    Answer,
 }
 
 impl Control {
@@ -128,8 +143,44 @@ impl Control {
 /// right. A control joins a row when its centre lies within the height of
 /// the row's first control, so keys of one keypad row form one row even
 /// when their heights differ slightly.
-pub fn reading_order(mut controls: Vec<Control>) -> Vec<Vec<Control>> {
+///
+/// The items of a list (a form's answers) are read together, in their own
+/// order, where the list begins: a list beside the question is read before
+/// the Back and Next under it, and an item half out of view never falls
+/// among the controls around the list.
+pub fn reading_order(controls: Vec<Control>) -> Vec<Vec<Control>> {
+    let (mut items, plain): (Vec<Control>, Vec<Control>) =
+        controls.into_iter().partition(|c| c.item.is_some());
+    let mut rows = rows_by_place(plain);
+    if items.is_empty() {
+        return rows;
+    }
+    items.sort_by_key(|c| c.item.map_or(0, |i| i.index));
+    let top = items[0].y;
+    let mut block = rows_in_turn(items);
+    let at = rows
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c.centre_y() > top))
+        .unwrap_or(rows.len());
+    let after = rows.split_off(at);
+    rows.append(&mut block);
+    rows.extend(after);
+    rows
+}
+
+/// Controls in rows by their place on screen, each row left to right.
+fn rows_by_place(mut controls: Vec<Control>) -> Vec<Vec<Control>> {
     controls.sort_by(|a, b| a.centre_y().total_cmp(&b.centre_y()));
+    let mut rows = rows_in_turn(controls);
+    for row in &mut rows {
+        row.sort_by(|a, b| a.x.total_cmp(&b.x));
+    }
+    rows
+}
+
+/// Splits controls, taken in turn, into rows: a control joins the row
+/// before it when its centre lies within the height of that row's first.
+fn rows_in_turn(controls: Vec<Control>) -> Vec<Vec<Control>> {
     let mut rows: Vec<Vec<Control>> = Vec::new();
     for c in controls {
         let joins = rows
@@ -140,9 +191,6 @@ pub fn reading_order(mut controls: Vec<Control>) -> Vec<Vec<Control>> {
             Some(row) if joins => row.push(c),
             _ => rows.push(vec![c]),
         }
-    }
-    for row in &mut rows {
-        row.sort_by(|a, b| a.x.total_cmp(&b.x));
     }
     rows
 }
@@ -248,6 +296,73 @@ impl FocusRing {
         self.focused()
     }
 
+    /// Where a move goes in the screen's list of items, by item index,
+    /// when it moves within the list or into it; `None` when the list is
+    /// not involved (the ring then moves with [`FocusRing::step`]). Within
+    /// the list, Left and Right step through the items and Up and Down go
+    /// a row of the list, in view or not; past its ends the ring leaves
+    /// the list. Into the list, Right and Down arrive at its first row and
+    /// Left and Up at its last, so every item is met in order. The item
+    /// may be out of view: the caller scrolls it in, then calls
+    /// [`FocusRing::focus_item`].
+    pub fn list_target(&self, action: KeypadAction) -> Option<usize> {
+        let count = self.controls().find_map(|c| c.item).map(|i| i.count)?;
+        if count == 0 {
+            return None;
+        }
+        let columns = self.list_columns();
+        let last_row = (count - 1) / columns;
+        if let Some(at) = self.focused().and_then(|c| c.item) {
+            let i = at.index;
+            return match action {
+                KeypadAction::Right => (i + 1 < count).then_some(i + 1),
+                KeypadAction::Left => i.checked_sub(1),
+                KeypadAction::Down => {
+                    (i / columns < last_row).then(|| (i + columns).min(count - 1))
+                }
+                KeypadAction::Up => i.checked_sub(columns),
+                _ => None,
+            };
+        }
+        let mut probe = self.clone();
+        let landed = probe.step(action)?.item?;
+        let column = landed.index % columns;
+        match action {
+            KeypadAction::Right => Some(0),
+            KeypadAction::Left => Some(count - 1),
+            KeypadAction::Down => Some(column.min(count - 1)),
+            KeypadAction::Up => Some((last_row * columns + column).min(count - 1)),
+            _ => None,
+        }
+    }
+
+    /// How many items a row of the list holds: the most any of its rows
+    /// in view holds.
+    fn list_columns(&self) -> usize {
+        self.rows
+            .iter()
+            .map(|r| r.iter().filter(|c| c.item.is_some()).count())
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
+
+    /// Puts the ring on the list's item `index`; false when that item is
+    /// not on screen.
+    pub fn focus_item(&mut self, index: usize) -> bool {
+        let found = self
+            .controls()
+            .position(|c| c.item.is_some_and(|i| i.index == index));
+        match found {
+            Some(at) => {
+                self.at = Some(self.position(at));
+                self.column_x = None;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Puts the ring on the `index`th control in reading order.
     pub fn set_index(&mut self, index: usize) {
         if index < self.controls().count() {
@@ -331,6 +446,7 @@ mod tests {
             checked: None,
             kind: ControlKind::Button,
             has_value: false,
+            item: None,
         }
     }
 
@@ -504,5 +620,91 @@ mod tests {
         ring.relayout(Vec::new());
         assert_eq!(ring.focused(), None);
         assert_eq!(ring.step(KeypadAction::Down), None);
+    }
+
+    /// A landscape form page: the top bar, Back and Next under the
+    /// question on the left, and a list of ten answers in two columns on
+    /// the right, from y 100 to 410, slid down `first` rows: it shows
+    /// rows `first..first + 3` whole (each 80 high, 20 apart) and the top
+    /// 10 of the row after them.
+    fn answers(first: usize) -> Vec<Control> {
+        let mut out = vec![
+            control("Español", 600.0, 0.0),
+            control("I need help", 800.0, 0.0),
+            sized("Back", 0.0, 330.0, 200.0),
+            sized("Next", 210.0, 330.0, 200.0),
+        ];
+        for index in 0..10 {
+            let row = index / 2;
+            let height = if (first..first + 3).contains(&row) {
+                80.0
+            } else if row == first + 3 {
+                10.0
+            } else {
+                continue;
+            };
+            let y = 100.0 + (row - first) as f32 * 100.0;
+            let x = 500.0 + (index % 2) as f32 * 210.0;
+            out.push(Control {
+                height,
+                item: Some(ListItem { index, count: 10 }),
+                kind: ControlKind::Answer,
+                ..sized(&format!("answer {index}"), x, y, 200.0)
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn a_list_is_read_where_it_begins_in_its_own_order() {
+        let ring = FocusRing::new(answers(1));
+        let order: Vec<&str> = ring.controls().map(|c| c.label.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "Español",
+                "I need help",
+                "answer 2",
+                "answer 3",
+                "answer 4",
+                "answer 5",
+                "answer 6",
+                "answer 7",
+                "answer 8",
+                "answer 9",
+                "Back",
+                "Next"
+            ],
+            "Back and Next, level with the answers, come after the list"
+        );
+    }
+
+    #[test]
+    fn moves_in_a_list_go_item_by_item_in_view_or_not() {
+        use KeypadAction::{Down, Left, Right, Up};
+        let mut ring = FocusRing::new(answers(0));
+        ring.set_index(1); // "I need help"
+        assert_eq!(
+            ring.list_target(Right),
+            Some(0),
+            "into the list at its first"
+        );
+        assert!(ring.focus_item(0));
+        assert_eq!(ring.list_target(Left), None, "Left from the first leaves");
+        assert_eq!(ring.list_target(Down), Some(2));
+        assert!(ring.focus_item(7));
+        assert_eq!(ring.list_target(Right), Some(8), "out of view, still next");
+        assert_eq!(ring.list_target(Down), Some(9));
+        assert_eq!(ring.list_target(Up), Some(5));
+        // The list slid to its end: the last item leaves it, Right to Back.
+        let mut ring = FocusRing::new(answers(2));
+        assert!(ring.focus_item(9));
+        assert_eq!(ring.list_target(Right), None);
+        assert_eq!(ring.list_target(Down), None);
+        assert_eq!(ring.step(Right).unwrap().label, "Back");
+        // Back into the list from below: at its last item, or its last row.
+        assert_eq!(ring.list_target(Left), Some(9));
+        assert_eq!(ring.list_target(Up), Some(8));
+        assert!(!ring.focus_item(0), "the first row is out of view");
     }
 }

@@ -1,7 +1,8 @@
 //! The tactile keypad drives the real Slint UI under the testing backend:
 //! the focus ring's order and drawing, whole journeys by keypad alone in
-//! English and Spanish, and scanner bursts that keep working while keypad
-//! keys are pressed.
+//! English and Spanish, a list of answers that slides under the ring, what
+//! a loudspeaker says of the keys, and scanner bursts that keep working
+//! while keypad keys are pressed.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -412,11 +413,11 @@ impl Script for Marks {
         )]
     }
 
-    fn focused(&self, control: &Control, language: Language) -> Utterance {
-        Utterance::prompt(
+    fn focused(&self, control: &Control, language: Language) -> Vec<Utterance> {
+        vec![Utterance::prompt(
             format!("focus {} {:?}", control.label, control.kind),
             language,
-        )
+        )]
     }
 
     fn idle_warning(&self, seconds_left: u32, language: Language) -> Utterance {
@@ -934,9 +935,16 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
     {
         let (presses, answers) = answers_of_the_dob_path(l, es, walk);
         presses_of.push(presses);
-        let all: Vec<Utterance> = answers.iter().flatten().cloned().collect();
+        // With headphones: what a loudspeaker alone says is not heard.
+        let heard = |us: &[Utterance]| -> Vec<Utterance> {
+            us.iter()
+                .filter(|u| Route::Private.allows(u.audience))
+                .cloned()
+                .collect()
+        };
+        let all = heard(&answers.concat());
         let total = spoken_seconds(&mut engine, &all);
-        let start = spoken_seconds(&mut engine, &answers[0]);
+        let start = spoken_seconds(&mut engine, &heard(&answers[0]));
         let words: usize = all.iter().map(|u| u.text.split_whitespace().count()).sum();
         println!(
             "keypad-only DOB path, {language}, {how}: {presses} key presses, {} answers, \
@@ -1140,4 +1148,377 @@ fn consent_signed_by_keypad(es: bool) {
 fn a_consent_is_signed_by_keypad_alone_in_english_and_spanish() {
     consent_signed_by_keypad(false);
     consent_signed_by_keypad(true);
+}
+
+/// Twelve ways a patient may have heard of the clinic, in English and
+/// Spanish: too many to fit beside the question on a short landscape
+/// panel with larger text.
+const HEARD_OF_US: [(&str, &str); 12] = [
+    ("From my doctor", "Por mi médico"),
+    (
+        "From a friend or family member",
+        "Por un amigo o un familiar",
+    ),
+    ("From my insurance company", "Por mi compañía de seguros"),
+    ("An online search", "Una búsqueda en internet"),
+    ("Social media", "Las redes sociales"),
+    ("A newspaper or magazine", "Un periódico o una revista"),
+    ("Radio or television", "La radio o la televisión"),
+    ("A community health fair", "Una feria de salud comunitaria"),
+    (
+        "A sign outside the clinic",
+        "Un letrero fuera de la clínica",
+    ),
+    ("My employer", "Mi empleador"),
+    ("I walked or drove past", "Pasé caminando o en coche"),
+    ("Something else", "Otra cosa"),
+];
+
+/// A form of one choice question with the answers of `HEARD_OF_US`.
+fn heard_of_us_form() -> String {
+    let es = |text: &str| {
+        serde_json::json!({"extension": [{
+            "url": "http://hl7.org/fhir/StructureDefinition/translation",
+            "extension": [
+                {"url": "lang", "valueCode": "es"},
+                {"url": "content", "valueString": text}
+            ]
+        }]})
+    };
+    let options: Vec<_> = HEARD_OF_US
+        .iter()
+        .enumerate()
+        .map(|(i, (en, sp))| {
+            serde_json::json!({"valueCoding": {
+                "code": format!("h{i}"), "display": en, "_display": es(sp)
+            }})
+        })
+        .collect();
+    serde_json::json!({
+        "resourceType": "Questionnaire",
+        "id": "heard-of-us",
+        "title": "About your visit",
+        "_title": es("Sobre su visita"),
+        "item": [{
+            "linkId": "heard",
+            "type": "choice",
+            "required": true,
+            "text": "How did you hear about our clinic?",
+            "_text": es("¿Cómo supo de nuestra clínica?"),
+            "answerOption": options
+        }]
+    })
+    .to_string()
+}
+
+/// A kiosk whose returning patient (Maria) has the one-question form due.
+fn kiosk_with_a_long_choice_due() -> Kiosk {
+    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
+    Kiosk::with_store(
+        |_| {},
+        |store| {
+            let maria: Vec<_> = super::ui::schedule()
+                .into_iter()
+                .filter(|a| a.id.0 == "a-maria")
+                .collect();
+            let update = ScheduleUpdate {
+                full: false,
+                upserts: &maria,
+                forms_due: &[vec!["heard-of-us".into()]],
+                removals: &[],
+                forms: &[FormDefinition {
+                    id: "heard-of-us".into(),
+                    version: "v1".into(),
+                    definition: heard_of_us_form(),
+                }],
+                crisis_text: None,
+                cursor: "c-2",
+            };
+            store
+                .apply_update(&update, super::ui::now())
+                .expect("the form is due");
+        },
+    )
+}
+
+/// A place in the window: x, y, width, height.
+type Rect = (f32, f32, f32, f32);
+
+fn rect(e: &i_slint_backend_testing::ElementHandle) -> Rect {
+    let (at, size) = (e.absolute_position(), e.size());
+    (at.x, at.y, size.width, size.height)
+}
+
+/// Whether `inner` lies wholly inside `outer`, to half a pixel.
+fn inside(inner: Rect, outer: Rect) -> bool {
+    inner.0 >= outer.0 - 0.5
+        && inner.1 >= outer.1 - 0.5
+        && inner.0 + inner.2 <= outer.0 + outer.2 + 0.5
+        && inner.1 + inner.3 <= outer.1 + outer.3 + 0.5
+}
+
+/// Where the list of answers shows them: the sliding list that holds a
+/// button.
+fn answer_list(k: &Kiosk) -> Rect {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    let lists: Vec<Rect> = ElementQuery::from_root(&k.window)
+        .match_descendants()
+        .match_type_name("Flickable")
+        .find_all()
+        .into_iter()
+        .filter(|f| {
+            f.query_descendants()
+                .match_accessible_role(AccessibleRole::Button)
+                .find_first()
+                .is_some()
+        })
+        .map(|f| rect(&f))
+        .collect();
+    *lists.first().expect("a sliding list of answers")
+}
+
+/// The answer button labelled `label`, where it is now, if on screen.
+fn answer_at(k: &Kiosk, label: &str) -> Option<Rect> {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    let label = label.to_string();
+    ElementQuery::from_root(&k.window)
+        .match_descendants()
+        .match_accessible_role(AccessibleRole::Button)
+        .match_predicate(move |e| e.accessible_label().as_deref() == Some(label.as_str()))
+        .find_first()
+        .map(|e| rect(&e))
+}
+
+/// Where the ring is drawn.
+fn ring_at(k: &Kiosk) -> Rect {
+    let r = k.window.global::<KeypadAdapter>();
+    (
+        r.get_ring_x(),
+        r.get_ring_y(),
+        r.get_ring_width(),
+        r.get_ring_height(),
+    )
+}
+
+/// After a move onto the answer `label`: the ring is on it, it is wholly
+/// in the list's view, the ring is drawn around it where it now is, and
+/// every answer the ring can reach lies within the list, under no other
+/// control.
+fn ring_on_answer(k: &Kiosk, list: Rect, label: &str, step: &str) {
+    assert_eq!(focused(k).as_deref(), Some(label), "{step}");
+    let at = answer_at(k, label).unwrap_or_else(|| panic!("{step}: {label:?} not on screen"));
+    assert!(
+        inside(at, list),
+        "{step}: {label:?} at {at:?}, list {list:?}"
+    );
+    assert_eq!(ring_at(k), at, "{step}: the ring is drawn on {label:?}");
+    for c in k.ui.focus_order() {
+        if HEARD_OF_US.iter().any(|(en, _)| *en == c.label) {
+            let r = (c.x, c.y, c.width, c.height);
+            assert!(
+                inside(r, list),
+                "{step}: {:?} at {r:?} lies outside the list",
+                c.label
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ring_walks_a_sliding_list_of_answers_and_enter_chooses_the_last() {
+    let k = kiosk_with_a_long_choice_due();
+    k.window
+        .window()
+        .set_size(slint::PhysicalSize::new(1024, 768));
+    // The theme follows the window's size in a change handler.
+    i_slint_backend_testing::mock_elapsed_time(Duration::ZERO);
+    activate(&k, "Larger text");
+    assert!(k.ui.larger_text());
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    activate(&k, EN.correct);
+    activate(&k, EN.still);
+    activate(&k, EN.desk);
+    assert_eq!(k.screen(), Screen::Form, "{}", k.all_text());
+    i_slint_backend_testing::mock_elapsed_time(Duration::ZERO);
+    let labels: Vec<&str> = HEARD_OF_US.iter().map(|(en, _)| *en).collect();
+    let (first, last) = (labels[0], labels[labels.len() - 1]);
+    let list = answer_list(&k);
+    assert!(answer_at(&k, first).is_some_and(|r| inside(r, list)));
+    assert!(
+        !answer_at(&k, last).is_some_and(|r| inside(r, list)),
+        "twelve answers do not all fit 1024x768 with larger text"
+    );
+    let bar = || [answer_at(&k, "Back"), answer_at(&k, "Next")];
+    let bar_before = bar();
+    assert!(bar_before.iter().all(Option::is_some), "Back and Next show");
+
+    // Right: every answer in order, each wholly in view in the ring.
+    let mut presses = 0;
+    while focused(&k).as_deref() != Some(first) {
+        press(&k, Key::RightArrow);
+        presses += 1;
+        assert!(
+            presses < 10 && focused(&k).as_deref() != Some("Back"),
+            "Right reaches the first answer before Back: {:?}",
+            order(&k)
+        );
+    }
+    ring_on_answer(&k, list, first, "the first answer");
+    for label in &labels[1..] {
+        press(&k, Key::RightArrow);
+        ring_on_answer(&k, list, label, "Right");
+    }
+    assert_eq!(bar(), bar_before, "only the list slid: Back and Next stay");
+    // Past the last answer the ring leaves the list for the action bar.
+    press(&k, Key::RightArrow);
+    assert_eq!(focused(&k).as_deref(), Some("Back"));
+    press(&k, Key::LeftArrow);
+    ring_on_answer(&k, list, last, "Left from Back");
+
+    // Left: back through them all, the list sliding up.
+    for label in labels[..labels.len() - 1].iter().rev() {
+        press(&k, Key::LeftArrow);
+        ring_on_answer(&k, list, label, "Left");
+    }
+    // Down and Up: a row of two answers at a time, in view or not.
+    for label in labels.iter().step_by(2).skip(1) {
+        press(&k, Key::DownArrow);
+        ring_on_answer(&k, list, label, "Down");
+    }
+    press(&k, Key::RightArrow);
+    ring_on_answer(&k, list, last, "Right to the last");
+    for label in labels.iter().skip(1).step_by(2).rev().skip(1) {
+        press(&k, Key::UpArrow);
+        ring_on_answer(&k, list, label, "Up");
+    }
+    for label in labels.iter().skip(1).step_by(2).skip(1) {
+        press(&k, Key::DownArrow);
+        ring_on_answer(&k, list, label, "Down again");
+    }
+    assert_eq!(bar(), bar_before, "Back and Next never moved");
+
+    // Enter chooses the answer in the ring: the last.
+    assert_eq!(k.ui.view().form.selected, None);
+    press(&k, Key::Return);
+    assert_eq!(k.ui.view().form.selected, Some(labels.len() - 1));
+    ring_on_answer(&k, list, last, "chosen");
+    activate(&k, EN.next);
+    assert_ne!(
+        k.ui.view().form.kind,
+        checkin_kiosk::kiosk::view::FormItemKind::Choice
+    );
+}
+
+/// What `said` plays through a loudspeaker.
+fn aloud(said: &[Utterance]) -> Vec<String> {
+    said.iter()
+        .filter(|u| Route::Loudspeaker.allows(u.audience))
+        .map(|u| u.text.clone())
+        .collect()
+}
+
+#[test]
+fn a_loudspeaker_says_no_key_but_once_a_page_how_to_hear_them() {
+    for language in [Language::En, Language::Es] {
+        let (k, t) = spoken_kiosk();
+        let l = if language == Language::Es {
+            activate(&k, "Español");
+            &ES
+        } else {
+            &EN
+        };
+        let hint = script::keys_are_private(language);
+        activate(&k, l.use_dob);
+        t.take();
+        let mut said = Vec::new();
+        for digit in "0517".chars() {
+            activate(&k, &digit.to_string());
+            said.extend(t.take());
+        }
+        let loud = aloud(&said);
+        assert_eq!(
+            loud.iter().filter(|u| **u == hint.text).count(),
+            1,
+            "{language:?}: once on the date's page, not at every key: {loud:?}"
+        );
+        for digit in ["0", "5", "1", "7", "cero", "cinco", "uno", "siete"] {
+            assert!(
+                !loud
+                    .iter()
+                    .any(|u| u.split(|c: char| !c.is_alphanumeric()).any(|w| w == digit)),
+                "{language:?}: {digit:?} said aloud: {loud:?}"
+            );
+        }
+        // Headphones hear every key, and no hint.
+        let private: Vec<&Utterance> = said
+            .iter()
+            .filter(|u| Route::Private.allows(u.audience))
+            .collect();
+        let key = if language == Language::Es {
+            "tecla"
+        } else {
+            "key"
+        };
+        assert!(
+            private.iter().any(|u| u.text == format!("7, {key}.")),
+            "{language:?}: {private:?}"
+        );
+        assert!(private.iter().all(|u| u.text != hint.text));
+        // The next page says it once again.
+        type_keys(&k, "1980");
+        activate(&k, l.next);
+        assert_eq!(k.screen(), Screen::EnterName);
+        t.take();
+        let mut said = Vec::new();
+        for letter in "GA".chars() {
+            activate(&k, &letter.to_string());
+            said.extend(t.take());
+        }
+        let loud = aloud(&said);
+        assert_eq!(
+            loud.iter().filter(|u| **u == hint.text).count(),
+            1,
+            "{language:?}: once on the name's page: {loud:?}"
+        );
+    }
+}
+
+#[test]
+fn a_loudspeaker_says_the_answers_but_not_which_is_chosen() {
+    let k = kiosk_with_a_long_choice_due();
+    let t = Transcript::default();
+    k.ui.set_speech(SpeechOutput {
+        voice: Box::new(t.clone()),
+        script: Box::new(SpokenScript::for_clinic("Riverside Family Clinic")),
+        always_speak: false,
+        default_volume: Volume::DEFAULT,
+    });
+    press(&k, Key::DownArrow);
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    activate(&k, EN.correct);
+    activate(&k, EN.still);
+    activate(&k, EN.desk);
+    assert_eq!(k.screen(), Screen::Form);
+    let (first, second) = (HEARD_OF_US[0].0, HEARD_OF_US[1].0);
+    activate(&k, first);
+    assert_eq!(k.ui.view().form.selected, Some(0));
+    t.take();
+    press(&k, Key::RightArrow);
+    let other = t.take();
+    press(&k, Key::LeftArrow);
+    let chosen = t.take();
+    assert_eq!(aloud(&other), [format!("{second}, button.")]);
+    assert_eq!(
+        aloud(&chosen),
+        [format!("{first}, button.")],
+        "the chosen answer sounds like any other through a loudspeaker"
+    );
+    let private: Vec<&str> = chosen
+        .iter()
+        .filter(|u| u.audience == Audience::PrivateListening)
+        .map(|u| u.text.as_str())
+        .collect();
+    assert_eq!(private, ["Selected."], "headphones hear it is chosen");
 }

@@ -477,7 +477,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
             .cloned();
         drop(keypad);
         if let Some(switch) = switch {
-            self.speech.borrow_mut().focused(&switch, view.language);
+            self.speech.borrow_mut().focused(&switch, &view);
         }
     }
 
@@ -532,7 +532,7 @@ impl<R: CheckInRepository + 'static> Inner<R> {
                     {
                         control.has_value = true;
                     }
-                    self.speech.borrow_mut().focused(&control, view.language);
+                    self.speech.borrow_mut().focused(&control, &view);
                 }
             }
             KeypadAction::Enter => {

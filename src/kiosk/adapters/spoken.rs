@@ -36,6 +36,7 @@ pub fn focused_control(control: &Control) -> FocusedControl {
         ControlKind::Key => ControlRole::Key,
         ControlKind::Field => ControlRole::TextField,
         ControlKind::Toggle => ControlRole::Toggle,
+        ControlKind::Answer => ControlRole::Answer,
     };
     let state = if !control.enabled {
         ControlState::Disabled
@@ -61,7 +62,7 @@ impl Script for SpokenScript {
         script::whole_screen_in(&self.context, view)
     }
 
-    fn focused(&self, control: &Control, language: Language) -> Utterance {
+    fn focused(&self, control: &Control, language: Language) -> Vec<Utterance> {
         script::focused(&focused_control(control), language)
     }
 

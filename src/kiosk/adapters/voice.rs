@@ -6,8 +6,8 @@
 
 use crate::domain::Language;
 use crate::kiosk::keypad::Control;
-use crate::kiosk::speech::{Route, Speaker, Utterance, Volume};
-use crate::kiosk::view::ViewModel;
+use crate::kiosk::speech::{Audience, Route, Speaker, Utterance, Volume};
+use crate::kiosk::view::{Screen, ViewModel};
 
 /// Where utterances go. Every method returns at once.
 pub trait Voice {
@@ -49,8 +49,9 @@ pub trait Script {
     fn view_changes(&self, prev: Option<&ViewModel>, next: &ViewModel) -> Vec<Utterance>;
     /// Everything on the screen, as when speech mode starts.
     fn whole_screen(&self, view: &ViewModel) -> Vec<Utterance>;
-    /// The control in the focus ring, with its role and state.
-    fn focused(&self, control: &Control, language: Language) -> Utterance;
+    /// The control in the focus ring, with its role and state: one
+    /// utterance per audience.
+    fn focused(&self, control: &Control, language: Language) -> Vec<Utterance>;
     /// "Are you still there?" with the seconds left.
     fn idle_warning(&self, seconds_left: u32, language: Language) -> Utterance;
     /// How the keypad works, said when speech mode starts.
@@ -83,6 +84,38 @@ pub(super) struct SpeechState {
     volume: Volume,
     /// What was said last, said again at a new volume.
     last: Vec<Utterance>,
+    /// The words for a loudspeaker only already said on this page: each
+    /// is said once a page, not at every key.
+    hints: Vec<String>,
+    /// The page `hints` belong to.
+    page: Option<Page>,
+}
+
+/// One page of the journey, for saying a hint once a page: the screen, and
+/// on the form screen the page of the form.
+#[derive(Debug, Clone, PartialEq)]
+struct Page {
+    screen: Screen,
+    language: Language,
+    /// The form, the page, and whether its keyboard shows (a consent
+    /// signed by typing).
+    form: Option<(String, u32, bool)>,
+}
+
+impl Page {
+    fn of(view: &ViewModel) -> Self {
+        Self {
+            screen: view.screen,
+            language: view.language,
+            form: (view.screen == Screen::Form).then(|| {
+                (
+                    view.form.form_title.clone(),
+                    view.form.position,
+                    view.form.typing_name,
+                )
+            }),
+        }
+    }
 }
 
 impl SpeechState {
@@ -155,6 +188,8 @@ impl SpeechState {
         } else {
             Route::Loudspeaker
         });
+        // The new route has heard none of the loudspeaker's hints.
+        self.hints.clear();
         if plugged && !self.on {
             self.key(view);
         }
@@ -169,12 +204,28 @@ impl SpeechState {
         self.say(words);
     }
 
-    /// The focus ring moved onto `control`.
-    pub(super) fn focused(&mut self, control: &Control, language: Language) {
+    /// The focus ring moved onto `control` on the page of `view`. Words
+    /// for a loudspeaker only are said once a page.
+    pub(super) fn focused(&mut self, control: &Control, view: &ViewModel) {
         let Some(out) = self.out.as_ref().filter(|_| self.on) else {
             return;
         };
-        let words = vec![out.script.focused(control, language)];
+        let mut words = out.script.focused(control, view.language);
+        let page = Page::of(view);
+        if self.page.as_ref() != Some(&page) {
+            self.page = Some(page);
+            self.hints.clear();
+        }
+        words.retain(|u| {
+            if u.audience != Audience::LoudspeakerOnly {
+                return true;
+            }
+            if self.hints.contains(&u.text) {
+                return false;
+            }
+            self.hints.push(u.text.clone());
+            true
+        });
         self.say(words);
     }
 
@@ -226,6 +277,8 @@ impl SpeechState {
         out.voice.interrupt();
         self.on = false;
         self.last.clear();
+        self.hints.clear();
+        self.page = None;
         // The render that follows says the new screen.
         self.start_session(view, false);
     }

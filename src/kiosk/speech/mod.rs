@@ -8,7 +8,9 @@
 //!
 //! **Privacy invariant:** an utterance that carries patient data, even
 //! masked, is marked [`Audience::PrivateListening`], and the speaker drops
-//! it while the audio goes to a loudspeaker.
+//! it while the audio goes to a loudspeaker. What the loudspeaker says
+//! instead (how to hear it privately) is marked
+//! [`Audience::LoudspeakerOnly`], and private listening drops that.
 
 pub mod espeak;
 pub mod jack;
@@ -68,6 +70,9 @@ pub enum Audience {
     Anyone,
     /// Patient data, even masked: only through headphones or a handset.
     PrivateListening,
+    /// Said only through a loudspeaker, in place of what it withholds:
+    /// how to hear that privately. Headphones and a handset drop it.
+    LoudspeakerOnly,
 }
 
 /// Where the kiosk's audio goes right now.
@@ -83,7 +88,11 @@ pub enum Route {
 impl Route {
     /// Whether an utterance for `audience` may be played on this route.
     pub fn allows(self, audience: Audience) -> bool {
-        self == Route::Private || audience == Audience::Anyone
+        match audience {
+            Audience::Anyone => true,
+            Audience::PrivateListening => self == Route::Private,
+            Audience::LoudspeakerOnly => self == Route::Loudspeaker,
+        }
     }
 }
 
@@ -114,6 +123,15 @@ impl Utterance {
             text: text.into(),
             language,
             audience: Audience::PrivateListening,
+        }
+    }
+
+    /// Words for a loudspeaker only, in place of what it withholds.
+    pub fn loudspeaker_only(text: impl Into<String>, language: Language) -> Self {
+        Self {
+            text: text.into(),
+            language,
+            audience: Audience::LoudspeakerOnly,
         }
     }
 }
@@ -240,5 +258,9 @@ mod tests {
         assert!(!Route::Loudspeaker.allows(Audience::PrivateListening));
         assert!(Route::Private.allows(Audience::Anyone));
         assert!(Route::Private.allows(Audience::PrivateListening));
+        // What the loudspeaker says in place of withheld words is not
+        // repeated in private, where those words are heard.
+        assert!(Route::Loudspeaker.allows(Audience::LoudspeakerOnly));
+        assert!(!Route::Private.allows(Audience::LoudspeakerOnly));
     }
 }

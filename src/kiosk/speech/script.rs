@@ -8,10 +8,13 @@
 //!
 //! **Privacy invariant:** patient data, even masked (the display name, the
 //! appointment time and clinician, masked contact details and coverage,
-//! amounts owed, a payment reference, and every digit of a date of birth or
-//! letter of a last name the patient types), is only ever in an utterance
-//! marked [`Audience::PrivateListening`]. Prompts around it are separate
-//! [`Audience::Anyone`] utterances, so a loudspeaker still says what to do.
+//! amounts owed, a payment reference, every digit of a date of birth or
+//! letter of a last name the patient types, the key of a keypad or
+//! keyboard in the focus ring, and which answer of a form is chosen), is
+//! only ever in an utterance marked [`Audience::PrivateListening`].
+//! Prompts around it are separate [`Audience::Anyone`] utterances, so a
+//! loudspeaker still says what to do; where it withholds the keys, it says
+//! how to hear them instead ([`Audience::LoudspeakerOnly`]).
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -48,6 +51,9 @@ pub enum ControlRole {
     TextField,
     /// A control that is on or off.
     Toggle,
+    /// An answer of a form question: whether it is chosen is the
+    /// patient's answer.
+    Answer,
 }
 
 /// The state of the focused control.
@@ -137,7 +143,14 @@ pub fn whole_screen_in(ctx: &ScriptContext, view: &ViewModel) -> Vec<Utterance> 
 }
 
 /// The focused control with its role and state: "Next, button."
-pub fn focused(control: &FocusedControl, language: Language) -> Utterance {
+///
+/// A key of the date keypad, the number pad or a keyboard is what the
+/// patient types, so it is said only in private; through a loudspeaker
+/// the patient hears [`keys_are_private`] instead (speech mode says that
+/// once a screen). A form answer is said to anyone, but whether it is
+/// chosen only in private: the patient's answer, with nothing a listener
+/// could tell apart by what is left out.
+pub fn focused(control: &FocusedControl, language: Language) -> Vec<Utterance> {
     let label = control.label.trim();
     let mut chars = label.chars();
     let label = match (control.role, chars.next(), chars.next()) {
@@ -146,8 +159,8 @@ pub fn focused(control: &FocusedControl, language: Language) -> Utterance {
     };
     let es = language == Language::Es;
     let role = match (control.role, es) {
-        (ControlRole::Button, false) => "button",
-        (ControlRole::Button, true) => "botón",
+        (ControlRole::Button | ControlRole::Answer, false) => "button",
+        (ControlRole::Button | ControlRole::Answer, true) => "botón",
         (ControlRole::Key, false) => "key",
         (ControlRole::Key, true) => "tecla",
         (ControlRole::TextField, false) => "text field",
@@ -169,16 +182,53 @@ pub fn focused(control: &FocusedControl, language: Language) -> Utterance {
         (ControlState::Selected, _, true) => "seleccionado",
         (ControlState::Enabled, _, _) => "",
     };
-    let text = [label.as_str(), role, state]
+    let private_label = control.carries_patient_data || control.role == ControlRole::Key;
+    let private_state = control.role == ControlRole::Answer;
+    let mut said = vec![label.as_str(), role];
+    if !private_state {
+        said.push(state);
+    }
+    let text = said
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let text = sentence(&text);
-    if control.carries_patient_data {
-        Utterance::private(text, language)
+    let mut s = Script::new(language);
+    if private_label {
+        s.private(&text);
     } else {
-        Utterance::prompt(text, language)
+        s.say_text(&text);
+    }
+    if private_state {
+        s.private(&capitalized(state));
+    }
+    if control.role == ControlRole::Key {
+        s.push(Audience::LoudspeakerOnly, &keys_are_private(language).text);
+    }
+    s.finish()
+}
+
+/// What a loudspeaker says in place of the keys it withholds: how to hear
+/// them. Said once a screen, not at every key.
+pub fn keys_are_private(language: Language) -> Utterance {
+    let text = match language {
+        Language::En => {
+            "To hear the keys, plug headphones into the jack, or ask at the front desk."
+        }
+        Language::Es => {
+            "Para escuchar las teclas, conecte unos auriculares en la entrada para \
+             auriculares, o pregunte en la recepción."
+        }
+    };
+    Utterance::loudspeaker_only(text, language)
+}
+
+/// `text` with its first letter a capital: "selected" said alone.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::domain::MaskedDemographics;
+use crate::kiosk::speech::Route;
 use crate::kiosk::view::{
     ChoiceView, CoPayView, DoneView, EditDemographicsView, EditInsuranceView, FormView,
     IdentityView, InsuranceView, NotFoundView, PayPhoneView,
@@ -171,6 +172,9 @@ fn check(us: &[Utterance], language: Language) -> (String, String) {
                 public.push(u.text.as_str());
             }
             Audience::PrivateListening => private.push(u.text.as_str()),
+            Audience::LoudspeakerOnly => {
+                panic!("a screen's words are for every route: {:?}", u.text)
+            }
         }
     }
     (public.join(" "), private.join(" "))
@@ -1246,26 +1250,6 @@ fn a_focused_control_says_its_label_role_and_state() {
             "Back, button, unavailable.",
         ),
         (
-            control("B", ControlRole::Key, ControlState::Enabled, false),
-            Language::Es,
-            "be, tecla.",
-        ),
-        (
-            control("Ñ", ControlRole::Key, ControlState::Enabled, false),
-            Language::Es,
-            "eñe, tecla.",
-        ),
-        (
-            control("7", ControlRole::Key, ControlState::Enabled, false),
-            Language::En,
-            "7, key.",
-        ),
-        (
-            control("Delete", ControlRole::Key, ControlState::Enabled, false),
-            Language::En,
-            "Delete, key.",
-        ),
-        (
             control(
                 "Street",
                 ControlRole::TextField,
@@ -1284,11 +1268,6 @@ fn a_focused_control_says_its_label_role_and_state() {
             ),
             Language::Es,
             "Calle, campo de texto, seleccionado.",
-        ),
-        (
-            control("A", ControlRole::Key, ControlState::Selected, false),
-            Language::Es,
-            "a, tecla, seleccionada.",
         ),
         (
             control(
@@ -1332,10 +1311,11 @@ fn a_focused_control_says_its_label_role_and_state() {
         ),
     ];
     for (c, lang, text) in cases {
-        let u = focused(&c, lang);
-        assert_eq!(u.text, text);
-        assert_eq!(u.language, lang);
-        assert_eq!(u.audience, Audience::Anyone);
+        assert_eq!(
+            focused(&c, lang),
+            [Utterance::prompt(text, lang)],
+            "{c:?} is said to anyone"
+        );
     }
     let choice = control(
         "8:13 AM with Dr. Vantablack",
@@ -1343,15 +1323,125 @@ fn a_focused_control_says_its_label_role_and_state() {
         ControlState::Enabled,
         true,
     );
-    let u = focused(&choice, Language::En);
-    assert_eq!(u.audience, Audience::PrivateListening);
-    assert_eq!(u.text, "8:13 AM with Dr. Vantablack, button.");
+    assert_eq!(
+        focused(&choice, Language::En),
+        [Utterance::private(
+            "8:13 AM with Dr. Vantablack, button.",
+            Language::En
+        )]
+    );
     // An unlabelled control still says what it is.
-    let u = focused(
+    let said = focused(
         &control("  ", ControlRole::Button, ControlState::Enabled, false),
         Language::Es,
     );
-    assert_eq!(u.text, "botón.");
+    assert_eq!(said, [Utterance::prompt("botón.", Language::Es)]);
+}
+
+/// What a loudspeaker plays of `said`, and what headphones play.
+fn heard_on(said: &[Utterance]) -> (Vec<&str>, Vec<&str>) {
+    let on = |route: Route| -> Vec<&str> {
+        said.iter()
+            .filter(|u| route.allows(u.audience))
+            .map(|u| u.text.as_str())
+            .collect()
+    };
+    (on(Route::Loudspeaker), on(Route::Private))
+}
+
+#[test]
+fn keys_are_said_only_in_private_and_a_loudspeaker_says_how_to_hear_them() {
+    let key = |label: &str, state| FocusedControl {
+        label: label.into(),
+        role: ControlRole::Key,
+        state,
+        carries_patient_data: false,
+    };
+    let en_hint = "To hear the keys, plug headphones into the jack, or ask at the front desk.";
+    let es_hint = "Para escuchar las teclas, conecte unos auriculares en la entrada para \
+                   auriculares, o pregunte en la recepción.";
+    let cases = [
+        (
+            key("7", ControlState::Enabled),
+            Language::En,
+            "7, key.",
+            en_hint,
+        ),
+        (
+            key("Delete", ControlState::Enabled),
+            Language::En,
+            "Delete, key.",
+            en_hint,
+        ),
+        (
+            key("B", ControlState::Enabled),
+            Language::Es,
+            "be, tecla.",
+            es_hint,
+        ),
+        (
+            key("Ñ", ControlState::Enabled),
+            Language::Es,
+            "eñe, tecla.",
+            es_hint,
+        ),
+        (
+            key("A", ControlState::Selected),
+            Language::Es,
+            "a, tecla, seleccionada.",
+            es_hint,
+        ),
+    ];
+    for (c, lang, private, hint) in cases {
+        let said = focused(&c, lang);
+        assert!(said.iter().all(|u| u.language == lang), "{said:?}");
+        let (loudspeaker, headphones) = heard_on(&said);
+        assert_eq!(loudspeaker, [hint], "{c:?}: the key is not said aloud");
+        assert_eq!(headphones, [private], "{c:?}: said as before, no hint");
+        assert_eq!(said.last(), Some(&keys_are_private(lang)));
+    }
+}
+
+#[test]
+fn whether_an_answer_is_chosen_is_said_only_in_private() {
+    let answer = |label: &str, state| FocusedControl {
+        label: label.into(),
+        role: ControlRole::Answer,
+        state,
+        carries_patient_data: false,
+    };
+    for (lang, label, button, selected) in [
+        (
+            Language::En,
+            "Several days",
+            "Several days, button.",
+            "Selected.",
+        ),
+        (
+            Language::Es,
+            "Varios días",
+            "Varios días, botón.",
+            "Seleccionado.",
+        ),
+    ] {
+        let chosen = focused(&answer(label, ControlState::Selected), lang);
+        let other = focused(&answer(label, ControlState::Enabled), lang);
+        let (loud_chosen, private_chosen) = heard_on(&chosen);
+        let (loud_other, private_other) = heard_on(&other);
+        // A loudspeaker says the answer the same whether it is chosen or
+        // not: the lobby cannot tell the patient's answer.
+        assert_eq!(loud_chosen, [button]);
+        assert_eq!(loud_other, loud_chosen);
+        assert_eq!(private_chosen, [button, selected]);
+        assert_eq!(private_other, [button]);
+        assert!(
+            chosen
+                .iter()
+                .filter(|u| u.text.contains(selected))
+                .all(|u| u.audience == Audience::PrivateListening),
+            "{chosen:?}"
+        );
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{AudioSink, Route, SpeechError, Synthesizer, Utterance, Volume};
+use super::{Audience, AudioSink, Route, SpeechError, Synthesizer, Utterance, Volume};
 
 /// What the speaker has done, for `kiosk status`, tests and benchmarks.
 /// Counts only: it never holds spoken text.
@@ -232,7 +232,9 @@ fn play(
     utterance: &Utterance,
 ) {
     if !shared.route().allows(utterance.audience) {
-        shared.count(|s| s.withheld += 1);
+        if utterance.audience == Audience::PrivateListening {
+            shared.count(|s| s.withheld += 1);
+        }
         return;
     }
     let current = || {
