@@ -23,6 +23,8 @@ mod pg_forms;
 mod pg_live;
 #[cfg(feature = "server")]
 mod pg_migrate;
+#[cfg(all(feature = "kiosk", feature = "server"))]
+mod pg_replicas;
 #[cfg(feature = "server")]
 mod pg_serve;
 #[cfg(feature = "server")]

@@ -19,7 +19,7 @@ use chrono::Utc;
 use super::sync::{Clinic, Kiosk, PATIENCE, fast_settings, wait_for};
 
 /// An executable from Debian, by name; the message says how to install it.
-fn tool(name: &str, package: &str) -> PathBuf {
+pub(super) fn tool(name: &str, package: &str) -> PathBuf {
     let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
         .iter()
         .map(|dir| Path::new(dir).join(name))
@@ -52,7 +52,7 @@ const NEW_KEY: &str = "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
 
 /// A private CA and, optionally, a server certificate it signed for
 /// 127.0.0.1 and localhost, in their own directory.
-struct Pki {
+pub(super) struct Pki {
     dir: tempfile::TempDir,
 }
 
@@ -74,7 +74,7 @@ impl Pki {
     }
 
     /// The same, with a server certificate (`server.pem`, `server.key`).
-    fn with_server_certificate(name: &str) -> Self {
+    pub(super) fn with_server_certificate(name: &str) -> Self {
         let pki = Self::new_ca(name);
         let dir = pki.dir.path();
         std::fs::write(
@@ -97,17 +97,17 @@ impl Pki {
         pki
     }
 
-    fn ca(&self) -> PathBuf {
+    pub(super) fn ca(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 
-    fn file(&self, name: &str) -> String {
+    pub(super) fn file(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -116,35 +116,51 @@ fn free_port() -> u16 {
 /// with `pki`'s server certificate and to pass to `upstream`. Every line
 /// replaced must be in the guide as written.
 fn deploy_guide_server_block(port: u16, pki: &Pki, upstream: SocketAddr) -> String {
+    let block = deploy_guide_nginx_block("proxy_pass http://127.0.0.1:8080;");
+    replaced_in_block(
+        block,
+        [
+            (
+                "listen 443 ssl;".to_string(),
+                format!("listen 127.0.0.1:{port} ssl;"),
+            ),
+            (
+                "/etc/ssl/checkin/fullchain.pem;".to_string(),
+                format!("{};", pki.file("server.pem")),
+            ),
+            (
+                "/etc/ssl/checkin/privkey.pem;".to_string(),
+                format!("{};", pki.file("server.key")),
+            ),
+            (
+                "proxy_pass http://127.0.0.1:8080;".to_string(),
+                format!("proxy_pass http://{upstream};"),
+            ),
+        ],
+    )
+}
+
+/// The first nginx block of `docs/DEPLOY.md` that holds `marker`.
+pub(super) fn deploy_guide_nginx_block(marker: &str) -> String {
     let guide =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/DEPLOY.md"))
             .unwrap();
-    let start = guide
-        .find("```nginx\n")
-        .expect("an nginx block in docs/DEPLOY.md")
-        + 9;
-    let len = guide[start..]
-        .find("```")
-        .expect("the end of the nginx block");
-    let mut block = guide[start..start + len].to_string();
-    for (from, to) in [
-        (
-            "listen 443 ssl;".to_string(),
-            format!("listen 127.0.0.1:{port} ssl;"),
-        ),
-        (
-            "/etc/ssl/checkin/fullchain.pem;".to_string(),
-            format!("{};", pki.file("server.pem")),
-        ),
-        (
-            "/etc/ssl/checkin/privkey.pem;".to_string(),
-            format!("{};", pki.file("server.key")),
-        ),
-        (
-            "proxy_pass http://127.0.0.1:8080;".to_string(),
-            format!("proxy_pass http://{upstream};"),
-        ),
-    ] {
+    guide
+        .split("```nginx\n")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block))
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("no nginx block in docs/DEPLOY.md holds `{marker}`"))
+        .to_string()
+}
+
+/// `block` with each `(from, to)` replaced; every `from` must be in it as
+/// the guide writes it.
+pub(super) fn replaced_in_block(
+    mut block: String,
+    replacements: impl IntoIterator<Item = (String, String)>,
+) -> String {
+    for (from, to) in replacements {
         assert!(
             block.contains(&from),
             "docs/DEPLOY.md's nginx block lacks `{from}`"
@@ -156,13 +172,15 @@ fn deploy_guide_server_block(port: u16, pki: &Pki, upstream: SocketAddr) -> Stri
 
 /// nginx in the foreground with its files in a temporary directory;
 /// stopped when dropped.
-struct Nginx {
+pub(super) struct Nginx {
     child: Child,
     dir: tempfile::TempDir,
 }
 
 impl Nginx {
-    fn start(server_block: &str, port: u16) -> Self {
+    /// nginx with `server_block` (and any `upstream` beside it) in its
+    /// `http` block, once it listens on `port`.
+    pub(super) fn start(server_block: &str, port: u16) -> Self {
         let bin = tool("nginx", "nginx");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
@@ -202,7 +220,7 @@ impl Nginx {
         nginx
     }
 
-    fn log(&self) -> String {
+    pub(super) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
     }
 }
