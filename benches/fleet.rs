@@ -1,6 +1,8 @@
 //! Fleet benchmark: 2,000 enrolled kiosks, each on its own device token,
-//! against the real `clinic-server` binary in two set-ups measured in the
-//! same run:
+//! spread over a health system's clinics (200 clinics of 10 kiosks by
+//! default, each clinic with its own day's schedule), against the real
+//! `clinic-server` binary in two set-ups measured in the same run, each
+//! holding every clinic:
 //!
 //! - **SQLite:** one `serve` process with its database on disk;
 //! - **PostgreSQL:** two `serve` replicas on one PostgreSQL (the test
@@ -27,19 +29,22 @@
 //! Afterwards every acknowledged event UUID is looked up in the database:
 //! each must be there exactly once. The CPU time of every process (the
 //! servers, nginx, every `postgres` process and this load generator) is
-//! reported per phase.
+//! reported per phase. On PostgreSQL the closed loop also samples what the
+//! bench database's backends wait on (`pg_stat_activity`) every 20 ms.
 //!
 //! Run: `scripts/pg-cluster start && eval "$(scripts/pg-cluster env)" &&
 //! cargo bench --bench fleet`. Without `CHECKIN_TEST_PG_URL` only the
 //! SQLite set-up runs. Needs `nginx` (Debian `nginx`) for the replicas.
-//! Knobs (environment): `FLEET_KIOSKS` (2000), `FLEET_SECS` (60, each
-//! peak phase), `FLEET_SESSIONS_PER_HOUR` (30 per kiosk), `FLEET_RATES`
+//! Knobs (environment): `FLEET_KIOSKS` (2000), `FLEET_CLINICS` (200; kiosk
+//! `i` is enrolled to clinic `i % FLEET_CLINICS`), `FLEET_APPOINTMENTS`
+//! (200 a clinic), `FLEET_SECS` (60, each peak phase), `FLEET_SESSIONS_PER_HOUR` (30 per kiosk), `FLEET_RATES`
 //! ("2000,5000,10000"), `FLEET_STEP_SECS` (10), `FLEET_KILLS` (3).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use checkin_kiosk::config::{self, ServerConfig};
@@ -51,9 +56,10 @@ use checkin_kiosk::server::{self, import, staff};
 use chrono::{NaiveDate, Utc};
 use uuid::Uuid;
 
-const APPOINTMENTS: usize = 2_000;
 const TIME_ZONE: &str = "America/New_York";
-const CLINIC: &str = "fleet";
+/// Each clinic's appointments in the day (`FLEET_APPOINTMENTS`).
+static APPOINTMENTS: LazyLock<usize> =
+    LazyLock::new(|| env_or("FLEET_APPOINTMENTS", 200).max(1) as usize);
 /// The batch latency the fleet must hold at its peak.
 const P99_TARGET: Duration = Duration::from_millis(50);
 
@@ -123,20 +129,38 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((ticks(14) + ticks(15)) * 1000 / 100)
 }
 
-/// Every `postgres` process on the machine (the cluster's server and its
-/// backends), by pid.
+/// The bench cluster's `postgres` processes: its postmaster (from
+/// `postmaster.pid` beside the password file `scripts/pg-cluster env`
+/// names) and the postmaster's children (backends and background
+/// workers), not other clusters on the machine.
 fn postgres_pids() -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let Some((_, password_file)) = cluster() else {
         return Vec::new();
     };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .collect()
+    let pid_file = password_file.with_file_name("data").join("postmaster.pid");
+    let Some(postmaster) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+    else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![postmaster];
+    };
+    let parent = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command: state, then the parent's pid.
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        after.split_whitespace().nth(1)?.parse::<u32>().ok()
+    };
+    let mut pids = vec![postmaster];
+    pids.extend(
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| parent(*pid) == Some(postmaster)),
+    );
+    pids
 }
 
 /// The CPU used by named groups of processes between two samples.
@@ -189,8 +213,9 @@ fn schedule_csv(day: NaiveDate) -> String {
     let mut csv = String::from(
         "appointment_id,patient_id,first_name,last_name,date_of_birth,start,duration_minutes,clinician,expected_copay_cents\n",
     );
-    for i in 0..APPOINTMENTS {
-        let minute = (i * 719 / APPOINTMENTS) as u32;
+    let appointments = *APPOINTMENTS;
+    for i in 0..appointments {
+        let minute = (i * 719 / appointments) as u32;
         let (h, m) = (7 + minute / 60, minute % 60);
         let dob = NaiveDate::from_ymd_opt(
             1930 + (i % 90) as i32,
@@ -211,7 +236,8 @@ fn schedule_csv(day: NaiveDate) -> String {
 /// One check-in session's events, as a kiosk sends them.
 fn session(appointment: usize) -> Vec<EventEnvelope> {
     let now = Utc::now();
-    let id = format!("fleet-{:05}", appointment % APPOINTMENTS);
+    let appointment = appointment % *APPOINTMENTS;
+    let id = format!("fleet-{appointment:05}");
     let ev = |body: EventBody| EventEnvelope {
         id: Uuid::new_v4(),
         occurred_at: now,
@@ -227,7 +253,7 @@ fn session(appointment: usize) -> Vec<EventEnvelope> {
             what: "demographics".into(),
         }),
         ev(EventBody::DemographicsConfirmed {
-            patient_id: format!("p-{:05}", appointment % APPOINTMENTS),
+            patient_id: format!("p-{appointment:05}"),
         }),
         ev(EventBody::PhiViewed {
             what: "coverage".into(),
@@ -515,7 +541,7 @@ impl Setup {
             groups.push(("nginx".into(), vec![n.pid()]));
         }
         if self.name == "postgres" {
-            groups.push(("postgres (all)".into(), postgres_pids()));
+            groups.push(("postgres".into(), postgres_pids()));
         }
         groups.push(("load generator".into(), vec![std::process::id()]));
         groups
@@ -567,38 +593,53 @@ fn spawn_server(config: &Path, logs: &Path, name: &str) -> Proc {
     }
 }
 
-fn server_toml(data_dir: &Path, port: u16, database: Option<&str>) -> String {
-    format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\n{}[[clinic]]\nid = \"{CLINIC}\"\nname = \"Fleet Family Clinic\"\ntime_zone = \"{TIME_ZONE}\"\ncurrency = \"USD\"\nlocations = [\"main\"]\n",
+/// Clinic `i`'s id.
+fn clinic_id(i: usize) -> String {
+    format!("fleet-{i:03}")
+}
+
+fn server_toml(data_dir: &Path, port: u16, database: Option<&str>, clinics: usize) -> String {
+    let mut toml = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{}\"\ndata_dir = \"{}\"\n\n{}",
         free_port(),
         data_dir.display(),
         database.unwrap_or_default(),
-    )
+    );
+    for i in 0..clinics {
+        let _ = write!(
+            toml,
+            "[[clinic]]\nid = \"{}\"\nname = \"Fleet Family Clinic {i}\"\ntime_zone = \"{TIME_ZONE}\"\ncurrency = \"USD\"\nlocations = [\"main\"]\n\n",
+            clinic_id(i),
+        );
+    }
+    toml
 }
 
-/// Imports the day and issues one enrollment code per kiosk, through the
-/// same storage the servers use.
+/// Imports each clinic's day and issues one enrollment code per kiosk
+/// (kiosk `i` to clinic `i % clinics`), through the same storage the
+/// servers use; the codes in kiosk order.
 fn seed(config: &ServerConfig, dir: &Path, kiosks: usize) -> Vec<String> {
-    let clinic = config.clinics[0].clone();
-    let today = Utc::now().with_timezone(&clinic.time_zone).date_naive();
-    let csv_path = dir.join("schedule.csv");
-    std::fs::write(&csv_path, schedule_csv(today)).expect("write the schedule");
+    let clinics = config.clinics.len();
     let (store, runtime) = server::open_store(config).expect("open the storage");
-    runtime.block_on(async {
-        let summary = import::import_into(&store, &clinic, &csv_path)
-            .await
-            .expect("import");
-        assert_eq!(summary.upserted, APPOINTMENTS, "imported appointments");
-        let mut codes = Vec::with_capacity(kiosks);
-        for _ in 0..kiosks {
-            let (code, _) =
-                staff::issue_enrollment_code(&store, clinic.id.clone(), Utc::now(), None)
+    let mut codes = vec![String::new(); kiosks];
+    for (c, clinic) in config.clinics.iter().enumerate() {
+        let today = Utc::now().with_timezone(&clinic.time_zone).date_naive();
+        let csv_path = dir.join(format!("schedule-{c}.csv"));
+        std::fs::write(&csv_path, schedule_csv(today)).expect("write the schedule");
+        runtime.block_on(async {
+            let summary = import::import_into(&store, clinic, &csv_path)
+                .await
+                .expect("import");
+            assert_eq!(summary.upserted, *APPOINTMENTS, "imported appointments");
+            for code in codes.iter_mut().skip(c).step_by(clinics) {
+                *code = staff::issue_enrollment_code(&store, clinic.id.clone(), Utc::now(), None)
                     .await
-                    .expect("an enrollment code");
-            codes.push(code);
-        }
-        codes
-    })
+                    .expect("an enrollment code")
+                    .0;
+            }
+        });
+    }
+    codes
 }
 
 /// Whether `base` answers `/healthz` within 30 s.
@@ -644,12 +685,12 @@ async fn enroll(http: &reqwest::Client, base: &str, codes: &[String]) -> Vec<Kio
     kiosks
 }
 
-fn sqlite_setup(dir: &Path, kiosks: usize) -> (Setup, Vec<String>) {
+fn sqlite_setup(dir: &Path, kiosks: usize, clinics: usize) -> (Setup, Vec<String>) {
     let port = free_port();
     let config_path = dir.join("sqlite.toml");
     std::fs::write(
         &config_path,
-        server_toml(&dir.join("sqlite-data"), port, None),
+        server_toml(&dir.join("sqlite-data"), port, None, clinics),
     )
     .expect("write the config");
     let config = config::load_server(&config_path).expect("the SQLite config");
@@ -744,6 +785,7 @@ fn start_nginx(dir: &Path, port: u16, upstreams: &[u16]) -> Proc {
 fn postgres_setup(
     dir: &Path,
     kiosks: usize,
+    clinics: usize,
     rt: &tokio::runtime::Runtime,
 ) -> Option<(Setup, Vec<String>)> {
     let Some((url, password_file)) = cluster() else {
@@ -762,7 +804,7 @@ fn postgres_setup(
         .map(|(i, port)| {
             let path = dir.join(format!("replica-{i}.toml"));
             // The replicas share one data directory: the pass-signing key.
-            let toml = server_toml(&dir.join("pg-data"), *port, Some(&database));
+            let toml = server_toml(&dir.join("pg-data"), *port, Some(&database), clinics);
             std::fs::write(&path, toml).expect("write a replica config");
             path
         })
@@ -790,7 +832,7 @@ fn postgres_setup(
     Some((setup, codes))
 }
 
-/// Every stored event id of the bench clinic.
+/// Every stored event id (the bench's database holds only its clinics).
 fn stored_events(setup: &Setup, rt: &tokio::runtime::Runtime, dir: &Path) -> Vec<Uuid> {
     let ids: Vec<String> = if setup.name == "postgres" {
         let (_, password_file) = cluster().expect("the cluster");
@@ -799,10 +841,7 @@ fn stored_events(setup: &Setup, rt: &tokio::runtime::Runtime, dir: &Path) -> Vec
         rt.block_on(async {
             let client = pg_client(&db, &password_file).await;
             client
-                .query(
-                    "SELECT event_id::text FROM events WHERE clinic_id = $1",
-                    &[&CLINIC],
-                )
+                .query("SELECT event_id::text FROM events", &[])
                 .await
                 .expect("read the events")
                 .iter()
@@ -816,9 +855,9 @@ fn stored_events(setup: &Setup, rt: &tokio::runtime::Runtime, dir: &Path) -> Vec
         )
         .expect("open the SQLite database");
         let mut stmt = conn
-            .prepare("SELECT event_id FROM events WHERE clinic_id = ?1")
+            .prepare("SELECT event_id FROM events")
             .expect("a query");
-        stmt.query_map([CLINIC], |r| r.get(0))
+        stmt.query_map([], |r| r.get(0))
             .expect("read the events")
             .map(|r| r.expect("an event id"))
             .collect()
@@ -871,7 +910,15 @@ fn run_steps(
     for rate in rates.iter().copied().chain([0]) {
         let groups = setup.groups();
         let cpu = CpuMeter::start(&groups);
+        let sampler =
+            (rate == 0 && setup.name == "postgres").then(|| WaitSampler::start(setup, rt));
         let t = rt.block_on(ingest_step(http, kiosks, rate, step_secs));
+        if let Some(sampler) = sampler {
+            println!(
+                "postgres closed loop, backends' state: {}",
+                sampler.finish(rt)
+            );
+        }
         let p99 = percentile(&t.batches, 0.99);
         let label = if rate == 0 {
             "closed loop (saturation)".to_string()
@@ -894,6 +941,66 @@ fn run_steps(
         setup.name,
         ms(P99_TARGET)
     );
+}
+
+/// Samples, every 20 ms, what the bench database's client backends are
+/// doing: running, waiting on a lock or I/O (`wait_event`), or idle in a
+/// transaction (waiting for the replica's next statement).
+struct WaitSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(String, i64)>>,
+}
+
+impl WaitSampler {
+    fn start(setup: &Setup, rt: &tokio::runtime::Runtime) -> Self {
+        let (_, password_file) = cluster().expect("the cluster");
+        let config = config::load_server(&setup.configs[0]).expect("the replica config");
+        let db: url::Url = config.database.expect("a database").url;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = rt.spawn(async move {
+            let client = pg_client(&db, &password_file).await;
+            let mut counts: Vec<(String, i64)> = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let rows = client
+                    .query(
+                        "SELECT CASE WHEN state = 'active'
+                                     THEN COALESCE(wait_event_type || ': ' || wait_event, 'running')
+                                     ELSE state END, count(*)
+                         FROM pg_stat_activity
+                         WHERE datname = current_database() AND backend_type = 'client backend'
+                           AND pid <> pg_backend_pid() AND state <> 'idle'
+                         GROUP BY 1",
+                        &[],
+                    )
+                    .await
+                    .unwrap_or_default();
+                for r in rows {
+                    let (what, n): (String, i64) = (r.get(0), r.get(1));
+                    match counts.iter_mut().find(|(w, _)| *w == what) {
+                        Some((_, c)) => *c += n,
+                        None => counts.push((what, n)),
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            counts
+        });
+        Self { stop, task }
+    }
+
+    /// Each state's share of the samples of busy backends, largest first.
+    fn finish(self, rt: &tokio::runtime::Runtime) -> String {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut counts = rt.block_on(self.task).unwrap_or_default();
+        counts.sort_by_key(|(_, n)| -n);
+        let total: i64 = counts.iter().map(|(_, n)| n).sum::<i64>().max(1);
+        counts
+            .iter()
+            .map(|(w, n)| format!("{w} {:.0}%", 100.0 * *n as f64 / total as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The morning peak while replicas are killed and restarted in turn.
@@ -986,20 +1093,25 @@ fn run_setup(mut setup: Setup, codes: &[String], rt: &tokio::runtime::Runtime, d
 
 fn main() {
     let kiosks = env_or("FLEET_KIOSKS", 2_000) as usize;
+    let clinics = (env_or("FLEET_CLINICS", 200) as usize).clamp(1, kiosks.max(1));
     let dir = tempfile::tempdir().expect("a temp dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    println!(
+        "fleet: {kiosks} kiosks over {clinics} clinics, {} appointments a clinic",
+        *APPOINTMENTS
+    );
     println!("| phase | load | batch latency | heartbeat | pull | CPU (share of one core) |");
     println!("|---|---|---|---|---|---|");
     let sqlite = dir.path().join("sqlite");
     std::fs::create_dir_all(&sqlite).expect("a dir");
-    let (setup, codes) = sqlite_setup(&sqlite, kiosks);
+    let (setup, codes) = sqlite_setup(&sqlite, kiosks, clinics);
     run_setup(setup, &codes, &rt, &sqlite);
     let pg = dir.path().join("postgres");
     std::fs::create_dir_all(&pg).expect("a dir");
-    if let Some((setup, codes)) = postgres_setup(&pg, kiosks, &rt) {
+    if let Some((setup, codes)) = postgres_setup(&pg, kiosks, clinics, &rt) {
         run_setup(setup, &codes, &rt, &pg);
     }
 }

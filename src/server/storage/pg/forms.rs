@@ -26,12 +26,17 @@ pub(super) async fn insert(
     clinic: &ClinicId,
     f: &NewFormResponse<'_>,
 ) -> Result<(), tokio_postgres::Error> {
-    tx.execute(
-        "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
              form_id, form_version, response, signature_png, score, band, urgent,
              completed_ms, received_ms, signature_name)
          VALUES ($1, ($2::text)::uuid, $3, $4, $5, $6, $7, ($8::text)::jsonb, $9, $10, $11, $12,
              $13, $14, $15)",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
         &[
             &clinic.as_str(),
             &f.event_id,

@@ -6,20 +6,29 @@
 //! the same notices for the staff stream.
 //!
 //! Idempotent across replicas: each event first claims its
-//! `(clinic_id, event_id)` key with `INSERT … ON CONFLICT DO NOTHING`, in a
-//! savepoint. A claim that finds the key taken is a duplicate; a batch
-//! racing its own copy on another replica waits on the key until the
-//! other commits, then finds it taken. A rejected event's savepoint is
-//! rolled back, so, as on SQLite, it leaves nothing and a replay is judged
-//! again. A batch that loses a deadlock to another is run again whole.
+//! `(clinic_id, event_id)` key with `INSERT … ON CONFLICT DO NOTHING`. A
+//! claim that finds the key taken is a duplicate; a batch racing its own
+//! copy on another replica waits on the key until the other commits, then
+//! finds it taken. An event's checks only read, so the claim is its only
+//! write until it is accepted: a rejected event's claim is deleted again,
+//! and, as on SQLite, it leaves nothing and a replay is judged again. (No
+//! savepoint per event: each would be a subtransaction and two more round
+//! trips.) A batch that loses a deadlock to another is run again whole.
+//!
+//! Round trips are what a batch costs, so: every statement is prepared
+//! once per pooled connection (`prepare_cached`) and costs one round trip,
+//! not two; an event's claim also reads the appointment it names; and the
+//! audit rows of the batch's accepted events go in one statement at its
+//! end.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
-use super::{PgError, PgStore, audit, ms};
+use super::{PgError, PgStore, ms};
 use crate::config::ClinicSettings;
 use crate::domain::fields;
 use crate::domain::{AppointmentStatus, ClinicId, CoPayChoice, Demographics, ReasonCode, Step};
@@ -32,7 +41,7 @@ use crate::server::fhir::writeback::{self, WriteBack};
 use crate::server::intake::FormCatalog;
 use crate::server::storage::forms::{CheckedForm, FORMS_STEP, NewFormResponse, check_completed};
 use crate::server::storage::ingest::{BatchOutcome, cents_text, check_against_appointment};
-use crate::server::storage::{Actor, AuditAction, AuditEntry};
+use crate::server::storage::{Actor, AuditAction};
 
 /// How often a batch that lost a deadlock or a serialization race is run
 /// again before the error reaches the kiosk (which retries later).
@@ -61,6 +70,7 @@ impl PgStore {
                 now,
                 seq: None,
                 notices: Vec::new(),
+                audits: Vec::new(),
             };
             let applied = ctx.apply_all(events).await;
             let notices = std::mem::take(&mut ctx.notices);
@@ -101,6 +111,16 @@ struct Ctx<'a, 'c> {
     /// taken on first need.
     seq: Option<i64>,
     notices: Vec<ChangeNotice>,
+    /// Audit rows of accepted events, written at the batch's end.
+    audits: Vec<PendingAudit>,
+}
+
+/// An audit row by the batch's kiosk, waiting for the batch's end.
+struct PendingAudit {
+    action: &'static str,
+    appointment_id: Option<String>,
+    patient_id: Option<String>,
+    detail: Option<String>,
 }
 
 /// The appointment an event refers to.
@@ -119,6 +139,27 @@ type Judged<'a> = (Option<Target>, Option<CheckedForm<'a>>);
 impl<'a> Ctx<'a, '_> {
     fn clinic_id(&self) -> &ClinicId {
         &self.clinic.id
+    }
+
+    /// Runs `sql`, prepared once per connection, in the batch's
+    /// transaction; the rows it changed.
+    async fn exec(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        self.tx.execute(&stmt, params).await
+    }
+
+    /// As [`Self::exec`], for a statement that returns exactly one row.
+    async fn one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, tokio_postgres::Error> {
+        let stmt = self.tx.prepare_cached(sql).await?;
+        self.tx.query_one(&stmt, params).await
     }
 
     fn notice(&mut self, kind: &str, id: impl Into<String>) {
@@ -145,6 +186,7 @@ impl<'a> Ctx<'a, '_> {
                 reason,
             });
         }
+        self.write_audits().await?;
         Ok(results)
     }
 
@@ -154,13 +196,19 @@ impl<'a> Ctx<'a, '_> {
         &mut self,
         ev: &EventEnvelope,
     ) -> Result<Result<EventStatus, String>, tokio_postgres::Error> {
-        self.tx.batch_execute("SAVEPOINT event").await?;
-        let claimed = self
-            .tx
-            .execute(
-                "INSERT INTO events (clinic_id, event_id, kiosk_id, kind, appointment_id, occurred_ms, received_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (clinic_id, event_id) DO NOTHING",
+        // The claim, and the appointment the event names, in one round trip.
+        let row = self
+            .one(
+                "WITH claim AS (
+                     INSERT INTO events (clinic_id, event_id, kiosk_id, kind, appointment_id, occurred_ms, received_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (clinic_id, event_id) DO NOTHING
+                     RETURNING 1
+                 )
+                 SELECT EXISTS (SELECT 1 FROM claim), a.appointment_id, a.patient_id, a.status,
+                        a.currency, a.expected_copay_cents
+                 FROM (VALUES (1)) AS one (x)
+                 LEFT JOIN appointments a ON a.clinic_id = $1 AND a.appointment_id = $5",
                 &[
                     &self.clinic_id().as_str(),
                     &ev.id,
@@ -172,34 +220,37 @@ impl<'a> Ctx<'a, '_> {
                 ],
             )
             .await?;
-        if claimed == 0 {
-            self.tx.batch_execute("RELEASE SAVEPOINT event").await?;
+        if !row.try_get::<_, bool>(0)? {
             return Ok(Ok(EventStatus::Duplicate));
         }
-        match self.judge(ev).await {
-            Ok(Ok((target, form))) => {
+        let found = target_from(&row)?;
+        match self.judge(ev, found).await? {
+            Ok((target, form)) => {
                 self.effects(ev, target.as_ref()).await?;
                 if let (Some(form), Some(t)) = (form, target.as_ref()) {
                     self.store_form(ev, t, form).await?;
                 }
-                self.tx.batch_execute("RELEASE SAVEPOINT event").await?;
                 Ok(Ok(EventStatus::Accepted))
             }
-            Ok(Err(reason)) => {
-                self.tx
-                    .batch_execute("ROLLBACK TO SAVEPOINT event; RELEASE SAVEPOINT event")
-                    .await?;
+            Err(reason) => {
+                // The claim is all a rejected event wrote: take it back.
+                self.exec(
+                    "DELETE FROM events WHERE clinic_id = $1 AND event_id = $2",
+                    &[&self.clinic_id().as_str(), &ev.id],
+                )
+                .await?;
                 Ok(Err(reason))
             }
-            Err(e) => Err(e),
         }
     }
 
-    /// Every check an event must pass, as on SQLite; the appointment it
-    /// concerns when it passes, or why it is rejected.
+    /// Every check an event must pass, as on SQLite, given the stored
+    /// appointment its id names (`found`); the appointment it concerns when
+    /// it passes, or why it is rejected.
     async fn judge(
         &self,
         ev: &EventEnvelope,
+        found: Option<Target>,
     ) -> Result<Result<Judged<'a>, String>, tokio_postgres::Error> {
         if let Err(e) = ev.validate(self.now) {
             return Ok(Err(e.to_string()));
@@ -207,7 +258,7 @@ impl<'a> Ctx<'a, '_> {
         let target = match (&ev.body, ev.appointment_id.as_deref()) {
             (EventBody::Flag { .. }, None) => None,
             (_, None) => return Ok(Err("appointment_id is required for this event".into())),
-            (_, Some(a)) => match self.target(a).await? {
+            (_, Some(a)) => match found {
                 Some(t) => Some(t),
                 None => return Ok(Err(format!("unknown appointment {a} in this clinic"))),
             },
@@ -223,24 +274,6 @@ impl<'a> Ctx<'a, '_> {
             Ok(form) => Ok(Ok((target, form))),
             Err(reason) => Ok(Err(reason)),
         }
-    }
-
-    async fn target(&self, appointment_id: &str) -> Result<Option<Target>, tokio_postgres::Error> {
-        let row = self.tx
-            .query_opt(
-                "SELECT appointment_id, patient_id, status, currency, expected_copay_cents FROM appointments
-                 WHERE clinic_id = $1 AND appointment_id = $2",
-                &[&self.clinic_id().as_str(), &appointment_id],
-            )
-            .await?;
-        Ok(row.map(|r| Target {
-            id: r.get(0),
-            patient_id: r.get(1),
-            // The CHECK constraint admits only the enum's names.
-            status: AppointmentStatus::parse(r.get(2)).unwrap_or(AppointmentStatus::Booked),
-            currency: r.get(3),
-            expected_copay_cents: r.get(4),
-        }))
     }
 
     /// The checks that need the stored appointment.
@@ -260,8 +293,7 @@ impl<'a> Ctx<'a, '_> {
             return Ok(Ok(()));
         };
         let row = self
-            .tx
-            .query_one(
+            .one(
                 "SELECT demographics FROM patients WHERE clinic_id = $1 AND patient_id = $2",
                 &[&self.clinic_id().as_str(), &t.patient_id],
             )
@@ -281,19 +313,48 @@ impl<'a> Ctx<'a, '_> {
         Ok(s)
     }
 
-    async fn audit(
-        &self,
-        action: AuditAction,
-        t: Option<&Target>,
-        detail: Option<&str>,
-    ) -> Result<(), tokio_postgres::Error> {
-        let entry = AuditEntry {
-            appointment_id: t.map(|t| t.id.as_str()),
-            patient_id: t.map(|t| t.patient_id.as_str()),
-            detail,
-            ..AuditEntry::new(Actor::Kiosk, self.kiosk_id, action)
-        };
-        audit(self.tx, self.clinic_id(), self.now, &entry).await
+    /// Keeps an audit row by this kiosk for the batch's end
+    /// ([`Self::write_audits`]), so a batch writes its audit rows in one
+    /// statement.
+    fn audit(&mut self, action: AuditAction, t: Option<&Target>, detail: Option<&str>) {
+        self.audits.push(PendingAudit {
+            action: action.as_str(),
+            appointment_id: t.map(|t| t.id.clone()),
+            patient_id: t.map(|t| t.patient_id.clone()),
+            detail: detail.map(str::to_string),
+        });
+    }
+
+    /// Writes the audit rows the batch's accepted events kept, in order.
+    async fn write_audits(&mut self) -> Result<(), tokio_postgres::Error> {
+        if self.audits.is_empty() {
+            return Ok(());
+        }
+        let audits = std::mem::take(&mut self.audits);
+        let actions: Vec<&str> = audits.iter().map(|a| a.action).collect();
+        let appointments: Vec<Option<&str>> =
+            audits.iter().map(|a| a.appointment_id.as_deref()).collect();
+        let patients: Vec<Option<&str>> = audits.iter().map(|a| a.patient_id.as_deref()).collect();
+        let details: Vec<Option<&str>> = audits.iter().map(|a| a.detail.as_deref()).collect();
+        self.exec(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
+             SELECT $1, $2, $3, $4, u.action, u.appointment_id, u.patient_id, u.detail
+             FROM unnest($5::text[], $6::text[], $7::text[], $8::text[])
+                  WITH ORDINALITY AS u (action, appointment_id, patient_id, detail, n)
+             ORDER BY u.n",
+            &[
+                &self.clinic_id().as_str(),
+                &ms(self.now),
+                &Actor::Kiosk.as_str(),
+                &self.kiosk_id,
+                &actions,
+                &appointments,
+                &patients,
+                &details,
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn set_status(
@@ -303,13 +364,12 @@ impl<'a> Ctx<'a, '_> {
         ehr: TargetStatus,
     ) -> Result<(), tokio_postgres::Error> {
         let s = self.seq().await?;
-        self.tx
-            .execute(
-                "UPDATE appointments SET status = $3, change_seq = $4
+        self.exec(
+            "UPDATE appointments SET status = $3, change_seq = $4
              WHERE clinic_id = $1 AND appointment_id = $2",
-                &[&self.clinic_id().as_str(), &t.id, &to.as_str(), &s],
-            )
-            .await?;
+            &[&self.clinic_id().as_str(), &t.id, &to.as_str(), &s],
+        )
+        .await?;
         self.notice("appointment", t.id.clone());
         if writeback::enabled(self.clinic) {
             let item = WriteBack::AppointmentStatus {
@@ -365,8 +425,7 @@ impl<'a> Ctx<'a, '_> {
                     .await?;
             }
             (EventBody::PhiViewed { what }, Some(t)) => {
-                self.audit(AuditAction::PhiViewed, Some(t), Some(what))
-                    .await?;
+                self.audit(AuditAction::PhiViewed, Some(t), Some(what));
             }
             // Arrivals and check-ins of appointments already past them,
             // completed forms (stored by `store_form`), and bodies `judge`
@@ -418,8 +477,7 @@ impl<'a> Ctx<'a, '_> {
             received_at: self.now,
         };
         super::forms::insert(self.tx, self.clinic_id(), &stored).await?;
-        self.audit(AuditAction::FormCompleted, Some(t), Some(form_id))
-            .await?;
+        self.audit(AuditAction::FormCompleted, Some(t), Some(form_id));
         if writeback::enabled(self.clinic) {
             let item = WriteBack::FormResponse {
                 event_id: id.clone(),
@@ -427,12 +485,11 @@ impl<'a> Ctx<'a, '_> {
             };
             enqueue(self.tx, self.clinic_id(), &item, self.now).await?;
         }
-        self.tx
-            .execute(
-                "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
-                &[&self.clinic_id().as_str(), &t.patient_id, &seq],
-            )
-            .await?;
+        self.exec(
+            "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
+            &[&self.clinic_id().as_str(), &t.patient_id, &seq],
+        )
+        .await?;
         self.notice("form", t.id.clone());
         self.notice("appointment", t.id.clone());
         if urgent {
@@ -453,8 +510,7 @@ impl<'a> Ctx<'a, '_> {
         step: &str,
         text: &str,
     ) -> Result<(), tokio_postgres::Error> {
-        let row = self.tx
-            .query_one(
+        let row = self.one(
                 "INSERT INTO flags (clinic_id, event_id, kiosk_id, appointment_id, code, step, text, raised_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING flag_id",
                 &[
@@ -483,20 +539,18 @@ impl<'a> Ctx<'a, '_> {
         // The sequence first, so every batch takes its locks in one order.
         let s = self.seq().await?;
         let clinic = self.clinic_id().as_str();
-        self.tx.execute(
+        self.exec(
             "UPDATE patients SET demographics_confirmed_ms = GREATEST(COALESCE(demographics_confirmed_ms, 0), $3)
              WHERE clinic_id = $1 AND patient_id = $2",
             &[&clinic, &patient_id, &ms(ev.occurred_at)],
         )
         .await?;
-        self.tx
-            .execute(
-                "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
-                &[&clinic, &patient_id, &s],
-            )
-            .await?;
-        self.audit(AuditAction::DemographicsConfirmed, Some(t), None)
-            .await?;
+        self.exec(
+            "UPDATE appointments SET change_seq = $3 WHERE clinic_id = $1 AND patient_id = $2",
+            &[&clinic, &patient_id, &s],
+        )
+        .await?;
+        self.audit(AuditAction::DemographicsConfirmed, Some(t), None);
         self.notice("appointment", t.id.clone());
         Ok(())
     }
@@ -511,8 +565,7 @@ impl<'a> Ctx<'a, '_> {
         reported_cents: i64,
         currency: &str,
     ) -> Result<(), tokio_postgres::Error> {
-        self.audit(AuditAction::CopayChosen, Some(t), Some(choice))
-            .await?;
+        self.audit(AuditAction::CopayChosen, Some(t), Some(choice));
         if reported_cents != t.expected_copay_cents {
             let code = ReasonCode::CopayMismatch;
             let text = format!(
@@ -527,8 +580,7 @@ impl<'a> Ctx<'a, '_> {
         if CoPayChoice::parse(choice) != Some(CoPayChoice::FrontDesk) {
             return Ok(());
         }
-        let row = self.tx
-            .query_one(
+        let row = self.one(
                 "INSERT INTO copay_items (clinic_id, event_id, kiosk_id, appointment_id, amount_cents, currency, created_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING item_id",
                 &[
@@ -553,8 +605,7 @@ impl<'a> Ctx<'a, '_> {
         kind: &str,
         proposal: &ChangeProposal,
     ) -> Result<(), tokio_postgres::Error> {
-        let row = self.tx
-            .query_one(
+        let row = self.one(
                 "INSERT INTO proposed_changes (clinic_id, event_id, kiosk_id, appointment_id, patient_id, kind, payload, proposed_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING change_id",
                 &[
@@ -573,10 +624,27 @@ impl<'a> Ctx<'a, '_> {
             ChangeProposal::Demographics { .. } => AuditAction::DemographicsProposed,
             ChangeProposal::Coverage { .. } => AuditAction::CoverageProposed,
         };
-        self.audit(action, Some(t), None).await?;
+        self.audit(action, Some(t), None);
         self.notice("change", row.get::<_, i64>(0).to_string());
         Ok(())
     }
+}
+
+/// The appointment in columns 1 to 5 of the claim's row; `None` when the
+/// event names none or one the clinic does not have.
+fn target_from(row: &Row) -> Result<Option<Target>, tokio_postgres::Error> {
+    let Some(id) = row.try_get::<_, Option<String>>(1)? else {
+        return Ok(None);
+    };
+    let status: String = row.try_get(3)?;
+    Ok(Some(Target {
+        id,
+        patient_id: row.try_get(2)?,
+        // The CHECK constraint admits only the enum's names.
+        status: AppointmentStatus::parse(&status).unwrap_or(AppointmentStatus::Booked),
+        currency: row.try_get(4)?,
+        expected_copay_cents: row.try_get(5)?,
+    }))
 }
 
 /// Advances the clinic's change sequence and returns the new value,
@@ -585,11 +653,16 @@ pub(super) async fn next_seq(
     c: &impl GenericClient,
     clinic: &ClinicId,
 ) -> Result<i64, tokio_postgres::Error> {
-    let row = c
-        .query_one(
+    let stmt = c
+        .prepare_cached(
             "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 1)
              ON CONFLICT (clinic_id) DO UPDATE SET seq = clinic_cursor.seq + 1
              RETURNING seq",
+        )
+        .await?;
+    let row = c
+        .query_one(
+            &stmt,
             &[&clinic.as_str(), &crate::server::db::random_token(6)],
         )
         .await?;
@@ -605,9 +678,14 @@ pub(super) async fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<(), tokio_postgres::Error> {
     let (kind, target) = item.target();
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO fhir_outbox (clinic_id, kind, target_id, payload, created_ms, next_attempt_ms)
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .await?;
     c.execute(
-        "INSERT INTO fhir_outbox (clinic_id, kind, target_id, payload, created_ms, next_attempt_ms)
-         VALUES ($1, $2, $3, $4, $5, $5)",
+        &stmt,
         &[&clinic.as_str(), &kind, &target, &Json(item), &ms(now)],
     )
     .await?;

@@ -136,9 +136,14 @@ async fn audit(
     at: chrono::DateTime<chrono::Utc>,
     e: &super::AuditEntry<'_>,
 ) -> Result<(), tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await?;
     tx.execute(
-        "INSERT INTO audit (clinic_id, at_ms, actor_kind, actor_id, action, appointment_id, patient_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &stmt,
         &[
             &clinic.as_str(),
             &ms(at),

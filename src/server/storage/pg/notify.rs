@@ -156,9 +156,13 @@ impl PgStore {
         tx: &impl GenericClient,
         notices: &[ChangeNotice],
     ) -> Result<(), tokio_postgres::Error> {
-        for p in payloads(self.origin, notices) {
-            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &p])
-                .await?;
+        let payloads = payloads(self.origin, notices);
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        for p in payloads {
+            tx.execute(&stmt, &[&CHANNEL, &p]).await?;
         }
         Ok(())
     }
