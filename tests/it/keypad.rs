@@ -969,37 +969,12 @@ fn the_keypad_only_dob_path_is_spoken_through_the_real_engine() {
 
 /// A kiosk whose returning patient (Maria) has the shipped consent due.
 fn kiosk_with_a_consent_due() -> Kiosk {
-    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
     let json = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/config/forms/consent-npp.json"
     ))
     .expect("the shipped consent");
-    Kiosk::with_store(
-        |_| {},
-        |store| {
-            let maria: Vec<_> = super::ui::schedule()
-                .into_iter()
-                .filter(|a| a.id.0 == "a-maria")
-                .collect();
-            let update = ScheduleUpdate {
-                full: false,
-                upserts: &maria,
-                forms_due: &[vec!["consent-npp".into()]],
-                removals: &[],
-                forms: &[FormDefinition {
-                    id: "consent-npp".into(),
-                    version: "v1".into(),
-                    definition: json,
-                }],
-                crisis_text: None,
-                cursor: "c-2",
-            };
-            store
-                .apply_update(&update, super::ui::now())
-                .expect("the consent is due");
-        },
-    )
+    Kiosk::with_form_due_for_maria("consent-npp", json)
 }
 
 struct ConsentLabels {
@@ -1213,32 +1188,7 @@ fn heard_of_us_form() -> String {
 
 /// A kiosk whose returning patient (Maria) has the one-question form due.
 fn kiosk_with_a_long_choice_due() -> Kiosk {
-    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
-    Kiosk::with_store(
-        |_| {},
-        |store| {
-            let maria: Vec<_> = super::ui::schedule()
-                .into_iter()
-                .filter(|a| a.id.0 == "a-maria")
-                .collect();
-            let update = ScheduleUpdate {
-                full: false,
-                upserts: &maria,
-                forms_due: &[vec!["heard-of-us".into()]],
-                removals: &[],
-                forms: &[FormDefinition {
-                    id: "heard-of-us".into(),
-                    version: "v1".into(),
-                    definition: heard_of_us_form(),
-                }],
-                crisis_text: None,
-                cursor: "c-2",
-            };
-            store
-                .apply_update(&update, super::ui::now())
-                .expect("the form is due");
-        },
-    )
+    Kiosk::with_form_due_for_maria("heard-of-us", heard_of_us_form())
 }
 
 /// A place in the window: x, y, width, height.

@@ -86,6 +86,35 @@ impl Kiosk {
 
     /// A kiosk as `with_context` makes it, whose store `fill` adds to
     /// after the test schedule (intake forms, for one).
+    /// A kiosk whose returning patient Maria (`a-maria`) has one form due:
+    /// `definition`, the Questionnaire JSON, under the id `form_id`.
+    pub(super) fn with_form_due_for_maria(form_id: &str, definition: String) -> Self {
+        use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
+        Self::with_store(
+            |_| {},
+            |store| {
+                let maria: Vec<_> = schedule()
+                    .into_iter()
+                    .filter(|a| a.id.0 == "a-maria")
+                    .collect();
+                let update = ScheduleUpdate {
+                    full: false,
+                    upserts: &maria,
+                    forms_due: &[vec![form_id.into()]],
+                    removals: &[],
+                    forms: &[FormDefinition {
+                        id: form_id.into(),
+                        version: "v1".into(),
+                        definition,
+                    }],
+                    crisis_text: None,
+                    cursor: "c-2",
+                };
+                store.apply_update(&update, now()).expect("the form is due");
+            },
+        )
+    }
+
     pub(super) fn with_store(
         tweak: impl FnOnce(&mut KioskContext),
         fill: impl FnOnce(&mut Store),

@@ -1172,35 +1172,12 @@ fn a_signature_is_kept_when_only_the_page_s_state_changes() {
 
 #[test]
 fn a_consent_signed_with_the_finger_reaches_the_outbox_through_the_real_flow() {
-    use checkin_kiosk::store::{FormDefinition, ScheduleUpdate};
     let json = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/config/forms/consent-npp.json"
     ))
     .unwrap();
-    let mut k = super::ui::Kiosk::with_store(
-        |_| {},
-        |store| {
-            let maria: Vec<_> = super::ui::schedule()
-                .into_iter()
-                .filter(|a| a.id.0 == "a-maria")
-                .collect();
-            let update = ScheduleUpdate {
-                full: false,
-                upserts: &maria,
-                forms_due: &[vec!["consent-npp".into()]],
-                removals: &[],
-                forms: &[FormDefinition {
-                    id: "consent-npp".into(),
-                    version: "v1".into(),
-                    definition: json,
-                }],
-                crisis_text: None,
-                cursor: "c-2",
-            };
-            store.apply_update(&update, super::ui::now()).unwrap();
-        },
-    );
+    let mut k = super::ui::Kiosk::with_form_due_for_maria("consent-npp", json);
     let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
     k.scan(&pass);
     k.tap("This is correct");
