@@ -292,7 +292,7 @@ test('staff sign in and see today with every appointment, filterable by clinicia
   await assertAccessible('today');
 });
 
-test("the demo's open flags are listed newest first, in plain words", async () => {
+test("the demo's open flags are listed urgent first, then newest first, in plain words", async () => {
   await go('flags');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'h-flags');
   // The demo seeds one open flag per reason code the server knows.
@@ -305,9 +305,14 @@ test("the demo's open flags are listed newest first, in plain words", async () =
   assert.ok(titles.includes('Asked for help'));
   assert.ok(titles.includes('Insurance expired'));
   assert.ok(!titles.some((t) => t.includes('_')), 'no raw reason codes');
-  const times = await page.$$eval('#flag-list time', (ts) => ts.map((t) => t.getAttribute('datetime')));
-  const sorted = [...times].sort().reverse();
-  assert.deepEqual(times, sorted);
+  // Urgent flags (the demo's screening result) lead whatever their time;
+  // within each group the newest comes first.
+  const listed = await page.$$eval('#flag-list > li', (ls) =>
+    ls.map((l) => ({ urgent: l.classList.contains('urgent'), at: l.querySelector('time').getAttribute('datetime') })),
+  );
+  assert.ok(listed.some((f) => f.urgent), 'the demo has an urgent flag');
+  const expected = [...listed].sort((a, b) => Number(b.urgent) - Number(a.urgent) || (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  assert.deepEqual(listed, expected);
   const first = await page.textContent('#flag-list > li');
   assert.match(first, /Step:/);
   assert.match(first, /Kiosk:/);
