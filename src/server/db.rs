@@ -81,6 +81,11 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Take the write lock when a transaction begins: a deferred one
+        // that reads first fails at once with SQLITE_BUSY, without waiting,
+        // when another connection (an `import` run beside the server)
+        // writes at the same time.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         super::schema::migrations()
             .to_latest(&mut conn)
             .map_err(|source| StorageError::Migration {
@@ -208,6 +213,58 @@ mod tests {
         // Reopening an up-to-date database is a no-op.
         drop(db);
         Db::open(&dir.path().join("server.db")).unwrap();
+    }
+
+    #[test]
+    fn a_transaction_that_reads_then_writes_waits_for_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.db");
+        let server = Db::open(&path).unwrap();
+        let import = Db::open(&path).unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            server
+                .blocking(|c| {
+                    let tx = c.transaction()?;
+                    tx.execute(
+                        "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ('a', 'e', 1)",
+                        [],
+                    )?;
+                    held_tx.send(()).unwrap();
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    tx.commit()?;
+                    Ok(())
+                })
+                .unwrap();
+        });
+        held_rx.recv().unwrap();
+        // What a schedule import does beside the running server: read,
+        // then write, in one transaction. It waits for the lock instead of
+        // failing with "database is locked".
+        import
+            .blocking(|c| {
+                let tx = c.transaction()?;
+                let n: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM clinic_cursor", [], |r| r.get(0))?;
+                tx.execute(
+                    "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ('b', 'e', ?1)",
+                    [n + 1],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .unwrap();
+        holder.join().unwrap();
+        let seq: i64 = import
+            .blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT seq FROM clinic_cursor WHERE clinic_id = 'b'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap();
+        assert_eq!(seq, 2, "the import saw the other connection's commit");
     }
 
     #[test]
