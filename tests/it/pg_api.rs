@@ -765,3 +765,150 @@ async fn urgent_flags_are_listed_first_on_both_backends() {
         );
     }
 }
+
+/// Posts `events` as one batch from a kiosk newly enrolled on `state`;
+/// each result's status and reason.
+async fn post_batch(state: &AppState, token: &mut Option<String>, events: &[Value]) -> Vec<Value> {
+    let app = server::app(state.clone());
+    if token.is_none() {
+        let demo_id = ClinicId("demo".into());
+        let (code, _) = staff::issue_enrollment_code(state.store(), demo_id, noon(), None)
+            .await
+            .unwrap();
+        let (s, enrolled) = call(
+            &app,
+            Method::POST,
+            "/api/v1/kiosk/enroll",
+            Auth::None,
+            Some(enroll_body(&code)),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{enrolled}");
+        *token = Some(enrolled["device_token"].as_str().unwrap().to_string());
+    }
+    let (s, r) = call(
+        &app,
+        Method::POST,
+        "/api/v1/kiosk/events",
+        Auth::Kiosk(token.as_deref().unwrap()),
+        Some(json!({ "events": events })),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!([r["status"], r["reason"]]))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_that_repeats_itself_is_judged_alike_on_both_backends() {
+    let (lite_dir, pg_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let Some((pg_state, settings)) = postgres(pg_dir.path()).await else {
+        return;
+    };
+    let lite_state = sqlite(lite_dir.path()).await;
+    let wires = demo_schedule(lite_state.config());
+    let mut booked = wires.iter().filter(|w| w.status == "booked");
+    let (a, b) = (booked.next().unwrap(), booked.next().unwrap());
+    let appt = Some(a.id.as_str());
+    let (first, second, stray, check_in) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let arrived = json!({"type": "arrived"});
+    let batch = vec![
+        event(first, appt, arrived.clone()),
+        // A second arrival finds the appointment arrived by the first.
+        event(second, appt, arrived.clone()),
+        // The first again, in the same batch.
+        event(first, appt, arrived.clone()),
+        // Rejected, then the same event again.
+        event(stray, Some("no-such-appointment"), arrived.clone()),
+        event(stray, Some("no-such-appointment"), arrived),
+        event(check_in, appt, json!({"type": "checked_in"})),
+        // An arrival after the check-in does not take it back.
+        event(Uuid::new_v4(), Some(&b.id), json!({"type": "checked_in"})),
+        event(Uuid::new_v4(), Some(&b.id), json!({"type": "arrived"})),
+    ];
+    let (mut lite_token, mut pg_token) = (None, None);
+    let on_lite = post_batch(&lite_state, &mut lite_token, &batch).await;
+    let on_pg = post_batch(&pg_state, &mut pg_token, &batch).await;
+    assert_eq!(on_pg, on_lite);
+    let statuses: Vec<&str> = on_lite.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "accepted",
+            "accepted",
+            "duplicate",
+            "rejected",
+            "rejected",
+            "accepted",
+            "accepted",
+            "accepted"
+        ]
+    );
+    assert_eq!(on_lite[3], on_lite[4], "the repeat gets the same reason");
+
+    // Sent again whole, as after a lost acknowledgement: nothing new, and
+    // the rejected event is judged again.
+    let replay_lite = post_batch(&lite_state, &mut lite_token, &batch).await;
+    let replay_pg = post_batch(&pg_state, &mut pg_token, &batch).await;
+    assert_eq!(replay_pg, replay_lite);
+    let statuses: Vec<&str> = replay_pg.iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "duplicate",
+            "duplicate",
+            "duplicate",
+            "rejected",
+            "rejected",
+            "duplicate",
+            "duplicate",
+            "duplicate"
+        ]
+    );
+
+    // Five events stored, the rejected one not; both appointments checked
+    // in.
+    let lite_rows: (i64, Vec<String>) = lite_state
+        .db()
+        .blocking(|c| {
+            let events = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            let mut statuses = Vec::new();
+            for id in [&a.id, &b.id] {
+                statuses.push(c.query_row(
+                    "SELECT status FROM appointments WHERE appointment_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?);
+            }
+            Ok((events, statuses))
+        })
+        .unwrap();
+    let store = pg::connect(&settings).await.unwrap();
+    let client = store.client().await.unwrap();
+    let mut pg_statuses = Vec::new();
+    for id in [&a.id, &b.id] {
+        let row = client
+            .query_one(
+                "SELECT status FROM appointments WHERE appointment_id = $1",
+                &[id],
+            )
+            .await
+            .unwrap();
+        pg_statuses.push(row.get::<_, String>(0));
+    }
+    let pg_rows = (rows(&settings, "events").await, pg_statuses);
+    assert_eq!(lite_rows, pg_rows);
+    assert_eq!(
+        pg_rows,
+        (5, vec!["checked_in".to_string(), "checked_in".to_string()])
+    );
+}

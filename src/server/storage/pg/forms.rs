@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deadpool_postgres::GenericClient;
 
+use super::pipeline::{Write, param};
 use super::{PgError, PgStore, ms};
 use crate::domain::ClinicId;
 use crate::domain::forms_due::Completed;
@@ -19,44 +20,34 @@ use crate::server::storage::forms::{
     Facts, NewFormResponse, StoredForm, completed_day, fill, lookups,
 };
 
-/// Stores one completed form; the caller's transaction holds its event,
-/// whose claim already made it the only one with that event id.
-pub(super) async fn insert(
-    tx: &impl GenericClient,
-    clinic: &ClinicId,
-    f: &NewFormResponse<'_>,
-) -> Result<(), tokio_postgres::Error> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
+/// The statement storing one completed form, for the batch's pipeline;
+/// the batch's transaction holds its event, whose claim already made it
+/// the only one with that event id.
+pub(super) fn insert(clinic: &ClinicId, f: &NewFormResponse<'_>) -> Write {
+    Write::exec(
+        "INSERT INTO form_responses (clinic_id, event_id, kiosk_id, appointment_id, patient_id,
              form_id, form_version, response, signature_png, score, band, urgent,
              completed_ms, received_ms, signature_name)
          VALUES ($1, ($2::text)::uuid, $3, $4, $5, $6, $7, ($8::text)::jsonb, $9, $10, $11, $12,
              $13, $14, $15)",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &clinic.as_str(),
-            &f.event_id,
-            &f.kiosk_id,
-            &f.appointment_id,
-            &f.patient_id,
-            &f.form_id,
-            &f.form_version,
-            &f.response,
-            &f.signature_png,
-            &f.score.map(i16::from),
-            &f.band,
-            &f.urgent,
-            &ms(f.completed_at),
-            &ms(f.received_at),
-            &f.signature_name,
+        vec![
+            param(clinic.as_str().to_string()),
+            param(f.event_id.to_string()),
+            param(f.kiosk_id.to_string()),
+            param(f.appointment_id.to_string()),
+            param(f.patient_id.to_string()),
+            param(f.form_id.to_string()),
+            param(f.form_version.to_string()),
+            param(f.response.to_string()),
+            param(f.signature_png.map(<[u8]>::to_vec)),
+            param(f.score.map(i16::from)),
+            param(f.band.map(str::to_string)),
+            param(f.urgent),
+            param(ms(f.completed_at)),
+            param(ms(f.received_at)),
+            param(f.signature_name.map(str::to_string)),
         ],
     )
-    .await?;
-    Ok(())
 }
 
 impl PgStore {

@@ -15,6 +15,7 @@ pub mod lease;
 pub mod login_limits;
 mod migrate;
 pub mod notify;
+mod pipeline;
 pub mod schedule;
 pub mod sessions;
 pub mod staff;

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::PgStore;
 use super::connect::Dial;
+use super::pipeline::{self, Write, param};
 use crate::domain::ClinicId;
 use crate::protocol::ChangeNotice;
 
@@ -160,11 +161,12 @@ impl PgStore {
         if payloads.is_empty() {
             return Ok(());
         }
-        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-        for p in payloads {
-            tx.execute(&stmt, &[&CHANNEL, &p]).await?;
-        }
-        Ok(())
+        // All in one pipeline: one round trip however many there are.
+        let writes: Vec<Write> = payloads
+            .into_iter()
+            .map(|p| Write::exec("SELECT pg_notify($1, $2)", vec![param(CHANNEL), param(p)]))
+            .collect();
+        pipeline::send(tx, &writes).await.map(drop)
     }
 
     /// This replica's id in the notices it sends.
