@@ -155,8 +155,12 @@ impl Store {
                 .await
             }
             Self::Postgres(pg) => {
-                pg.record_heartbeat(&clinic, &kiosk, &hb, now).await?;
-                Ok(pg.help_answered(&clinic, &kiosk, now).await?)
+                // Independent: both at once, on two connections.
+                let ((), answered) = tokio::try_join!(
+                    pg.record_heartbeat(&clinic, &kiosk, &hb, now),
+                    pg.help_answered(&clinic, &kiosk, now),
+                )?;
+                Ok(answered)
             }
         }
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 use super::pipeline::{Write, param};
 use super::{PgError, PgStore, ms};
@@ -65,13 +66,24 @@ impl PgStore {
             return Ok(());
         };
         let client = self.client().await?;
-        let rows = client
-            .query(
+        // Both queries in one pipeline.
+        let (facts_of, history_of) = tokio::try_join!(
+            client.prepare_cached(
                 "SELECT appointment_id, day, clinician_id, visit_type FROM appointments
                  WHERE clinic_id = $1 AND appointment_id = ANY($2)",
-                &[&clinic.as_str(), &wanted.appointments],
-            )
-            .await?;
+            ),
+            client.prepare_cached(
+                "SELECT patient_id, form_id, appointment_id, completed_ms FROM form_responses
+                 WHERE clinic_id = $1 AND patient_id = ANY($2)",
+            ),
+        )?;
+        let clinic_id = clinic.as_str();
+        let facts_params: [&(dyn ToSql + Sync); 2] = [&clinic_id, &wanted.appointments];
+        let history_params: [&(dyn ToSql + Sync); 2] = [&clinic_id, &wanted.patients];
+        let (rows, history_rows) = tokio::try_join!(
+            client.query(&facts_of, &facts_params),
+            client.query(&history_of, &history_params),
+        )?;
         let mut facts = HashMap::new();
         for r in &rows {
             let day: String = r.try_get(1)?;
@@ -85,15 +97,8 @@ impl PgStore {
             };
             facts.insert(r.try_get::<_, String>(0)?, f);
         }
-        let rows = client
-            .query(
-                "SELECT patient_id, form_id, appointment_id, completed_ms FROM form_responses
-                 WHERE clinic_id = $1 AND patient_id = ANY($2)",
-                &[&clinic.as_str(), &wanted.patients],
-            )
-            .await?;
         let mut history: HashMap<String, Vec<Completed>> = HashMap::new();
-        for r in &rows {
+        for r in &history_rows {
             history.entry(r.try_get(0)?).or_default().push(Completed {
                 form_id: r.try_get(1)?,
                 appointment_id: Some(r.try_get(2)?),

@@ -20,9 +20,10 @@
 //! size: `BEGIN`; one statement that claims every event and reads the
 //! appointments and patient files they name; then, the events judged in
 //! memory, all the writes (the change sequence first, the effects, the
-//! audit rows) sent as one pipeline; the notices for the other replicas;
-//! `COMMIT`. Within the batch an event sees the appointment status the
-//! events before it set, as it would one statement at a time.
+//! audit rows) sent as one pipeline; `COMMIT`; and, after it, the notices
+//! for the other replicas (see [`PgStore::publish`]). Within the batch an
+//! event sees the appointment status the events before it set, as it
+//! would one statement at a time.
 
 use std::collections::HashMap;
 
@@ -100,15 +101,16 @@ impl PgStore {
                 now,
             };
             let done = match batch.run(&tx, events).await {
-                // The other replicas hear of the batch only if it commits.
-                Ok(outcome) => match self.announce_in(&tx, &outcome.notices).await {
-                    Ok(()) => tx.commit().await.map(|()| outcome),
-                    Err(e) => Err(e),
-                },
+                Ok(outcome) => tx.commit().await.map(|()| outcome),
                 Err(e) => Err(e),
             };
             match done {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => {
+                    // The other replicas hear of the batch once it is
+                    // committed, outside its transaction.
+                    self.publish(&outcome.notices).await;
+                    return Ok(outcome);
+                }
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
                 Err(e) => return Err(e.into()),
             }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::notify::notice;
+use super::notify::{notice, payloads, publish_on};
 use super::{PgError, PgStore, audit, ms};
 use crate::domain::ClinicId;
 use crate::protocol::{HELP_ANSWERED_WINDOW_SECS, Heartbeat, MAX_HELP_ANSWERED};
@@ -93,14 +93,13 @@ impl PgStore {
 
     /// The kiosk whose token hashes to `token_hash`, if any.
     pub async fn token_owner(&self, token_hash: &str) -> Result<Option<TokenOwner>, PgError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
                 "SELECT kiosk_id, clinic_id, revoked_ms FROM kiosks WHERE token_hash = $1",
-                &[&token_hash],
             )
             .await?;
+        let row = client.query_opt(&stmt, &[&token_hash]).await?;
         Ok(row.map(|r| TokenOwner {
             kiosk_id: r.get(0),
             clinic_id: ClinicId(r.get(1)),
@@ -120,32 +119,37 @@ impl PgStore {
         let oldest = hb
             .outbox_oldest_age_secs
             .map(|a| i64::try_from(a).unwrap_or(i64::MAX));
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let updated = tx
-            .execute(
+        // The update and the notice for the other replicas, each its own
+        // transaction, in one pipeline: one round trip, and the update's
+        // commit waits for the disk without holding the lock every
+        // notifying commit takes (see `PgStore::publish`).
+        let payloads = payloads(self.origin, &[notice(clinic, "kiosk", kiosk)]);
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
                 "UPDATE kiosks SET app_version = $3, outbox_depth = $4, outbox_oldest_age_secs = $5,
                      last_sync_ms = $6, last_seen_ms = $7, reported_online = $8,
                      clock_skew_secs = COALESCE($9, clock_skew_secs)
                  WHERE clinic_id = $1 AND kiosk_id = $2",
-                &[
-                    &clinic.as_str(),
-                    &kiosk,
-                    &hb.app_version.trim(),
-                    &depth,
-                    &oldest,
-                    &hb.last_sync_at.map(ms),
-                    &ms(now),
-                    &hb.online,
-                    &hb.clock_skew_secs,
-                ],
             )
             .await?;
-        if updated > 0 {
-            self.announce_in(&tx, &[notice(clinic, "kiosk", kiosk)])
-                .await?;
-        }
-        tx.commit().await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &clinic.as_str(),
+            &kiosk,
+            &hb.app_version.trim(),
+            &depth,
+            &oldest,
+            &hb.last_sync_at.map(ms),
+            &ms(now),
+            &hb.online,
+            &hb.clock_skew_secs,
+        ];
+        // A kiosk removed since its request was authenticated updates
+        // nothing; the notice then only makes consoles reread the list.
+        tokio::try_join!(
+            client.execute(&stmt, &params),
+            publish_on(&client, &payloads),
+        )?;
         Ok(())
     }
 
@@ -161,16 +165,17 @@ impl PgStore {
     ) -> Result<Vec<Uuid>, PgError> {
         let since = ms(now) - HELP_ANSWERED_WINDOW_SECS * 1000;
         let limit = i64::try_from(MAX_HELP_ANSWERED).unwrap_or(i64::MAX);
-        let rows = self
-            .client()
-            .await?
-            .query(
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
                 "SELECT event_id FROM flags
                  WHERE clinic_id = $1 AND kiosk_id = $2 AND resolved_ms >= $3
                    AND code IN ('help_requested', 'identity_not_found') AND event_id IS NOT NULL
                  ORDER BY resolved_ms DESC LIMIT $4",
-                &[&clinic.as_str(), &kiosk, &since, &limit],
             )
+            .await?;
+        let rows = client
+            .query(&stmt, &[&clinic.as_str(), &kiosk, &since, &limit])
             .await?;
         Ok(rows.iter().map(|r| r.get::<_, Uuid>(0)).collect())
     }

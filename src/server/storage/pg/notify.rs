@@ -20,9 +20,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, Connection, Notification};
 use uuid::Uuid;
 
-use super::PgStore;
 use super::connect::Dial;
-use super::pipeline::{self, Write, param};
+use super::{PgError, PgStore};
 use crate::domain::ClinicId;
 use crate::protocol::ChangeNotice;
 
@@ -151,7 +150,9 @@ fn hear(origin: Uuid, payload: &str) -> Option<Heard> {
 
 impl PgStore {
     /// Sends `notices` to the other replicas when `tx` commits (nothing is
-    /// sent if it rolls back).
+    /// sent if it rolls back). Every transaction that notifies holds one
+    /// cluster-wide lock from its commit until its commit is on disk, so
+    /// busy paths use [`Self::publish`] instead.
     pub async fn announce_in(
         &self,
         tx: &impl GenericClient,
@@ -161,12 +162,31 @@ impl PgStore {
         if payloads.is_empty() {
             return Ok(());
         }
-        // All in one pipeline: one round trip however many there are.
-        let writes: Vec<Write> = payloads
-            .into_iter()
-            .map(|p| Write::exec("SELECT pg_notify($1, $2)", vec![param(CHANNEL), param(p)]))
-            .collect();
-        pipeline::send(tx, &writes).await.map(drop)
+        publish_on(tx, &payloads).await
+    }
+
+    /// Sends `notices`, of a transaction that has committed, to the other
+    /// replicas, in a transaction of their own. PostgreSQL serializes
+    /// notifying commits on one cluster-wide lock held until the commit is
+    /// on disk; a transaction that only notifies writes nothing else, so
+    /// its commit does not wait for the disk, and kiosk batches sent this
+    /// way do not queue behind each other's disk flushes. Never fails
+    /// the caller, whose data is committed: a notice lost here (the
+    /// database unreachable, or this replica dying just after the commit)
+    /// reaches the other replicas' consoles at their next timed refresh.
+    pub async fn publish(&self, notices: &[ChangeNotice]) {
+        let payloads = payloads(self.origin, notices);
+        if payloads.is_empty() {
+            return;
+        }
+        let sent = async {
+            let client = self.client().await?;
+            publish_on(&client, &payloads).await?;
+            Ok::<(), PgError>(())
+        };
+        if let Err(e) = sent.await {
+            tracing::warn!(error = %e, "change notices not sent to the other replicas");
+        }
     }
 
     /// This replica's id in the notices it sends.
@@ -330,6 +350,20 @@ where
             }
         }
     });
+}
+
+/// Sends `payloads` on `c` in one statement: in the caller's transaction,
+/// or, on a connection in none, in a transaction of its own, which writes
+/// nothing but its commit and so does not wait for the disk.
+pub(super) async fn publish_on(
+    c: &impl GenericClient,
+    payloads: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = c
+        .prepare_cached("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .await?;
+    c.query(&stmt, &[&CHANNEL, &payloads]).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -62,23 +62,29 @@ pub(super) fn wire_from_row(
 /// in a repeatable-read transaction, which would fail on a cursor another
 /// transaction is creating.
 async fn create_cursor(c: &impl GenericClient, clinic: &ClinicId) -> Result<(), PgError> {
-    c.execute(
-        "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 0) ON CONFLICT (clinic_id) DO NOTHING",
-        &[&clinic.as_str(), &random_token(6)],
-    )
-    .await?;
+    let stmt = c
+        .prepare_cached(
+            "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 0) ON CONFLICT (clinic_id) DO NOTHING",
+        )
+        .await?;
+    c.execute(&stmt, &[&clinic.as_str(), &random_token(6)])
+        .await?;
     Ok(())
 }
 
-/// The clinic's change sequence and epoch, made by [`create_cursor`].
-async fn cursor_state(c: &impl GenericClient, clinic: &ClinicId) -> Result<(String, i64), PgError> {
-    let row = c
-        .query_one(
-            "SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = $1",
-            &[&clinic.as_str()],
-        )
+/// The clinic's change sequence and epoch, made by [`create_cursor`];
+/// `None` before it is made.
+async fn cursor_state(
+    c: &impl GenericClient,
+    clinic: &ClinicId,
+) -> Result<Option<(String, i64)>, PgError> {
+    let stmt = c
+        .prepare_cached("SELECT epoch, seq FROM clinic_cursor WHERE clinic_id = $1")
         .await?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    let Some(row) = c.query_opt(&stmt, &[&clinic.as_str()]).await? else {
+        return Ok(None);
+    };
+    Ok(Some((row.try_get(0)?, row.try_get(1)?)))
 }
 
 impl PgStore {
@@ -92,13 +98,25 @@ impl PgStore {
         since: Option<&str>,
     ) -> Result<ScheduleResponse, PgError> {
         let mut client = self.client().await?;
-        create_cursor(&client, clinic).await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .start()
-            .await?;
-        let (epoch, seq) = cursor_state(&tx, clinic).await?;
+        let mut created = false;
+        let (tx, epoch, seq) = loop {
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .await?;
+            match cursor_state(&tx, clinic).await? {
+                Some((epoch, seq)) => break (tx, epoch, seq),
+                // The clinic's first pull: make its cursor, outside the
+                // snapshot, then read it in a new one.
+                None if !created => {
+                    tx.rollback().await?;
+                    create_cursor(&client, clinic).await?;
+                    created = true;
+                }
+                None => return Err(PgError::Corrupt("clinic_cursor")),
+            }
+        };
         let cursor = Cursor {
             epoch: epoch.clone(),
             day: today,
@@ -117,9 +135,10 @@ impl PgStore {
                      WHERE a.clinic_id = $1 AND a.day = $2 AND NOT a.removed
                      ORDER BY a.start_ms, a.appointment_id"
                 );
+                let stmt = tx.prepare_cached(&sql).await?;
                 (
                     true,
-                    tx.query(&sql, &[&clinic.as_str(), &today.to_string()])
+                    tx.query(&stmt, &[&clinic.as_str(), &today.to_string()])
                         .await?,
                 )
             }
@@ -129,7 +148,8 @@ impl PgStore {
                      WHERE a.clinic_id = $1 AND a.change_seq > $2
                      ORDER BY a.start_ms, a.appointment_id"
                 );
-                (false, tx.query(&sql, &[&clinic.as_str(), &k.seq]).await?)
+                let stmt = tx.prepare_cached(&sql).await?;
+                (false, tx.query(&stmt, &[&clinic.as_str(), &k.seq]).await?)
             }
         };
         tx.commit().await?;
