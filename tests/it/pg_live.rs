@@ -356,6 +356,62 @@ impl Drop for Relay {
     }
 }
 
+/// Rows in the change outbox.
+async fn staged(store: &PgStore) -> i64 {
+    let client = store.client().await.unwrap();
+    let row = client
+        .query_one("SELECT COUNT(*) FROM change_outbox", &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test]
+async fn notices_a_replica_committed_but_did_not_send_reach_the_others_from_the_sweep() {
+    let Some(settings) = super::pg_support::fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = replica(dir.path(), &settings).await;
+    let app_a = server::app(a.clone());
+    staff::add_staff_to(a.store(), &ClinicId("demo".into()), "amy", PASSWORD, noon())
+        .await
+        .unwrap();
+    let (s, cookie) = login(&app_a, "amy", PASSWORD, "192.0.2.10").await;
+    assert_eq!(s, StatusCode::OK);
+    let mut stream_a = open_stream(&app_a, &cookie).await;
+
+    // A replica that commits a batch's notices with it, then dies before
+    // it sends them.
+    let dead = pg::connect(&settings).await.unwrap();
+    let mut client = dead.client().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let lost = ChangeNotice {
+        clinic_id: "demo".into(),
+        kind: "flag".into(),
+        id: "424242".into(),
+    };
+    let ids = dead.stage_in(&tx, &[lost]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(ids.len(), 1);
+    drop(client);
+    drop(dead);
+
+    // A's sweep sends it once it is two seconds old, and removes it.
+    let text = wait_for_event(&mut stream_a, StdDuration::from_secs(10), |t| {
+        t.contains("\"id\":\"424242\"")
+    })
+    .await;
+    assert!(text.contains("\"kind\":\"flag\""), "{text}");
+    let store = pg::connect(&settings).await.unwrap();
+    assert_eq!(staged(&store).await, 0, "the sweep removed what it sent");
+
+    // A batch a live replica takes leaves nothing staged once answered.
+    let (_, token) = enroll(&app_a, &a).await;
+    post_events(&app_a, &token, vec![help_flag()]).await;
+    assert_eq!(staged(&store).await, 0, "the batch's own replica sent it");
+}
+
 fn upstream(settings: &DatabaseSettings) -> SocketAddr {
     let host = settings.url.host_str().unwrap();
     let port = settings.url.port().unwrap_or(5432);
@@ -712,8 +768,11 @@ async fn tls_to_the_database_is_verified_and_carries_the_pool_and_the_listener()
         .await
         .unwrap()
         .query_one(
+            // Its last statement is its LISTEN or its sweep, which no
+            // other connection runs.
             "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
-             WHERE s.ssl AND a.datname = current_database() AND a.query ILIKE 'LISTEN%'",
+             WHERE s.ssl AND a.datname = current_database() AND a.pid <> pg_backend_pid()
+               AND (a.query ILIKE 'LISTEN%' OR a.query ILIKE '%change_outbox c USING due%')",
             &[],
         )
         .await

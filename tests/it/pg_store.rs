@@ -61,8 +61,8 @@ async fn replicas_starting_together_migrate_once() {
     )
     .await;
     assert_eq!(
-        tables, 18,
-        "the 16 tables of the SQLite schema, login_strikes and schema_version"
+        tables, 19,
+        "the 16 tables of the SQLite schema, login_strikes, change_outbox and schema_version"
     );
     store.reachable().await.unwrap();
 }

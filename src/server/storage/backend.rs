@@ -154,14 +154,7 @@ impl Store {
                 })
                 .await
             }
-            Self::Postgres(pg) => {
-                // Independent: both at once, on two connections.
-                let ((), answered) = tokio::try_join!(
-                    pg.record_heartbeat(&clinic, &kiosk, &hb, now),
-                    pg.help_answered(&clinic, &kiosk, now),
-                )?;
-                Ok(answered)
-            }
+            Self::Postgres(pg) => Ok(pg.heartbeat(&clinic, &kiosk, &hb, now).await?),
         }
     }
 

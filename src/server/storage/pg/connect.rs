@@ -49,6 +49,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgStore, PgError> {
     };
     let pool = Pool::builder(manager)
         .max_size(settings.pool_size)
+        // A request waits this long for a connection, then fails (the
+        // kiosk retries later) instead of hanging.
+        .wait_timeout(Some(POOL_WAIT))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| PgError::Setup(e.to_string()))?;
@@ -121,6 +124,9 @@ fn tls_config(settings: &DatabaseSettings) -> Result<rustls::ClientConfig, PgErr
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
+
+/// The longest a request waits for a pooled connection.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

@@ -16,12 +16,13 @@
 //! first occurrence got. A batch that loses a deadlock to another is run
 //! again whole.
 //!
-//! Round trips are what a batch costs, so a batch makes five whatever its
+//! Round trips are what a batch costs, so a batch makes six whatever its
 //! size: `BEGIN`; one statement that claims every event and reads the
 //! appointments and patient files they name; then, the events judged in
 //! memory, all the writes (the change sequence first, the effects, the
-//! audit rows) sent as one pipeline; `COMMIT`; and, after it, the notices
-//! for the other replicas (see [`PgStore::publish`]). Within the batch an
+//! audit rows) sent as one pipeline; the notices for the other replicas
+//! staged; `COMMIT`; and, after it, the notices sent (see
+//! [`PgStore::send_staged`]). Within the batch an
 //! event sees the appointment status the events before it set, as it
 //! would one statement at a time.
 
@@ -91,24 +92,29 @@ impl PgStore {
         events: &[EventEnvelope],
     ) -> Result<BatchOutcome, PgError> {
         let mut client = self.client().await?;
+        let batch = Batch {
+            clinic,
+            forms,
+            kiosk_id,
+            now,
+        };
         let mut attempt = 1;
         loop {
-            let tx = client.transaction().await?;
-            let batch = Batch {
-                clinic,
-                forms,
-                kiosk_id,
-                now,
-            };
-            let done = match batch.run(&tx, events).await {
-                Ok(outcome) => tx.commit().await.map(|()| outcome),
-                Err(e) => Err(e),
+            let done = {
+                let tx = client.transaction().await?;
+                match batch.run(&tx, events).await {
+                    Ok(outcome) => match self.stage_in(&tx, &outcome.notices).await {
+                        Ok(staged) => tx.commit().await.map(|()| (outcome, staged)),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
             };
             match done {
-                Ok(outcome) => {
+                Ok((outcome, staged)) => {
                     // The other replicas hear of the batch once it is
                     // committed, outside its transaction.
-                    self.publish(&outcome.notices).await;
+                    self.send_staged(&client, &staged).await;
                     return Ok(outcome);
                 }
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,

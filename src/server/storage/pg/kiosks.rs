@@ -3,6 +3,7 @@
 //! events (by event UUID, through the primary key and `ON CONFLICT`).
 
 use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use super::notify::{notice, payloads, publish_on};
@@ -115,14 +116,28 @@ impl PgStore {
         hb: &Heartbeat,
         now: DateTime<Utc>,
     ) -> Result<(), PgError> {
+        self.heartbeat(clinic, kiosk, hb, now).await.map(drop)
+    }
+
+    /// A kiosk's heartbeat: stores what `hb` reports, as
+    /// [`Self::record_heartbeat`], and answers with
+    /// [`Self::help_answered`]. On one connection, in one round trip: the
+    /// update, the notice for the other replicas and the read go as one
+    /// pipeline, each its own transaction, so the update's commit waits
+    /// for the disk without holding the lock every notifying commit takes.
+    /// A kiosk removed since its request was authenticated updates
+    /// nothing; the notice then only makes consoles reread the list.
+    pub async fn heartbeat(
+        &self,
+        clinic: &ClinicId,
+        kiosk: &str,
+        hb: &Heartbeat,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, PgError> {
         let depth = i64::try_from(hb.outbox_depth).unwrap_or(i64::MAX);
         let oldest = hb
             .outbox_oldest_age_secs
             .map(|a| i64::try_from(a).unwrap_or(i64::MAX));
-        // The update and the notice for the other replicas, each its own
-        // transaction, in one pipeline: one round trip, and the update's
-        // commit waits for the disk without holding the lock every
-        // notifying commit takes (see `PgStore::publish`).
         let payloads = payloads(self.origin, &[notice(clinic, "kiosk", kiosk)]);
         let client = self.client().await?;
         let stmt = client
@@ -144,13 +159,12 @@ impl PgStore {
             &hb.online,
             &hb.clock_skew_secs,
         ];
-        // A kiosk removed since its request was authenticated updates
-        // nothing; the notice then only makes consoles reread the list.
-        tokio::try_join!(
+        let (_, (), answered) = tokio::try_join!(
             client.execute(&stmt, &params),
             publish_on(&client, &payloads),
+            help_answered_on(&client, clinic, kiosk, now),
         )?;
-        Ok(())
+        Ok(answered)
     }
 
     /// Client event ids of the help flags (`help_requested`,
@@ -163,21 +177,8 @@ impl PgStore {
         kiosk: &str,
         now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, PgError> {
-        let since = ms(now) - HELP_ANSWERED_WINDOW_SECS * 1000;
-        let limit = i64::try_from(MAX_HELP_ANSWERED).unwrap_or(i64::MAX);
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT event_id FROM flags
-                 WHERE clinic_id = $1 AND kiosk_id = $2 AND resolved_ms >= $3
-                   AND code IN ('help_requested', 'identity_not_found') AND event_id IS NOT NULL
-                 ORDER BY resolved_ms DESC LIMIT $4",
-            )
-            .await?;
-        let rows = client
-            .query(&stmt, &[&clinic.as_str(), &kiosk, &since, &limit])
-            .await?;
-        Ok(rows.iter().map(|r| r.get::<_, Uuid>(0)).collect())
+        Ok(help_answered_on(&client, clinic, kiosk, now).await?)
     }
 
     /// Records a batch of `kiosk`'s events in one transaction; returns,
@@ -222,4 +223,27 @@ impl PgStore {
         tx.commit().await?;
         Ok(fresh)
     }
+}
+
+/// [`PgStore::help_answered`], on `client`.
+async fn help_answered_on(
+    client: &impl GenericClient,
+    clinic: &ClinicId,
+    kiosk: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, tokio_postgres::Error> {
+    let since = ms(now) - HELP_ANSWERED_WINDOW_SECS * 1000;
+    let limit = i64::try_from(MAX_HELP_ANSWERED).unwrap_or(i64::MAX);
+    let stmt = client
+        .prepare_cached(
+            "SELECT event_id FROM flags
+             WHERE clinic_id = $1 AND kiosk_id = $2 AND resolved_ms >= $3
+               AND code IN ('help_requested', 'identity_not_found') AND event_id IS NOT NULL
+             ORDER BY resolved_ms DESC LIMIT $4",
+        )
+        .await?;
+    let rows = client
+        .query(&stmt, &[&clinic.as_str(), &kiosk, &since, &limit])
+        .await?;
+    rows.iter().map(|r| r.try_get::<_, Uuid>(0)).collect()
 }

@@ -20,10 +20,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signature_name",
         include_str!("migrations/0004_signature_name.sql"),
     ),
+    (
+        5,
+        "change_outbox",
+        include_str!("migrations/0005_change_outbox.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The advisory lock key the migrations run under ("ckin-mig").
 const MIGRATION_LOCK: i64 = 0x636b_696e_2d6d_6967;

@@ -21,7 +21,7 @@ use tokio_postgres::{AsyncMessage, Client, Connection, Notification};
 use uuid::Uuid;
 
 use super::connect::Dial;
-use super::{PgError, PgStore};
+use super::{PgStore, ms};
 use crate::domain::ClinicId;
 use crate::protocol::ChangeNotice;
 
@@ -165,27 +165,53 @@ impl PgStore {
         publish_on(tx, &payloads).await
     }
 
-    /// Sends `notices`, of a transaction that has committed, to the other
-    /// replicas, in a transaction of their own. PostgreSQL serializes
-    /// notifying commits on one cluster-wide lock held until the commit is
-    /// on disk; a transaction that only notifies writes nothing else, so
-    /// its commit does not wait for the disk, and kiosk batches sent this
-    /// way do not queue behind each other's disk flushes. Never fails
-    /// the caller, whose data is committed: a notice lost here (the
-    /// database unreachable, or this replica dying just after the commit)
-    /// reaches the other replicas' consoles at their next timed refresh.
-    pub async fn publish(&self, notices: &[ChangeNotice]) {
+    /// Stages `notices` in `tx`, the transaction that made them, for
+    /// [`Self::send_staged`] after its commit; the staged rows' ids. A
+    /// notice staged is sent even if this replica dies before sending it:
+    /// another replica's sweep sends it within seconds.
+    pub async fn stage_in(
+        &self,
+        tx: &impl GenericClient,
+        notices: &[ChangeNotice],
+    ) -> Result<Vec<i64>, tokio_postgres::Error> {
         let payloads = payloads(self.origin, notices);
         if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO change_outbox (payload, created_ms)
+                 SELECT u.p, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u (p, n)
+                 ORDER BY u.n
+                 RETURNING notice_id",
+            )
+            .await?;
+        let rows = tx
+            .query(&stmt, &[&payloads, &ms(chrono::Utc::now())])
+            .await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
+    }
+
+    /// Sends the notices [`Self::stage_in`] staged, once their transaction
+    /// has committed, and removes them, in a transaction that does not
+    /// wait for the disk: PostgreSQL serializes notifying commits on one
+    /// cluster-wide lock held until the commit is on disk, so kiosk batches
+    /// sent this way do not queue behind each other's disk flushes, and a
+    /// removal lost to a crash only sends a notice twice. Never fails the
+    /// caller, whose data is committed: what is not sent here, the sweep
+    /// sends.
+    /// Runs on `client`, the connection the transaction ran on, so that a
+    /// batch never holds one pooled connection while it waits for another.
+    pub async fn send_staged(&self, client: &impl GenericClient, ids: &[i64]) {
+        if ids.is_empty() {
             return;
         }
         let sent = async {
-            let client = self.client().await?;
-            publish_on(&client, &payloads).await?;
-            Ok::<(), PgError>(())
+            let stmt = client.prepare_cached(SEND_STAGED).await?;
+            client.query(&stmt, &[&CHANNEL, &ids]).await
         };
         if let Err(e) = sent.await {
-            tracing::warn!(error = %e, "change notices not sent to the other replicas");
+            tracing::warn!(error = %e, "change notices left for the sweep");
         }
     }
 
@@ -272,8 +298,16 @@ async fn listen_once(
     *listened_before = true;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                let due = ms(chrono::Utc::now()) - SWEEP_AFTER_MS;
+                if let Err(e) = within(PING_TIMEOUT, client.query(SWEEP, &[&CHANNEL, &due])).await {
+                    return e;
+                }
+            }
             n = heard.recv() => match n {
                 Some(n) if n.channel() == CHANNEL => {
                     if let Some(h) = hear(store.origin, n.payload()) {
@@ -291,6 +325,33 @@ async fn listen_once(
         }
     }
 }
+
+/// Sends the staged notices `$2` (ids), in order, and removes them; in a
+/// transaction whose commit does not wait for the disk.
+const SEND_STAGED: &str = "WITH sent AS (
+         DELETE FROM change_outbox WHERE notice_id = ANY($2) RETURNING notice_id, payload
+     )
+     SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, s.payload)
+     FROM (SELECT notice_id, payload FROM sent ORDER BY notice_id) AS s";
+
+/// How often each replica's listener sends the notices another replica
+/// staged and committed but did not send.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How old a staged notice must be for the sweep: its own replica sends
+/// it within milliseconds of its commit unless it died in between.
+const SWEEP_AFTER_MS: i64 = 2_000;
+
+/// Sends staged notices older than `$2` (epoch ms), oldest first, at most
+/// 500 at a time, and removes them; rows another sweep holds are skipped.
+const SWEEP: &str = "WITH due AS (
+         SELECT notice_id FROM change_outbox WHERE created_ms < $2
+         ORDER BY notice_id LIMIT 500 FOR UPDATE SKIP LOCKED
+     ), sent AS (
+         DELETE FROM change_outbox c USING due WHERE c.notice_id = due.notice_id
+         RETURNING c.notice_id, c.payload
+     )
+     SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, s.payload)
+     FROM (SELECT notice_id, payload FROM sent ORDER BY notice_id) AS s";
 
 /// `f`, or [`ListenError::TimedOut`] after `limit`.
 async fn within<T>(
