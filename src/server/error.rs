@@ -188,7 +188,8 @@ impl From<rusqlite::Error> for ApiError {
 
 /// Storage's answers in HTTP terms: a record missing from the caller's
 /// clinic is 404, a record in the wrong state 409, a change the stored
-/// record refuses 422, and every failure 500 with its detail logged.
+/// record refuses 422, no PostgreSQL connection free within the pool's
+/// wait 503, and every other failure 500 with its detail logged.
 impl From<super::storage::StorageError> for ApiError {
     fn from(e: super::storage::StorageError) -> Self {
         use super::storage::StorageError as E;
@@ -196,6 +197,13 @@ impl From<super::storage::StorageError> for ApiError {
             E::NotFound { .. } => Self::NotFound(e.to_string()),
             E::Conflict(m) => Self::Conflict(m),
             E::Refused(m) => Self::invalid(m),
+            // Every pooled PostgreSQL connection stayed busy for the
+            // pool's whole wait.
+            E::Postgres(super::storage::pg::PgError::Pool(
+                deadpool_postgres::PoolError::Timeout(_),
+            )) => Self::Busy {
+                retry_after_secs: 5,
+            },
             E::Sqlite(_)
             | E::Postgres(_)
             | E::Migration { .. }
@@ -314,6 +322,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_pool_busy_for_its_whole_wait_is_503_and_other_failures_500() {
+        use crate::server::storage::{StorageError, pg::PgError};
+        let waited = StorageError::Postgres(PgError::Pool(deadpool_postgres::PoolError::Timeout(
+            deadpool_postgres::TimeoutType::Wait,
+        )));
+        let e = ApiError::from(waited);
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code(), "busy");
+        let closed = StorageError::Postgres(PgError::Pool(deadpool_postgres::PoolError::Closed));
+        assert_eq!(
+            ApiError::from(closed).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 
     #[test]
     fn content_types_are_matched_on_their_essence() {
