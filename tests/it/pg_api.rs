@@ -199,20 +199,7 @@ async fn journey(state: &AppState, other: Option<&AppState>, ids: &Ids) -> Vec<S
     staff::add_staff_to(state.store(), &demo_id, "amy", PASSWORD, noon())
         .await
         .unwrap();
-    let (code, _) = staff::issue_enrollment_code(state.store(), demo_id.clone(), noon(), None)
-        .await
-        .unwrap();
-
-    let (s, enrolled) = call(
-        &kiosk_app,
-        Method::POST,
-        "/api/v1/kiosk/enroll",
-        Auth::None,
-        Some(enroll_body(&code)),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{enrolled}");
-    let token = enrolled["device_token"].as_str().unwrap().to_string();
+    let (token, kiosk_id) = enroll_kiosk(state, &kiosk_app).await;
     let kiosk = Auth::Kiosk(&token);
 
     let (s, pull) = call(
@@ -495,7 +482,6 @@ async fn journey(state: &AppState, other: Option<&AppState>, ids: &Ids) -> Vec<S
         matches!(state.store(), Store::Postgres(_)),
         "the pool's gauges on PostgreSQL only:\n{text}"
     );
-    let kiosk_id = enrolled["kiosk_id"].as_str().unwrap();
     let (s, _) = call(
         &staff_app,
         Method::POST,
@@ -666,21 +652,8 @@ async fn the_same_batch_posted_to_two_replicas_at_once_has_one_effect() {
         return;
     };
     let second = replica(dir.path(), &settings).await;
-    let demo_id = ClinicId("demo".into());
-    let (code, _) = staff::issue_enrollment_code(first.store(), demo_id, noon(), None)
-        .await
-        .unwrap();
     let (a, b) = (server::app(first.clone()), server::app(second.clone()));
-    let (s, enrolled) = call(
-        &a,
-        Method::POST,
-        "/api/v1/kiosk/enroll",
-        Auth::None,
-        Some(enroll_body(&code)),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{enrolled}");
-    let token = enrolled["device_token"].as_str().unwrap().to_string();
+    let (token, _) = enroll_kiosk(&first, &a).await;
     let wires = demo_schedule(first.config());
     let target = wires
         .iter()
@@ -766,25 +739,32 @@ async fn urgent_flags_are_listed_first_on_both_backends() {
     }
 }
 
+/// Enrolls a kiosk in the demo clinic of `state` through `app`; its
+/// device token and kiosk id.
+async fn enroll_kiosk(state: &AppState, app: &Router) -> (String, String) {
+    let demo_id = ClinicId("demo".into());
+    let (code, _) = staff::issue_enrollment_code(state.store(), demo_id, noon(), None)
+        .await
+        .unwrap();
+    let (s, enrolled) = call(
+        app,
+        Method::POST,
+        "/api/v1/kiosk/enroll",
+        Auth::None,
+        Some(enroll_body(&code)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{enrolled}");
+    let field = |name: &str| enrolled[name].as_str().unwrap().to_string();
+    (field("device_token"), field("kiosk_id"))
+}
+
 /// Posts `events` as one batch from a kiosk newly enrolled on `state`;
 /// each result's status and reason.
 async fn post_batch(state: &AppState, token: &mut Option<String>, events: &[Value]) -> Vec<Value> {
     let app = server::app(state.clone());
     if token.is_none() {
-        let demo_id = ClinicId("demo".into());
-        let (code, _) = staff::issue_enrollment_code(state.store(), demo_id, noon(), None)
-            .await
-            .unwrap();
-        let (s, enrolled) = call(
-            &app,
-            Method::POST,
-            "/api/v1/kiosk/enroll",
-            Auth::None,
-            Some(enroll_body(&code)),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{enrolled}");
-        *token = Some(enrolled["device_token"].as_str().unwrap().to_string());
+        *token = Some(enroll_kiosk(state, &app).await.0);
     }
     let (s, r) = call(
         &app,
