@@ -783,6 +783,47 @@ async fn post_batch(state: &AppState, token: &mut Option<String>, events: &[Valu
         .collect()
 }
 
+/// The events stored, and the status of each of `appointments`, on
+/// SQLite.
+fn stored_on_sqlite(state: &AppState, appointments: &[&str]) -> (i64, Vec<String>) {
+    state
+        .db()
+        .blocking(|c| {
+            let events = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
+            let mut statuses = Vec::new();
+            for id in appointments {
+                statuses.push(c.query_row(
+                    "SELECT status FROM appointments WHERE appointment_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?);
+            }
+            Ok((events, statuses))
+        })
+        .unwrap()
+}
+
+/// The same, on PostgreSQL.
+async fn stored_on_postgres(
+    settings: &checkin_kiosk::config::DatabaseSettings,
+    appointments: &[&str],
+) -> (i64, Vec<String>) {
+    let store = pg::connect(settings).await.unwrap();
+    let client = store.client().await.unwrap();
+    let mut statuses = Vec::new();
+    for id in appointments {
+        let row = client
+            .query_one(
+                "SELECT status FROM appointments WHERE appointment_id = $1",
+                &[id],
+            )
+            .await
+            .unwrap();
+        statuses.push(row.get::<_, String>(0));
+    }
+    (rows(settings, "events").await, statuses)
+}
+
 #[tokio::test]
 async fn a_batch_that_repeats_itself_is_judged_alike_on_both_backends() {
     let (lite_dir, pg_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -857,35 +898,9 @@ async fn a_batch_that_repeats_itself_is_judged_alike_on_both_backends() {
 
     // Five events stored, the rejected one not; both appointments checked
     // in.
-    let lite_rows: (i64, Vec<String>) = lite_state
-        .db()
-        .blocking(|c| {
-            let events = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
-            let mut statuses = Vec::new();
-            for id in [&a.id, &b.id] {
-                statuses.push(c.query_row(
-                    "SELECT status FROM appointments WHERE appointment_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )?);
-            }
-            Ok((events, statuses))
-        })
-        .unwrap();
-    let store = pg::connect(&settings).await.unwrap();
-    let client = store.client().await.unwrap();
-    let mut pg_statuses = Vec::new();
-    for id in [&a.id, &b.id] {
-        let row = client
-            .query_one(
-                "SELECT status FROM appointments WHERE appointment_id = $1",
-                &[id],
-            )
-            .await
-            .unwrap();
-        pg_statuses.push(row.get::<_, String>(0));
-    }
-    let pg_rows = (rows(&settings, "events").await, pg_statuses);
+    let ids = [a.id.as_str(), b.id.as_str()];
+    let lite_rows = stored_on_sqlite(&lite_state, &ids);
+    let pg_rows = stored_on_postgres(&settings, &ids).await;
     assert_eq!(lite_rows, pg_rows);
     assert_eq!(
         pg_rows,
