@@ -1368,6 +1368,17 @@ fn aloud(said: &[Utterance]) -> Vec<String> {
         .collect()
 }
 
+/// Activates the on-screen key of each of `keys` in turn; everything said
+/// meanwhile.
+fn said_at_keys(k: &Kiosk, t: &Transcript, keys: &str) -> Vec<Utterance> {
+    let mut said = Vec::new();
+    for key in keys.chars() {
+        activate(k, &key.to_string());
+        said.extend(t.take());
+    }
+    said
+}
+
 #[test]
 fn a_loudspeaker_says_no_key_but_once_a_page_how_to_hear_them() {
     for language in [Language::En, Language::Es] {
@@ -1381,11 +1392,7 @@ fn a_loudspeaker_says_no_key_but_once_a_page_how_to_hear_them() {
         let hint = script::keys_are_private(language);
         activate(&k, l.use_dob);
         t.take();
-        let mut said = Vec::new();
-        for digit in "0517".chars() {
-            activate(&k, &digit.to_string());
-            said.extend(t.take());
-        }
+        let said = said_at_keys(&k, &t, "0517");
         let loud = aloud(&said);
         assert_eq!(
             loud.iter().filter(|u| **u == hint.text).count(),
@@ -1420,12 +1427,7 @@ fn a_loudspeaker_says_no_key_but_once_a_page_how_to_hear_them() {
         activate(&k, l.next);
         assert_eq!(k.screen(), Screen::EnterName);
         t.take();
-        let mut said = Vec::new();
-        for letter in "GA".chars() {
-            activate(&k, &letter.to_string());
-            said.extend(t.take());
-        }
-        let loud = aloud(&said);
+        let loud = aloud(&said_at_keys(&k, &t, "GA"));
         assert_eq!(
             loud.iter().filter(|u| **u == hint.text).count(),
             1,

@@ -77,8 +77,11 @@ const CLAIM: &str = "WITH input AS (
 
 /// Advances the clinic's change sequence; the batch's later statements
 /// stamp rows with it by reading it back in the same transaction.
+/// Creates the cursor on first use; returns the new value (`$1` clinic,
+/// `$2` the epoch of a new cursor).
 const NEXT_SEQ: &str = "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 1)
-     ON CONFLICT (clinic_id) DO UPDATE SET seq = clinic_cursor.seq + 1";
+     ON CONFLICT (clinic_id) DO UPDATE SET seq = clinic_cursor.seq + 1
+     RETURNING seq";
 
 impl PgStore {
     /// Applies `events` from `kiosk_id` of `clinic`, received at `now`, in
@@ -776,13 +779,7 @@ pub(super) async fn next_seq(
     c: &impl GenericClient,
     clinic: &ClinicId,
 ) -> Result<i64, tokio_postgres::Error> {
-    let stmt = c
-        .prepare_cached(
-            "INSERT INTO clinic_cursor (clinic_id, epoch, seq) VALUES ($1, $2, 1)
-             ON CONFLICT (clinic_id) DO UPDATE SET seq = clinic_cursor.seq + 1
-             RETURNING seq",
-        )
-        .await?;
+    let stmt = c.prepare_cached(NEXT_SEQ).await?;
     let row = c
         .query_one(
             &stmt,

@@ -298,13 +298,17 @@ async fn listen_once(
     *listened_before = true;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let sweep_stmt = match within(CONNECT_TIMEOUT, client.prepare(SWEEP)).await {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = sweep.tick() => {
                 let due = ms(chrono::Utc::now()) - SWEEP_AFTER_MS;
-                if let Err(e) = within(PING_TIMEOUT, client.query(SWEEP, &[&CHANNEL, &due])).await {
+                if let Err(e) = within(PING_TIMEOUT, client.query(&sweep_stmt, &[&CHANNEL, &due])).await {
                     return e;
                 }
             }
