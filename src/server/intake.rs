@@ -13,7 +13,7 @@
 //! - A form takes the patient's signature when its id starts with
 //!   `consent` (the ready-made `consent-npp`); every other form refuses one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -240,6 +240,34 @@ pub struct StaffCompletedForm {
     pub urgent: bool,
     /// Whether the patient's signature is stored with it.
     pub signed: bool,
+    /// What the result still asks of staff: for a positive PHQ-2 whose
+    /// PHQ-9 the patient did not finish at that appointment,
+    /// `phq9_not_completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<String>,
+}
+
+/// The follow-up of a positive PHQ-2 whose PHQ-9 was not finished.
+pub const FOLLOW_UP_PHQ9: &str = "phq9_not_completed";
+
+/// The appointments at which a PHQ-9 was finished.
+fn with_phq9(rows: &[crate::server::storage::forms::StoredForm]) -> HashSet<&str> {
+    rows.iter()
+        .filter(|r| Instrument::for_form(&r.form_id) == Some(Instrument::Phq9))
+        .map(|r| r.appointment_id.as_str())
+        .collect()
+}
+
+/// A positive PHQ-2 (scored 3 or more) with no PHQ-9 at its appointment
+/// asks staff for the PHQ-9.
+fn follow_up(
+    r: &crate::server::storage::forms::StoredForm,
+    phq9_done: &HashSet<&str>,
+) -> Option<String> {
+    let positive = Instrument::for_form(&r.form_id) == Some(Instrument::Phq2)
+        && r.score
+            .is_some_and(|s| s >= crate::domain::screening::PHQ2_STEP_UP_AT);
+    (positive && !phq9_done.contains(r.appointment_id.as_str())).then(|| FOLLOW_UP_PHQ9.to_string())
 }
 
 impl FormCatalog {
@@ -250,9 +278,13 @@ impl FormCatalog {
         day: chrono::NaiveDate,
         rows: Vec<crate::server::storage::forms::StoredForm>,
     ) -> StaffCompletedForms {
+        let phq9_done = with_phq9(&rows);
+        let follow_ups: Vec<Option<String>> =
+            rows.iter().map(|r| follow_up(r, &phq9_done)).collect();
         let forms = rows
             .into_iter()
-            .map(|r| {
+            .zip(follow_ups)
+            .map(|(r, follow_up)| {
                 let offered = self.get(&r.form_id);
                 StaffCompletedForm {
                     title: offered
@@ -268,6 +300,7 @@ impl FormCatalog {
                     band: r.band,
                     urgent: r.urgent,
                     signed: r.signed,
+                    follow_up,
                 }
             })
             .collect();

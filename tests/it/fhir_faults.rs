@@ -13,7 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use checkin_kiosk::config::{FhirSettings, parse_server};
+use checkin_kiosk::config::{FhirSettings, ServerConfig, parse_server};
 use checkin_kiosk::domain::ClinicId;
 use checkin_kiosk::server::{self, AppState, fhir, staff};
 use chrono::{DateTime, TimeZone, Utc};
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::server::{PASSWORD, send};
+use super::server_forms as scenario;
 
 const ZONE: chrono_tz::Tz = chrono_tz::America::Chicago;
 
@@ -46,6 +47,13 @@ struct Ehr {
     token_calls: usize,
     /// Every request: method, path and query, and `Authorization`.
     requests: Vec<(String, String, Option<String>)>,
+    /// Refuse creating a QuestionnaireResponse at an id the client chose
+    /// (PUT), with this status, as EHRs without update-as-create do.
+    refuse_put_create: Option<StatusCode>,
+    /// The next create (POST) of this type answers 503, once.
+    outage_on_create: Option<String>,
+    /// Created resources, by type, in order; ids assigned by the EHR.
+    created: HashMap<String, Vec<Value>>,
 }
 
 type Shared = Arc<Mutex<Ehr>>;
@@ -125,8 +133,69 @@ async fn handle(
             e.appointments.insert(id, sent.clone());
             fhir_json(StatusCode::OK, &sent)
         }
+        ("PUT", ["QuestionnaireResponse", id]) => put_response(&mut e, id, &body),
+        ("POST", [kind]) if kind.starts_with(char::is_uppercase) => {
+            let if_none_exist = headers
+                .get("if-none-exist")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            create(&mut e, kind, if_none_exist.as_deref(), &body)
+        }
         _ => outcome(StatusCode::NOT_FOUND, "not-supported"),
     }
+}
+
+/// A PUT of a QuestionnaireResponse: refused when the EHR takes no ids
+/// chosen by clients, else stored (created or replaced) at that id.
+fn put_response(e: &mut Ehr, id: &str, body: &[u8]) -> Response {
+    let mut sent: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let stored = e.created.entry("QuestionnaireResponse".into()).or_default();
+    if let Some(old) = stored.iter_mut().find(|r| r["id"] == id) {
+        *old = sent.clone();
+        return fhir_json(StatusCode::OK, &sent);
+    }
+    if let Some(status) = e.refuse_put_create {
+        return outcome(status, "not-supported");
+    }
+    sent["id"] = json!(id);
+    stored.push(sent.clone());
+    fhir_json(StatusCode::CREATED, &sent)
+}
+
+/// A create, conditional on `identifier=system|value` when
+/// `If-None-Exist` is sent: an existing match is answered 200 instead.
+fn create(e: &mut Ehr, kind: &str, if_none_exist: Option<&str>, body: &[u8]) -> Response {
+    if e.outage_on_create.as_deref() == Some(kind) {
+        e.outage_on_create = None;
+        return outcome(StatusCode::SERVICE_UNAVAILABLE, "transient");
+    }
+    let mut sent: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if sent["resourceType"] != kind {
+        return outcome(StatusCode::BAD_REQUEST, "invalid");
+    }
+    let stored = e.created.entry(kind.to_string()).or_default();
+    if let Some(q) = if_none_exist {
+        let wanted = q.strip_prefix("identifier=").unwrap_or(q);
+        let matches = |r: &&Value| {
+            let ids = match &r["identifier"] {
+                Value::Array(a) => a.clone(),
+                one => vec![one.clone()],
+            };
+            ids.iter().any(|i| {
+                format!(
+                    "{}|{}",
+                    i["system"].as_str().unwrap_or(""),
+                    i["value"].as_str().unwrap_or("")
+                ) == wanted
+            })
+        };
+        if let Some(found) = stored.iter().find(matches) {
+            return fhir_json(StatusCode::OK, found);
+        }
+    }
+    sent["id"] = json!(format!("{}-{}", kind.to_lowercase(), stored.len() + 1));
+    stored.push(sent.clone());
+    fhir_json(StatusCode::CREATED, &sent)
 }
 
 fn search_appointments(e: &Ehr) -> Response {
@@ -297,6 +366,20 @@ fn settings(fhir: &str) -> FhirSettings {
 
 impl Clinic {
     async fn new(ehr: &FakeEhr, extra: &str) -> Self {
+        Self::configured(ehr, extra, |_| {}).await
+    }
+
+    /// Offering the shipped forms (those of the demo).
+    async fn with_forms(ehr: &FakeEhr) -> Self {
+        Self::configured(ehr, "", |config| {
+            let demo = ServerConfig::demo(std::env::temp_dir(), "127.0.0.1:0".parse().unwrap());
+            config.forms = demo.forms;
+        })
+        .await
+    }
+
+    /// With `extra` in `[clinic.fhir]`, then `edit` applied to the config.
+    async fn configured(ehr: &FakeEhr, extra: &str, edit: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().expect("dir");
         let text = format!(
             "[server]\ndata_dir = \"{}\"\n{}",
@@ -306,8 +389,9 @@ impl Clinic {
                 ehr.base()
             ))
         );
-        let config = parse_server(&text, &dir.path().join("clinic-server.toml"))
+        let mut config = parse_server(&text, &dir.path().join("clinic-server.toml"))
             .unwrap_or_else(|e| panic!("{e}"));
+        edit(&mut config);
         let (db, signer) = server::open_data_dir(&config).expect("data dir");
         let now = Utc::now();
         let code = db
@@ -330,7 +414,12 @@ impl Clinic {
     }
 
     async fn event(&self, appointment: &str, body: Value) {
-        let batch = json!({"events": [{"id": Uuid::new_v4(), "occurred_at": Utc::now(), "appointment_id": appointment, "body": body}]});
+        self.events(vec![json!({"id": Uuid::new_v4(), "occurred_at": Utc::now(), "appointment_id": appointment, "body": body})]).await;
+    }
+
+    /// Posts `events` as one kiosk batch; the first must be accepted.
+    async fn events(&self, events: Vec<Value>) {
+        let batch = json!({ "events": events });
         let req = Request::post("/api/v1/kiosk/events")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
@@ -405,6 +494,19 @@ impl Clinic {
 
     async fn drain(&self) -> fhir::DrainReport {
         fhir::drain_now(&self.state, &north()).await.expect("drain")
+    }
+
+    /// Makes every pending write-back due now, as if its back-off had passed.
+    fn retry_now(&self) {
+        self.state
+            .db()
+            .blocking(|c| {
+                Ok(c.execute(
+                    "UPDATE fhir_outbox SET next_attempt_ms = 0 WHERE state = 'pending'",
+                    [],
+                )?)
+            })
+            .expect("retry now");
     }
 }
 
@@ -558,6 +660,67 @@ async fn a_404_on_write_back_re_reads_and_then_writes() {
             .count()
     });
     assert_eq!(reads, 1, "the 404 was followed by a read");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_reaches_an_ehr_that_refuses_ids_chosen_by_clients_once_across_retries() {
+    let ehr = FakeEhr::start(day_of(2)).await;
+    ehr.with(|e| e.refuse_put_create = Some(StatusCode::METHOD_NOT_ALLOWED));
+    let clinic = Clinic::with_forms(&ehr).await;
+    clinic.pull().await;
+    let phq2 = clinic
+        .state
+        .config()
+        .forms
+        .iter()
+        .find(|f| f.rule.form_id == "phq-2")
+        .expect("phq-2")
+        .questionnaire
+        .clone();
+    let weights = [("phq2-1", 2), ("phq2-2", 2)];
+    let response = scenario::response_json(&phq2, &scenario::answers(&phq2, &weights));
+    let id = Uuid::new_v4();
+    let event = scenario::form_event(id, "a1", "p1", "phq-2", response, None, Utc::now());
+    clinic.events(vec![event]).await;
+
+    // The PUT is refused; the response is created, but the score's
+    // create meets an outage and the item waits for a retry.
+    ehr.with(|e| e.outage_on_create = Some("Observation".into()));
+    let report = clinic.drain().await;
+    assert_eq!((report.sent, report.retrying), (0, 1), "{report:?}");
+    // The retry: the PUT is refused again, the conditional create finds
+    // the response written before, and the score is written once.
+    clinic.retry_now();
+    let report = clinic.drain().await;
+    assert_eq!((report.sent, report.failed), (1, 0), "{report:?}");
+
+    let (responses, scores, puts) = ehr.with(|e| {
+        let puts = e
+            .requests
+            .iter()
+            .filter(|(m, p, _)| m == "PUT" && p.starts_with("/fhir/QuestionnaireResponse/"))
+            .count();
+        (
+            e.created["QuestionnaireResponse"].clone(),
+            e.created["Observation"].clone(),
+            puts,
+        )
+    });
+    assert_eq!(puts, 2, "each attempt tried the PUT first");
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    let response = &responses[0];
+    assert_eq!(
+        response["id"], "questionnaireresponse-1",
+        "the EHR chose the id"
+    );
+    assert_eq!(response["identifier"]["value"], id.to_string());
+    assert_eq!(response["subject"]["reference"], "Patient/p1");
+    assert_eq!(scores.len(), 1, "{scores:?}");
+    assert_eq!(scores[0]["valueInteger"], 4);
+    assert_eq!(
+        scores[0]["derivedFrom"][0]["reference"], "QuestionnaireResponse/questionnaireresponse-1",
+        "the score points at the id the EHR chose"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

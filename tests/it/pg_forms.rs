@@ -53,6 +53,13 @@ pub(super) async fn seed_sample_flags(
 }
 
 #[tokio::test]
+async fn a_positive_phq2_without_its_phq9_asks_staff_for_it_on_postgres() {
+    if let Some(f) = Forms::postgres().await {
+        scenario::a_positive_phq2_without_its_phq9_asks_staff_for_it(f).await;
+    }
+}
+
+#[tokio::test]
 async fn forms_due_follow_each_frequency_across_two_visits_on_postgres() {
     if let Some(f) = Forms::postgres().await {
         scenario::forms_due_follow_each_frequency_across_two_visits(f).await;

@@ -751,6 +751,62 @@ pub(super) async fn staff_see_todays_completed_forms_with_scores_audited(f: Form
     );
 }
 
+/// On either backend.
+pub(super) async fn a_positive_phq2_without_its_phq9_asks_staff_for_it(f: Forms) {
+    let phq2 = f.form("phq-2");
+    let phq9 = f.form("phq-9");
+    let phq2_at = |appointment: &str, patient: &str, each: i32| {
+        let weights = [("phq2-1", each), ("phq2-2", each)];
+        let response = response_json(&phq2, &answers(&phq2, &weights));
+        form_event(
+            Uuid::new_v4(),
+            appointment,
+            patient,
+            "phq-2",
+            response,
+            None,
+            noon(),
+        )
+    };
+    let results = f
+        .events(vec![
+            // Positive (4), and the patient stopped before the PHQ-9.
+            phq2_at("demo-002", "demo-p002", 2),
+            // Positive (6), with the PHQ-9 finished after it.
+            phq2_at("demo-003", "demo-p003", 3),
+            form_event(
+                Uuid::new_v4(),
+                "demo-003",
+                "demo-p003",
+                "phq-9",
+                response_json(&phq9, &answers(&phq9, &[])),
+                None,
+                noon() + Duration::minutes(2),
+            ),
+            // Negative (2): nothing more to do.
+            phq2_at("demo-004", "demo-p004", 1),
+        ])
+        .await;
+    assert!(
+        results.iter().all(|r| r.0 == EventStatus::Accepted),
+        "{results:?}"
+    );
+    let (s, body) = f.staff_get("/api/v1/staff/clinics/demo/forms").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let follow_up = |appointment: &str, form: &str| {
+        let found = body["forms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["appointment_id"] == appointment && x["form_id"] == form);
+        found.unwrap_or_else(|| panic!("{appointment} {form}: {body}"))["follow_up"].clone()
+    };
+    assert_eq!(follow_up("demo-002", "phq-2"), "phq9_not_completed");
+    assert_eq!(follow_up("demo-003", "phq-2"), Value::Null);
+    assert_eq!(follow_up("demo-003", "phq-9"), Value::Null);
+    assert_eq!(follow_up("demo-004", "phq-2"), Value::Null);
+}
+
 #[tokio::test]
 async fn forms_due_follow_each_frequency_across_two_visits_on_sqlite() {
     forms_due_follow_each_frequency_across_two_visits(Forms::sqlite().await).await;
@@ -774,4 +830,9 @@ async fn an_urgent_phq9_raises_screening_positive_live_and_on_top_on_sqlite() {
 #[tokio::test]
 async fn staff_see_todays_completed_forms_with_scores_audited_on_sqlite() {
     staff_see_todays_completed_forms_with_scores_audited(Forms::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn a_positive_phq2_without_its_phq9_asks_staff_for_it_on_sqlite() {
+    a_positive_phq2_without_its_phq9_asks_staff_for_it(Forms::sqlite().await).await;
 }

@@ -30,6 +30,10 @@
   // console and the server share one wording.
   let REASONS = {};
   let STEPS = {};
+  // What a form's result still asks of staff (GET /forms, `follow_up`).
+  const FOLLOW_UPS = {
+    phq9_not_completed: 'PHQ-9 not completed',
+  };
   const STATES = {
     scheduled: 'Scheduled',
     arrived: 'Arrived',
@@ -561,6 +565,7 @@
       parts.push(`${f.score}${f.max_score !== undefined ? `/${f.max_score}` : ''}${f.band ? `, ${f.band}` : ''}`);
     }
     if (f.signed) parts.push('signed');
+    if (f.follow_up) parts.push(FOLLOW_UPS[f.follow_up] || f.follow_up);
     parts.push(fmtTime(f.completed_at));
     return parts.join(' · ');
   }
@@ -591,7 +596,7 @@
         : '—');
       const forms = state.formsByAppt.get(a.id) || [];
       r.forms.replaceChildren(...(forms.length
-        ? forms.map((f) => el('span', { class: `form-result${f.urgent ? ' urgent' : ''}`, text: f.urgent ? `Urgent: ${formText(f)}` : formText(f) }))
+        ? forms.map((f) => el('span', { class: `form-result${f.urgent ? ' urgent' : ''}${f.follow_up ? ' follow-up' : ''}`, text: f.urgent ? `Urgent: ${formText(f)}` : formText(f) }))
         : ['—']));
       const due = a.expected_copay_cents + a.prior_balance_cents;
       setText(r.due, due ? fmtMoney(due, a.currency) : '—');

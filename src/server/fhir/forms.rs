@@ -10,7 +10,9 @@
 //! event's UUID, so a retried write finds the first one instead of adding
 //! a duplicate: the QuestionnaireResponse is written with PUT to the
 //! event's UUID as its id, the Observation and the Consent with a
-//! conditional create (`If-None-Exist` on the identifier).
+//! conditional create (`If-None-Exist` on the identifier). An EHR that
+//! does not let clients choose ids refuses the PUT; the
+//! QuestionnaireResponse then goes by conditional create too.
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -196,6 +198,27 @@ pub fn consent(f: &CompletedForm) -> Option<Value> {
     Some(consent)
 }
 
+/// Whether an EHR's answer to the QuestionnaireResponse's PUT says it does
+/// not create resources at ids the client chose, so a conditional create
+/// should be tried: 405 is R4's answer for that, 404 is what servers
+/// without update-as-create commonly answer for an id they do not hold,
+/// 400 is how some word it, and 403 is what a SMART client that may create
+/// but not update gets. A resource the EHR finds invalid fails the create
+/// the same way, so the retry costs one request and hides nothing.
+pub fn refuses_update_as_create(status: u16) -> bool {
+    matches!(status, 400 | 403 | 404 | 405)
+}
+
+/// The QuestionnaireResponse for a conditional create: as for the PUT,
+/// without the id, which only the EHR assigns on create.
+pub fn questionnaire_response_to_create(f: &CompletedForm) -> Value {
+    let mut qr = questionnaire_response(f);
+    if let Some(m) = qr.as_object_mut() {
+        m.remove("id");
+    }
+    qr
+}
+
 /// The `If-None-Exist` query finding a resource by `system|event_id`.
 pub fn identifier_query(system: &str, event_id: &str) -> String {
     format!("identifier={system}|{event_id}")
@@ -243,6 +266,25 @@ mod tests {
             questionnaire_response(&f)["authored"],
             instant(f.completed_at)
         );
+    }
+
+    #[test]
+    fn a_refused_put_turns_into_a_create_found_by_the_same_identifier() {
+        for status in [400, 403, 404, 405] {
+            assert!(refuses_update_as_create(status), "{status}");
+        }
+        // Conflicts, validation and server errors are answered as they are.
+        for status in [401, 409, 412, 422, 429, 500, 503] {
+            assert!(!refuses_update_as_create(status), "{status}");
+        }
+        let f = form("phq-2", Some(4), None);
+        let put = questionnaire_response(&f);
+        let post = questionnaire_response_to_create(&f);
+        assert!(post.get("id").is_none());
+        assert_eq!(post["identifier"], put["identifier"]);
+        let mut without_id = put;
+        without_id.as_object_mut().map(|m| m.remove("id"));
+        assert_eq!(post, without_id);
     }
 
     #[test]

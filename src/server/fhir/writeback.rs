@@ -428,8 +428,10 @@ async fn send(
 }
 
 /// Writes a completed form: the QuestionnaireResponse with PUT to the
-/// event's UUID, then its score Observation and its Consent with
-/// conditional creates, so a retry after any partial write adds nothing.
+/// event's UUID (or, where the EHR refuses ids chosen by clients, with a
+/// conditional create on its identifier), then its score Observation and
+/// its Consent with conditional creates, so a retry after any partial
+/// write adds nothing.
 async fn write_form(
     state: &AppState,
     clinic: &ClinicSettings,
@@ -454,9 +456,22 @@ async fn write_form(
     {
         form.questionnaire_url = url.to_string();
     }
-    let written = client
+    let written = match client
         .update(&forms::questionnaire_response(&form), None)
-        .await?;
+        .await
+    {
+        Ok(written) => written,
+        Err(e) if e.status().is_some_and(forms::refuses_update_as_create) => {
+            let query = forms::identifier_query(forms::RESPONSE_IDENTIFIER_SYSTEM, event_id);
+            client
+                .create(
+                    &forms::questionnaire_response_to_create(&form),
+                    Some(&query),
+                )
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let response_id = mapping::resource_id(&written.resource, "QuestionnaireResponse");
     if let Some(obs) = forms::score_observation(&form, response_id) {
         let query = forms::identifier_query(forms::SCORE_IDENTIFIER_SYSTEM, event_id);

@@ -1,9 +1,9 @@
 //! The clinic server's PostgreSQL backend: the connection pool (with TLS
 //! through rustls when the URL asks for it), its own migrations, and the
-//! storage operations implemented on it so far. Every query here has its
-//! SQLite twin in the modules beside this one; handlers reach neither
-//! directly. `serve` refuses a PostgreSQL `[database]` until every
-//! operation the server runs is implemented here.
+//! storage operations on it. Every query here has its SQLite twin in the
+//! modules beside this one; handlers reach neither directly. `serve` and
+//! `import` run on it when `[database]` names it, and `migrate-data`
+//! fills it from a SQLite server; the demo keeps its own SQLite file.
 
 mod connect;
 pub mod ehr;
