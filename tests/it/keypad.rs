@@ -605,7 +605,9 @@ fn heard(t: &Transcript, language: Language, expected: Option<&str>, step: &str)
     }
 }
 
-fn spoken_dob_path(language: Language) {
+/// A kiosk speaking through the real script, started by the first key and,
+/// for Spanish, switched by keypad; each step's speech checked.
+fn spoken_start(language: Language) -> (Kiosk, Transcript) {
     let k = Kiosk::new();
     let t = Transcript::default();
     k.ui.set_speech(SpeechOutput {
@@ -626,8 +628,7 @@ fn spoken_dob_path(language: Language) {
             .any(|u| u.text.starts_with("Welcome to Riverside Family Clinic.")),
         "{started:?}"
     );
-    let es = language == Language::Es;
-    if es {
+    if language == Language::Es {
         press(&k, Key::DownArrow);
         assert_eq!(focused(&k).as_deref(), Some("Español"));
         heard(&t, Language::En, Some("Español"), "the toggle");
@@ -639,6 +640,12 @@ fn spoken_dob_path(language: Language) {
             "language",
         );
     }
+    (k, t)
+}
+
+fn spoken_dob_path(language: Language) {
+    let (k, t) = spoken_start(language);
+    let es = language == Language::Es;
     let l = if es { &ES } else { &EN };
     activate(&k, l.use_dob);
     let title = if es {
@@ -673,6 +680,38 @@ fn spoken_dob_path(language: Language) {
 fn the_spoken_dob_path_by_keypad_in_english_and_spanish() {
     spoken_dob_path(Language::En);
     spoken_dob_path(Language::Es);
+}
+
+/// The returning patient by pass and keypad: the scan's result, then each
+/// step, spoken in the session's language.
+fn spoken_qr_path(language: Language) {
+    let (k, t) = spoken_start(language);
+    let es = language == Language::Es;
+    let l = if es { &ES } else { &EN };
+    let pass = k.pass_for("a-maria", chrono::Duration::hours(8));
+    k.scan(&pass);
+    assert_eq!(k.screen(), Screen::Demographics);
+    let title = if es {
+        "¿Son correctos sus datos de contacto?"
+    } else {
+        "Are your contact details correct?"
+    };
+    heard(&t, language, Some(title), "the scan's result");
+    activate(&k, l.correct);
+    assert_eq!(k.screen(), Screen::Insurance);
+    heard(&t, language, None, "insurance");
+    activate(&k, l.still);
+    assert_eq!(k.screen(), Screen::Copay);
+    heard(&t, language, None, "co-pay");
+    activate(&k, l.desk);
+    assert_eq!(k.screen(), Screen::Done);
+    heard(&t, language, None, "done");
+}
+
+#[test]
+fn the_spoken_qr_path_by_keypad_in_english_and_spanish() {
+    spoken_qr_path(Language::En);
+    spoken_qr_path(Language::Es);
 }
 
 #[test]

@@ -1032,17 +1032,21 @@ fn window_pixel(page: &Page, x: f32, y: f32) -> (u8, u8, u8) {
 
 #[test]
 fn a_signature_drawn_with_the_finger_reaches_the_controller_as_a_png() {
-    for size in SIZES {
+    for (size, lang) in SIZES
+        .into_iter()
+        .flat_map(|size| ["en", "es"].map(|lang| (size, lang)))
+    {
+        let next_label = tr(lang, "Next", "Siguiente");
         let page = Page::new(size);
-        page.language("en");
-        let mut form = base("en", FormItemKind::Consent, &consent_text("en"));
+        page.language(lang);
+        let mut form = base(lang, FormItemKind::Consent, &consent_text(lang));
         form.agreed = true;
         page.show(&form);
-        let next = || page.find("Next").expect("Next");
+        let next = || page.find(next_label).expect("Next");
         assert_eq!(
             next().accessible_enabled(),
             Some(false),
-            "no signature yet at {size:?}"
+            "no signature yet at {size:?} in {lang}"
         );
 
         // A line across the middle of the pad, drawn in 10 px steps.
@@ -1058,14 +1062,14 @@ fn a_signature_drawn_with_the_finger_reaches_the_controller_as_a_png() {
         let f = page.window.global::<FormAdapter>();
         assert!(
             f.get_can_sign(),
-            "a line across the pad is a signature at {size:?}"
+            "a line across the pad is a signature at {size:?} in {lang}"
         );
         assert!(!f.get_signature().is_empty());
         assert_eq!(white, (255, 255, 255), "the pad is white before");
         let (r, g, b) = window_pixel(&page, mid_x, mid);
         assert!(
             r < 100 && g < 100 && b < 120,
-            "the pad shows the ink under the finger at {size:?}: {:?}",
+            "the pad shows the ink under the finger at {size:?} in {lang}: {:?}",
             (r, g, b)
         );
         assert_eq!(
@@ -1074,7 +1078,7 @@ fn a_signature_drawn_with_the_finger_reaches_the_controller_as_a_png() {
             "lifting the finger is activity"
         );
 
-        page.tap("Next");
+        page.tap(next_label);
         let sent = page.take_sent();
         let [UiAction::FormSigned(png_bytes), UiAction::FormNext] = sent.as_slice() else {
             panic!("Next sends the signature, then Next: {:?}", sent.len());
@@ -1091,7 +1095,7 @@ fn a_signature_drawn_with_the_finger_reaches_the_controller_as_a_png() {
         assert_eq!(at(pw / 2, 5), 255, "white above the line");
 
         // Nothing new drawn: Next does not send the signature again.
-        page.tap("Next");
+        page.tap(next_label);
         assert_eq!(page.take_sent(), [UiAction::FormNext]);
     }
 }
