@@ -452,6 +452,35 @@ test('a screener answered at a kiosk shows on Today, and its urgent flag comes f
   await assertAccessible('flags with an urgent screener');
 });
 
+test('a positive PHQ-2 whose PHQ-9 the patient did not finish says so on Today', async () => {
+  const res = await fetch(`${server.url}/api/v1/kiosk/schedule`, { headers: { Authorization: `Bearer ${kioskToken}` } });
+  const schedule = await res.json();
+  // Another patient the demo asks for the PHQ-2 (José Núñez finished his
+  // PHQ-9 above).
+  const appt = schedule.upserts.find((a) => a.id !== 'demo-003' && (a.forms_due || []).includes('phq-2'));
+  assert.ok(appt, 'a second appointment with the PHQ-2 due');
+  const phq2 = schedule.forms.find((f) => f.id === 'phq-2');
+  const weight = (o) => o.extension.find((x) => x.url.endsWith('ordinalValue')).valueDecimal;
+  const item = (n) => {
+    const q = phq2.questionnaire.item.find((i) => i.linkId === `phq2-${n}`);
+    const o = q.answerOption.find((a) => weight(a) === 2);
+    return { linkId: q.linkId, answer: [{ valueCoding: { code: o.valueCoding.code } }] };
+  };
+  const response = {
+    resourceType: 'QuestionnaireResponse', status: 'completed', authored: new Date().toISOString(),
+    item: [item(1), item(2)],
+  };
+  await go('today');
+  await kioskEvents(ev(appt.id, {
+    type: 'form_completed', patient_id: appt.patient.id, form_id: 'phq-2', form_version: phq2.version, response,
+  }));
+  const row = `#today-body tr[data-key="${appt.id}"] td.forms`;
+  const cell = page.locator(row);
+  await page.waitForFunction((r) => /PHQ-2/.test(document.querySelector(r).textContent), row, { timeout: 5000 });
+  assert.match(await cell.textContent(), /\(PHQ-2\) · 4\/6, positive · PHQ-9 not completed/);
+  assert.ok(await cell.locator('.form-result.follow-up').count() === 1, 'the follow-up stands out');
+});
+
 test("an appointment's QR pass is shown, ready to print", async () => {
   await go('today');
   const button = page.locator('#today-body tr[data-key="demo-001"] button.pass-button');
