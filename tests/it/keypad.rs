@@ -667,13 +667,20 @@ fn spoken_dob_path(language: Language) {
     activate(&k, l.find);
     assert_eq!(k.screen(), Screen::Demographics);
     heard(&t, language, None, "details");
-    activate(&k, l.correct);
-    heard(&t, language, None, "insurance");
-    activate(&k, l.still);
-    heard(&t, language, None, "co-pay");
-    activate(&k, l.desk);
+    spoken_details_to_done(&k, &t, language, l);
+}
+
+/// From the contact details, confirmed, to Done, each step's speech checked.
+fn spoken_details_to_done(k: &Kiosk, t: &Transcript, language: Language, l: &Labels) {
+    activate(k, l.correct);
+    assert_eq!(k.screen(), Screen::Insurance);
+    heard(t, language, None, "insurance");
+    activate(k, l.still);
+    assert_eq!(k.screen(), Screen::Copay);
+    heard(t, language, None, "co-pay");
+    activate(k, l.desk);
     assert_eq!(k.screen(), Screen::Done);
-    heard(&t, language, None, "done");
+    heard(t, language, None, "done");
 }
 
 #[test]
@@ -697,15 +704,7 @@ fn spoken_qr_path(language: Language) {
         "Are your contact details correct?"
     };
     heard(&t, language, Some(title), "the scan's result");
-    activate(&k, l.correct);
-    assert_eq!(k.screen(), Screen::Insurance);
-    heard(&t, language, None, "insurance");
-    activate(&k, l.still);
-    assert_eq!(k.screen(), Screen::Copay);
-    heard(&t, language, None, "co-pay");
-    activate(&k, l.desk);
-    assert_eq!(k.screen(), Screen::Done);
-    heard(&t, language, None, "done");
+    spoken_details_to_done(&k, &t, language, l);
 }
 
 #[test]
