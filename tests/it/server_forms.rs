@@ -237,6 +237,19 @@ impl Forms {
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
+    /// Sends `events`, which must all be accepted, then reads staff's view
+    /// of today's forms, which must answer 200.
+    async fn staff_forms_after(&self, events: Vec<Value>) -> Value {
+        let results = self.events(events).await;
+        assert!(
+            results.iter().all(|r| r.0 == EventStatus::Accepted),
+            "{results:?}"
+        );
+        let (s, body) = self.staff_get("/api/v1/staff/clinics/demo/forms").await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        body
+    }
+
     /// Stores another visit for demo-002's patient on `day`, as `id`.
     async fn second_visit(&self, id: &str, day: NaiveDate) {
         let clinic = self.state.config().clinics[0].clone();
@@ -689,8 +702,8 @@ pub(super) async fn staff_see_todays_completed_forms_with_scores_audited(f: Form
         .collect();
     let weights: Vec<(&str, i32)> = weights.iter().map(|(k, w)| (k.as_str(), *w)).collect();
     let later = noon() + Duration::minutes(5);
-    let results = f
-        .events(vec![
+    let body = f
+        .staff_forms_after(vec![
             form_event(
                 Uuid::new_v4(),
                 "demo-006",
@@ -711,12 +724,6 @@ pub(super) async fn staff_see_todays_completed_forms_with_scores_audited(f: Form
             ),
         ])
         .await;
-    assert!(
-        results.iter().all(|r| r.0 == EventStatus::Accepted),
-        "{results:?}"
-    );
-    let (s, body) = f.staff_get("/api/v1/staff/clinics/demo/forms").await;
-    assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["day"], "2026-03-02");
     let forms = body["forms"].as_array().unwrap();
     assert_eq!(forms.len(), 2, "{body}");
@@ -768,8 +775,8 @@ pub(super) async fn a_positive_phq2_without_its_phq9_asks_staff_for_it(f: Forms)
             noon(),
         )
     };
-    let results = f
-        .events(vec![
+    let body = f
+        .staff_forms_after(vec![
             // Positive (4), and the patient stopped before the PHQ-9.
             phq2_at("demo-002", "demo-p002", 2),
             // Positive (6), with the PHQ-9 finished after it.
@@ -787,12 +794,6 @@ pub(super) async fn a_positive_phq2_without_its_phq9_asks_staff_for_it(f: Forms)
             phq2_at("demo-004", "demo-p004", 1),
         ])
         .await;
-    assert!(
-        results.iter().all(|r| r.0 == EventStatus::Accepted),
-        "{results:?}"
-    );
-    let (s, body) = f.staff_get("/api/v1/staff/clinics/demo/forms").await;
-    assert_eq!(s, StatusCode::OK, "{body}");
     let follow_up = |appointment: &str, form: &str| {
         let found = body["forms"]
             .as_array()
